@@ -1,0 +1,180 @@
+"""The audit chain.
+
+Services call ``append`` while they write; the entries wait on the session
+and are written just before it commits, in one batch, under the chain lock
+(``db.serialize_writers``), each hashed together with the hash before it.
+Writing at commit time keeps the lock short and the seq gap-free: a
+transaction that rolls back never took a number.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import event, insert, select, update
+from sqlalchemy.orm import Session
+
+from leadbase import context
+from leadbase.db import serialize_writers
+from leadbase.models import GENESIS_HASH, AuditChainHead, AuditLog, utcnow
+
+_PENDING = "leadbase_audit_pending"
+HASHED_FIELDS = (
+    "seq",
+    "entity_type",
+    "entity_id",
+    "action",
+    "actor",
+    "ip",
+    "user_agent",
+    "request_id",
+    "created_at",
+    "changes",
+    "prev_hash",
+)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return format_timestamp(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default
+    )
+
+
+def format_timestamp(value: datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def entry_hash(entry: dict[str, Any]) -> str:
+    content = {name: entry[name] for name in HASHED_FIELDS}
+    content["created_at"] = format_timestamp(entry["created_at"])
+    return hashlib.sha256(canonical_json(content).encode("utf-8")).hexdigest()
+
+
+def append(
+    session: Session,
+    entity_type: str,
+    entity_id: str,
+    action: str,
+    changes: dict[str, list[Any]],
+) -> None:
+    """Queue one entry; it is written, hashed and chained when the session commits.
+
+    ``changes`` maps each changed field to ``[old, new]``. The actor, ip,
+    user agent and request id come from the caller's context now, not at
+    commit time.
+    """
+    ctx = context.current()
+    pending: list[dict[str, Any]] = session.info.setdefault(_PENDING, [])
+    pending.append(
+        {
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+            "action": action,
+            "actor": ctx.actor,
+            "ip": ctx.ip,
+            "user_agent": ctx.user_agent,
+            "request_id": ctx.request_id,
+            "created_at": utcnow(),
+            "changes": canonical_json(changes),
+        }
+    )
+
+
+@event.listens_for(Session, "before_commit")
+def _write_pending(session: Session) -> None:
+    pending: list[dict[str, Any]] = session.info.pop(_PENDING, [])
+    if not pending:
+        return
+    serialize_writers(session)
+    head = session.execute(
+        select(AuditChainHead.seq, AuditChainHead.hash).where(AuditChainHead.id == 1)
+    ).one()
+    seq, prev_hash = head.seq, head.hash
+    for entry in pending:
+        seq += 1
+        entry["seq"] = seq
+        entry["prev_hash"] = prev_hash
+        entry["hash"] = prev_hash = entry_hash(entry)
+    session.execute(insert(AuditLog), pending)
+    session.execute(
+        update(AuditChainHead).where(AuditChainHead.id == 1).values(seq=seq, hash=prev_hash)
+    )
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_pending(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    checked: int
+    first_bad_seq: int | None = None
+    reason: str | None = None
+
+    def describe(self) -> str:
+        if self.ok:
+            return f"audit chain intact: {self.checked} entries verified"
+        where = f"entry {self.first_bad_seq}" if self.first_bad_seq is not None else "chain head"
+        return f"audit chain broken at {where}: {self.reason}"
+
+
+def _entries(session: Session, batch: int = 5000) -> Iterator[AuditLog]:
+    last = -1
+    while True:
+        rows = session.scalars(
+            select(AuditLog).where(AuditLog.seq > last).order_by(AuditLog.seq).limit(batch)
+        ).all()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].seq
+        session.expunge_all()
+
+
+def verify(session: Session) -> VerifyResult:
+    """Walk the chain from the first entry; report the first that does not hold."""
+    expected_seq, prev_hash, checked = 1, GENESIS_HASH, 0
+    for row in _entries(session):
+        entry = {name: getattr(row, name) for name in HASHED_FIELDS}
+        if row.seq != expected_seq:
+            return VerifyResult(
+                False, checked, expected_seq, f"entry missing (next entry found is {row.seq})"
+            )
+        if row.prev_hash != prev_hash:
+            return VerifyResult(False, checked, row.seq, "previous-hash link does not match")
+        if entry_hash(entry) != row.hash:
+            return VerifyResult(False, checked, row.seq, "content does not match its hash")
+        prev_hash, expected_seq, checked = row.hash, expected_seq + 1, checked + 1
+    head = session.get(AuditChainHead, 1)
+    if head is None:
+        return VerifyResult(False, checked, None, "chain head row is missing")
+    if head.seq != checked or head.hash != prev_hash:
+        return VerifyResult(
+            False,
+            checked,
+            checked + 1 if head.seq > checked else head.seq,
+            f"chain head records {head.seq} entries but {checked} are present",
+        )
+    return VerifyResult(True, checked)

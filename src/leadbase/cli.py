@@ -1,0 +1,161 @@
+"""The ``leadbase`` command line. Every command acts as ``cli:<os user>``."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn
+
+from leadbase import __version__, context
+from leadbase.db import Database
+from leadbase.errors import LeadbaseError
+
+app = typer.Typer(help="leadbase: a self-hosted lead database.", no_args_is_help=True)
+db_app = typer.Typer(help="Schema migrations.", no_args_is_help=True)
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(audit_app, name="audit")
+
+out = Console()
+err = Console(stderr=True)
+_stack = contextlib.ExitStack()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+) -> None:
+    if version:
+        out.print(__version__)
+        raise typer.Exit()
+    _stack.enter_context(context.acting_as(context.cli_actor()))
+
+
+def _database() -> Database:
+    return Database()
+
+
+def _progress() -> Progress:
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), console=err, transient=True)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+) -> None:
+    """Serve the API and console."""
+    import uvicorn
+
+    from leadbase import schema
+
+    database = _database()
+    try:
+        if not schema.is_at_head(database.engine):
+            err.print("[yellow]the database schema is not current: run `leadbase db upgrade`[/]")
+    finally:
+        database.dispose()
+    uvicorn.run("leadbase.api:create_app", factory=True, host=host, port=port, workers=workers)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Migrate the schema up to REVISION (default: head)."""
+    from leadbase import schema
+
+    database = _database()
+    schema.upgrade(database.engine, revision)
+    out.print(f"database at revision {schema.current_revision(database.engine)}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: Annotated[str, typer.Argument(help="Target, e.g. base or -1.")]) -> None:
+    """Migrate the schema down to REVISION."""
+    from leadbase import schema
+
+    database = _database()
+    schema.downgrade(database.engine, revision)
+    out.print(f"database at revision {schema.current_revision(database.engine) or 'base'}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the schema revision the database is at."""
+    from leadbase import schema
+
+    database = _database()
+    current = schema.current_revision(database.engine)
+    head = schema.head_revision()
+    note = "(head)" if current == head else f"(head is {head})"
+    out.print(f"{current or 'base'} {note}")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the whole hash chain. Exit 0 when intact, 1 naming the first bad entry."""
+    from leadbase import audit
+
+    database = _database()
+    with _progress() as progress:
+        progress.add_task("verifying audit chain", total=None)
+        with database.read_session() as session:
+            result = audit.verify(session)
+    if result.ok:
+        out.print(f"[green]{result.describe()}[/]")
+        return
+    err.print(f"[red]{result.describe()}[/]")
+    raise typer.Exit(1)
+
+
+@app.command("backup")
+def backup_cmd(file: Annotated[Path, typer.Argument(help="Where to write the backup.")]) -> None:
+    """Take a consistent snapshot of the database while it stays in use."""
+    from leadbase import backup
+
+    database = _database()
+    with _progress() as progress:
+        task = progress.add_task("backing up", total=None)
+        rows = backup.backup(
+            database.engine,
+            file,
+            lambda table, n: progress.update(task, description=f"backing up {table}: {n} rows"),
+        )
+    out.print(f"backup written to {file} ({rows} rows)")
+
+
+@app.command("restore")
+def restore_cmd(
+    file: Annotated[Path, typer.Argument(help="A file made by `leadbase backup`.")],
+) -> None:
+    """Load a backup into an empty database."""
+    from leadbase import audit, backup
+
+    database = _database()
+    with _progress() as progress:
+        task = progress.add_task("restoring", total=None)
+        rows = backup.restore(
+            database.engine,
+            file,
+            lambda table, n: progress.update(task, description=f"restoring {table}: {n} rows"),
+        )
+    with database.read_session() as session:
+        result = audit.verify(session)
+    out.print(f"restored {rows} rows from {file}; {result.describe()}")
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    try:
+        app()
+    except LeadbaseError as exc:
+        err.print(f"[red]error:[/] {exc.message}")
+        sys.exit(2)
+    finally:
+        _stack.close()

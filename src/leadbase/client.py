@@ -1,0 +1,162 @@
+"""LeadDatabase: the Python API for scripts and agents (seed 004).
+
+Each call is its own unit of work on the same service path as the HTTP API,
+so it gets the same validation, duplicate handling, audit trail and sync
+marks. One instance may be shared by many threads: every call takes its own
+pooled connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import inspect
+
+from leadbase import context
+from leadbase.config import Settings
+from leadbase.db import Database, UnitOfWork
+from leadbase.errors import NotFoundError, ValidationError
+from leadbase.leads import repository, service
+from leadbase.leads.schemas import DuplicatePolicy
+from leadbase.models import SalesLead
+from leadbase.models.base import Base
+
+LEAD_COLUMNS = tuple(column.key for column in SalesLead.__table__.columns)
+_SEARCH_OPTIONS = {"include_deleted", "limit"}
+
+
+def to_dict(row: Base) -> dict[str, Any]:
+    return {attr.key: attr.value for attr in inspect(row).attrs if attr.key in LEAD_COLUMNS}
+
+
+class LeadDatabase:
+    def __init__(
+        self,
+        database_url: str | None = None,
+        actor: str | None = None,
+        *,
+        settings: Settings | None = None,
+    ) -> None:
+        self.db = Database(database_url, settings)
+        self.actor = actor or f"script:{context.os_user()}"
+
+    # -- plumbing ------------------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[UnitOfWork]:
+        """A unit of work acting as this client's actor, unless the caller
+        already set one (a CLI command, a job)."""
+        ctx = context.current()
+        actor = self.actor if ctx.actor == context.ActorContext().actor else ctx.actor
+        with context.acting_as(actor), self.db.unit_of_work() as uow:
+            yield uow
+
+    def close(self) -> None:
+        self.db.dispose()
+
+    def __enter__(self) -> LeadDatabase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writes ---------------------------------------------------------------------
+
+    def add_lead(self, data: Mapping[str, Any], on_duplicate: DuplicatePolicy = "merge") -> str:
+        """Store a lead; returns the id of the lead that now holds the data."""
+        with self._write() as uow:
+            return service.create(uow, data, on_duplicate=on_duplicate).lead_id
+
+    def add_leads(
+        self, rows: Sequence[Mapping[str, Any]], on_duplicate: DuplicatePolicy = "merge"
+    ) -> list[str]:
+        """Store many leads in one transaction; ids come back in input order."""
+        with self._write() as uow:
+            return [r.lead_id for r in service.bulk_create(uow, rows, on_duplicate=on_duplicate)]
+
+    def update_lead(
+        self, lead_id: str, updates: Mapping[str, Any], *, expected_version: int | None = None
+    ) -> bool:
+        """Change the given fields. A ``version`` in ``updates`` (or
+        ``expected_version``) makes the write conditional: a stale one raises
+        ConflictError. Returns True when something changed."""
+        changes = dict(updates)
+        version = changes.pop("version", expected_version)
+        if version is not None and not isinstance(version, int):
+            raise ValidationError("version", "must be an integer")
+        with self._write() as uow:
+            before = _version_of(uow, lead_id)
+            lead = service.update(uow, lead_id, changes, expected_version=version)
+            return lead.version != before
+
+    def delete_lead(self, lead_id: str, *, expected_version: int | None = None) -> bool:
+        with self._write() as uow:
+            service.soft_delete(uow, lead_id, expected_version=expected_version)
+            return True
+
+    def restore_lead(self, lead_id: str) -> bool:
+        with self._write() as uow:
+            service.restore(uow, lead_id)
+            return True
+
+    def mark_for_sync(self, lead_id: str) -> bool:
+        with self._write() as uow:
+            service.mark_for_sync(uow, lead_id)
+            return True
+
+    # -- reads ----------------------------------------------------------------------
+
+    def get_lead(self, lead_id: str, *, include_deleted: bool = False) -> dict[str, Any] | None:
+        with self.db.read_session() as session:
+            lead = repository.get(session, lead_id, include_deleted=include_deleted)
+            return to_dict(lead) if lead is not None else None
+
+    def search_leads(self, filters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Leads whose columns equal the given values (a list means any of them).
+
+        ``include_deleted`` and ``limit`` are options, not columns.
+        """
+        filters = dict(filters or {})
+        include_deleted = bool(filters.pop("include_deleted", False))
+        limit = filters.pop("limit", None)
+        unknown = sorted(set(filters) - set(LEAD_COLUMNS))
+        if unknown:
+            raise ValidationError(unknown[0], "unknown filter")
+        query = repository.filtered(filters, include_deleted=include_deleted).order_by(SalesLead.id)
+        if limit is not None:
+            query = query.limit(int(limit))
+        with self.db.read_session() as session:
+            return [to_dict(lead) for lead in session.scalars(query)]
+
+    def get_all_leads(self, batch_size: int = 1000) -> Iterator[dict[str, Any]]:
+        """Every active lead, streamed in keyset pages: memory stays flat."""
+        last_id: str | None = None
+        while True:
+            with self.db.read_session() as session:
+                page = [
+                    to_dict(lead) for lead in repository.page_after(session, last_id, batch_size)
+                ]
+            if not page:
+                return
+            yield from page
+            last_id = page[-1]["id"]
+
+    def get_sync_pending_leads(self, limit: int | None = None) -> list[dict[str, Any]]:
+        with self.db.read_session() as session:
+            return [
+                to_dict(lead)
+                for lead in repository.sync_pending(session, service.SYNC_TARGET, limit)
+            ]
+
+    def count_leads(self, *, include_deleted: bool = False) -> int:
+        with self.db.read_session() as session:
+            return repository.count(session, include_deleted=include_deleted)
+
+
+def _version_of(uow: UnitOfWork, lead_id: str) -> int:
+    lead = repository.get(uow.session, lead_id)
+    if lead is None:
+        raise NotFoundError(f"lead {lead_id} not found")
+    return lead.version

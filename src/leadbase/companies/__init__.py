@@ -1,0 +1,1 @@
+"""Companies: schemas, repository (queries), service (the one write path)."""

@@ -1,0 +1,47 @@
+"""Settings: one class, every value overridable with a ``LEADBASE_`` variable."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path("data")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LEADBASE_", extra="ignore")
+
+    data_dir: Path = DEFAULT_DATA_DIR
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: an SQLite file under data_dir"
+    )
+    secret_key: str | None = None
+    admin_email: str | None = None
+    admin_password: str | None = None
+    redis_url: str | None = None
+    queue: Literal["local", "celery"] = "local"
+    default_phone_region: str = Field(
+        default="US", description="region used to read phone numbers written without +country"
+    )
+    sqlite_busy_timeout_ms: int = 30_000
+    airtable_token: str | None = None
+    airtable_base_id: str | None = None
+    airtable_table: str | None = None
+    airtable_api_url: str | None = None
+    apify_token: str | None = None
+    apify_api_url: str | None = None
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'leadbase.db'}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

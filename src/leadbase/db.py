@@ -1,0 +1,177 @@
+"""Engines for SQLite, PostgreSQL and MariaDB/MySQL, and the unit of work.
+
+The unit of work is the only place that commits: a caller (request, CLI
+command, job, LeadDatabase method) opens one, services flush into it, and
+leaving the block commits once or rolls everything back. Jobs registered with
+``after_commit`` run only once the commit has succeeded.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from leadbase.config import Settings, get_settings
+from leadbase.models.audit import AuditChainHead
+
+_DRIVERS = {
+    "postgres": "postgresql+psycopg",
+    "postgresql": "postgresql+psycopg",
+    "mysql": "mysql+pymysql",
+    "mariadb": "mysql+pymysql",
+    "mariadb+pymysql": "mysql+pymysql",
+}
+
+
+def normalise_url(url: str | URL) -> URL:
+    """Pick the drivers we ship (psycopg 3, PyMySQL) for bare scheme names."""
+    parsed = make_url(url)
+    driver = _DRIVERS.get(parsed.drivername)
+    if driver:
+        parsed = parsed.set(drivername=driver)
+    if parsed.get_backend_name() == "mysql" and "charset" not in parsed.query:
+        parsed = parsed.update_query_dict({"charset": "utf8mb4"})
+    return parsed
+
+
+def ensure_private_sqlite_file(path: str) -> None:
+    """Create the database file (and its folder) readable by its owner only.
+
+    SQLite gives the -wal and -shm files the mode of the main file, so one
+    0600 file keeps all three private.
+    """
+    file = Path(path)
+    if file.exists():
+        return
+    file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(file, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    os.close(fd)
+
+
+def _sqlite_engine(url: URL, settings: Settings) -> Engine:
+    database = url.database or ""
+    if database and database != ":memory:" and not database.startswith("file:"):
+        ensure_private_sqlite_file(database)
+    busy_ms = settings.sqlite_busy_timeout_ms
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": busy_ms / 1000},
+        pool_size=10,
+        max_overflow=20,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event below issue BEGIN, not pysqlite.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # A writer takes the write lock up front: a deferred transaction that
+        # reads and then writes fails at once with SQLITE_BUSY instead of
+        # waiting out busy_timeout.
+        if conn.get_execution_options().get("leadbase_write"):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+def create_db_engine(url: str | URL | None = None, settings: Settings | None = None) -> Engine:
+    settings = settings or get_settings()
+    parsed = normalise_url(url or settings.resolved_database_url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed, settings)
+    return create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+class UnitOfWork:
+    """One session, one transaction; follow-up work runs after commit only."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._after_commit: list[Callable[[], object]] = []
+
+    def after_commit(self, fn: Callable[..., object], *args: Any, **kwargs: Any) -> None:
+        self._after_commit.append(lambda: fn(*args, **kwargs))
+
+    def run_after_commit(self) -> None:
+        for job in self._after_commit:
+            job()
+        self._after_commit.clear()
+
+
+def serialize_writers(session: Session) -> None:
+    """Make this transaction the only writer until it ends.
+
+    SQLite already has one writer (BEGIN IMMEDIATE). On PostgreSQL and
+    MariaDB we lock the audit chain's one-row head first thing, so duplicate
+    checks cannot race and the hash chain cannot fork; taking it before any
+    other row lock also means writers can never deadlock on each other.
+    """
+    if session.info.get("leadbase_write_locked"):
+        return
+    if session.get_bind().dialect.name != "sqlite":
+        session.execute(select(AuditChainHead.id).where(AuditChainHead.id == 1).with_for_update())
+    session.info["leadbase_write_locked"] = True
+
+
+class Database:
+    """An engine plus the ways to use it: read sessions and units of work."""
+
+    def __init__(self, url: str | URL | None = None, settings: Settings | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.engine = create_db_engine(url, self.settings)
+        self.dialect = self.engine.dialect.name
+        self._read_sessions = sessionmaker(self.engine, expire_on_commit=False)
+        writer = self.engine.execution_options(leadbase_write=True)
+        self._write_sessions = sessionmaker(writer, expire_on_commit=False)
+        # In-process writers queue on a lock instead of spinning in SQLite's
+        # busy handler; other processes still wait on busy_timeout.
+        self._write_lock: Any = threading.Lock() if self.dialect == "sqlite" else nullcontext()
+
+    @property
+    def url(self) -> URL:
+        return self.engine.url
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        session = self._read_sessions()
+        try:
+            yield session
+        finally:
+            session.rollback()
+            session.close()
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[UnitOfWork]:
+        with self._write_lock:
+            session = self._write_sessions()
+            uow = UnitOfWork(session)
+            try:
+                yield uow
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+            finally:
+                session.close()
+        uow.run_after_commit()
+
+    def dispose(self) -> None:
+        self.engine.dispose()

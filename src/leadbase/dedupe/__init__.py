@@ -1,0 +1,1 @@
+"""Normalisation, duplicate keys and merging of leads and companies."""

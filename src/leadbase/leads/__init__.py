@@ -1,0 +1,1 @@
+"""Leads: schemas, repository (queries), service (the one write path)."""

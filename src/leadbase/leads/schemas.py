@@ -1,0 +1,88 @@
+"""What a caller may send for a lead. Unknown fields are refused."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+Str = Annotated[str, StringConstraints(max_length=255)]
+Short = Annotated[str, StringConstraints(max_length=100)]
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=50)]
+
+EnrichmentStatus = Literal["pending", "in_progress", "completed", "failed"]
+LeadStatus = Literal["new", "contacted", "qualified", "converted", "lost"]
+DuplicatePolicy = Literal["reject", "merge", "allow"]
+
+
+class LeadInput(BaseModel):
+    """Every writable lead field. Create and update share it; an update
+    touches only the fields it names (``model_fields_set``)."""
+
+    model_config = ConfigDict(extra="forbid", str_max_length=10_000)
+
+    full_name: Str | None = None
+    first_name: Short | None = None
+    last_name: Short | None = None
+    title: Str | None = None
+    email: Str | None = None
+    email_verified: bool = False
+    phone: Annotated[str, StringConstraints(max_length=50)] | None = None
+    phone_verified: bool = False
+    additional_emails: Annotated[list[Str], Field(max_length=50)] | None = None
+    additional_phones: Annotated[list[Short], Field(max_length=50)] | None = None
+    linkedin_url: Annotated[str, StringConstraints(max_length=500)] | None = None
+    company_id: Annotated[str, StringConstraints(max_length=36)] | None = None
+    company_name: Str | None = None
+    company_domain: Str | None = None
+    street: Str | None = None
+    address_line2: Str | None = None
+    city: Short | None = None
+    state: Short | None = None
+    postal_code: Annotated[str, StringConstraints(max_length=20)] | None = None
+    country: Short | None = None
+    industry: Short | None = None
+    tags: Annotated[list[Tag], Field(max_length=100)] | None = None
+    source: Annotated[str, StringConstraints(max_length=50)] | None = None
+    provider_name: Short | None = None
+    external_id: Str | None = None
+    actor_id: Short | None = None
+    run_id: Short | None = None
+    dataset_id: Short | None = None
+    is_manual: bool = False
+    enrichment_status: EnrichmentStatus = "pending"
+    enrichment_task_id: Annotated[str, StringConstraints(max_length=64)] | None = None
+    enrichment_data: dict[str, Any] | None = None
+    verified: bool = False
+    lead_score: Annotated[int, Field(ge=0, le=100)] | None = None
+    score_explanation: dict[str, Any] | None = None
+    lead_status: LeadStatus = "new"
+    notes: str | None = None
+    raw_data: dict[str, Any] | None = None
+
+
+LEAD_FIELDS: tuple[str, ...] = tuple(LeadInput.model_fields)
+# Fields that identify a person: a lead needs at least one.
+IDENTITY_FIELDS = ("full_name", "first_name", "last_name", "email", "phone", "linkedin_url")
+LIST_FIELDS = ("additional_emails", "additional_phones", "tags")
+# Free-text fields: trimmed and white space folded ("notes" keeps its lines).
+TEXT_FIELDS = (
+    "full_name",
+    "first_name",
+    "last_name",
+    "title",
+    "company_name",
+    "street",
+    "address_line2",
+    "city",
+    "state",
+    "postal_code",
+    "country",
+    "industry",
+    "source",
+    "provider_name",
+    "external_id",
+    "actor_id",
+    "run_id",
+    "dataset_id",
+)

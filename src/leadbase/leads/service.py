@@ -1,0 +1,473 @@
+"""The one write path for leads.
+
+Every change to a lead, from any caller, comes through here inside the
+caller's unit of work: validate and normalise, check duplicates and apply
+the caller's policy, write with a version bump, record a timeline event and
+an audit entry, and mark the lead for outbound sync. Nothing here commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from leadbase import audit, context
+from leadbase.changes import Changes, created, diff, row_values
+from leadbase.companies import repository as companies_repository
+from leadbase.config import get_settings
+from leadbase.db import UnitOfWork, serialize_writers
+from leadbase.dedupe import normalise as norm
+from leadbase.dedupe.merge import merged_values
+from leadbase.errors import ConflictError, DuplicateLeadError, NotFoundError, ValidationError
+from leadbase.leads import repository
+from leadbase.leads.schemas import (
+    IDENTITY_FIELDS,
+    LEAD_FIELDS,
+    TEXT_FIELDS,
+    DuplicatePolicy,
+    LeadInput,
+)
+from leadbase.models import SalesLead, new_id, utcnow
+from leadbase.validation import parse
+
+SYNC_TARGET = "airtable"
+DEFAULTS: dict[str, Any] = LeadInput().model_dump()
+Outcome = Literal["created", "merged", "unchanged", "updated"]
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    lead_id: str
+    outcome: Outcome
+
+
+# --- validation and normalisation -------------------------------------------------
+
+
+def _phone_region(values: Mapping[str, Any]) -> str:
+    country = values.get("country")
+    if isinstance(country, str) and len(country) == 2 and country.isalpha():
+        return country.upper()
+    return get_settings().default_phone_region
+
+
+def _normalise(given: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Canonical forms of the fields a caller gave (and only those)."""
+    clean = dict(given)
+    for field in TEXT_FIELDS:
+        if field in clean:
+            clean[field] = norm.clean_text(clean[field])
+    if clean.get("email"):
+        clean["email"] = norm.normalise_email(clean["email"], f"{prefix}email")
+    if clean.get("additional_emails"):
+        emails = [
+            norm.normalise_email(e, f"{prefix}additional_emails.{i}")
+            for i, e in enumerate(clean["additional_emails"])
+        ]
+        clean["additional_emails"] = list(dict.fromkeys(emails)) or None
+    if clean.get("phone"):
+        clean["phone"] = norm.normalise_phone(
+            clean["phone"], _phone_region(clean), f"{prefix}phone"
+        )
+    if clean.get("additional_phones"):
+        region = _phone_region(clean)
+        phones = [
+            norm.normalise_phone(p, region, f"{prefix}additional_phones.{i}")
+            for i, p in enumerate(clean["additional_phones"])
+        ]
+        clean["additional_phones"] = list(dict.fromkeys(phones)) or None
+    if clean.get("company_domain"):
+        clean["company_domain"] = norm.normalise_domain(
+            clean["company_domain"], f"{prefix}company_domain"
+        )
+    if clean.get("linkedin_url"):
+        clean["linkedin_url"] = norm.normalise_linkedin_url(
+            clean["linkedin_url"], f"{prefix}linkedin_url"
+        )
+    if "tags" in clean and clean["tags"] is not None:
+        clean["tags"] = list(dict.fromkeys(t.strip() for t in clean["tags"] if t.strip())) or None
+    _fill_names(clean)
+    return clean
+
+
+def _fill_names(clean: dict[str, Any]) -> None:
+    full, first, last = clean.get("full_name"), clean.get("first_name"), clean.get("last_name")
+    if full and "first_name" not in clean and "last_name" not in clean:
+        clean["first_name"], clean["last_name"] = norm.split_name(full)
+    elif not full and (first or last) and "full_name" not in clean:
+        clean["full_name"] = " ".join(part for part in (first, last) if part)
+
+
+def clean_input(data: Any, *, prefix: str = "", full: bool = False) -> dict[str, Any]:
+    """Validate one lead payload; return its normalised given fields.
+
+    ``full`` (a PUT) returns every field, defaults included, so omitted
+    fields are reset rather than left as they were.
+    """
+    model = parse(LeadInput, data, prefix=prefix)
+    given = model.model_dump() if full else model.model_dump(exclude_unset=True)
+    return _normalise(given, prefix)
+
+
+def _require_identity(clean: Mapping[str, Any], prefix: str) -> None:
+    if not any(clean.get(field) for field in IDENTITY_FIELDS):
+        raise ValidationError(
+            f"{prefix}full_name",
+            "a lead needs at least one of: " + ", ".join(IDENTITY_FIELDS),
+        )
+
+
+def _check_companies(session: Session, rows: Sequence[Mapping[str, Any]], prefix: str) -> None:
+    wanted = {row["company_id"] for row in rows if row.get("company_id")}
+    if not wanted:
+        return
+    missing = wanted - companies_repository.existing_ids(session, wanted)
+    if missing:
+        raise ValidationError(f"{prefix}company_id", f"no such company: {sorted(missing)[0]}")
+
+
+# --- duplicates ------------------------------------------------------------------
+
+
+def _keys(row: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """Duplicate keys in priority order (seed 004: LinkedIn, email, then others)."""
+    keys: list[tuple[str, Any]] = []
+    if row.get("linkedin_url"):
+        keys.append(("linkedin_url", row["linkedin_url"]))
+    if row.get("email"):
+        keys.append(("email", row["email"]))
+    if row.get("phone"):
+        keys.append(("phone", row["phone"]))
+    if row.get("provider_name") and row.get("external_id"):
+        keys.append(("provider_name+external_id", (row["provider_name"], row["external_id"])))
+    return keys
+
+
+def _known_keys(session: Session, rows: Sequence[Mapping[str, Any]]) -> dict[tuple[str, Any], str]:
+    """Every duplicate key of ``rows`` already held by an active lead: one query per kind."""
+    wanted: dict[str, set[Any]] = {}
+    for row in rows:
+        for kind, value in _keys(row):
+            wanted.setdefault(kind, set()).add(value)
+    lookups = {
+        "linkedin_url": repository.ids_by_linkedin_url,
+        "email": repository.ids_by_email,
+        "phone": repository.ids_by_phone,
+        "provider_name+external_id": repository.ids_by_provider_external,
+    }
+    known: dict[tuple[str, Any], str] = {}
+    for kind, values in wanted.items():
+        for value, lead_id in lookups[kind](session, values).items():  # type: ignore[operator]
+            known[(kind, value)] = lead_id
+    return known
+
+
+def _first_match(
+    row: Mapping[str, Any], known: Mapping[tuple[str, Any], str], exclude: str | None = None
+) -> tuple[str, str] | None:
+    for key in _keys(row):
+        lead_id = known.get(key)
+        if lead_id is not None and lead_id != exclude:
+            return key[0], lead_id
+    return None
+
+
+# --- rows we write besides the lead ------------------------------------------------
+
+
+def _event(
+    lead_id: str,
+    event_type: str,
+    now: datetime,
+    changed: Changes,
+    data: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    status = changed.get("lead_status")
+    return {
+        "lead_id": lead_id,
+        "event_type": event_type,
+        "event_name": f"Lead {event_type}",
+        "event_source": context.current().actor.split(":", 1)[0],
+        "event_timestamp": now,
+        "event_data": data,
+        "actor": context.current().actor,
+        "old_status": status[0] if status else None,
+        "new_status": status[1] if status else None,
+        "changed_fields": sorted(changed),
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _source(lead: Mapping[str, Any], now: datetime, actor: str) -> dict[str, Any]:
+    return {
+        "id": new_id(),
+        "lead_id": lead["id"],
+        "source_type": lead.get("source") or "api",
+        "provider_name": lead.get("provider_name"),
+        "actor_id": lead.get("actor_id"),
+        "run_id": lead.get("run_id"),
+        "dataset_id": lead.get("dataset_id"),
+        "external_id": lead.get("external_id"),
+        "created_at": now,
+        "updated_at": now,
+        "created_by": actor,
+        "updated_by": actor,
+        "is_deleted": False,
+    }
+
+
+def _sync_mark(lead_id: str, operation: str, now: datetime) -> dict[str, Any]:
+    return {
+        "lead_id": lead_id,
+        "target": SYNC_TARGET,
+        "operation": operation,
+        "status": "pending",
+        "attempt_count": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _mark_for_sync(session: Session, lead_ids: Sequence[str], operation: str) -> None:
+    """One pending outbox row per lead: an earlier pending mark already covers it."""
+    already = repository.pending_sync_lead_ids(session, lead_ids, SYNC_TARGET)
+    now = utcnow()
+    repository.insert_sync_marks(
+        session,
+        [_sync_mark(lid, operation, now) for lid in dict.fromkeys(lead_ids) if lid not in already],
+    )
+
+
+def mark_for_sync(uow: UnitOfWork, lead_id: str, operation: str = "update") -> None:
+    serialize_writers(uow.session)
+    if repository.get(uow.session, lead_id, include_deleted=True) is None:
+        raise NotFoundError(f"lead {lead_id} not found")
+    _mark_for_sync(uow.session, [lead_id], operation)
+
+
+# --- create ------------------------------------------------------------------------
+
+
+def create(
+    uow: UnitOfWork, data: Mapping[str, Any], *, on_duplicate: DuplicatePolicy = "reject"
+) -> WriteResult:
+    return bulk_create(uow, [data], on_duplicate=on_duplicate, _single=True)[0]
+
+
+def bulk_create(
+    uow: UnitOfWork,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    on_duplicate: DuplicatePolicy = "reject",
+    _single: bool = False,
+) -> list[WriteResult]:
+    """Create many leads in the caller's transaction, with one lookup per
+    duplicate key kind for the whole batch and one multi-row insert per table.
+
+    All or nothing: the first invalid row or (with ``reject``) duplicate
+    raises and the caller's unit of work rolls everything back.
+    """
+    if on_duplicate not in ("reject", "merge", "allow"):
+        raise ValidationError("on_duplicate", "must be one of: reject, merge, allow")
+    session = uow.session
+    prefixes = [""] if _single else [f"rows[{i}]." for i in range(len(rows))]
+    cleaned = [clean_input(row, prefix=prefixes[i]) for i, row in enumerate(rows)]
+    for i, clean in enumerate(cleaned):
+        _require_identity(clean, prefixes[i])
+    serialize_writers(session)
+    _check_companies(session, cleaned, "" if _single else "rows[].")
+
+    known = _known_keys(session, cleaned) if on_duplicate != "allow" else {}
+    new_rows: dict[str, dict[str, Any]] = {}
+    given_fields: dict[str, set[str]] = {}
+    merges: dict[str, list[dict[str, Any]]] = {}
+    results: list[WriteResult] = []
+    for i, clean in enumerate(cleaned):
+        match = _first_match(clean, known) if on_duplicate != "allow" else None
+        if match is not None:
+            matched_on, lead_id = match
+            if on_duplicate == "reject":
+                error = DuplicateLeadError(lead_id, matched_on)
+                if not _single:
+                    error.message = f"{prefixes[i]}{error.message}"
+                    error.args = (error.message,)
+                raise error
+            if lead_id in new_rows:  # an earlier row of this same batch
+                new_rows[lead_id].update(merged_values(new_rows[lead_id], clean))
+                given_fields[lead_id].update(clean)
+            else:
+                merges.setdefault(lead_id, []).append(clean)
+            results.append(WriteResult(lead_id, "merged"))
+        else:
+            lead_id = new_id()
+            new_rows[lead_id] = {**DEFAULTS, **clean, "id": lead_id}
+            given_fields[lead_id] = set(clean)
+            results.append(WriteResult(lead_id, "created"))
+        for key in _keys(new_rows.get(lead_id, clean)):
+            known.setdefault(key, lead_id)
+
+    _insert_new(session, list(new_rows.values()))
+    merged_ids = _apply_merges(session, merges)
+    unchanged = {lead_id for lead_id in merges if lead_id not in merged_ids}
+    return [WriteResult(r.lead_id, "unchanged") if r.lead_id in unchanged else r for r in results]
+
+
+def _insert_new(session: Session, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    now, actor = utcnow(), context.current().actor
+    for row in rows:
+        row.update(
+            version=1,
+            created_at=now,
+            updated_at=now,
+            created_by=actor,
+            updated_by=actor,
+            is_deleted=False,
+            deleted_at=None,
+            deleted_by=None,
+            merged_into_id=None,
+        )
+    repository.insert_leads(session, rows)
+    repository.insert_sources(session, [_source(row, now, actor) for row in rows])
+    events = []
+    for row in rows:
+        changes = created(row_values_from(row))
+        events.append(_event(row["id"], "created", now, changes))
+        audit.append(session, "lead", row["id"], "create", changes)
+    repository.insert_events(session, events)
+    repository.insert_sync_marks(session, [_sync_mark(row["id"], "create", now) for row in rows])
+
+
+def row_values_from(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {field: row.get(field) for field in LEAD_FIELDS}
+
+
+def _apply_merges(session: Session, merges: Mapping[str, list[dict[str, Any]]]) -> set[str]:
+    """Fold incoming duplicates into existing leads; returns the ids that changed."""
+    if not merges:
+        return set()
+    leads = repository.get_many(session, list(merges))
+    changed: dict[str, Changes] = {}
+    for lead_id, incoming in merges.items():
+        lead = leads[lead_id]
+        current = row_values(lead, LEAD_FIELDS)
+        target = dict(current)
+        for clean in incoming:
+            target.update(merged_values(target, clean))
+        changes = diff(current, target)
+        if changes:
+            _apply(lead, changes)
+            changed[lead_id] = changes
+    _flush(session)
+    now = utcnow()
+    events = []
+    for lead_id, changes in changed.items():
+        events.append(_event(lead_id, "updated", now, changes, {"reason": "duplicate_merged"}))
+        audit.append(session, "lead", lead_id, "update", changes)
+    repository.insert_events(session, events)
+    _mark_for_sync(session, list(changed), "update")
+    return set(changed)
+
+
+# --- update, delete, restore ---------------------------------------------------------
+
+
+def _apply(lead: SalesLead, changes: Changes) -> None:
+    for field, (_, new) in changes.items():
+        setattr(lead, field, new)
+    lead.updated_by = context.current().actor
+
+
+def _flush(session: Session) -> None:
+    try:
+        session.flush()
+    except StaleDataError:
+        raise ConflictError("the lead was changed by someone else; reload and retry") from None
+
+
+def _load_for_write(
+    session: Session, lead_id: str, expected_version: int | None, *, include_deleted: bool = False
+) -> SalesLead:
+    serialize_writers(session)
+    lead = repository.get(session, lead_id, include_deleted=include_deleted)
+    if lead is None:
+        raise NotFoundError(f"lead {lead_id} not found")
+    if expected_version is not None and lead.version != expected_version:
+        raise ConflictError(
+            f"lead {lead_id} is at version {lead.version}, not {expected_version}: "
+            f"it was changed by {lead.updated_by} at {lead.updated_at:%Y-%m-%d %H:%M:%S}Z",
+            current_version=lead.version,
+        )
+    return lead
+
+
+def update(
+    uow: UnitOfWork,
+    lead_id: str,
+    data: Mapping[str, Any],
+    *,
+    expected_version: int | None = None,
+    replace: bool = False,
+    on_duplicate: DuplicatePolicy = "reject",
+) -> SalesLead:
+    """Change some fields (``replace=False``, PATCH) or all of them (PUT)."""
+    clean = clean_input(data, full=replace)
+    session = uow.session
+    lead = _load_for_write(session, lead_id, expected_version)
+    current = row_values(lead, LEAD_FIELDS)
+    _require_identity({**current, **clean}, "")
+    changes = diff(current, clean)
+    if not changes:
+        return lead
+    if "company_id" in changes:
+        _check_companies(session, [clean], "")
+    if on_duplicate != "allow":
+        _reject_duplicates(session, {f: clean[f] for f in changes}, lead_id)
+    _apply(lead, changes)
+    _flush(session)
+    repository.insert_events(session, [_event(lead_id, "updated", utcnow(), changes)])
+    audit.append(session, "lead", lead_id, "update", changes)
+    _mark_for_sync(session, [lead_id], "update")
+    return lead
+
+
+def _reject_duplicates(session: Session, changed: Mapping[str, Any], lead_id: str) -> None:
+    match = _first_match(changed, _known_keys(session, [changed]), exclude=lead_id)
+    if match is not None:
+        raise DuplicateLeadError(match[1], match[0])
+
+
+def soft_delete(uow: UnitOfWork, lead_id: str, *, expected_version: int | None = None) -> SalesLead:
+    session = uow.session
+    lead = _load_for_write(session, lead_id, expected_version)
+    now, actor = utcnow(), context.current().actor
+    changes: Changes = {"is_deleted": [False, True]}
+    lead.is_deleted, lead.deleted_at, lead.deleted_by = True, now, actor
+    lead.updated_by = actor
+    _flush(session)
+    repository.insert_events(session, [_event(lead_id, "deleted", now, changes)])
+    audit.append(session, "lead", lead_id, "delete", changes)
+    _mark_for_sync(session, [lead_id], "delete")
+    return lead
+
+
+def restore(uow: UnitOfWork, lead_id: str, *, expected_version: int | None = None) -> SalesLead:
+    session = uow.session
+    lead = _load_for_write(session, lead_id, expected_version, include_deleted=True)
+    if not lead.is_deleted:
+        return lead
+    changes: Changes = {"is_deleted": [True, False]}
+    lead.is_deleted, lead.deleted_at, lead.deleted_by = False, None, None
+    lead.updated_by = context.current().actor
+    _flush(session)
+    repository.insert_events(session, [_event(lead_id, "restored", utcnow(), changes)])
+    audit.append(session, "lead", lead_id, "restore", changes)
+    _mark_for_sync(session, [lead_id], "update")
+    return lead

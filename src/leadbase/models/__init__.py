@@ -1,0 +1,32 @@
+"""All tables. Import from here so every model is registered on the metadata."""
+
+from leadbase.models.apify import ApifySyncState
+from leadbase.models.audit import GENESIS_HASH, AuditChainHead, AuditLog
+from leadbase.models.base import Base, new_id, utcnow
+from leadbase.models.company import Company
+from leadbase.models.lead import (
+    ENRICHMENT_STATUSES,
+    LEAD_STATUSES,
+    LeadEvent,
+    LeadSource,
+    SalesLead,
+)
+from leadbase.models.sync import MigrationLog, SyncStatus
+
+__all__ = [
+    "ENRICHMENT_STATUSES",
+    "GENESIS_HASH",
+    "LEAD_STATUSES",
+    "ApifySyncState",
+    "AuditChainHead",
+    "AuditLog",
+    "Base",
+    "Company",
+    "LeadEvent",
+    "LeadSource",
+    "MigrationLog",
+    "SalesLead",
+    "SyncStatus",
+    "new_id",
+    "utcnow",
+]

@@ -1,0 +1,44 @@
+"""companies: one row per organisation; leads point at it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from leadbase.models.base import AuditColumns, Base, JSONType, SoftDeleteColumns, new_id
+
+if TYPE_CHECKING:
+    from leadbase.models.lead import SalesLead
+
+
+class Company(AuditColumns, SoftDeleteColumns, Base):
+    __tablename__ = "companies"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255), nullable=False)
+    domain: Mapped[str | None] = mapped_column(String(255), index=True)
+    company_type: Mapped[str | None] = mapped_column(String(50))
+    country: Mapped[str | None] = mapped_column(String(100), index=True)
+    city: Mapped[str | None] = mapped_column(String(100))
+    industry: Mapped[str | None] = mapped_column(String(100), index=True)
+    employee_count: Mapped[int | None] = mapped_column(Integer)
+    employee_size_min: Mapped[int | None] = mapped_column(Integer)
+    employee_size_max: Mapped[int | None] = mapped_column(Integer)
+    description: Mapped[str | None] = mapped_column(Text)
+    website: Mapped[str | None] = mapped_column(String(500))
+    linkedin_url: Mapped[str | None] = mapped_column(String(500))
+    tags: Mapped[list[str] | None] = mapped_column(JSONType)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    merged_into_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("companies.id", ondelete="SET NULL")
+    )
+
+    leads: Mapped[list[SalesLead]] = relationship(back_populates="company", lazy="raise")
+
+    __table_args__ = (
+        Index("idx_company_location", "country", "city"),
+        Index("idx_company_industry_country", "industry", "country"),
+    )
+    __mapper_args__: dict[str, Any] = {"version_id_col": version}

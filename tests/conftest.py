@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from leadbase import schema
+from leadbase.client import LeadDatabase
+from leadbase.config import get_settings
+from leadbase.db import create_db_engine
+from tests import dbs
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No test reads the developer's environment or writes to ./data."""
+    for name in list(__import__("os").environ):
+        if name.startswith("LEADBASE_") and not name.startswith("LEADBASE_TEST_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("LEADBASE_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return dbs.migrated_sqlite_template(tmp_path_factory.mktemp("template"))
+
+
+@pytest.fixture(scope="session")
+def _server_urls() -> Iterator[dict[str, str]]:
+    """Migrated databases on each server, created once per run, on first use."""
+    from contextlib import ExitStack
+
+    urls: dict[str, str] = {}
+    with ExitStack() as stack:
+
+        def get(kind: str) -> str:
+            if kind not in urls:
+                url = stack.enter_context(dbs.server_database(kind))
+                engine = create_db_engine(url)
+                schema.upgrade(engine)
+                engine.dispose()
+                urls[kind] = url
+            return urls[kind]
+
+        yield get  # type: ignore[misc]
+
+
+@pytest.fixture(params=dbs.KINDS)
+def db_url(request: pytest.FixtureRequest, sqlite_template: Path, tmp_path: Path) -> str:
+    """A migrated, empty database of each kind: the store tests run on all three."""
+    kind = request.param
+    if kind == "sqlite":
+        return dbs.fresh_sqlite(sqlite_template, tmp_path)
+    url: str = request.getfixturevalue("_server_urls")(kind)
+    dbs.empty_all_tables(url)
+    return url
+
+
+@pytest.fixture
+def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
+    return dbs.fresh_sqlite(sqlite_template, tmp_path)
+
+
+@pytest.fixture
+def postgres_url(_server_urls: object) -> str:
+    url: str = _server_urls("postgresql")  # type: ignore[operator]
+    dbs.empty_all_tables(url)
+    return url
+
+
+@pytest.fixture
+def leads(db_url: str) -> Iterator[LeadDatabase]:
+    client = LeadDatabase(db_url, actor="test:alice")
+    yield client
+    client.close()

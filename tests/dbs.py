@@ -1,0 +1,106 @@
+"""Throw-away test databases on SQLite, PostgreSQL and MariaDB.
+
+A server that is not reachable makes its tests skip with a one-line reason on
+a laptop, and fail under CI (``CI=true``), where every server must be up.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from leadbase import schema
+from leadbase.db import create_db_engine, normalise_url
+from leadbase.models import GENESIS_HASH, Base
+
+SERVER_URLS = {
+    "postgresql": os.environ.get(
+        "LEADBASE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    ),
+    "mariadb": os.environ.get(
+        "LEADBASE_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test"
+    ),
+}
+KINDS = ("sqlite", "postgresql", "mariadb")
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def unavailable(kind: str, reason: str) -> None:
+    message = f"{kind} not reachable at {SERVER_URLS[kind]}: {reason}"
+    if in_ci():
+        pytest.fail(f"{message} (CI requires every server)", pytrace=False)
+    pytest.skip(message)
+
+
+@contextmanager
+def server_database(kind: str) -> Iterator[str]:
+    """Create an empty database on the server; drop it afterwards."""
+    admin_url = normalise_url(SERVER_URLS[kind])
+    name = f"leadbase_t_{uuid.uuid4().hex[:12]}"
+    options = {"isolation_level": "AUTOCOMMIT"}
+    try:
+        admin = create_engine(admin_url, connect_args={"connect_timeout": 3}, **options)
+        with admin.connect() as connection:
+            connection.execute(text(f"CREATE DATABASE {name}"))
+    except Exception as exc:  # any failure to reach or use the server
+        unavailable(kind, str(exc).splitlines()[0])
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            if kind == "postgresql":
+                connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            else:
+                connection.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        admin.dispose()
+
+
+def migrated_sqlite_template(directory: Path) -> Path:
+    path = directory / "template.db"
+    engine = create_db_engine(f"sqlite:///{path}")
+    schema.upgrade(engine)
+    engine.dispose()
+    return path
+
+
+def fresh_sqlite(template: Path, directory: Path) -> str:
+    path = directory / f"leadbase-{uuid.uuid4().hex[:8]}.db"
+    shutil.copyfile(template, path)
+    path.chmod(0o600)
+    return f"sqlite:///{path}"
+
+
+def empty_all_tables(url: str) -> None:
+    """Back to a just-migrated state: no rows, chain head at genesis."""
+    engine = create_db_engine(url)
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            if engine.dialect.name == "mysql":
+                connection.execute(text("SET FOREIGN_KEY_CHECKS=0"))
+            for table in tables:
+                connection.execute(text(f"DELETE FROM {table}"))
+            if engine.dialect.name == "mysql":
+                connection.execute(text("SET FOREIGN_KEY_CHECKS=1"))
+        connection.execute(
+            text("INSERT INTO audit_chain_head (id, seq, hash) VALUES (1, 0, :h)"),
+            {"h": GENESIS_HASH},
+        )
+    engine.dispose()
+
+
+def backend(url: str) -> str:
+    return make_url(url).get_backend_name()

@@ -1,0 +1,50 @@
+"""Read-side helpers for tests: count rows and read the audit trail directly."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import func, select
+
+from leadbase.client import LeadDatabase
+from leadbase.models import AuditLog, LeadEvent, SalesLead, SyncStatus
+
+
+def counts(db: LeadDatabase) -> dict[str, int]:
+    with db.db.read_session() as session:
+        return {
+            model.__tablename__: int(session.scalar(select(func.count()).select_from(model)) or 0)
+            for model in (SalesLead, LeadEvent, AuditLog, SyncStatus)
+        }
+
+
+def audit_entries(db: LeadDatabase, entity_id: str | None = None) -> list[dict[str, Any]]:
+    query = select(AuditLog).order_by(AuditLog.seq)
+    if entity_id:
+        query = query.where(AuditLog.entity_id == entity_id)
+    with db.db.read_session() as session:
+        return [
+            {
+                "seq": row.seq,
+                "action": row.action,
+                "actor": row.actor,
+                "ip": row.ip,
+                "user_agent": row.user_agent,
+                "request_id": row.request_id,
+                "changes": json.loads(row.changes),
+                "entity_id": row.entity_id,
+            }
+            for row in session.scalars(query)
+        ]
+
+
+def events(db: LeadDatabase, lead_id: str) -> list[str]:
+    with db.db.read_session() as session:
+        return list(
+            session.scalars(
+                select(LeadEvent.event_type)
+                .where(LeadEvent.lead_id == lead_id)
+                .order_by(LeadEvent.id)
+            )
+        )
