@@ -155,7 +155,8 @@ class Database:
         try:
             yield session
         finally:
-            session.rollback()
+            # close() ends the transaction without expiring loaded objects,
+            # so rows read here stay usable after the block.
             session.close()
 
     @contextmanager

@@ -435,69 +435,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("sync_status", schema=None) as batch_op:
-        batch_op.drop_index("idx_sync_status_pending")
-        batch_op.drop_index("idx_sync_status_lead")
-
+    # Dropping a table drops its indexes; MariaDB refuses to drop an index a
+    # foreign key still needs, so drop whole tables, children first.
     op.drop_table("sync_status")
-    with op.batch_alter_table("lead_sources", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_lead_sources_source_type"))
-        batch_op.drop_index(batch_op.f("ix_lead_sources_is_deleted"))
-        batch_op.drop_index("idx_source_provider")
-        batch_op.drop_index("idx_source_batch")
-        batch_op.drop_index("idx_source_actor_run")
-
     op.drop_table("lead_sources")
-    with op.batch_alter_table("lead_events", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_lead_events_lead_id"))
-        batch_op.drop_index(batch_op.f("ix_lead_events_event_type"))
-        batch_op.drop_index(batch_op.f("ix_lead_events_event_timestamp"))
-        batch_op.drop_index("idx_event_type_time")
-        batch_op.drop_index("idx_event_lead_type")
-
     op.drop_table("lead_events")
-    with op.batch_alter_table("sales_leads", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_sales_leads_source"))
-        batch_op.drop_index(batch_op.f("ix_sales_leads_run_id"))
-        batch_op.drop_index(batch_op.f("ix_sales_leads_phone"))
-        batch_op.drop_index(batch_op.f("ix_sales_leads_merged_into_id"))
-        batch_op.drop_index(batch_op.f("ix_sales_leads_linkedin_url"))
-        batch_op.drop_index(batch_op.f("ix_sales_leads_is_manual"))
-        batch_op.drop_index(batch_op.f("ix_sales_leads_is_deleted"))
-        batch_op.drop_index(batch_op.f("ix_sales_leads_external_id"))
-        batch_op.drop_index(batch_op.f("ix_sales_leads_email"))
-        batch_op.drop_index(batch_op.f("ix_sales_leads_country"))
-        batch_op.drop_index(batch_op.f("ix_sales_leads_company_id"))
-        batch_op.drop_index(batch_op.f("ix_sales_leads_company_domain"))
-        batch_op.drop_index(batch_op.f("ix_sales_leads_actor_id"))
-        batch_op.drop_index("idx_provider_external")
-        batch_op.drop_index("idx_lead_status")
-        batch_op.drop_index("idx_lead_source_actor")
-        batch_op.drop_index("idx_lead_location")
-        batch_op.drop_index("idx_lead_company")
-
     op.drop_table("sales_leads")
     op.drop_table("migration_log")
-    with op.batch_alter_table("companies", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_companies_is_deleted"))
-        batch_op.drop_index(batch_op.f("ix_companies_industry"))
-        batch_op.drop_index(batch_op.f("ix_companies_domain"))
-        batch_op.drop_index(batch_op.f("ix_companies_country"))
-        batch_op.drop_index("idx_company_location")
-        batch_op.drop_index("idx_company_industry_country")
-
     op.drop_table("companies")
-    with op.batch_alter_table("audit_log", schema=None) as batch_op:
-        batch_op.drop_index("idx_audit_entity")
-        batch_op.drop_index("idx_audit_created_at")
-
     op.drop_table("audit_log")
     op.drop_table("audit_chain_head")
-    with op.batch_alter_table("apify_sync_states", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_apify_sync_states_sync_status"))
-        batch_op.drop_index(batch_op.f("ix_apify_sync_states_is_deleted"))
-        batch_op.drop_index(batch_op.f("ix_apify_sync_states_actor_id"))
-        batch_op.drop_index("idx_sync_status_time")
-        batch_op.drop_index("idx_sync_actor_status")
-
     op.drop_table("apify_sync_states")

@@ -1,0 +1,90 @@
+"""Field normalisers: canonical forms make duplicates comparable."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from leadbase.dedupe import normalise as norm
+from leadbase.dedupe.merge import merged_values
+from leadbase.errors import ValidationError
+
+
+@pytest.mark.parametrize(
+    ("raw", "canonical"),
+    [
+        ("Example.COM", "example.com"),
+        ("https://www.example.com/path?q=1", "example.com"),
+        ("sub.example.co.uk.", "sub.example.co.uk"),
+        ("bücher.de", "xn--bcher-kva.de"),
+    ],
+)
+def test_domains(raw: str, canonical: str) -> None:
+    assert norm.normalise_domain(raw) == canonical
+
+
+@pytest.mark.parametrize(
+    "raw", ["localhost", "exa mple.com", "-bad.com", "example.123", "", "a" * 300 + ".com"]
+)
+def test_bad_domains(raw: str) -> None:
+    with pytest.raises(ValidationError):
+        norm.normalise_domain(raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "canonical"),
+    [
+        ("https://www.linkedin.com/in/jane-doe/", "https://www.linkedin.com/in/jane-doe"),
+        ("linkedin.com/in/Jane-Doe?utm=1", "https://www.linkedin.com/in/jane-doe"),
+        ("http://de.linkedin.com/company/ACME", "https://www.linkedin.com/company/acme"),
+    ],
+)
+def test_linkedin(raw: str, canonical: str) -> None:
+    assert norm.normalise_linkedin_url(raw) == canonical
+
+
+@pytest.mark.parametrize(
+    "raw", ["https://linkedin.evil.com/in/x", "https://www.linkedin.com/feed/"]
+)
+def test_bad_linkedin(raw: str) -> None:
+    with pytest.raises(ValidationError):
+        norm.normalise_linkedin_url(raw)
+
+
+def test_phone_regions() -> None:
+    assert norm.normalise_phone("(650) 253-0000") == "+16502530000"
+    assert norm.normalise_phone("030 901820", "DE") == "+4930901820"
+    with pytest.raises(ValidationError):
+        norm.normalise_phone("+1 000")
+
+
+@given(st.emails())
+def test_valid_emails_normalise_idempotently(email: str) -> None:
+    try:
+        once = norm.normalise_email(email)
+    except ValidationError:
+        return  # hypothesis' grammar is wider than deliverable-looking addresses
+    assert norm.normalise_email(once) == once
+    assert once == once.lower()
+
+
+@given(st.text(max_size=40))
+def test_clean_text_is_idempotent(text: str) -> None:
+    once = norm.clean_text(text)
+    assert norm.clean_text(once) == once
+
+
+def test_merge_never_loses_stored_values() -> None:
+    existing = {"email": "a@x.com", "title": "CTO", "tags": ["a"], "verified": True, "city": None}
+    incoming = {
+        "email": "b@x.com",
+        "title": "CEO",
+        "tags": ["b"],
+        "verified": False,
+        "city": "Rome",
+    }
+    merged = {**existing, **merged_values(existing, incoming)}
+    assert merged["email"] == "a@x.com" and merged["title"] == "CTO"
+    assert merged["additional_emails"] == ["b@x.com"]
+    assert merged["tags"] == ["a", "b"] and merged["verified"] is True and merged["city"] == "Rome"
