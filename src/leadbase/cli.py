@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -23,7 +22,6 @@ app.add_typer(audit_app, name="audit")
 
 out = Console()
 err = Console(stderr=True)
-_stack = contextlib.ExitStack()
 
 
 def _print_version(value: bool) -> None:
@@ -34,6 +32,7 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: Annotated[
         bool,
         typer.Option(
@@ -41,7 +40,8 @@ def _root(
         ),
     ] = False,
 ) -> None:
-    _stack.enter_context(context.acting_as(context.cli_actor()))
+    # Closed when the command ends, so the actor never leaks past it.
+    ctx.with_resource(context.acting_as(context.cli_actor()))
 
 
 def _database() -> Database:
@@ -165,5 +165,3 @@ def main() -> None:
     except LeadbaseError as exc:
         err.print(f"[red]error:[/] {exc.message}")
         sys.exit(2)
-    finally:
-        _stack.close()

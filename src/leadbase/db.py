@@ -97,7 +97,16 @@ def create_db_engine(url: str | URL | None = None, settings: Settings | None = N
     parsed = normalise_url(url or settings.resolved_database_url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed, settings)
-    return create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # READ COMMITTED on MariaDB too (its default is REPEATABLE READ): once a
+    # writer holds the chain lock, every read must see what others committed
+    # before it, as on PostgreSQL; a snapshot from an earlier read would not.
+    return create_engine(
+        parsed,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=20,
+        isolation_level="READ COMMITTED",
+    )
 
 
 class UnitOfWork:

@@ -140,12 +140,14 @@ class VerifyResult:
         return f"audit chain broken at {where}: {self.reason}"
 
 
-def _entries(session: Session, batch: int = 5000) -> Iterator[AuditLog]:
-    last = -1
+def _entries(session: Session, after: int | None, batch: int = 5000) -> Iterator[AuditLog]:
+    """Entries in seq order after seq ``after``; from the very lowest seq when None."""
+    last = after
     while True:
-        rows = session.scalars(
-            select(AuditLog).where(AuditLog.seq > last).order_by(AuditLog.seq).limit(batch)
-        ).all()
+        query = select(AuditLog).order_by(AuditLog.seq).limit(batch)
+        if last is not None:
+            query = query.where(AuditLog.seq > last)
+        rows = session.scalars(query).all()
         if not rows:
             return
         yield from rows
@@ -153,28 +155,72 @@ def _entries(session: Session, batch: int = 5000) -> Iterator[AuditLog]:
         session.expunge_all()
 
 
+@dataclass
+class _Walk:
+    """How far ``verify`` has got: entries checked so far and the last good hash."""
+
+    checked: int = 0
+    prev_hash: str = GENESIS_HASH
+    last_seq: int | None = None
+
+    def advance(self, session: Session) -> VerifyResult | None:
+        """Check every entry after the last one seen; the first bad one, if any."""
+        for row in _entries(session, self.last_seq):
+            expected_seq = self.checked + 1
+            if row.seq != expected_seq:
+                return VerifyResult(
+                    False,
+                    self.checked,
+                    expected_seq,
+                    f"entry missing (next entry found is {row.seq})",
+                )
+            if row.prev_hash != self.prev_hash:
+                return VerifyResult(
+                    False, self.checked, row.seq, "previous-hash link does not match"
+                )
+            entry = {name: getattr(row, name) for name in HASHED_FIELDS}
+            if entry_hash(entry) != row.hash:
+                return VerifyResult(False, self.checked, row.seq, "content does not match its hash")
+            self.prev_hash, self.last_seq, self.checked = row.hash, row.seq, self.checked + 1
+        return None
+
+
 def verify(session: Session) -> VerifyResult:
-    """Walk the chain from the first entry; report the first that does not hold."""
-    expected_seq, prev_hash, checked = 1, GENESIS_HASH, 0
-    for row in _entries(session):
-        entry = {name: getattr(row, name) for name in HASHED_FIELDS}
-        if row.seq != expected_seq:
-            return VerifyResult(
-                False, checked, expected_seq, f"entry missing (next entry found is {row.seq})"
-            )
-        if row.prev_hash != prev_hash:
-            return VerifyResult(False, checked, row.seq, "previous-hash link does not match")
-        if entry_hash(entry) != row.hash:
-            return VerifyResult(False, checked, row.seq, "content does not match its hash")
-        prev_hash, expected_seq, checked = row.hash, expected_seq + 1, checked + 1
-    head = session.get(AuditChainHead, 1)
-    if head is None:
-        return VerifyResult(False, checked, None, "chain head row is missing")
-    if head.seq != checked or head.hash != prev_hash:
-        return VerifyResult(
-            False,
-            checked,
-            checked + 1 if head.seq > checked else head.seq,
-            f"chain head records {head.seq} entries but {checked} are present",
-        )
-    return VerifyResult(True, checked)
+    """Walk the chain from the first entry; report the first that does not hold.
+
+    Safe on a live database at READ COMMITTED, where each statement sees what
+    was committed before it: entries and the head move together in one
+    commit, so a head found ahead of the walk means writers appended while
+    we walked, and the walk catches up; only a head still ahead of a walk
+    that started after it was read means entries are missing.
+    """
+    walk = _Walk()
+    if (bad := walk.advance(session)) is not None:
+        return bad
+    while True:
+        head = session.execute(
+            select(AuditChainHead.seq, AuditChainHead.hash).where(AuditChainHead.id == 1)
+        ).one_or_none()
+        if head is None:
+            return VerifyResult(False, walk.checked, None, "chain head row is missing")
+        if head.seq <= walk.checked:
+            break
+        before = walk.checked
+        if (bad := walk.advance(session)) is not None:
+            return bad
+        if walk.checked == before:  # nothing new since the head was read: cut off
+            break
+    return _compare_head(walk, head.seq, head.hash)
+
+
+def _compare_head(walk: _Walk, head_seq: int, head_hash: str) -> VerifyResult:
+    checked = walk.checked
+    if head_seq == checked and head_hash == walk.prev_hash:
+        return VerifyResult(True, checked)
+    reason = f"chain head records {head_seq} entries but {checked} are present"
+    if head_seq > checked:  # cut off the end
+        return VerifyResult(False, checked, checked + 1, reason)
+    if head_seq < checked:  # entries added past the head: the first of them is forged
+        return VerifyResult(False, checked, head_seq + 1, reason)
+    reason = "chain head hash does not match the last entry"
+    return VerifyResult(False, checked, checked or None, reason)
