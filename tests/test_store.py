@@ -294,3 +294,9 @@ def test_sync_outbox(leads: LeadDatabase) -> None:
     pending = leads.get_sync_pending_leads()
     assert [lead["id"] for lead in pending] == [lead_id]
     assert counts(leads)["sync_status"] == 1  # one pending mark covers later changes
+
+
+def test_unset_json_fields_are_sql_null(leads: LeadDatabase) -> None:
+    bare = leads.add_lead({"full_name": "Bare"})
+    leads.add_lead({"full_name": "Rich", "raw_data": {"k": 1}})
+    assert [lead["id"] for lead in leads.search_leads({"raw_data": None})] == [bare]

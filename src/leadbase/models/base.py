@@ -75,8 +75,9 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-# JSON stored as JSONB on PostgreSQL (indexable), JSON elsewhere.
-JSONType = JSON().with_variant(postgresql.JSONB(), "postgresql")
+# JSON stored as JSONB on PostgreSQL (indexable), JSON elsewhere; Python None
+# is SQL NULL (not JSON null), so "IS NULL" filters find unset fields.
+JSONType = JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_null=True), "postgresql")
 # SQLite only auto-increments an INTEGER PRIMARY KEY.
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 
