@@ -2,6 +2,10 @@
 
 Canonical forms are what duplicate detection compares, so two spellings of
 the same address, number or profile end up equal.
+
+The work behind each normaliser is memoised on the value alone (the field
+name only labels the error), so a value seen before costs a dict lookup
+wherever it appears in a batch.
 """
 
 from __future__ import annotations
@@ -10,8 +14,11 @@ import re
 from functools import lru_cache
 from urllib.parse import urlsplit
 
+import email_validator
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
+from email_validator.rfc_constants import DOT_ATOM_TEXT, EMAIL_MAX_LENGTH
+from email_validator.syntax import validate_email_domain_name
 from nameparser import HumanName
 
 from leadbase.errors import ValidationError
@@ -21,44 +28,100 @@ _TLD = re.compile(r"^(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})$")
 _LINKEDIN_HOST = re.compile(r"^(?:[a-z]{2,3}\.|www\.)?linkedin\.com$")
 _LINKEDIN_PATH = re.compile(r"^/(in|company|pub|school|showcase)/([^/?#]+)")
 _SPACES = re.compile(r"\s+")
+_CACHE = 65536
 
 
 def clean_text(value: str | None) -> str | None:
     """Trim, fold runs of white space; empty becomes None."""
     if value is None:
         return None
-    folded = _SPACES.sub(" ", value).strip()
-    return folded or None
+    if "  " in value or not value.isprintable():
+        # A printable string holds no white space but U+0020, so without a
+        # double space there is nothing to fold: only the ends to trim.
+        value = _SPACES.sub(" ", value)
+    return value.strip() or None
 
 
-@lru_cache(maxsize=65536)
 def normalise_email(value: str, field: str = "email") -> str:
     """RFC 5322 syntax check (no DNS); lower-cased for comparison and storage."""
     try:
-        result = validate_email(value.strip(), check_deliverability=False)
+        return _email(value)
     except EmailNotValidError as exc:
         raise ValidationError(field, f"not a valid email address ({exc})") from None
-    return result.normalized.lower()
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=_CACHE)
+def _email(value: str) -> str:
+    text = value.strip()
+    return _plain_email(text) or validate_email(text, check_deliverability=False).normalized.lower()
+
+
+def _plain_email(text: str) -> str | None:
+    """``validate_email`` for the common ``dot-atom@domain`` shape, with the
+    domain's validation memoised; None means "ask validate_email", which
+    then also words any error.
+
+    An ASCII dot-atom local part cannot be quoted, hide a display name or
+    change under NFC, so ``validate_email`` would take it as it is, check
+    the domain with ``validate_email_domain_name`` (the call memoised here,
+    with the same options) and then the three lengths checked below.
+    """
+    local, at, domain = text.partition("@")
+    if not at or not domain or domain.startswith("[") or not DOT_ATOM_TEXT.match(local):
+        return None
+    try:
+        name, ascii_name = _email_domain(
+            domain, email_validator.TEST_ENVIRONMENT, email_validator.GLOBALLY_DELIVERABLE
+        )
+    except EmailNotValidError:
+        return None
+    normalized = f"{local}@{name}"
+    for address in (text, normalized, f"{local}@{ascii_name}"):
+        if len(address.encode("utf-8")) > EMAIL_MAX_LENGTH:
+            return None
+    return normalized.lower()
+
+
+@lru_cache(maxsize=_CACHE)
+def _email_domain(domain: str, test_env: bool, global_only: bool) -> tuple[str, str]:
+    info = validate_email_domain_name(
+        domain, test_environment=test_env, globally_deliverable=global_only
+    )
+    return info["domain"], info["ascii_domain"]
+
+
 def normalise_phone(value: str, region: str = "US", field: str = "phone") -> str:
     """E.164 (``+14155550123``); numbers without ``+`` are read in ``region``."""
     try:
-        number = phonenumbers.parse(value, region.upper())
+        e164 = _phone(value, region)
     except phonenumbers.NumberParseException as exc:
         raise ValidationError(field, f"not a phone number ({exc})") from None
-    if not phonenumbers.is_possible_number(number) or not phonenumbers.is_valid_number(number):
+    if e164 is None:
         raise ValidationError(field, f"not a valid phone number: {value!r}")
+    return e164
+
+
+@lru_cache(maxsize=_CACHE)
+def _phone(value: str, region: str) -> str | None:
+    number = phonenumbers.parse(value, region.upper())
+    if not phonenumbers.is_possible_number(number) or not phonenumbers.is_valid_number(number):
+        return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-@lru_cache(maxsize=65536)
 def normalise_domain(value: str, field: str = "domain") -> str:
     """A fully qualified domain name, lower-case, without scheme, path or ``www.``.
 
     Pasted URLs (``https://www.Acme.com/about``) are accepted: people paste them.
     """
+    host = _domain(value)
+    if host is None:
+        raise ValidationError(field, f"not a valid domain name: {value!r}")
+    return host
+
+
+@lru_cache(maxsize=_CACHE)
+def _domain(value: str) -> str | None:
     text = value.strip().lower()
     host = urlsplit(text if "//" in text else f"//{text}").hostname or ""
     host = host.rstrip(".")
@@ -67,7 +130,7 @@ def normalise_domain(value: str, field: str = "domain") -> str:
     try:
         host = host.encode("idna").decode("ascii")
     except UnicodeError:
-        raise ValidationError(field, f"not a valid domain name: {value!r}") from None
+        return None
     labels = host.split(".")
     if (
         len(host) > 253
@@ -75,23 +138,31 @@ def normalise_domain(value: str, field: str = "domain") -> str:
         or not all(_LABEL.match(label) for label in labels)
         or not _TLD.match(labels[-1])
     ):
-        raise ValidationError(field, f"not a valid domain name: {value!r}")
+        return None
     return host
 
 
-@lru_cache(maxsize=65536)
 def normalise_linkedin_url(value: str, field: str = "linkedin_url") -> str:
     """``https://www.linkedin.com/in/<slug>``: https, www, no query, no slash."""
+    url = _linkedin_url(value)
+    if url is None:
+        raise ValidationError(field, f"not a LinkedIn profile or company URL: {value!r}")
+    return url
+
+
+@lru_cache(maxsize=_CACHE)
+def _linkedin_url(value: str) -> str | None:
     text = value.strip()
     parts = urlsplit(text if "//" in text else f"https://{text}")
     host = (parts.hostname or "").lower()
     match = _LINKEDIN_PATH.match(parts.path)
     if not _LINKEDIN_HOST.match(host) or not match:
-        raise ValidationError(field, f"not a LinkedIn profile or company URL: {value!r}")
+        return None
     kind, slug = match.group(1), match.group(2).lower()
     return f"https://www.linkedin.com/{kind}/{slug}"
 
 
+@lru_cache(maxsize=_CACHE)
 def split_name(full_name: str) -> tuple[str | None, str | None]:
     name = HumanName(full_name)
     return clean_text(name.first) or None, clean_text(name.last) or None

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Select, func, insert, select
+from sqlalchemy import Insert, Select, func, insert, select
 from sqlalchemy.orm import Session
 
 from leadbase.models import LeadEvent, LeadSource, SalesLead, SyncStatus
@@ -16,13 +16,37 @@ from leadbase.models import LeadEvent, LeadSource, SalesLead, SyncStatus
 CHUNK = 500  # bound IN-lists: stays under every driver's parameter limit
 
 
+def _raw_insert(model: Any) -> Insert:
+    """An INSERT of the model's rows that the ORM passes straight to Core.
+
+    With a list of rows it is one DBAPI ``executemany`` (or SQLAlchemy's
+    batched multi-row "insertmanyvalues"), without the ORM bulk path's
+    per-row bookkeeping; the session still autoflushes first. Every row must
+    carry the same keys, all column names: the first row decides the columns.
+    """
+    return insert(model).execution_options(dml_strategy="raw")
+
+
+_INSERT_LEADS = _raw_insert(SalesLead)
+_INSERT_SOURCES = _raw_insert(LeadSource)
+_INSERT_EVENTS = _raw_insert(LeadEvent)
+_INSERT_SYNC_MARKS = _raw_insert(SyncStatus)
+
+
 def _chunks(values: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
 
 
-def _active() -> Any:
-    return (SalesLead.is_deleted.is_(False)) & (SalesLead.merged_into_id.is_(None))
+def _is_active(is_deleted: bool, merged_into_id: str | None) -> bool:
+    """What ``is_deleted IS false AND merged_into_id IS NULL`` says of a row.
+
+    The duplicate lookups test it here on the rows they fetch rather than in
+    SQL: given that condition, SQLite (no ANALYZE statistics) walks the whole
+    ``is_deleted`` index, every lead, instead of the looked-up column's index,
+    so each lookup slowed down as the table grew.
+    """
+    return not is_deleted and merged_into_id is None
 
 
 def get(session: Session, lead_id: str, *, include_deleted: bool = False) -> SalesLead | None:
@@ -46,12 +70,13 @@ def _ids_by_column(session: Session, column: Any, values: Iterable[str]) -> dict
     matches: dict[str, str] = {}
     for chunk in _chunks(wanted):
         rows = session.execute(
-            select(column, SalesLead.id)
-            .where(column.in_(chunk), _active())
+            select(column, SalesLead.id, SalesLead.is_deleted, SalesLead.merged_into_id)
+            .where(column.in_(chunk))
             .order_by(SalesLead.created_at, SalesLead.id)
         )
-        for value, lead_id in rows:
-            matches.setdefault(value, lead_id)
+        for value, lead_id, is_deleted, merged_into_id in rows:
+            if _is_active(is_deleted, merged_into_id):
+                matches.setdefault(value, lead_id)
     return matches
 
 
@@ -74,12 +99,18 @@ def ids_by_provider_external(
     matches: dict[tuple[str, str], str] = {}
     for chunk in _chunks(sorted({external for _, external in wanted})):
         rows = session.execute(
-            select(SalesLead.provider_name, SalesLead.external_id, SalesLead.id)
-            .where(SalesLead.external_id.in_(chunk), _active())
+            select(
+                SalesLead.provider_name,
+                SalesLead.external_id,
+                SalesLead.id,
+                SalesLead.is_deleted,
+                SalesLead.merged_into_id,
+            )
+            .where(SalesLead.external_id.in_(chunk))
             .order_by(SalesLead.created_at, SalesLead.id)
         )
-        for provider, external, lead_id in rows:
-            if (provider, external) in wanted:
+        for provider, external, lead_id, is_deleted, merged_into_id in rows:
+            if (provider, external) in wanted and _is_active(is_deleted, merged_into_id):
                 matches.setdefault((provider, external), lead_id)
     return matches
 
@@ -101,22 +132,22 @@ def pending_sync_lead_ids(session: Session, lead_ids: Sequence[str], target: str
 
 def insert_leads(session: Session, rows: list[dict[str, Any]]) -> None:
     if rows:
-        session.execute(insert(SalesLead), rows)
+        session.execute(_INSERT_LEADS, rows)
 
 
 def insert_sources(session: Session, rows: list[dict[str, Any]]) -> None:
     if rows:
-        session.execute(insert(LeadSource), rows)
+        session.execute(_INSERT_SOURCES, rows)
 
 
 def insert_events(session: Session, rows: list[dict[str, Any]]) -> None:
     if rows:
-        session.execute(insert(LeadEvent), rows)
+        session.execute(_INSERT_EVENTS, rows)
 
 
 def insert_sync_marks(session: Session, rows: list[dict[str, Any]]) -> None:
     if rows:
-        session.execute(insert(SyncStatus), rows)
+        session.execute(_INSERT_SYNC_MARKS, rows)
 
 
 def filtered(filters: dict[str, Any], *, include_deleted: bool = False) -> Select[tuple[SalesLead]]:

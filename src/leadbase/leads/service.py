@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from leadbase import audit, context
-from leadbase.changes import Changes, created, diff, row_values
+from leadbase.changes import Changes, diff, row_values
 from leadbase.companies import repository as companies_repository
 from leadbase.config import get_settings
 from leadbase.db import UnitOfWork, serialize_writers
@@ -168,9 +168,13 @@ def _known_keys(session: Session, rows: Sequence[Mapping[str, Any]]) -> dict[tup
 
 
 def _first_match(
-    row: Mapping[str, Any], known: Mapping[tuple[str, Any], str], exclude: str | None = None
+    row: Mapping[str, Any],
+    known: Mapping[tuple[str, Any], str],
+    exclude: str | None = None,
+    *,
+    keys: list[tuple[str, Any]] | None = None,
 ) -> tuple[str, str] | None:
-    for key in _keys(row):
+    for key in _keys(row) if keys is None else keys:
         lead_id = known.get(key)
         if lead_id is not None and lead_id != exclude:
             return key[0], lead_id
@@ -188,14 +192,15 @@ def _event(
     data: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     status = changed.get("lead_status")
+    actor = context.current().actor
     return {
         "lead_id": lead_id,
         "event_type": event_type,
         "event_name": f"Lead {event_type}",
-        "event_source": context.current().actor.split(":", 1)[0],
+        "event_source": actor.split(":", 1)[0],
         "event_timestamp": now,
         "event_data": data,
-        "actor": context.current().actor,
+        "actor": actor,
         "old_status": status[0] if status else None,
         "new_status": status[1] if status else None,
         "changed_fields": sorted(changed),
@@ -285,11 +290,12 @@ def bulk_create(
 
     known = _known_keys(session, cleaned) if on_duplicate != "allow" else {}
     new_rows: dict[str, dict[str, Any]] = {}
-    given_fields: dict[str, set[str]] = {}
     merges: dict[str, list[dict[str, Any]]] = {}
     results: list[WriteResult] = []
     for i, clean in enumerate(cleaned):
-        match = _first_match(clean, known) if on_duplicate != "allow" else None
+        # A new row's keys are its clean keys: the defaults it adds are all None.
+        keys = _keys(clean)
+        match = _first_match(clean, known, keys=keys) if on_duplicate != "allow" else None
         if match is not None:
             matched_on, lead_id = match
             if on_duplicate == "reject":
@@ -300,16 +306,15 @@ def bulk_create(
                 raise error
             if lead_id in new_rows:  # an earlier row of this same batch
                 new_rows[lead_id].update(merged_values(new_rows[lead_id], clean))
-                given_fields[lead_id].update(clean)
+                keys = _keys(new_rows[lead_id])
             else:
                 merges.setdefault(lead_id, []).append(clean)
             results.append(WriteResult(lead_id, "merged"))
         else:
             lead_id = new_id()
             new_rows[lead_id] = {**DEFAULTS, **clean, "id": lead_id}
-            given_fields[lead_id] = set(clean)
             results.append(WriteResult(lead_id, "created"))
-        for key in _keys(new_rows.get(lead_id, clean)):
+        for key in keys:
             known.setdefault(key, lead_id)
 
     _insert_new(session, list(new_rows.values()))
@@ -322,23 +327,25 @@ def _insert_new(session: Session, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     now, actor = utcnow(), context.current().actor
+    stamp = {
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+        "created_by": actor,
+        "updated_by": actor,
+        "is_deleted": False,
+        "deleted_at": None,
+        "deleted_by": None,
+        "merged_into_id": None,
+    }
     for row in rows:
-        row.update(
-            version=1,
-            created_at=now,
-            updated_at=now,
-            created_by=actor,
-            updated_by=actor,
-            is_deleted=False,
-            deleted_at=None,
-            deleted_by=None,
-            merged_into_id=None,
-        )
+        row.update(stamp)
     repository.insert_leads(session, rows)
     repository.insert_sources(session, [_source(row, now, actor) for row in rows])
     events = []
     for row in rows:
-        changes = created(row_values_from(row))
+        # created(row_values_from(row)) in one pass: every row holds every field
+        changes = {field: [None, row[field]] for field in LEAD_FIELDS if row[field] is not None}
         events.append(_event(row["id"], "created", now, changes))
         audit.append(session, "lead", row["id"], "create", changes)
     repository.insert_events(session, events)
