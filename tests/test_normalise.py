@@ -88,3 +88,25 @@ def test_merge_never_loses_stored_values() -> None:
     assert merged["email"] == "a@x.com" and merged["title"] == "CTO"
     assert merged["additional_emails"] == ["b@x.com"]
     assert merged["tags"] == ["a", "b"] and merged["verified"] is True and merged["city"] == "Rome"
+
+
+_WORD = st.from_regex(r"[A-Z][a-z]{1,9}", fullmatch=True)
+
+
+@given(_WORD, _WORD)
+def test_fast_name_split_agrees_with_nameparser(first: str, last: str) -> None:
+    """The shortcut for plain "First Last" names gives what nameparser gives."""
+    from nameparser import HumanName
+
+    full = f"{first} {last}"
+    parsed = HumanName(full)
+    expected = (norm.clean_text(parsed.first) or None, norm.clean_text(parsed.last) or None)
+    assert norm.split_name.__wrapped__(full) == expected
+
+
+@pytest.mark.parametrize(
+    ("full", "first", "last"),
+    [("Dr. Jane van der Berg Jr.", "Jane", "van der Berg"), ("Ada Lovelace", "Ada", "Lovelace")],
+)
+def test_split_name(full: str, first: str, last: str) -> None:
+    assert norm.split_name(full) == (first, last)

@@ -16,7 +16,7 @@ from sqlalchemy import inspect
 
 from leadbase import context
 from leadbase.config import Settings
-from leadbase.db import Database, UnitOfWork
+from leadbase.db import Database, UnitOfWork, serialize_writers
 from leadbase.errors import NotFoundError, ValidationError
 from leadbase.leads import repository, service
 from leadbase.leads.schemas import DuplicatePolicy
@@ -156,7 +156,9 @@ class LeadDatabase:
 
 
 def _version_of(uow: UnitOfWork, lead_id: str) -> int:
-    lead = repository.get(uow.session, lead_id)
+    # Lock first: the version read must be the one the update starts from.
+    serialize_writers(uow.session)
+    lead = repository.get_current(uow.session, lead_id)
     if lead is None:
         raise NotFoundError(f"lead {lead_id} not found")
     return lead.version

@@ -77,6 +77,7 @@ def _sqlite_engine(url: URL, settings: Settings) -> Engine:
         cur.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA cache_size=-65536")  # 64 MiB: indexes of 1M leads stay hot
         cur.close()
 
     @event.listens_for(engine, "begin")

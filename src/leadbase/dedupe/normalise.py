@@ -162,7 +162,46 @@ def _linkedin_url(value: str) -> str | None:
     return f"https://www.linkedin.com/{kind}/{slug}"
 
 
+_PLAIN_WORD = re.compile(r"^[A-Z][a-z]{1,40}$")
+_ROMAN_NUMERAL = re.compile(r"^[ivxlcdm]+$")  # nameparser reads "Vi", "Ix" as suffixes
+
+
+def _special_words() -> frozenset[str]:
+    """Every word nameparser treats as more than a plain first or last name."""
+    from nameparser.config import CONSTANTS
+
+    words: set[str] = set()
+    for vocabulary in (
+        CONSTANTS.titles,
+        CONSTANTS.prefixes,
+        CONSTANTS.suffix_acronyms,
+        CONSTANTS.suffix_not_acronyms,
+        CONSTANTS.conjunctions,
+        CONSTANTS.first_name_titles,
+        CONSTANTS.bound_first_names,
+        CONSTANTS.non_first_name_prefixes,
+    ):
+        words.update(str(word).lower() for word in vocabulary)
+    return frozenset(words)
+
+
+_SPECIAL_WORDS = _special_words()
+
+
 @lru_cache(maxsize=_CACHE)
 def split_name(full_name: str) -> tuple[str | None, str | None]:
+    """(first, last). "Ada Lovelace" is split directly, as nameparser would:
+    two plain capitalised words that are no title, prefix, suffix or
+    conjunction. Anything else ("Dr. Jane van der Berg Jr.") goes through
+    nameparser, at ~100 µs a name."""
+    words = full_name.split(" ")
+    if (
+        len(words) == 2
+        and all(_PLAIN_WORD.match(word) for word in words)
+        and not any(
+            word.lower() in _SPECIAL_WORDS or _ROMAN_NUMERAL.match(word.lower()) for word in words
+        )
+    ):
+        return words[0], words[1]
     name = HumanName(full_name)
     return clean_text(name.first) or None, clean_text(name.last) or None

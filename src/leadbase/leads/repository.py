@@ -56,6 +56,18 @@ def get(session: Session, lead_id: str, *, include_deleted: bool = False) -> Sal
     return lead
 
 
+def get_current(
+    session: Session, lead_id: str, *, include_deleted: bool = False
+) -> SalesLead | None:
+    """Like ``get``, but re-read from the database even when this session
+    already holds the row: a writer calls it once it holds the write lock, so
+    it changes what others committed, not an older copy."""
+    lead = session.get(SalesLead, lead_id, populate_existing=True)
+    if lead is None or (lead.is_deleted and not include_deleted):
+        return None
+    return lead
+
+
 def get_many(session: Session, lead_ids: Sequence[str]) -> dict[str, SalesLead]:
     found: dict[str, SalesLead] = {}
     for chunk in _chunks(list(lead_ids)):

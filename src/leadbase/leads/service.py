@@ -403,7 +403,7 @@ def _load_for_write(
     session: Session, lead_id: str, expected_version: int | None, *, include_deleted: bool = False
 ) -> SalesLead:
     serialize_writers(session)
-    lead = repository.get(session, lead_id, include_deleted=include_deleted)
+    lead = repository.get_current(session, lead_id, include_deleted=include_deleted)
     if lead is None:
         raise NotFoundError(f"lead {lead_id} not found")
     if expected_version is not None and lead.version != expected_version:
