@@ -325,3 +325,9 @@ def test_write_after_an_earlier_read_sees_the_latest_commit(
         lead = first.get_lead(lead_id)
     assert lead is not None
     assert (lead["title"], lead["city"], lead["version"]) == ("Countess", "London", 3)
+
+
+def test_bulk_names_the_row_with_a_missing_company(leads: LeadDatabase) -> None:
+    with pytest.raises(ValidationError) as caught:
+        leads.add_leads([{"full_name": "A"}, {"full_name": "B", "company_id": "nope"}])
+    assert caught.value.field == "rows[1].company_id"

@@ -52,9 +52,11 @@ class DuplicateLeadError(LeadbaseError):
     status_code = 409
     code = "duplicate"
 
-    def __init__(self, existing_id: str, matched_on: str, entity: str = "lead") -> None:
+    def __init__(
+        self, existing_id: str, matched_on: str, entity: str = "lead", *, where: str = ""
+    ) -> None:
         super().__init__(
-            f"a {entity} with the same {matched_on} already exists: {existing_id}",
+            f"{where}a {entity} with the same {matched_on} already exists: {existing_id}",
             details=[{"field": matched_on, "existing_id": existing_id}],
         )
         self.existing_id = existing_id

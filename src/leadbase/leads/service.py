@@ -122,13 +122,17 @@ def _require_identity(clean: Mapping[str, Any], prefix: str) -> None:
         )
 
 
-def _check_companies(session: Session, rows: Sequence[Mapping[str, Any]], prefix: str) -> None:
+def _check_companies(
+    session: Session, rows: Sequence[Mapping[str, Any]], prefixes: Sequence[str]
+) -> None:
+    """Every company_id must name an existing company; the first row without one is named."""
     wanted = {row["company_id"] for row in rows if row.get("company_id")}
     if not wanted:
         return
     missing = wanted - companies_repository.existing_ids(session, wanted)
-    if missing:
-        raise ValidationError(f"{prefix}company_id", f"no such company: {sorted(missing)[0]}")
+    for prefix, row in zip(prefixes, rows, strict=True):
+        if row.get("company_id") in missing:
+            raise ValidationError(f"{prefix}company_id", f"no such company: {row['company_id']}")
 
 
 # --- duplicates ------------------------------------------------------------------
@@ -286,7 +290,7 @@ def bulk_create(
     for i, clean in enumerate(cleaned):
         _require_identity(clean, prefixes[i])
     serialize_writers(session)
-    _check_companies(session, cleaned, "" if _single else "rows[].")
+    _check_companies(session, cleaned, prefixes)
 
     known = _known_keys(session, cleaned) if on_duplicate != "allow" else {}
     new_rows: dict[str, dict[str, Any]] = {}
@@ -299,11 +303,7 @@ def bulk_create(
         if match is not None:
             matched_on, lead_id = match
             if on_duplicate == "reject":
-                error = DuplicateLeadError(lead_id, matched_on)
-                if not _single:
-                    error.message = f"{prefixes[i]}{error.message}"
-                    error.args = (error.message,)
-                raise error
+                raise DuplicateLeadError(lead_id, matched_on, where=prefixes[i])
             if lead_id in new_rows:  # an earlier row of this same batch
                 new_rows[lead_id].update(merged_values(new_rows[lead_id], clean))
                 keys = _keys(new_rows[lead_id])
@@ -344,16 +344,12 @@ def _insert_new(session: Session, rows: list[dict[str, Any]]) -> None:
     repository.insert_sources(session, [_source(row, now, actor) for row in rows])
     events = []
     for row in rows:
-        # created(row_values_from(row)) in one pass: every row holds every field
+        # Every new row holds every field: its changes are the non-empty ones.
         changes = {field: [None, row[field]] for field in LEAD_FIELDS if row[field] is not None}
         events.append(_event(row["id"], "created", now, changes))
         audit.append(session, "lead", row["id"], "create", changes)
     repository.insert_events(session, events)
     repository.insert_sync_marks(session, [_sync_mark(row["id"], "create", now) for row in rows])
-
-
-def row_values_from(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {field: row.get(field) for field in LEAD_FIELDS}
 
 
 def _apply_merges(session: Session, merges: Mapping[str, list[dict[str, Any]]]) -> set[str]:
@@ -434,7 +430,7 @@ def update(
     if not changes:
         return lead
     if "company_id" in changes:
-        _check_companies(session, [clean], "")
+        _check_companies(session, [clean], [""])
     if on_duplicate != "allow":
         _reject_duplicates(session, {f: clean[f] for f in changes}, lead_id)
     _apply(lead, changes)
