@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Engine, Table, create_engine, event, insert, select
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from leadbase.config import Settings, get_settings
 from leadbase.models.audit import AuditChainHead
+from leadbase.models.base import Base
 
 _DRIVERS = {
     "postgres": "postgresql+psycopg",
@@ -139,6 +140,60 @@ def serialize_writers(session: Session) -> None:
     if session.get_bind().dialect.name != "sqlite":
         session.execute(select(AuditChainHead.id).where(AuditChainHead.id == 1).with_for_update())
     session.info["leadbase_write_locked"] = True
+
+
+_Processor = Callable[[Any], Any]
+_PROCESSORS: dict[tuple[str, str], list[tuple[int, _Processor]]] = {}
+
+
+def _bind_processors(
+    table: Table, columns: Sequence[str], dialect: Any
+) -> list[tuple[int, _Processor]]:
+    """SQLAlchemy's own per-column conversions (JSON, timestamps...), looked up once."""
+    key = (table.name, ",".join(columns))
+    if key not in _PROCESSORS:
+        found: list[tuple[int, _Processor]] = []
+        for index, name in enumerate(columns):
+            processor = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+            if processor is not None:
+                found.append((index, processor))
+        _PROCESSORS[key] = found
+    return _PROCESSORS[key]
+
+
+def bulk_insert(session: Session, model: type[Base], rows: Sequence[Mapping[str, Any]]) -> None:
+    """INSERT many rows, all with the same keys, as one executemany.
+
+    On SQLite the rows go to the driver directly, converted by SQLAlchemy's
+    own bind processors: the stored values are the same as through Core, at
+    about half the cost per row, which a 100k-lead import feels. Elsewhere
+    it is a plain Core executemany.
+    """
+    if not rows:
+        return
+    table = cast(Table, model.__table__)
+    session.flush()  # the driver-level path bypasses autoflush
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        connection.execute(insert(table), list(rows))
+        return
+    columns = list(rows[0])
+    processors = _bind_processors(table, columns, connection.dialect)
+    params = []
+    for row in rows:
+        if len(row) != len(columns):
+            raise ValueError(f"bulk_insert into {table.name}: rows must share the same keys")
+        values = [row[name] for name in columns]
+        for index, processor in processors:
+            if values[index] is not None:
+                values[index] = processor(values[index])
+        params.append(tuple(values))
+    quote = connection.dialect.identifier_preparer.quote
+    sql = (
+        f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
+        f"VALUES ({', '.join('?' for _ in columns)})"
+    )
+    connection.exec_driver_sql(sql, params)
 
 
 class Database:

@@ -17,11 +17,11 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import event, insert, select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
 from leadbase import context
-from leadbase.db import serialize_writers
+from leadbase.db import bulk_insert, serialize_writers
 from leadbase.models import GENESIS_HASH, AuditChainHead, AuditLog, utcnow
 
 _PENDING = "leadbase_audit_pending"
@@ -120,7 +120,7 @@ def _write_pending(session: Session) -> None:
         entry["seq"] = seq
         entry["prev_hash"] = prev_hash
         entry["hash"] = prev_hash = entry_hash(entry)
-    session.execute(insert(AuditLog), pending)
+    bulk_insert(session, AuditLog, pending)
     session.execute(
         update(AuditChainHead).where(AuditChainHead.id == 1).values(seq=seq, hash=prev_hash)
     )

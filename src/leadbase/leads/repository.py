@@ -8,29 +8,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Insert, Select, func, insert, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from leadbase.db import bulk_insert
 from leadbase.models import LeadEvent, LeadSource, SalesLead, SyncStatus
 
 CHUNK = 500  # bound IN-lists: stays under every driver's parameter limit
-
-
-def _raw_insert(model: Any) -> Insert:
-    """An INSERT of the model's rows that the ORM passes straight to Core.
-
-    With a list of rows it is one DBAPI ``executemany`` (or SQLAlchemy's
-    batched multi-row "insertmanyvalues"), without the ORM bulk path's
-    per-row bookkeeping; the session still autoflushes first. Every row must
-    carry the same keys, all column names: the first row decides the columns.
-    """
-    return insert(model).execution_options(dml_strategy="raw")
-
-
-_INSERT_LEADS = _raw_insert(SalesLead)
-_INSERT_SOURCES = _raw_insert(LeadSource)
-_INSERT_EVENTS = _raw_insert(LeadEvent)
-_INSERT_SYNC_MARKS = _raw_insert(SyncStatus)
 
 
 def _chunks(values: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
@@ -143,23 +127,19 @@ def pending_sync_lead_ids(session: Session, lead_ids: Sequence[str], target: str
 
 
 def insert_leads(session: Session, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(_INSERT_LEADS, rows)
+    bulk_insert(session, SalesLead, rows)
 
 
 def insert_sources(session: Session, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(_INSERT_SOURCES, rows)
+    bulk_insert(session, LeadSource, rows)
 
 
 def insert_events(session: Session, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(_INSERT_EVENTS, rows)
+    bulk_insert(session, LeadEvent, rows)
 
 
 def insert_sync_marks(session: Session, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(_INSERT_SYNC_MARKS, rows)
+    bulk_insert(session, SyncStatus, rows)
 
 
 def filtered(filters: dict[str, Any], *, include_deleted: bool = False) -> Select[tuple[SalesLead]]:

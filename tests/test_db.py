@@ -1,0 +1,68 @@
+"""Database plumbing: the bulk insert path stores what SQLAlchemy Core stores."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import insert, make_url
+
+from leadbase.db import Database, bulk_insert, normalise_url
+from leadbase.models import LeadEvent, SalesLead, new_id
+
+
+def _lead(lead_id: str) -> dict[str, object]:
+    now = datetime(2026, 1, 2, 3, 4, 5, 600_007, tzinfo=UTC)
+    return {
+        "id": lead_id,
+        "full_name": 'Zoë "Quote" O\'Neil',
+        "email": "z@example.com",
+        "tags": ["a", "ü"],
+        "raw_data": {"nested": {"x": [1, 2.5, None]}},
+        "enrichment_data": None,
+        "is_manual": True,
+        "verified": False,
+        "lead_score": 42,
+        "enrichment_status": "pending",
+        "lead_status": "new",
+        "email_verified": False,
+        "phone_verified": False,
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+        "deleted_at": None,
+        "is_deleted": False,
+    }
+
+
+def test_sqlite_bulk_insert_stores_exactly_what_core_stores(sqlite_url: str) -> None:
+    db = Database(sqlite_url)
+    with db.unit_of_work() as uow:
+        bulk_insert(uow.session, SalesLead, [_lead("fast")])
+        uow.session.connection().execute(insert(SalesLead.__table__), [_lead("core")])
+    db.dispose()
+    path = make_url(sqlite_url).database
+    assert path is not None
+    with sqlite3.connect(path) as raw:
+        columns = [row[1] for row in raw.execute("PRAGMA table_info(sales_leads)")]
+        select = ", ".join(f"{c}, typeof({c})" for c in columns if c != "id")
+        fast = raw.execute(f"SELECT {select} FROM sales_leads WHERE id = 'fast'").fetchone()
+        core = raw.execute(f"SELECT {select} FROM sales_leads WHERE id = 'core'").fetchone()
+    assert fast == core
+
+
+def test_bulk_insert_refuses_rows_with_different_keys(sqlite_url: str) -> None:
+    db = Database(sqlite_url)
+    lead_id = new_id()
+    event = {"lead_id": lead_id, "event_type": "created", "event_timestamp": datetime.now(UTC)}
+    with pytest.raises(ValueError, match="same keys"), db.unit_of_work() as uow:
+        bulk_insert(uow.session, SalesLead, [_lead(lead_id)])
+        bulk_insert(uow.session, LeadEvent, [event, {"lead_id": lead_id}])
+    db.dispose()
+
+
+def test_url_drivers() -> None:
+    assert normalise_url("postgresql://u@h/d").drivername == "postgresql+psycopg"
+    mysql = normalise_url("mariadb://u@h/d")
+    assert mysql.drivername == "mysql+pymysql" and mysql.query["charset"] == "utf8mb4"
