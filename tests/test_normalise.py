@@ -110,3 +110,28 @@ def test_fast_name_split_agrees_with_nameparser(first: str, last: str) -> None:
 )
 def test_split_name(full: str, first: str, last: str) -> None:
     assert norm.split_name(full) == (first, last)
+
+
+_LOCAL = st.from_regex(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\"-]{1,70}", fullmatch=True)
+_DOMAIN = st.sampled_from(
+    ["example.com", "EXAMPLE.co.uk", "bücher.de", "localhost", "x", "a..b.com", "[127.0.0.1]"]
+)
+
+
+@given(st.one_of(st.emails(), st.builds(lambda local, d: f"{local}@{d}", _LOCAL, _DOMAIN)))
+def test_email_shortcut_agrees_with_email_validator(address: str) -> None:
+    """The memoised shortcut for plain addresses accepts and rewrites exactly
+    as email-validator does (a guard for upgrades of that package)."""
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        expected: str | None = validate_email(
+            address.strip(), check_deliverability=False
+        ).normalized.lower()
+    except EmailNotValidError:
+        expected = None
+    try:
+        got: str | None = norm.normalise_email(address)
+    except ValidationError:
+        got = None
+    assert got == expected
