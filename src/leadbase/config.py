@@ -28,6 +28,12 @@ class Settings(BaseSettings):
         default="US", description="region used to read phone numbers written without +country"
     )
     sqlite_busy_timeout_ms: int = 30_000
+    access_token_minutes: int = 15
+    refresh_token_days: int = 7
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="peers (IPs) whose X-Forwarded-For is believed for the client address",
+    )
     airtable_token: str | None = None
     airtable_base_id: str | None = None
     airtable_table: str | None = None
