@@ -14,6 +14,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from leadbase import schema
 from leadbase.cli import app
 from leadbase.config import get_settings
 
@@ -34,7 +35,7 @@ def test_db_commands(cli_db: str) -> None:
 
     result = runner.invoke(app, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
-    assert "0001" in result.output
+    assert f"at revision {schema.head_revision()}" in result.output
 
     result = runner.invoke(app, ["db", "current"])
     assert "(head)" in result.output
