@@ -27,6 +27,7 @@ from sqlalchemy import JSON, Engine, insert, inspect, select, text, update
 from typer.testing import CliRunner
 
 from leadbase import audit, cli, context
+from leadbase.auth import service as auth_service
 from leadbase.backup import BackupError, backup, restore
 from leadbase.client import LeadDatabase
 from leadbase.companies import service as companies
@@ -111,6 +112,11 @@ def populate(url: str) -> None:
             ).id
             looms = companies.create(uow, {"name": "Looms", "domain": "looms.example"}).id
         with context.acting_as("test:alice"), client.db.unit_of_work() as uow:
+            admin = auth_service.create_user(
+                uow.session, "root@example.com", "long password", "admin"
+            )
+            auth_service.create_api_key(uow.session, admin, "agent")
+            auth_service.login(uow.session, "root@example.com", "long password", client.db.settings)
             companies.update(uow, looms, {"employee_count": 12, "city": "Lyon"})
         ada = client.add_lead(
             {

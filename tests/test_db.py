@@ -66,3 +66,12 @@ def test_url_drivers() -> None:
     assert normalise_url("postgresql://u@h/d").drivername == "postgresql+psycopg"
     mysql = normalise_url("mariadb://u@h/d")
     assert mysql.drivername == "mysql+pymysql" and mysql.query["charset"] == "utf8mb4"
+
+
+def test_ids_are_uuid7_and_strictly_increasing() -> None:
+    import uuid
+
+    ids = [new_id() for _ in range(20_000)]  # many share a millisecond
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    parsed = uuid.UUID(ids[0])
+    assert parsed.version == 7 and parsed.variant == uuid.RFC_4122

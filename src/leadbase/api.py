@@ -19,10 +19,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from leadbase import __version__, context
+from leadbase import __version__, context, schema
+from leadbase.auth import endpoints as auth_endpoints
+from leadbase.auth import service as auth_service
 from leadbase.config import Settings, get_settings
 from leadbase.db import Database
 from leadbase.errors import LeadbaseError
+from leadbase.leads import endpoints as leads_endpoints
 
 log = logging.getLogger("leadbase.api")
 
@@ -150,6 +153,17 @@ def _install_error_handlers(app: FastAPI) -> None:
         return envelope(500, "internal_error", "internal error; see the server log")
 
 
+def _bootstrap_admin(database: Database, settings: Settings) -> None:
+    """The first admin from LEADBASE_ADMIN_EMAIL / LEADBASE_ADMIN_PASSWORD, once."""
+    if not (settings.admin_email and settings.admin_password):
+        return
+    if not schema.is_at_head(database.engine):
+        log.warning("database schema not current: run `leadbase db upgrade`; no admin created")
+        return
+    with context.acting_as(context.system_actor("bootstrap")), database.unit_of_work() as uow:
+        auth_service.bootstrap_admin(uow.session, settings)
+
+
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(title="leadbase", version=__version__, openapi_url="/openapi.json")
@@ -157,6 +171,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.database = database or Database(settings=settings)
     _install_middleware(app, settings)
     _install_error_handlers(app)
+    app.include_router(auth_endpoints.router)
+    app.include_router(leads_endpoints.router)
+    _bootstrap_admin(app.state.database, settings)
 
     @app.get("/health", tags=["ops"])
     def health() -> dict[str, Any]:

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn
 
 from leadbase import __version__, context
+from leadbase.auth.cli import users_app
 from leadbase.db import Database
 from leadbase.errors import LeadbaseError
 
@@ -19,6 +20,7 @@ db_app = typer.Typer(help="Schema migrations.", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
+app.add_typer(users_app, name="users")
 
 out = Console()
 err = Console(stderr=True)

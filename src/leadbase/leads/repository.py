@@ -183,3 +183,27 @@ def count(session: Session, *, include_deleted: bool = False) -> int:
     if not include_deleted:
         query = query.where(SalesLead.is_deleted.is_(False))
     return int(session.scalar(query) or 0)
+
+
+def events_for(session: Session, lead_id: str) -> Sequence[LeadEvent]:
+    return session.scalars(
+        select(LeadEvent).where(LeadEvent.lead_id == lead_id).order_by(LeadEvent.id)
+    ).all()
+
+
+def page(
+    session: Session,
+    filters: dict[str, Any],
+    *,
+    after_id: str | None,
+    limit: int,
+    descending: bool,
+    include_deleted: bool,
+) -> Sequence[SalesLead]:
+    """One keyset page in id order (UUIDv7 ids: creation order), newest first
+    when ``descending``. The cursor is the last id of the previous page."""
+    query = filtered(filters, include_deleted=include_deleted)
+    if after_id is not None:
+        query = query.where(SalesLead.id < after_id if descending else SalesLead.id > after_id)
+    order = SalesLead.id.desc() if descending else SalesLead.id.asc()
+    return session.scalars(query.order_by(order).limit(limit)).all()

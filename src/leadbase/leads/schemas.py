@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -86,3 +87,55 @@ TEXT_FIELDS = (
     "run_id",
     "dataset_id",
 )
+
+
+class LeadOut(LeadInput):
+    """A stored lead as the API returns it."""
+
+    model_config = ConfigDict(extra="ignore", from_attributes=True)
+
+    id: str
+    version: int
+    merged_into_id: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    created_by: str | None = None
+    updated_by: str | None = None
+    is_deleted: bool = False
+    deleted_at: datetime | None = None
+    deleted_by: str | None = None
+
+
+class LeadPage(BaseModel):
+    items: list[LeadOut]
+    next_cursor: str | None
+
+
+class BulkItem(BaseModel):
+    index: int
+    id: str
+    outcome: str
+
+
+class HistoryEntry(BaseModel):
+    seq: int
+    action: str
+    actor: str
+    ip: str | None
+    user_agent: str | None
+    request_id: str | None
+    at: datetime
+    changes: dict[str, list[Any]]
+
+
+class TimelineEvent(BaseModel):
+    event_type: str
+    actor: str | None
+    at: datetime
+    changed_fields: list[str] | None
+    event_data: dict[str, Any] | None
+
+
+class LeadHistory(BaseModel):
+    audit: list[HistoryEntry]
+    timeline: list[TimelineEvent]

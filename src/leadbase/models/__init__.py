@@ -12,11 +12,14 @@ from leadbase.models.lead import (
     SalesLead,
 )
 from leadbase.models.sync import MigrationLog, SyncStatus
+from leadbase.models.user import ROLES, ApiKey, RefreshToken, User
 
 __all__ = [
     "ENRICHMENT_STATUSES",
     "GENESIS_HASH",
     "LEAD_STATUSES",
+    "ROLES",
+    "ApiKey",
     "ApifySyncState",
     "AuditChainHead",
     "AuditLog",
@@ -25,8 +28,10 @@ __all__ = [
     "LeadEvent",
     "LeadSource",
     "MigrationLog",
+    "RefreshToken",
     "SalesLead",
     "SyncStatus",
+    "User",
     "new_id",
     "utcnow",
 ]

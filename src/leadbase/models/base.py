@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -30,19 +31,32 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+_id_lock = threading.Lock()
+_id_state = {"ms": 0, "seq": 0}
+
+
 def new_id() -> str:
     """A UUIDv7 string: random like uuid4, but ordered by creation time.
 
     Time order keeps B-tree inserts at the right edge and gives keyset
-    pagination a natural "oldest first" order.
+    pagination a "creation order". Within one millisecond the 12-bit rand_a
+    field counts up (RFC 9562, method 1), so ids from this process are
+    strictly increasing; a counter overflow borrows the next millisecond.
     """
-    ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
+    with _id_lock:
+        ms = time.time_ns() // 1_000_000
+        if ms > _id_state["ms"]:
+            _id_state["ms"], _id_state["seq"] = ms, int.from_bytes(os.urandom(2), "big") & 0x7FF
+        else:
+            _id_state["seq"] += 1
+            if _id_state["seq"] > 0xFFF:
+                _id_state["ms"], _id_state["seq"] = _id_state["ms"] + 1, 0
+        ms, seq = _id_state["ms"], _id_state["seq"]
     value = (ms & ((1 << 48) - 1)) << 80
     value |= 0x7 << 76  # version
-    value |= ((rand >> 62) & 0xFFF) << 64  # rand_a: 12 bits
+    value |= seq << 64  # rand_a: the counter
     value |= 0b10 << 62  # variant
-    value |= rand & ((1 << 62) - 1)  # rand_b: 62 bits
+    value |= int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)  # rand_b
     text = f"{value:032x}"  # formatted by hand: uuid.UUID() costs ~10 µs an id
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 

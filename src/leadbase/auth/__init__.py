@@ -1,0 +1,1 @@
+"""Users, roles, access/refresh tokens and API keys for the HTTP API and CLI."""

@@ -1,0 +1,81 @@
+"""Named queries over users, refresh tokens and API keys. Only auth.service writes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from leadbase.models import ApiKey, RefreshToken, User
+
+
+def get(session: Session, user_id: str) -> User | None:
+    return session.get(User, user_id)
+
+
+def get_by_email(session: Session, email: str) -> User | None:
+    return session.scalars(select(User).where(User.email == email)).first()
+
+
+def list_users(session: Session) -> Sequence[User]:
+    return session.scalars(select(User).order_by(User.email)).all()
+
+
+def count_users(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(User)) or 0
+
+
+def get_refresh_token_for_update(session: Session, token_hash: str) -> RefreshToken | None:
+    """Row-locked (PostgreSQL, MariaDB) so two uses of one token cannot both rotate it."""
+    return session.scalars(
+        select(RefreshToken).where(RefreshToken.token_hash == token_hash).with_for_update()
+    ).first()
+
+
+def get_refresh_token(session: Session, token_hash: str) -> RefreshToken | None:
+    return session.scalars(
+        select(RefreshToken).where(RefreshToken.token_hash == token_hash)
+    ).first()
+
+
+def revoke_family(session: Session, family_id: str, when: datetime) -> None:
+    session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=when)
+        .execution_options(synchronize_session="fetch")
+    )
+
+
+def revoke_user_refresh_tokens(session: Session, user_id: str, when: datetime) -> None:
+    session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=when)
+        .execution_options(synchronize_session="fetch")
+    )
+
+
+def get_api_key(session: Session, key_id: str) -> ApiKey | None:
+    return session.get(ApiKey, key_id)
+
+
+def get_api_key_by_hash(session: Session, key_hash: str) -> ApiKey | None:
+    return session.scalars(select(ApiKey).where(ApiKey.key_hash == key_hash)).first()
+
+
+def list_api_keys(session: Session, user_id: str) -> Sequence[ApiKey]:
+    return session.scalars(
+        select(ApiKey).where(ApiKey.user_id == user_id).order_by(ApiKey.created_at)
+    ).all()
+
+
+def revoke_user_api_keys(session: Session, user_id: str, when: datetime) -> None:
+    session.execute(
+        update(ApiKey)
+        .where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=when)
+        .execution_options(synchronize_session="fetch")
+    )

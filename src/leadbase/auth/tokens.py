@@ -1,0 +1,107 @@
+"""Access tokens (signed JWTs), refresh tokens and API keys (random strings).
+
+Refresh tokens and API keys are opaque random strings stored only as SHA-256
+digests: they carry 256 bits of entropy, so a slow hash would buy nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import jwt
+
+from leadbase.auth.errors import AuthenticationError
+from leadbase.config import Settings
+from leadbase.models import new_id
+
+ALGORITHM = "HS256"
+API_KEY_PREFIX = "lb_"
+API_KEY_SHOWN_CHARS = 11  # "lb_" + 8 random chars: enough to tell keys apart in a list
+SECRET_KEY_FILE = "secret_key"
+_REQUIRED_CLAIMS = ["sub", "role", "exp", "iat", "jti", "type"]
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    user_id: str
+    role: str
+    jti: str
+
+
+def signing_key(settings: Settings) -> str:
+    """LEADBASE_SECRET_KEY, or a key generated on first use beside the database."""
+    if settings.secret_key:
+        return settings.secret_key
+    return _stored_key(settings.data_dir / SECRET_KEY_FILE)
+
+
+def _stored_key(path: Path) -> str:
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key = secrets.token_urlsafe(64)
+    try:
+        # O_EXCL: when two processes start at once, one key wins and both use it.
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return path.read_text(encoding="ascii").strip()
+    with os.fdopen(fd, "w", encoding="ascii") as file:
+        file.write(key)
+    return key
+
+
+def create_access_token(
+    user_id: str, role: str, settings: Settings, *, now: datetime | None = None
+) -> tuple[str, int]:
+    """A signed access token and its lifetime in seconds."""
+    issued = now or datetime.now(UTC)
+    lifetime = timedelta(minutes=settings.access_token_minutes)
+    claims: dict[str, Any] = {
+        "sub": user_id,
+        "role": role,
+        "iat": issued,
+        "exp": issued + lifetime,
+        "jti": new_id(),
+        "type": "access",
+    }
+    token = jwt.encode(claims, signing_key(settings), algorithm=ALGORITHM)
+    return token, int(lifetime.total_seconds())
+
+
+def decode_access_token(token: str, settings: Settings) -> AccessClaims:
+    try:
+        claims = jwt.decode(
+            token,
+            signing_key(settings),
+            algorithms=[ALGORITHM],  # pinned: never trust the token's own "alg"
+            options={"require": _REQUIRED_CLAIMS},
+        )
+    except jwt.InvalidTokenError:
+        raise AuthenticationError("invalid or expired token") from None
+    if claims["type"] != "access":
+        raise AuthenticationError("invalid or expired token")
+    return AccessClaims(user_id=str(claims["sub"]), role=str(claims["role"]), jti=claims["jti"])
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def new_refresh_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def new_api_key() -> str:
+    return API_KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def is_api_key(bearer: str) -> bool:
+    return bearer.startswith(API_KEY_PREFIX)

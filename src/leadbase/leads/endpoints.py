@@ -1,0 +1,289 @@
+"""/api/v1/leads: the Lead Explorer API on the one write path."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
+from pydantic import BaseModel
+
+from leadbase import context
+from leadbase.audit import repository as audit_repository
+from leadbase.auth.endpoints import get_principal, require_role
+from leadbase.auth.service import Principal
+from leadbase.db import Database, UnitOfWork
+from leadbase.errors import ConflictError, LeadbaseError, NotFoundError, ValidationError
+from leadbase.leads import repository, service
+from leadbase.leads.schemas import (
+    BulkItem,
+    DuplicatePolicy,
+    EnrichmentStatus,
+    HistoryEntry,
+    LeadHistory,
+    LeadOut,
+    LeadPage,
+    LeadStatus,
+    TimelineEvent,
+)
+from leadbase.models import SalesLead
+
+T = TypeVar("T")
+MAX_PAGE = 500
+MAX_BULK = 1000
+
+router = APIRouter(prefix="/api/v1/leads", tags=["leads"])
+Reader = Annotated[Principal, Depends(get_principal)]
+Editor = Annotated[Principal, Depends(require_role("admin", "editor"))]
+
+
+class Envelope(BaseModel, Generic[T]):
+    success: bool = True
+    data: T
+
+
+class PreconditionFailedError(LeadbaseError):
+    status_code = 412
+    code = "precondition_failed"
+
+
+def _database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+@contextmanager
+def _writing(request: Request, principal: Principal) -> Iterator[UnitOfWork]:
+    """A unit of work acting as the caller (ip, agent, request id come from the middleware)."""
+    with context.acting_as(principal.actor), _database(request).unit_of_work() as uow:
+        yield uow
+
+
+def _etag(lead: SalesLead) -> str:
+    return f'"v{lead.version}"'
+
+
+def _if_match(header: str | None) -> int | None:
+    """The version an If-Match header names (``"v3"`` or ``W/"v3"``), or None."""
+    if header is None:
+        return None
+    tag = header.strip().removeprefix("W/").strip('"')
+    if not tag.startswith("v") or not tag[1:].isdigit():
+        raise ValidationError("If-Match", f'expected an ETag like "v3", got {header!r}')
+    return int(tag[1:])
+
+
+def _one(lead: SalesLead, response: Response) -> Envelope[LeadOut]:
+    response.headers["ETag"] = _etag(lead)
+    return Envelope(data=LeadOut.model_validate(lead))
+
+
+@router.get("", response_model=Envelope[LeadPage])
+def list_leads(
+    request: Request,
+    _principal: Reader,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    cursor: Annotated[str | None, Query(max_length=36)] = None,
+    sort: Annotated[str, Query(pattern="^-?created_at$")] = "-created_at",
+    is_manual: bool | None = None,
+    enrichment_status: EnrichmentStatus | None = None,
+    lead_status: LeadStatus | None = None,
+    source: Annotated[str | None, Query(max_length=50)] = None,
+    country: Annotated[str | None, Query(max_length=100)] = None,
+    industry: Annotated[str | None, Query(max_length=100)] = None,
+    company_id: Annotated[str | None, Query(max_length=36)] = None,
+    include_deleted: bool = False,
+) -> Envelope[LeadPage]:
+    filters = {
+        name: value
+        for name, value in {
+            "is_manual": is_manual,
+            "enrichment_status": enrichment_status,
+            "lead_status": lead_status,
+            "source": source,
+            "country": country,
+            "industry": industry,
+            "company_id": company_id,
+        }.items()
+        if value is not None
+    }
+    with _database(request).read_session() as session:
+        rows = repository.page(
+            session,
+            filters,
+            after_id=cursor,
+            limit=limit + 1,
+            descending=sort.startswith("-"),
+            include_deleted=include_deleted,
+        )
+        items = [LeadOut.model_validate(row) for row in rows[:limit]]
+    next_cursor = items[-1].id if len(rows) > limit else None
+    return Envelope(data=LeadPage(items=items, next_cursor=next_cursor))
+
+
+@router.post("", status_code=201, response_model=Envelope[LeadOut])
+def create_lead(
+    request: Request,
+    response: Response,
+    principal: Editor,
+    payload: Annotated[dict[str, Any], Body()],
+    on_duplicate: DuplicatePolicy = "reject",
+) -> Envelope[LeadOut]:
+    with _writing(request, principal) as uow:
+        result = service.create(uow, payload, on_duplicate=on_duplicate)
+        lead = repository.get(uow.session, result.lead_id)
+        if lead is None:  # merged into a lead that is gone: cannot happen in one transaction
+            raise NotFoundError(f"lead {result.lead_id} not found")
+    if result.outcome != "created":
+        response.status_code = 200
+    response.headers["Location"] = f"/api/v1/leads/{lead.id}"
+    return _one(lead, response)
+
+
+@router.post("/bulk", response_model=Envelope[list[BulkItem]])
+def bulk_create(
+    request: Request,
+    principal: Editor,
+    payload: Annotated[list[dict[str, Any]], Body(max_length=MAX_BULK)],
+    on_duplicate: DuplicatePolicy = "merge",
+) -> Envelope[list[BulkItem]]:
+    """Up to 1,000 leads in one transaction: all stored, or none and the bad row named."""
+    with _writing(request, principal) as uow:
+        results = service.bulk_create(uow, payload, on_duplicate=on_duplicate)
+    items = [BulkItem(index=i, id=r.lead_id, outcome=r.outcome) for i, r in enumerate(results)]
+    return Envelope(data=items)
+
+
+@router.get("/{lead_id}", response_model=Envelope[LeadOut])
+def get_lead(
+    request: Request,
+    response: Response,
+    _principal: Reader,
+    lead_id: str,
+    include_deleted: bool = False,
+) -> Envelope[LeadOut]:
+    with _database(request).read_session() as session:
+        lead = repository.get(session, lead_id, include_deleted=include_deleted)
+    if lead is None:
+        raise NotFoundError(f"lead {lead_id} not found")
+    return _one(lead, response)
+
+
+def _write(
+    request: Request,
+    principal: Principal,
+    lead_id: str,
+    payload: dict[str, Any],
+    if_match: str | None,
+    *,
+    replace: bool,
+) -> SalesLead:
+    changes = dict(payload)
+    body_version = changes.pop("version", None)
+    if body_version is not None and not isinstance(body_version, int):
+        raise ValidationError("version", "must be an integer")
+    header_version = _if_match(if_match)
+    try:
+        with _writing(request, principal) as uow:
+            return service.update(
+                uow,
+                lead_id,
+                changes,
+                expected_version=header_version if header_version is not None else body_version,
+                replace=replace,
+            )
+    except ConflictError as exc:
+        if header_version is not None:
+            raise PreconditionFailedError(exc.message) from None
+        raise
+
+
+@router.put("/{lead_id}", response_model=Envelope[LeadOut])
+def replace_lead(
+    request: Request,
+    response: Response,
+    principal: Editor,
+    lead_id: str,
+    payload: Annotated[dict[str, Any], Body()],
+    if_match: Annotated[str | None, Header()] = None,
+) -> Envelope[LeadOut]:
+    """Replace every writable field; omitted fields go back to their defaults."""
+    return _one(_write(request, principal, lead_id, payload, if_match, replace=True), response)
+
+
+@router.patch("/{lead_id}", response_model=Envelope[LeadOut])
+def update_lead(
+    request: Request,
+    response: Response,
+    principal: Editor,
+    lead_id: str,
+    payload: Annotated[dict[str, Any], Body()],
+    if_match: Annotated[str | None, Header()] = None,
+) -> Envelope[LeadOut]:
+    """Change only the fields given."""
+    return _one(_write(request, principal, lead_id, payload, if_match, replace=False), response)
+
+
+@router.delete("/{lead_id}", response_model=Envelope[LeadOut])
+def delete_lead(
+    request: Request,
+    response: Response,
+    principal: Editor,
+    lead_id: str,
+    if_match: Annotated[str | None, Header()] = None,
+) -> Envelope[LeadOut]:
+    """Soft delete: the lead leaves lists and searches and can be restored."""
+    expected = _if_match(if_match)
+    try:
+        with _writing(request, principal) as uow:
+            lead = service.soft_delete(uow, lead_id, expected_version=expected)
+    except ConflictError as exc:
+        raise PreconditionFailedError(exc.message) from None
+    return _one(lead, response)
+
+
+@router.post("/{lead_id}/restore", response_model=Envelope[LeadOut])
+def restore_lead(
+    request: Request, response: Response, principal: Editor, lead_id: str
+) -> Envelope[LeadOut]:
+    with _writing(request, principal) as uow:
+        lead = service.restore(uow, lead_id)
+    return _one(lead, response)
+
+
+@router.get("/{lead_id}/history", response_model=Envelope[LeadHistory])
+def lead_history(request: Request, _principal: Reader, lead_id: str) -> Envelope[LeadHistory]:
+    """Who changed what, when, from where (audit), and the lead's timeline."""
+    with _database(request).read_session() as session:
+        if repository.get(session, lead_id, include_deleted=True) is None:
+            raise NotFoundError(f"lead {lead_id} not found")
+        entries = audit_repository.entries_for(session, "lead", lead_id)
+        events = repository.events_for(session, lead_id)
+        history = LeadHistory(
+            audit=[
+                HistoryEntry(
+                    seq=e.seq,
+                    action=e.action,
+                    actor=e.actor,
+                    ip=e.ip,
+                    user_agent=e.user_agent,
+                    request_id=e.request_id,
+                    at=e.created_at,
+                    changes=json.loads(e.changes),
+                )
+                for e in entries
+            ],
+            timeline=[
+                TimelineEvent(
+                    event_type=ev.event_type,
+                    actor=ev.actor,
+                    at=ev.event_timestamp,
+                    changed_fields=ev.changed_fields,
+                    event_data=ev.event_data,
+                )
+                for ev in events
+            ],
+        )
+    return Envelope(data=history)
