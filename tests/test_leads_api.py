@@ -70,6 +70,8 @@ def test_crud_round_trip_with_etags(api: tuple[TestClient, dict[str, dict[str, s
     put = client.put(f"/api/v1/leads/{lead['id']}", json={"full_name": "Ada King"}, headers=ed)
     assert put.status_code == 200 and put.json()["data"]["email"] is None
 
+    stale_delete = client.delete(f"/api/v1/leads/{lead['id']}", headers={**ed, "If-Match": '"v1"'})
+    assert stale_delete.status_code == 412
     deleted = client.delete(f"/api/v1/leads/{lead['id']}", headers=ed)
     assert deleted.status_code == 200 and deleted.json()["data"]["is_deleted"] is True
     assert client.get(f"/api/v1/leads/{lead['id']}", headers=ed).status_code == 404

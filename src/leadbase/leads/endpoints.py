@@ -240,7 +240,9 @@ def delete_lead(
         with _writing(request, principal) as uow:
             lead = service.soft_delete(uow, lead_id, expected_version=expected)
     except ConflictError as exc:
-        raise PreconditionFailedError(exc.message) from None
+        if expected is not None:
+            raise PreconditionFailedError(exc.message) from None
+        raise
     return _one(lead, response)
 
 
