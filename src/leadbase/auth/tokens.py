@@ -48,13 +48,19 @@ def _stored_key(path: Path) -> str:
         pass
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = secrets.token_urlsafe(64)
-    try:
-        # O_EXCL: when two processes start at once, one key wins and both use it.
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-    except FileExistsError:
-        return path.read_text(encoding="ascii").strip()
+    # Written in full to a private temporary file, then linked into place:
+    # a reader never sees an empty key, and when two processes start at once
+    # the link of one fails, so both use the key that won.
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as file:
         file.write(key)
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        return path.read_text(encoding="ascii").strip()
+    finally:
+        temporary.unlink()
     return key
 
 
