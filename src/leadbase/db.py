@@ -146,14 +146,14 @@ def serialize_writers(session: Session) -> None:
 
 
 _Processor = Callable[[Any], Any]
-_PROCESSORS: dict[tuple[str, str], list[tuple[int, _Processor]]] = {}
+_PROCESSORS: dict[tuple[str, str, str], list[tuple[int, _Processor]]] = {}
 
 
 def _bind_processors(
     table: Table, columns: Sequence[str], dialect: Any
 ) -> list[tuple[int, _Processor]]:
     """SQLAlchemy's own per-column conversions (JSON, timestamps...), looked up once."""
-    key = (table.name, ",".join(columns))
+    key = (dialect.name, table.name, ",".join(columns))
     if key not in _PROCESSORS:
         found: list[tuple[int, _Processor]] = []
         for index, name in enumerate(columns):
