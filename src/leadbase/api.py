@@ -14,14 +14,16 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from leadbase import __version__, context, schema
+from leadbase import __version__, context, idempotency, ops, ratelimit, schema
 from leadbase.auth import endpoints as auth_endpoints
 from leadbase.auth import service as auth_service
+from leadbase.auth import user_endpoints
+from leadbase.companies import endpoints as companies_endpoints
 from leadbase.config import Settings, get_settings
 from leadbase.db import Database
 from leadbase.errors import LeadbaseError
@@ -169,10 +171,17 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app = FastAPI(title="leadbase", version=__version__, openapi_url="/openapi.json")
     app.state.settings = settings
     app.state.database = database or Database(settings=settings)
+    # Middleware added last runs first: idempotency sits inside the limits.
+    idempotency.install(app, settings)
+    ratelimit.install(app, settings)
     _install_middleware(app, settings)
+    ops.install(app, settings)
     _install_error_handlers(app)
-    app.include_router(auth_endpoints.router)
-    app.include_router(leads_endpoints.router)
+    limited = [Depends(ratelimit.limit_mutations)]
+    app.include_router(auth_endpoints.router, dependencies=limited)
+    app.include_router(user_endpoints.router, dependencies=limited)
+    app.include_router(leads_endpoints.router, dependencies=limited)
+    app.include_router(companies_endpoints.router, dependencies=limited)
     _bootstrap_admin(app.state.database, settings)
 
     @app.get("/health", tags=["ops"])

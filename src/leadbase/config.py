@@ -34,6 +34,19 @@ class Settings(BaseSettings):
         default_factory=list,
         description="peers (IPs) whose X-Forwarded-For is believed for the client address",
     )
+    mutation_rate_limit: str = Field(
+        default="10/second",
+        description="mutating requests allowed per principal (a `limits` rate string)",
+    )
+    login_rate_limit: str = Field(
+        default="5/minute", description="failed logins allowed per account and per client ip"
+    )
+    max_body_bytes: int = Field(
+        default=4 * 1024 * 1024, description="request bodies over this many bytes get 413"
+    )
+    idempotency_ttl_hours: int = 24
+    log_level: str = "INFO"
+    log_format: Literal["json", "console"] = "json"
     airtable_token: str | None = None
     airtable_base_id: str | None = None
     airtable_table: str | None = None

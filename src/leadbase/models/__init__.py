@@ -4,6 +4,7 @@ from leadbase.models.apify import ApifySyncState
 from leadbase.models.audit import GENESIS_HASH, AuditChainHead, AuditLog
 from leadbase.models.base import Base, new_id, utcnow
 from leadbase.models.company import Company
+from leadbase.models.idempotency import IdempotencyKey
 from leadbase.models.lead import (
     ENRICHMENT_STATUSES,
     LEAD_STATUSES,
@@ -25,6 +26,7 @@ __all__ = [
     "AuditLog",
     "Base",
     "Company",
+    "IdempotencyKey",
     "LeadEvent",
     "LeadSource",
     "MigrationLog",
