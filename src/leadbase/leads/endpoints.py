@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
-from pydantic import BaseModel
 
-from leadbase import context
 from leadbase.audit import repository as audit_repository
 from leadbase.auth.endpoints import get_principal, require_role
 from leadbase.auth.service import Principal
-from leadbase.db import Database, UnitOfWork
-from leadbase.errors import ConflictError, LeadbaseError, NotFoundError, ValidationError
+from leadbase.errors import ConflictError, NotFoundError, ValidationError
+from leadbase.http_support import (
+    Envelope,
+    PreconditionFailedError,
+    database,
+    etag,
+    if_match_version,
+    writing,
+)
 from leadbase.leads import repository, service
 from leadbase.leads.schemas import (
     BulkItem,
@@ -30,7 +33,6 @@ from leadbase.leads.schemas import (
 )
 from leadbase.models import SalesLead
 
-T = TypeVar("T")
 MAX_PAGE = 500
 MAX_BULK = 1000
 
@@ -39,44 +41,8 @@ Reader = Annotated[Principal, Depends(get_principal)]
 Editor = Annotated[Principal, Depends(require_role("admin", "editor"))]
 
 
-class Envelope(BaseModel, Generic[T]):
-    success: bool = True
-    data: T
-
-
-class PreconditionFailedError(LeadbaseError):
-    status_code = 412
-    code = "precondition_failed"
-
-
-def _database(request: Request) -> Database:
-    database: Database = request.app.state.database
-    return database
-
-
-@contextmanager
-def _writing(request: Request, principal: Principal) -> Iterator[UnitOfWork]:
-    """A unit of work acting as the caller (ip, agent, request id come from the middleware)."""
-    with context.acting_as(principal.actor), _database(request).unit_of_work() as uow:
-        yield uow
-
-
-def _etag(lead: SalesLead) -> str:
-    return f'"v{lead.version}"'
-
-
-def _if_match(header: str | None) -> int | None:
-    """The version an If-Match header names (``"v3"`` or ``W/"v3"``), or None."""
-    if header is None:
-        return None
-    tag = header.strip().removeprefix("W/").strip('"')
-    if not tag.startswith("v") or not tag[1:].isdigit():
-        raise ValidationError("If-Match", f'expected an ETag like "v3", got {header!r}')
-    return int(tag[1:])
-
-
 def _one(lead: SalesLead, response: Response) -> Envelope[LeadOut]:
-    response.headers["ETag"] = _etag(lead)
+    response.headers["ETag"] = etag(lead.version)
     return Envelope(data=LeadOut.model_validate(lead))
 
 
@@ -109,7 +75,7 @@ def list_leads(
         }.items()
         if value is not None
     }
-    with _database(request).read_session() as session:
+    with database(request).read_session() as session:
         rows = repository.page(
             session,
             filters,
@@ -131,7 +97,7 @@ def create_lead(
     payload: Annotated[dict[str, Any], Body()],
     on_duplicate: DuplicatePolicy = "reject",
 ) -> Envelope[LeadOut]:
-    with _writing(request, principal) as uow:
+    with writing(request, principal) as uow:
         result = service.create(uow, payload, on_duplicate=on_duplicate)
         lead = repository.get(uow.session, result.lead_id)
         if lead is None:  # merged into a lead that is gone: cannot happen in one transaction
@@ -150,7 +116,7 @@ def bulk_create(
     on_duplicate: DuplicatePolicy = "merge",
 ) -> Envelope[list[BulkItem]]:
     """Up to 1,000 leads in one transaction: all stored, or none and the bad row named."""
-    with _writing(request, principal) as uow:
+    with writing(request, principal) as uow:
         results = service.bulk_create(uow, payload, on_duplicate=on_duplicate)
     items = [BulkItem(index=i, id=r.lead_id, outcome=r.outcome) for i, r in enumerate(results)]
     return Envelope(data=items)
@@ -164,7 +130,7 @@ def get_lead(
     lead_id: str,
     include_deleted: bool = False,
 ) -> Envelope[LeadOut]:
-    with _database(request).read_session() as session:
+    with database(request).read_session() as session:
         lead = repository.get(session, lead_id, include_deleted=include_deleted)
     if lead is None:
         raise NotFoundError(f"lead {lead_id} not found")
@@ -184,9 +150,9 @@ def _write(
     body_version = changes.pop("version", None)
     if body_version is not None and not isinstance(body_version, int):
         raise ValidationError("version", "must be an integer")
-    header_version = _if_match(if_match)
+    header_version = if_match_version(if_match)
     try:
-        with _writing(request, principal) as uow:
+        with writing(request, principal) as uow:
             return service.update(
                 uow,
                 lead_id,
@@ -235,9 +201,9 @@ def delete_lead(
     if_match: Annotated[str | None, Header()] = None,
 ) -> Envelope[LeadOut]:
     """Soft delete: the lead leaves lists and searches and can be restored."""
-    expected = _if_match(if_match)
+    expected = if_match_version(if_match)
     try:
-        with _writing(request, principal) as uow:
+        with writing(request, principal) as uow:
             lead = service.soft_delete(uow, lead_id, expected_version=expected)
     except ConflictError as exc:
         if expected is not None:
@@ -250,7 +216,7 @@ def delete_lead(
 def restore_lead(
     request: Request, response: Response, principal: Editor, lead_id: str
 ) -> Envelope[LeadOut]:
-    with _writing(request, principal) as uow:
+    with writing(request, principal) as uow:
         lead = service.restore(uow, lead_id)
     return _one(lead, response)
 
@@ -258,7 +224,7 @@ def restore_lead(
 @router.get("/{lead_id}/history", response_model=Envelope[LeadHistory])
 def lead_history(request: Request, _principal: Reader, lead_id: str) -> Envelope[LeadHistory]:
     """Who changed what, when, from where (audit), and the lead's timeline."""
-    with _database(request).read_session() as session:
+    with database(request).read_session() as session:
         if repository.get(session, lead_id, include_deleted=True) is None:
             raise NotFoundError(f"lead {lead_id} not found")
         entries = audit_repository.entries_for(session, "lead", lead_id)

@@ -1,0 +1,54 @@
+"""What every /api/v1 router shares: the success envelope, the request's
+database, a unit of work acting as the caller, and ETag / If-Match handling."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Generic, TypeVar
+
+from fastapi import Request
+from pydantic import BaseModel
+
+from leadbase import context
+from leadbase.auth.service import Principal
+from leadbase.db import Database, UnitOfWork
+from leadbase.errors import LeadbaseError, ValidationError
+
+T = TypeVar("T")
+
+
+class Envelope(BaseModel, Generic[T]):
+    success: bool = True
+    data: T
+
+
+class PreconditionFailedError(LeadbaseError):
+    status_code = 412
+    code = "precondition_failed"
+
+
+def database(request: Request) -> Database:
+    db: Database = request.app.state.database
+    return db
+
+
+@contextmanager
+def writing(request: Request, principal: Principal) -> Iterator[UnitOfWork]:
+    """A unit of work acting as the caller (ip, agent, request id come from the middleware)."""
+    with context.acting_as(principal.actor), database(request).unit_of_work() as uow:
+        yield uow
+
+
+def etag(version: int) -> str:
+    return f'"v{version}"'
+
+
+def if_match_version(header: str | None) -> int | None:
+    """The version an If-Match header names (``"v3"`` or ``W/"v3"``), or None."""
+    if header is None:
+        return None
+    tag = header.strip().removeprefix("W/").strip('"')
+    if not tag.startswith("v") or not tag[1:].isdigit():
+        raise ValidationError("If-Match", f'expected an ETag like "v3", got {header!r}')
+    return int(tag[1:])
