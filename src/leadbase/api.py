@@ -8,7 +8,6 @@ with its status, and never with a stack trace.
 from __future__ import annotations
 
 import ipaddress
-import logging
 import re
 import uuid
 from collections.abc import Awaitable, Callable
@@ -19,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from leadbase import __version__, context, idempotency, ops, ratelimit, schema
+from leadbase import __version__, context, idempotency, logs, ops, ratelimit, schema
 from leadbase.auth import endpoints as auth_endpoints
 from leadbase.auth import service as auth_service
 from leadbase.auth import user_endpoints
@@ -29,7 +28,7 @@ from leadbase.db import Database
 from leadbase.errors import LeadbaseError
 from leadbase.leads import endpoints as leads_endpoints
 
-log = logging.getLogger("leadbase.api")
+log = logs.get_logger("leadbase.api")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _HTTP_CODES = {
@@ -110,10 +109,19 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
         request_id = _request_id(request.headers.get("x-request-id"))
         peer = request.client.host if request.client else None
         ip = client_ip(peer, request.headers.get("x-forwarded-for"), settings.trusted_proxies)
+        # For the request log and metrics of leadbase.ops, which wrap this.
+        request.state.request_id = request_id
+        request.state.client_ip = ip
         with context.acting_as(
             ip=ip, user_agent=request.headers.get("user-agent"), request_id=request_id
         ):
-            response = await call_next(request)
+            try:
+                response = await call_next(request)
+            except Exception as exc:
+                # Answered here, not by Starlette's last-resort handler outside
+                # all middleware: the 500 keeps its X-Request-ID and headers,
+                # is counted and logged, and the traceback names the request.
+                response = internal_error(request, exc)
         response.headers["X-Request-ID"] = request_id
         for name, value in SECURITY_HEADERS.items():
             if name == "Content-Security-Policy" and request.url.path.startswith(_NO_CSP_PATHS):
@@ -149,10 +157,20 @@ def _install_error_handlers(app: FastAPI) -> None:
             response.headers[name] = value
         return response
 
-    @app.exception_handler(Exception)
-    def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", exc_info=exc)
-        return envelope(500, "internal_error", "internal error; see the server log")
+    # The last resort, for errors outside the request-context middleware.
+    app.add_exception_handler(Exception, internal_error)
+
+
+def internal_error(request: Request, exc: Exception) -> JSONResponse:
+    """500 with the envelope; the traceback goes to the server log only."""
+    log.error(
+        "unhandled error",
+        exc_info=exc,
+        method=request.method,
+        path=request.url.path,
+        request_id=getattr(request.state, "request_id", None),
+    )
+    return envelope(500, "internal_error", "internal error; see the server log")
 
 
 def _bootstrap_admin(database: Database, settings: Settings) -> None:
@@ -183,10 +201,4 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(leads_endpoints.router, dependencies=limited)
     app.include_router(companies_endpoints.router, dependencies=limited)
     _bootstrap_admin(app.state.database, settings)
-
-    @app.get("/health", tags=["ops"])
-    def health() -> dict[str, Any]:
-        """Liveness: the process answers. No auth, no database."""
-        return {"success": True, "data": {"status": "ok", "version": __version__}}
-
     return app

@@ -12,8 +12,10 @@ from rich.progress import Progress, SpinnerColumn, TextColumn
 
 from leadbase import __version__, context
 from leadbase.auth.cli import users_app
+from leadbase.config import get_settings
 from leadbase.db import Database
 from leadbase.errors import LeadbaseError
+from leadbase.logs import LogFormat
 
 app = typer.Typer(help="leadbase: a self-hosted lead database.", no_args_is_help=True)
 db_app = typer.Typer(help="Schema migrations.", no_args_is_help=True)
@@ -54,24 +56,50 @@ def _progress() -> Progress:
     return Progress(SpinnerColumn(), TextColumn("{task.description}"), console=err, transient=True)
 
 
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    log_level: Annotated[
+        str | None, typer.Option(help="DEBUG, INFO, WARNING... (default: LEADBASE_LOG_LEVEL).")
+    ] = None,
+    log_format: Annotated[
+        LogFormat | None,
+        typer.Option(help="json: one JSON object a line; console: for humans."),
+    ] = None,
 ) -> None:
     """Serve the API and console."""
     import uvicorn
 
-    from leadbase import schema
+    from leadbase import logs, schema
 
+    settings = get_settings()
+    level = (log_level or settings.log_level).upper()
+    if level not in _LOG_LEVELS:
+        raise typer.BadParameter(f"{level!r}: use one of {', '.join(_LOG_LEVELS)}")
+    log_config = logs.logging_config(level, log_format or settings.log_format)
     database = _database()
     try:
         if not schema.is_at_head(database.engine):
             err.print("[yellow]the database schema is not current: run `leadbase db upgrade`[/]")
     finally:
         database.dispose()
-    uvicorn.run("leadbase.api:create_app", factory=True, host=host, port=port, workers=workers)
+    # uvicorn applies log_config in every worker process; its own access log
+    # is off because leadbase.ops logs each request with more facts.
+    uvicorn.run(
+        "leadbase.api:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=log_config,
+        log_level=level.lower(),
+        access_log=False,
+    )
 
 
 @db_app.command("upgrade")
