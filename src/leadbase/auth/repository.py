@@ -79,3 +79,29 @@ def revoke_user_api_keys(session: Session, user_id: str, when: datetime) -> None
         .values(revoked_at=when)
         .execution_options(synchronize_session="fetch")
     )
+
+
+def page_users(
+    session: Session,
+    *,
+    after_id: str | None,
+    limit: int,
+    role: str | None = None,
+    is_active: bool | None = None,
+) -> Sequence[User]:
+    """One keyset page of users in id (= creation) order; the cursor is the last id."""
+    query = select(User)
+    if role is not None:
+        query = query.where(User.role == role)
+    if is_active is not None:
+        query = query.where(User.is_active.is_(is_active))
+    if after_id is not None:
+        query = query.where(User.id > after_id)
+    return session.scalars(query.order_by(User.id).limit(limit)).all()
+
+
+def count_active_admins(session: Session) -> int:
+    query = (
+        select(func.count()).select_from(User).where(User.role == "admin", User.is_active.is_(True))
+    )
+    return session.scalar(query) or 0

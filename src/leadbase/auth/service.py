@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from leadbase import audit
+from leadbase import audit, context
 from leadbase.auth import passwords, repository, tokens
 from leadbase.auth.errors import AuthenticationError, RefreshTokenReusedError
 from leadbase.config import Settings
@@ -122,6 +122,92 @@ def bootstrap_admin(session: Session, settings: Settings) -> User | None:
     if repository.count_users(session) > 0:
         return None
     return create_user(session, settings.admin_email, settings.admin_password, "admin")
+
+
+# --- user administration (/api/v1/users) ------------------------------------
+
+_LAST_ADMIN = "the last active admin cannot be disabled or demoted: make another user admin first"
+
+
+def get_user(session: Session, user_id: str) -> User:
+    user = repository.get(session, user_id)
+    if user is None:
+        raise NotFoundError(f"no user {user_id}")
+    return user
+
+
+def add_user(session: Session, email: str, password: str, role: str) -> User:
+    """``create_user`` for the API: two admins adding one email at once get a
+    409 for the second, not a unique-constraint error."""
+    serialize_writers(session)
+    return create_user(session, email, password, role)
+
+
+def _keep_an_admin(session: Session, user: User, *, role: str, is_active: bool) -> None:
+    """Refuse a change that would leave no active admin to manage users."""
+    loses_admin = user.role == "admin" and user.is_active and (role != "admin" or not is_active)
+    if loses_admin and repository.count_active_admins(session) <= 1:
+        raise ConflictError(_LAST_ADMIN)
+
+
+def update_user(
+    session: Session,
+    user_id: str,
+    *,
+    role: str | None = None,
+    is_active: bool | None = None,
+    password: str | None = None,
+) -> User:
+    """Change a user's role, active flag and/or password, each change audited
+    (a password never: the entry says only that it was reset)."""
+    serialize_writers(session)  # the last-admin check must not race another change
+    user = get_user(session, user_id)
+    new_role = validate_role(role) if role is not None else user.role
+    new_active = user.is_active if is_active is None else is_active
+    if password is not None:
+        validate_password(password)
+    _keep_an_admin(session, user, role=new_role, is_active=new_active)
+    if new_role != user.role:
+        old_role, user.role = user.role, new_role
+        user.updated_by = context.current().actor
+        session.flush()
+        audit.append(session, "user", user.id, "role_change", {"role": [old_role, new_role]})
+    if password is not None:
+        _reset_password(session, user, password)
+    if new_active and not user.is_active:
+        user.is_active = True
+        user.updated_by = context.current().actor
+        session.flush()
+        audit.append(session, "user", user.id, "enable", {"is_active": [False, True]})
+    elif not new_active:
+        _disable(session, user)
+    return user
+
+
+def _reset_password(session: Session, user: User, password: str) -> None:
+    """New password; whoever logged in with the old one must log in again
+    (refresh tokens revoked). API keys are separate credentials and stay."""
+    user.password_hash = passwords.hash_password(password)
+    user.updated_by = context.current().actor
+    repository.revoke_user_refresh_tokens(session, user.id, utcnow())
+    session.flush()
+    audit.append(session, "user", user.id, "password_reset", {})
+
+
+def deactivate_user(session: Session, user_id: str) -> User:
+    """DELETE /users/{id}: the user is disabled, never removed (the audit
+    trail keeps naming them); the last active admin is refused."""
+    serialize_writers(session)
+    user = get_user(session, user_id)
+    _keep_an_admin(session, user, role=user.role, is_active=False)
+    _disable(session, user)
+    return user
+
+
+def _disable(session: Session, user: User) -> None:
+    if user.is_active:
+        user.updated_by = context.current().actor
+    disable_user(session, user)
 
 
 # --- login and tokens ------------------------------------------------------

@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from leadbase.models import Company
+from leadbase.models import Company, SalesLead
+
+# Every stored domain is lower-case punycode: [a-z0-9.-]. In every collation
+# we run on (bytewise, glibc, ICU, MariaDB's *_ci) "z" sorts after all of
+# those, so q + "z" * n is an upper bound for every domain starting with q.
+_DOMAIN_LAST_CHAR = "z"
+_DOMAIN_MAX = 255
+
+
+def _not_deleted(column: Any) -> Any:
+    """``is_deleted IS NOT true``: the same rows as ``is_deleted = false`` (the
+    column is NOT NULL), but no index can serve it. Given ``= false``, SQLite
+    without ANALYZE statistics walks the is_deleted index (nearly every row)
+    and sorts, instead of the id, domain or filter index a page wants."""
+    return column.is_not(True)
 
 
 def get(session: Session, company_id: str, *, include_deleted: bool = False) -> Company | None:
@@ -40,3 +55,62 @@ def existing_ids(session: Session, ids: Iterable[str]) -> set[str]:
 
 def add(session: Session, company: Company) -> None:
     session.add(company)
+
+
+def page(
+    session: Session,
+    filters: dict[str, Any],
+    *,
+    domain_prefix: str | None,
+    after_id: str | None,
+    limit: int,
+    descending: bool,
+    include_deleted: bool,
+) -> Sequence[Company]:
+    """One keyset page in id order (UUIDv7 ids: creation order), newest first
+    when ``descending``. The cursor is the last id of the previous page.
+
+    ``domain_prefix`` is matched as a range on the indexed domain column (a
+    range uses the B-tree under any collation, where ``LIKE 'x%'`` does not
+    on PostgreSQL); the LIKE that follows only drops what a collation that
+    skips punctuation lets into the range.
+    """
+    query = select(Company)
+    if not include_deleted:
+        query = query.where(_not_deleted(Company.is_deleted))
+    for field, value in filters.items():
+        query = query.where(Company.__table__.c[field] == value)
+    if domain_prefix:
+        upper = domain_prefix + _DOMAIN_LAST_CHAR * max(1, _DOMAIN_MAX - len(domain_prefix))
+        query = query.where(
+            Company.domain >= domain_prefix,
+            Company.domain <= upper,
+            Company.domain.startswith(domain_prefix, autoescape=True),
+        )
+    if after_id is not None:
+        query = query.where(Company.id < after_id if descending else Company.id > after_id)
+    order = Company.id.desc() if descending else Company.id.asc()
+    return session.scalars(query.order_by(order).limit(limit)).all()
+
+
+def leads_page(
+    session: Session,
+    company_id: str,
+    *,
+    lead_status: str | None,
+    after_id: str | None,
+    limit: int,
+    descending: bool,
+    include_deleted: bool,
+) -> Sequence[SalesLead]:
+    """One keyset page of a company's leads, in the order of ``page``.
+    Read only: leads are written by leads.service alone."""
+    query = select(SalesLead).where(SalesLead.company_id == company_id)
+    if lead_status is not None:
+        query = query.where(SalesLead.lead_status == lead_status)
+    if not include_deleted:
+        query = query.where(_not_deleted(SalesLead.is_deleted))
+    if after_id is not None:
+        query = query.where(SalesLead.id < after_id if descending else SalesLead.id > after_id)
+    order = SalesLead.id.desc() if descending else SalesLead.id.asc()
+    return session.scalars(query.order_by(order).limit(limit)).all()

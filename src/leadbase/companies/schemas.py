@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 Str = Annotated[str, StringConstraints(max_length=255)]
 Short = Annotated[str, StringConstraints(max_length=100)]
@@ -34,6 +35,72 @@ class CompanyInput(BaseModel):
         | None
     ) = None
 
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str):
+                check_storable(text)
+        return value
+
+
+def check_storable(text: str) -> str:
+    """Refuse NUL: PostgreSQL text cannot hold it (pydantic already refuses
+    lone surrogates, the other text no database can store)."""
+    if "\x00" in text:
+        raise ValueError("must not contain NUL characters")
+    return text
+
 
 COMPANY_FIELDS: tuple[str, ...] = tuple(CompanyInput.model_fields)
 TEXT_FIELDS = ("name", "company_type", "country", "city", "industry", "website")
+
+
+class CompanyCreate(CompanyInput):
+    """A POST body. Strict: JSON's types as the schema says ("5" is not a
+    count), where CompanyInput itself also takes the strings of a CSV row."""
+
+    model_config = ConfigDict(strict=True)
+
+
+class CompanyWrite(CompanyCreate):
+    """A PUT or PATCH body: the fields, plus the ``version`` the caller last read
+    (a stale one is a 409; If-Match is the header form of the same check)."""
+
+    version: Annotated[int, Field(ge=1)] | None = None
+
+
+class CompanyOut(BaseModel):
+    """A stored company as the API returns it. Plain types: what is stored is
+    shown as it is, whatever path wrote it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    domain: str | None = None
+    company_type: str | None = None
+    country: str | None = None
+    city: str | None = None
+    industry: str | None = None
+    employee_count: int | None = None
+    employee_size_min: int | None = None
+    employee_size_max: int | None = None
+    description: str | None = None
+    website: str | None = None
+    linkedin_url: str | None = None
+    tags: list[str] | None = None
+    version: int
+    merged_into_id: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    created_by: str | None = None
+    updated_by: str | None = None
+    is_deleted: bool = False
+    deleted_at: datetime | None = None
+    deleted_by: str | None = None
+
+
+class CompanyPage(BaseModel):
+    items: list[CompanyOut]
+    next_cursor: str | None

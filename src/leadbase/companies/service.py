@@ -47,6 +47,14 @@ def _duplicate_of(
 def create(
     uow: UnitOfWork, data: Mapping[str, Any], *, on_duplicate: DuplicatePolicy = "reject"
 ) -> Company:
+    return create_or_merge(uow, data, on_duplicate=on_duplicate)[0]
+
+
+def create_or_merge(
+    uow: UnitOfWork, data: Mapping[str, Any], *, on_duplicate: DuplicatePolicy = "reject"
+) -> tuple[Company, bool]:
+    """Like ``create``, and says whether the company is new (False: the data
+    was merged into the existing company with the same domain)."""
     clean = clean_input(data)
     if not clean.get("name"):
         if not clean.get("domain"):
@@ -61,7 +69,7 @@ def create(
         fill = {
             f: v for f, v in clean.items() if v is not None and getattr(existing, f) in (None, "")
         }
-        return _write_changes(session, existing, diff(row_values(existing, fill), fill))
+        return _write_changes(session, existing, diff(row_values(existing, fill), fill)), False
     actor = context.current().actor
     company = Company(**clean, created_by=actor, updated_by=actor)
     repository.add(session, company)
@@ -69,7 +77,7 @@ def create(
     audit.append(
         session, "company", company.id, "create", created(row_values(company, COMPANY_FIELDS))
     )
-    return company
+    return company, True
 
 
 def _load_for_write(
