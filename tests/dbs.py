@@ -104,3 +104,32 @@ def empty_all_tables(url: str) -> None:
 
 def backend(url: str) -> str:
     return make_url(url).get_backend_name()
+
+
+# --- Redis --------------------------------------------------------------------
+
+REDIS_URL = os.environ.get("LEADBASE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@contextmanager
+def redis_namespace() -> Iterator[tuple[str, str]]:
+    """The test Redis and a key prefix of this test's own: tests sharing one
+    Redis never see each other's keys, and this test's are deleted afterwards."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        client.close()
+        message = f"redis not reachable at {REDIS_URL}: {str(exc).splitlines()[0]}"
+        if in_ci():
+            pytest.fail(f"{message} (CI requires every server)", pytrace=False)
+        pytest.skip(message)
+    prefix = f"leadbase-test-{uuid.uuid4().hex[:12]}"
+    try:
+        yield REDIS_URL, prefix
+    finally:
+        for key in client.scan_iter(match=f"{prefix}:*"):
+            client.delete(key)
+        client.close()

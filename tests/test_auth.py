@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -168,6 +169,19 @@ def test_expired_access_token_is_rejected(client: TestClient, database: Database
     # The same claims with a live exp pass: only the expiry was wrong.
     live = jwt.encode(_claims(user_id), key, algorithm="HS256")
     assert client.get("/api/v1/auth/me", headers=bearer(live)).status_code == 200
+
+
+def test_a_token_that_worked_stops_working_when_it_expires(
+    client: TestClient, database: Database
+) -> None:
+    """Verified tokens are remembered for speed; their expiry is still checked each time."""
+    user_id = make_user(database, "ann@example.com")
+    key = tokens.signing_key(database.settings)
+    soon = datetime.now(UTC) + timedelta(seconds=1)
+    token = jwt.encode(_claims(user_id, exp=soon), key, algorithm="HS256")
+    assert client.get("/api/v1/auth/me", headers=bearer(token)).status_code == 200
+    time.sleep(max(0.0, (soon - datetime.now(UTC)).total_seconds()) + 0.05)
+    assert_unauthorized(client.get("/api/v1/auth/me", headers=bearer(token)))
 
 
 def test_tampered_or_foreign_tokens_are_rejected(client: TestClient, database: Database) -> None:

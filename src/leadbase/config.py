@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     airtable_api_url: str | None = None
     apify_token: str | None = None
     apify_api_url: str | None = None
+    rate_limit_key_prefix: str = Field(
+        default="leadbase",
+        description="prefix of the rate limit keys in Redis (several deployments can share one)",
+    )
 
     @property
     def resolved_database_url(self) -> str:

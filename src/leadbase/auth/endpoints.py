@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from leadbase import context
-from leadbase.auth import repository, service
+from leadbase.auth import repository, service, throttle
 from leadbase.auth.errors import AuthenticationError, PermissionDeniedError, RefreshTokenReusedError
 from leadbase.auth.service import Principal, TokenPair
 from leadbase.db import Database
@@ -57,6 +57,7 @@ def get_principal(request: Request) -> Principal:
     if principal.api_key_id is not None and principal.touch_api_key:
         with database.unit_of_work() as uow:
             service.touch_api_key(uow.session, principal.api_key_id)
+    request.state.principal = principal  # the request log line names the caller
     return principal
 
 
@@ -98,9 +99,17 @@ def _key_out(key: ApiKey) -> dict[str, Any]:
 
 @router.post("/login")
 def login(body: LoginIn, request: Request) -> dict[str, Any]:
+    """429 with Retry-After once an account or an ip has used up its failed attempts."""
     database = _database(request)
-    with context.acting_as(f"user:{body.email.strip().lower()}"), database.unit_of_work() as uow:
-        pair = service.login(uow.session, body.email, body.password, database.settings)
+    email, ip = body.email.strip().lower(), context.current().ip
+    guard = throttle.for_request(request)
+    guard.check(email, ip)
+    try:
+        with context.acting_as(f"user:{email}"), database.unit_of_work() as uow:
+            pair = service.login(uow.session, body.email, body.password, database.settings)
+    except AuthenticationError:
+        guard.record_failure(email, ip)
+        raise
     return _tokens(pair)
 
 

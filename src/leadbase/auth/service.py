@@ -263,15 +263,25 @@ def refresh(session: Session, refresh_token: str, settings: Settings) -> TokenPa
     now = utcnow()
     if row is None or row.revoked_at is not None or _aware(row.expires_at) <= now:
         raise AuthenticationError(_BAD_TOKEN)
+    user = repository.get(session, row.user_id)
     if row.used_at is not None:
         repository.revoke_family(session, row.family_id, now)
-        audit.append(session, "user", row.user_id, "refresh_token_reused", {})
+        _audit_as_owner(session, user, row.user_id, "refresh_token_reused")
         raise RefreshTokenReusedError(_BAD_TOKEN)
-    user = repository.get(session, row.user_id)
     if user is None or not user.is_active:
         raise AuthenticationError(_BAD_TOKEN)
     row.used_at = now
-    return _issue(session, user, row.family_id, settings)
+    pair = _issue(session, user, row.family_id, settings)
+    _audit_as_owner(session, user, user.id, "token_refresh")
+    return pair
+
+
+def _audit_as_owner(session: Session, user: User | None, user_id: str, action: str) -> None:
+    """Refresh and logout carry no access token: the refresh token's owner is
+    the one acting (ip, user agent and request id still come from the request)."""
+    actor = f"user:{user.email}" if user is not None else None
+    with context.acting_as(actor):
+        audit.append(session, "user", user_id, action, {})
 
 
 def logout(session: Session, refresh_token: str) -> bool:
@@ -280,6 +290,7 @@ def logout(session: Session, refresh_token: str) -> bool:
     if row is None:
         return False
     repository.revoke_family(session, row.family_id, utcnow())
+    _audit_as_owner(session, repository.get(session, row.user_id), row.user_id, "logout")
     return True
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,11 +36,24 @@ class AccessClaims:
     jti: str
 
 
+# Keys read from data_dir, by path: every request checks a token, and the
+# file never changes under a running server (rotating it means a restart).
+_STORED_KEYS: dict[Path, str] = {}
+# Tokens whose signature already checked out, by (token, key): PyJWT spends
+# ~50 µs a decode, most of it checking base64 in Python, on every request.
+# Expiry is still checked on each use; a changed key misses the cache.
+_VERIFIED: OrderedDict[tuple[str, str], tuple[AccessClaims, float]] = OrderedDict()
+_VERIFIED_MAX = 4096
+
+
 def signing_key(settings: Settings) -> str:
     """LEADBASE_SECRET_KEY, or a key generated on first use beside the database."""
     if settings.secret_key:
         return settings.secret_key
-    return _stored_key(settings.data_dir / SECRET_KEY_FILE)
+    path = (settings.data_dir / SECRET_KEY_FILE).absolute()
+    if path not in _STORED_KEYS:
+        _STORED_KEYS[path] = _stored_key(path)
+    return _STORED_KEYS[path]
 
 
 def _stored_key(path: Path) -> str:
@@ -83,10 +98,25 @@ def create_access_token(
 
 
 def decode_access_token(token: str, settings: Settings) -> AccessClaims:
+    key = signing_key(settings)
+    cached = _VERIFIED.get((token, key))
+    if cached is not None and time.time() < cached[1]:
+        return cached[0]
+    claims = _decode(token, key)
+    _VERIFIED[(token, key)] = claims
+    while len(_VERIFIED) > _VERIFIED_MAX:
+        try:
+            _VERIFIED.popitem(last=False)
+        except KeyError:  # another thread emptied it first
+            break
+    return claims[0]
+
+
+def _decode(token: str, key: str) -> tuple[AccessClaims, float]:
     try:
         claims = jwt.decode(
             token,
-            signing_key(settings),
+            key,
             algorithms=[ALGORITHM],  # pinned: never trust the token's own "alg"
             options={"require": _REQUIRED_CLAIMS},
         )
@@ -94,7 +124,8 @@ def decode_access_token(token: str, settings: Settings) -> AccessClaims:
         raise AuthenticationError("invalid or expired token") from None
     if claims["type"] != "access":
         raise AuthenticationError("invalid or expired token")
-    return AccessClaims(user_id=str(claims["sub"]), role=str(claims["role"]), jti=claims["jti"])
+    access = AccessClaims(user_id=str(claims["sub"]), role=str(claims["role"]), jti=claims["jti"])
+    return access, float(claims["exp"])
 
 
 def digest(secret: str) -> str:

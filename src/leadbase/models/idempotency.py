@@ -20,8 +20,9 @@ class IdempotencyKey(Base):
     __table_args__ = (UniqueConstraint("principal", "key"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    # "user:<id>" or "api_key:<id>": who sent the key (keys are per principal)
+    # "user:<id>": who sent the key (keys are per user, whatever the credential)
     principal: Mapped[str] = mapped_column(String(100), nullable=False)
+    # SHA-256 (hex) of the client's key: exact, whatever the database's collation
     key: Mapped[str] = mapped_column(String(255), nullable=False)
     method: Mapped[str] = mapped_column(String(10), nullable=False)
     path: Mapped[str] = mapped_column(String(500), nullable=False)
