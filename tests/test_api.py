@@ -143,3 +143,28 @@ def test_domain_error_body_is_exact() -> None:
         b' address","details":[{"field":"email","message":"not a valid email address"}]}'
     )
     assert envelope_error(DuplicateLeadError("abc", "email")).status_code == 409
+
+
+def test_wrong_method_lists_every_method_of_the_resource(app: FastAPI) -> None:
+    response = TestClient(app).request("TRACE", "/api/v1/leads/some-id")
+    assert response.status_code == 405
+    assert response.json()["error"] == "method_not_allowed"
+    allowed = {m.strip() for m in response.headers["Allow"].split(",")}
+    assert allowed == {"GET", "HEAD", "PUT", "PATCH", "DELETE"}
+
+
+def test_nul_in_a_url_is_refused_before_any_database(app: FastAPI) -> None:
+    client = TestClient(app)
+    for url in ("/api/v1/leads/%00", "/api/v1/leads?country=a%00b"):
+        response = client.get(url)
+        assert response.status_code == 422, url
+        assert response.json()["error"] == "validation_error"
+        assert response.headers["X-Request-ID"]
+
+
+def test_openapi_documents_the_error_envelope(app: FastAPI) -> None:
+    operation = TestClient(app).get("/openapi.json").json()["paths"]["/api/v1/leads/{lead_id}"]
+    responses = operation["patch"]["responses"]
+    for status in ("401", "403", "404", "409", "412", "422", "429"):
+        schema = responses[status]["content"]["application/json"]["schema"]
+        assert schema == {"$ref": "#/components/schemas/ErrorEnvelope"}, status

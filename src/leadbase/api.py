@@ -10,13 +10,15 @@ from __future__ import annotations
 import ipaddress
 import re
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leadbase import __version__, context, idempotency, logs, ops, ratelimit, schema
 from leadbase.auth import endpoints as auth_endpoints
@@ -101,35 +103,71 @@ def _request_id(header: str | None) -> str:
     return uuid.uuid4().hex
 
 
-def _install_middleware(app: FastAPI, settings: Settings) -> None:
-    @app.middleware("http")
-    async def request_context(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        request_id = _request_id(request.headers.get("x-request-id"))
-        peer = request.client.host if request.client else None
-        ip = client_ip(peer, request.headers.get("x-forwarded-for"), settings.trusted_proxies)
-        # For the request log and metrics of leadbase.ops, which wrap this.
-        request.state.request_id = request_id
-        request.state.client_ip = ip
-        with context.acting_as(
-            ip=ip, user_agent=request.headers.get("user-agent"), request_id=request_id
-        ):
+class RequestContext:
+    """Pure ASGI middleware: request id, client ip and user agent into the audit
+    context (and request state, for the request log of leadbase.ops, which wraps
+    this); security headers and X-Request-ID on every response; an unexpected
+    error answered here as the 500 envelope, so it keeps those headers and is
+    counted and logged with its request id.
+
+    Pure ASGI rather than ``@app.middleware("http")``: that runs the rest of
+    the app in another task and costs a noticeable share of a fast request.
+    """
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.trusted = settings.trusted_proxies
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        request_id = _request_id(headers.get("x-request-id"))
+        peer = scope["client"][0] if scope.get("client") else None
+        ip = client_ip(peer, headers.get("x-forwarded-for"), self.trusted)
+        state = scope.setdefault("state", {})
+        state["request_id"], state["client_ip"] = request_id, ip
+        extra = _response_headers(scope, request_id)
+        started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                response_headers = MutableHeaders(scope=message)
+                for name, value in extra:
+                    if name not in response_headers:
+                        response_headers[name] = value
+            await send(message)
+
+        if _has_nul(scope):
+            # PostgreSQL refuses NUL in text: refuse it here, for every route.
+            error = envelope(422, "validation_error", "NUL characters are not allowed in URLs")
+            await error(scope, receive, send_with_headers)
+            return
+        with context.acting_as(ip=ip, user_agent=headers.get("user-agent"), request_id=request_id):
             try:
-                response = await call_next(request)
+                await self.app(scope, receive, send_with_headers)
             except Exception as exc:
-                # Answered here, not by Starlette's last-resort handler outside
-                # all middleware: the 500 keeps its X-Request-ID and headers,
-                # is counted and logged, and the traceback names the request.
-                response = internal_error(request, exc)
-        response.headers["X-Request-ID"] = request_id
-        for name, value in SECURITY_HEADERS.items():
-            if name == "Content-Security-Policy" and request.url.path.startswith(_NO_CSP_PATHS):
-                continue
-            response.headers.setdefault(name, value)
-        if request.url.scheme == "https":
-            response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
-        return response
+                if started:
+                    raise
+                await internal_error(Request(scope), exc)(scope, receive, send_with_headers)
+
+
+def _has_nul(scope: Scope) -> bool:
+    return "\x00" in scope["path"] or b"%00" in scope.get("query_string", b"")
+
+
+def _response_headers(scope: Scope, request_id: str) -> list[tuple[str, str]]:
+    extra = [("X-Request-ID", request_id)]
+    for name, value in SECURITY_HEADERS.items():
+        if name == "Content-Security-Policy" and scope["path"].startswith(_NO_CSP_PATHS):
+            continue
+        extra.append((name, value))
+    if scope.get("scheme") == "https":
+        extra.append(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
+    return extra
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -150,11 +188,15 @@ def _install_error_handlers(app: FastAPI) -> None:
         return envelope(422, "validation_error", f"{first['field']}: {first['message']}", details)
 
     @app.exception_handler(StarletteHTTPException)
-    def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "error")
         response = envelope(exc.status_code, code, str(exc.detail))
         for name, value in (exc.headers or {}).items():
             response.headers[name] = value
+        if exc.status_code == 405:
+            # Starlette names only the first matching route's methods; the
+            # resource allows every method its OpenAPI path lists.
+            response.headers["Allow"] = ", ".join(_allowed_methods(request))
         return response
 
     # The last resort, for errors outside the request-context middleware.
@@ -184,6 +226,52 @@ def _bootstrap_admin(database: Database, settings: Settings) -> None:
         auth_service.bootstrap_admin(uow.session, settings)
 
 
+class ErrorEnvelope(BaseModel):
+    """Every error: a machine code, a message for people, and details (e.g. which field)."""
+
+    success: Literal[False] = False
+    error: str
+    message: str
+    details: list[dict[str, Any]] = []
+
+
+_ERROR_TEXT = {
+    400: "Bad request",
+    401: "Not authenticated: no, an expired or an invalid token or API key",
+    403: "Authenticated, but the role does not allow this",
+    404: "Not found",
+    409: "Conflict: a duplicate, or a stale version",
+    412: "If-Match names a version that is no longer current",
+    413: "Request body too large",
+    422: "Invalid input; details name the field",
+    429: "Too many requests; see Retry-After",
+}
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorEnvelope, "description": text} for status, text in _ERROR_TEXT.items()
+}
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods the OpenAPI document lists for the requested path."""
+    templates: list[tuple[re.Pattern[str], list[str]]] | None = getattr(
+        request.app.state, "path_methods", None
+    )
+    if templates is None:
+        templates = [
+            (
+                re.compile("^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(path)) + "$"),
+                [method.upper() for method in operations],
+            )
+            for path, operations in request.app.openapi()["paths"].items()
+        ]
+        request.app.state.path_methods = templates
+    path = request.url.path
+    methods = {m for pattern, listed in templates if pattern.match(path) for m in listed}
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
+
+
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(title="leadbase", version=__version__, openapi_url="/openapi.json")
@@ -192,13 +280,16 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     # Middleware added last runs first: idempotency sits inside the limits.
     idempotency.install(app, settings)
     ratelimit.install(app, settings)
-    _install_middleware(app, settings)
+    app.add_middleware(RequestContext, settings=settings)
     ops.install(app, settings)
     _install_error_handlers(app)
     limited = [Depends(ratelimit.limit_mutations)]
-    app.include_router(auth_endpoints.router, dependencies=limited)
-    app.include_router(user_endpoints.router, dependencies=limited)
-    app.include_router(leads_endpoints.router, dependencies=limited)
-    app.include_router(companies_endpoints.router, dependencies=limited)
+    for router in (
+        auth_endpoints.router,
+        user_endpoints.router,
+        leads_endpoints.router,
+        companies_endpoints.router,
+    ):
+        app.include_router(router, dependencies=limited, responses=ERROR_RESPONSES)
     _bootstrap_admin(app.state.database, settings)
     return app
