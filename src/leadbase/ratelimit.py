@@ -27,6 +27,7 @@ from limits import RateLimitItem, parse
 from limits.errors import StorageError
 from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
@@ -195,15 +196,20 @@ def install(app: FastAPI, settings: Settings) -> None:
 # --- mutations per caller ------------------------------------------------------
 
 
-def limit_mutations(request: Request) -> None:
+async def limit_mutations(request: Request) -> None:
     """Router dependency: mutating requests are limited per caller.
 
     It runs before the route's own auth, so it must not fail on a missing or
     bad credential: those requests are counted against the client ip (login
     has its own, stricter throttle) and the route answers 401 as usual.
+    Async so that reads pass without a trip through the thread pool; the
+    counting (a key lookup, maybe Redis) runs there.
     """
-    if request.method not in MUTATING_METHODS:
-        return
+    if request.method in MUTATING_METHODS:
+        await run_in_threadpool(_spend_mutation, request)
+
+
+def _spend_mutation(request: Request) -> None:
     limits = limits_of(request)
     wait = limits.limiter.hit(limits.mutation_rate, "mutations", _caller(request))
     if wait is not None:

@@ -348,7 +348,7 @@ def principal_from_bearer(session: Session, bearer: str, settings: Settings) -> 
     if tokens.is_api_key(bearer):
         return _principal_from_api_key(session, bearer)
     claims = tokens.decode_access_token(bearer, settings)
-    user = repository.get(session, claims.user_id)
+    user = repository.identity(session, claims.user_id)
     if user is None or not user.is_active:
         raise AuthenticationError(_BAD_TOKEN)
     return Principal(user_id=user.id, email=user.email, role=user.role)
