@@ -25,7 +25,8 @@ def test_domains(raw: str, canonical: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "raw", ["localhost", "exa mple.com", "-bad.com", "example.123", "", "a" * 300 + ".com"]
+    "raw",
+    ["localhost", "exa mple.com", "-bad.com", "example.123", "", "a" * 300 + ".com", "w)[x.com"],
 )
 def test_bad_domains(raw: str) -> None:
     with pytest.raises(ValidationError):
@@ -45,7 +46,12 @@ def test_linkedin(raw: str, canonical: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "raw", ["https://linkedin.evil.com/in/x", "https://www.linkedin.com/feed/"]
+    "raw",
+    [
+        "https://linkedin.evil.com/in/x",
+        "https://www.linkedin.com/feed/",
+        "https://[linkedin.com/in/x",
+    ],
 )
 def test_bad_linkedin(raw: str) -> None:
     with pytest.raises(ValidationError):

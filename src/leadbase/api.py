@@ -266,7 +266,10 @@ def _allowed_methods(request: Request) -> list[str]:
         ]
         request.app.state.path_methods = templates
     path = request.url.path
-    methods = {m for pattern, listed in templates if pattern.match(path) for m in listed}
+    # A literal path (/leads/bulk) is its own resource, not an id of /leads/{lead_id}.
+    literal = [listed for pattern, listed in templates if pattern.pattern == f"^{re.escape(path)}$"]
+    matching = literal or [listed for pattern, listed in templates if pattern.match(path)]
+    methods = {method for listed in matching for method in listed}
     if "GET" in methods:
         methods.add("HEAD")
     return sorted(methods)

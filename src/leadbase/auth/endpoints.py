@@ -33,7 +33,7 @@ class RefreshIn(BaseModel):
 
 
 class ApiKeyIn(BaseModel):
-    name: str = Field(max_length=100)
+    name: str = Field(min_length=1, max_length=100, pattern=r"\S")
 
 
 def _database(request: Request) -> Database:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import email_validator
 import phonenumbers
@@ -120,10 +120,21 @@ def normalise_domain(value: str, field: str = "domain") -> str:
     return host
 
 
+def _split(url: str) -> SplitResult | None:
+    """urlsplit, or None where it raises (an unbalanced "[" reads as a bad IPv6 host)."""
+    try:
+        return urlsplit(url)
+    except ValueError:
+        return None
+
+
 @lru_cache(maxsize=_CACHE)
 def _domain(value: str) -> str | None:
     text = value.strip().lower()
-    host = urlsplit(text if "//" in text else f"//{text}").hostname or ""
+    parts = _split(text if "//" in text else f"//{text}")
+    if parts is None:
+        return None
+    host = parts.hostname or ""
     host = host.rstrip(".")
     if host.startswith("www."):
         host = host[4:]
@@ -153,7 +164,9 @@ def normalise_linkedin_url(value: str, field: str = "linkedin_url") -> str:
 @lru_cache(maxsize=_CACHE)
 def _linkedin_url(value: str) -> str | None:
     text = value.strip()
-    parts = urlsplit(text if "//" in text else f"https://{text}")
+    parts = _split(text if "//" in text else f"https://{text}")
+    if parts is None:
+        return None
     host = (parts.hostname or "").lower()
     match = _LINKEDIN_PATH.match(parts.path)
     if not _LINKEDIN_HOST.match(host) or not match:
