@@ -79,6 +79,9 @@ def fuzzed_app(sqlite_url: str) -> Iterator[None]:
 @schema.parametrize()
 @settings(
     max_examples=EXAMPLES,
+    # The same examples every run: a CI run fails only on what a local run
+    # would also find. Raise EXAMPLES or drop this locally to explore further.
+    derandomize=True,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
