@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import insert, make_url
@@ -12,8 +12,8 @@ from leadbase.db import Database, bulk_insert, normalise_url
 from leadbase.models import LeadEvent, SalesLead, new_id
 
 
-def _lead(lead_id: str) -> dict[str, object]:
-    now = datetime(2026, 1, 2, 3, 4, 5, 600_007, tzinfo=UTC)
+def _lead(lead_id: str, now: datetime | None = None) -> dict[str, object]:
+    now = now or datetime(2026, 1, 2, 3, 4, 5, 600_007, tzinfo=UTC)
     return {
         "id": lead_id,
         "full_name": 'Zoë "Quote" O\'Neil',
@@ -36,11 +36,20 @@ def _lead(lead_id: str) -> dict[str, object]:
     }
 
 
-def test_sqlite_bulk_insert_stores_exactly_what_core_stores(sqlite_url: str) -> None:
+@pytest.mark.parametrize(
+    "now",
+    [
+        datetime(2026, 1, 2, 3, 4, 5, 600_007, tzinfo=UTC),
+        datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),  # no fraction: still six digits
+        datetime(2026, 1, 2, 3, 4, 5, 7, tzinfo=timezone(timedelta(hours=-5))),
+        datetime(999, 12, 31, 23, 59, 59, 1),  # naive, and a three-digit year
+    ],
+)
+def test_sqlite_bulk_insert_stores_exactly_what_core_stores(sqlite_url: str, now: datetime) -> None:
     db = Database(sqlite_url)
     with db.unit_of_work() as uow:
-        bulk_insert(uow.session, SalesLead, [_lead("fast")])
-        uow.session.connection().execute(insert(SalesLead.__table__), [_lead("core")])
+        bulk_insert(uow.session, SalesLead, [_lead("fast", now)])
+        uow.session.connection().execute(insert(SalesLead.__table__), [_lead("core", now)])
     db.dispose()
     path = make_url(sqlite_url).database
     assert path is not None
