@@ -24,7 +24,6 @@ from leadbase.models import SalesLead
 from leadbase.models.base import Base
 
 LEAD_COLUMNS = tuple(column.key for column in SalesLead.__table__.columns)
-_SEARCH_OPTIONS = {"include_deleted", "limit"}
 
 
 def to_dict(row: Base) -> dict[str, Any]:
@@ -116,18 +115,26 @@ class LeadDatabase:
     def search_leads(self, filters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """Leads whose columns equal the given values (a list means any of them).
 
-        ``include_deleted`` and ``limit`` are options, not columns.
+        ``include_deleted`` and ``limit`` are options, not columns; so are
+        ``q`` (text search over name, email, company name and title, as
+        GET /leads does it) and ``tag`` (leads whose tags hold it).
         """
         filters = dict(filters or {})
         include_deleted = bool(filters.pop("include_deleted", False))
         limit = filters.pop("limit", None)
+        q, tag = filters.pop("q", None), filters.pop("tag", None)
+        for name, value in (("q", q), ("tag", tag)):
+            if value is not None and not isinstance(value, str):
+                raise ValidationError(name, "must be a string")
         unknown = sorted(set(filters) - set(LEAD_COLUMNS))
         if unknown:
             raise ValidationError(unknown[0], "unknown filter")
-        query = repository.filtered(filters, include_deleted=include_deleted).order_by(SalesLead.id)
-        if limit is not None:
-            query = query.limit(int(limit))
         with self.db.read_session() as session:
+            query = repository.searched(
+                session, filters, q=q, tag=tag, include_deleted=include_deleted
+            ).order_by(SalesLead.id)
+            if limit is not None:
+                query = query.limit(int(limit))
             return [to_dict(lead) for lead in session.scalars(query)]
 
     def get_all_leads(self, batch_size: int = 1000) -> Iterator[dict[str, Any]]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
@@ -46,13 +49,86 @@ def _one(lead: SalesLead, response: Response) -> Envelope[LeadOut]:
     return Envelope(data=LeadOut.model_validate(lead))
 
 
+SORT_PATTERN = "^-?(" + "|".join(repository.SORT_FIELDS) + ")$"
+
+
+def _encode_cursor(sort: repository.Sort, lead: LeadOut) -> str:
+    """Opaque to clients: urlsafe base64 of the sort, the last sort value and id."""
+    value = getattr(lead, sort.field)
+    if isinstance(value, datetime):
+        value = value.isoformat()
+    raw = json.dumps({"s": str(sort), "v": value, "id": lead.id}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _is_text(value: Any, max_length: int) -> bool:
+    return isinstance(value, str) and len(value) <= max_length and "\x00" not in value
+
+
+def _cursor_value(sort: repository.Sort, value: Any) -> Any:
+    """The sort value a cursor carries, checked against the sort field's type."""
+    if value is None:
+        if sort.nullable:
+            return None
+    elif sort.field in ("created_at", "updated_at"):
+        if _is_text(value, 64):
+            moment = datetime.fromisoformat(value)
+            if moment.tzinfo is not None:
+                return moment
+    elif sort.field == "lead_score":
+        if type(value) is int and abs(value) < 2**31:
+            return value
+    elif _is_text(value, 255):
+        return value
+    raise ValueError(f"not a value of {sort.field}")
+
+
+def _decode_cursor(cursor: str, sort: repository.Sort) -> repository.Position:
+    """The position a cursor of ours names; anything else is a 422, not a 500."""
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not isinstance(raw, dict) or set(raw) != {"s", "v", "id"} or not _is_text(raw["id"], 36):
+            raise ValueError("not a cursor")
+        made_for = raw["s"]
+        position = repository.Position(_cursor_value(sort, raw["v"]), raw["id"])
+    except (ValueError, TypeError, binascii.Error):
+        # ValueError also covers bad JSON, text that is not UTF-8 and bad timestamps.
+        raise ValidationError("cursor", "is not a cursor of this list") from None
+    if made_for != str(sort):
+        raise ValidationError("cursor", f"was made for another sort than sort={sort}")
+    return position
+
+
 @router.get("", response_model=Envelope[LeadPage])
 def list_leads(
     request: Request,
     _principal: Reader,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    cursor: Annotated[str | None, Query(max_length=36)] = None,
-    sort: Annotated[str, Query(pattern="^-?created_at$")] = "-created_at",
+    cursor: Annotated[
+        str | None,
+        Query(max_length=1000, description="data.next_cursor of the previous page, as given"),
+    ] = None,
+    sort: Annotated[
+        str,
+        Query(
+            pattern=SORT_PATTERN,
+            description="created_at, updated_at, lead_score or full_name; -field for "
+            "descending. Leads without a score or name come last either way.",
+        ),
+    ] = "-created_at",
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="Text search over name, email, company name and title: every word "
+            f"(at most {repository.MAX_SEARCH_WORDS}) must match a word or the start of one. "
+            "Punctuation separates words.",
+        ),
+    ] = None,
+    tag: Annotated[
+        str | None,
+        Query(min_length=1, max_length=50, description="Leads whose tags include this one"),
+    ] = None,
     is_manual: bool | None = None,
     enrichment_status: EnrichmentStatus | None = None,
     lead_status: LeadStatus | None = None,
@@ -62,6 +138,10 @@ def list_leads(
     company_id: Annotated[str | None, Query(max_length=36)] = None,
     include_deleted: bool = False,
 ) -> Envelope[LeadPage]:
+    """Leads, newest first by default, one keyset page at a time: pass
+    ``data.next_cursor`` back as ``cursor`` with the same filters and sort."""
+    order = repository.Sort.parse(sort)
+    after = _decode_cursor(cursor, order) if cursor else None
     filters = {
         name: value
         for name, value in {
@@ -76,16 +156,10 @@ def list_leads(
         if value is not None
     }
     with database(request).read_session() as session:
-        rows = repository.page(
-            session,
-            filters,
-            after_id=cursor,
-            limit=limit + 1,
-            descending=sort.startswith("-"),
-            include_deleted=include_deleted,
-        )
+        query = repository.searched(session, filters, q=q, tag=tag, include_deleted=include_deleted)
+        rows = repository.page(session, query, sort=order, after=after, limit=limit + 1)
         items = [LeadOut.model_validate(row) for row in rows[:limit]]
-    next_cursor = items[-1].id if len(rows) > limit else None
+    next_cursor = _encode_cursor(order, items[-1]) if len(rows) > limit else None
     return Envelope(data=LeadPage(items=items, next_cursor=next_cursor))
 
 

@@ -7,9 +7,15 @@ from sqlalchemy.engine import Connection
 
 from leadbase.db import create_db_engine
 from leadbase.models import Base
+from leadbase.models.lead import is_search_artefact
 
 config = context.config
 target_metadata = Base.metadata
+
+
+def include_name(name: str | None, type_: str, _parents: object) -> bool:
+    """Autogenerate leaves the full-text search artefacts of 0004 alone."""
+    return not is_search_artefact(name)
 
 
 def run(connection: Connection) -> None:
@@ -18,6 +24,7 @@ def run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()
