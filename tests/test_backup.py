@@ -33,7 +33,15 @@ from leadbase.client import LeadDatabase
 from leadbase.companies import service as companies
 from leadbase.config import get_settings
 from leadbase.db import create_db_engine
-from leadbase.models import ApifySyncState, Base, Company, LeadEvent, MigrationLog, SalesLead
+from leadbase.models import (
+    ApifySyncState,
+    Base,
+    Company,
+    IdempotencyKey,
+    LeadEvent,
+    MigrationLog,
+    SalesLead,
+)
 from tests import dbs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -160,6 +168,23 @@ def populate(url: str) -> None:
                         "leads_failed": 0,
                         "migration_date": NOW,
                         "status": "completed",
+                    }
+                ],
+            )
+            connection.execute(
+                insert(IdempotencyKey),
+                [
+                    {
+                        "id": "idem-1",
+                        "principal": "user:someone",
+                        "key": "a" * 64,
+                        "method": "POST",
+                        "path": "/api/v1/leads",
+                        "request_hash": "b" * 64,
+                        "status_code": 201,
+                        "response_body": '{"success": true}',
+                        "response_headers": {"location": "/api/v1/leads/x"},
+                        "created_at": NOW,
                     }
                 ],
             )
