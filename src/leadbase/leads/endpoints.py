@@ -205,10 +205,12 @@ def get_lead(
     include_deleted: bool = False,
 ) -> Envelope[LeadOut]:
     with database(request).read_session() as session:
-        lead = repository.get(session, lead_id, include_deleted=include_deleted)
-    if lead is None:
+        row = repository.row_by_id(session, lead_id, include_deleted=include_deleted)
+    if row is None:
         raise NotFoundError(f"lead {lead_id} not found")
-    return _one(lead, response)
+    lead = LeadOut.model_validate(dict(row))
+    response.headers["ETag"] = etag(lead.version)
+    return Envelope(data=lead)
 
 
 def _write(
