@@ -525,3 +525,43 @@ def test_restored_backup_is_searchable(db_url: str, tmp_path: Path) -> None:
             assert [r["full_name"] for r in restored.search_leads({"tag": "VIP"})] == [
                 "Grace Hopper"
             ]
+
+
+def test_sqlite_filtered_pages_through_a_window_give_the_same_answers(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Filters on SQLite first look at a window of the sort index; with windows too
+    small to hold a page the index of the filters answers. Same pages either way."""
+    with _api(sqlite_url) as api:
+        api.create(
+            [
+                {
+                    "full_name": f"Lead {i % 7}" if i % 6 else None,
+                    "email": f"w{i}@example.com",
+                    "country": ["US", "FR", "DE"][i % 3],
+                    "source": "apify" if i % 4 else "csv_import",
+                    "lead_score": [None, 5, 9][i % 3],
+                }
+                for i in range(60)
+            ]
+        )
+        queries: list[dict[str, Any]] = [
+            {"country": "US"},
+            {"country": "FR", "source": "apify"},
+            {"country": "DE", "source": "csv_import", "sort": "full_name"},
+            {"source": "apify", "sort": "-lead_score"},
+            {"country": "nowhere"},
+        ]
+
+        def pages() -> list[list[str]]:
+            return [[i["id"] for i in api.every_page(limit=3, **q)] for q in queries]
+
+        monkeypatch.setattr(repository, "SQLITE_FILTER_WINDOW", 1_000_000)
+        whole = pages()  # the window always holds every lead
+        monkeypatch.setattr(repository, "SQLITE_FILTER_WINDOW", 1)
+        fallback = pages()  # the window never holds a page
+        monkeypatch.setattr(repository, "SQLITE_FILTER_WINDOW", 8)
+        mixed = pages()
+    assert whole == fallback == mixed
+    assert all(whole[:-1]) and whole[-1] == []
+    assert len(whole[0]) == 20 and len(whole[1]) == 15

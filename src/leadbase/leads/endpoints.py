@@ -156,8 +156,20 @@ def list_leads(
         if value is not None
     }
     with database(request).read_session() as session:
-        query = repository.searched(session, filters, q=q, tag=tag, include_deleted=include_deleted)
-        rows = repository.page(session, query, sort=order, after=after, limit=limit + 1)
+        if q or tag is not None:
+            query = repository.searched(
+                session, filters, q=q, tag=tag, include_deleted=include_deleted
+            )
+            rows = repository.page(session, query, sort=order, after=after, limit=limit + 1)
+        else:
+            rows = repository.filtered_page(
+                session,
+                filters,
+                include_deleted=include_deleted,
+                sort=order,
+                after=after,
+                limit=limit + 1,
+            )
         items = [LeadOut.model_validate(row) for row in rows[:limit]]
     next_cursor = _encode_cursor(order, items[-1]) if len(rows) > limit else None
     return Envelope(data=LeadPage(items=items, next_cursor=next_cursor))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    ColumnClause,
     ColumnElement,
     RowMapping,
     Select,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     func,
+    literal_column,
     or_,
     select,
     text,
@@ -221,8 +223,14 @@ def insert_sync_marks(session: Session, rows: list[dict[str, Any]]) -> None:
     bulk_insert(session, SyncStatus, rows)
 
 
-def filtered(filters: dict[str, Any], *, include_deleted: bool = False) -> Select[tuple[SalesLead]]:
-    """Equality filters on lead columns; a list or tuple value means "any of"."""
+def filtered(
+    filters: dict[str, Any], *, include_deleted: bool = False, unindexed: bool = False
+) -> Select[tuple[SalesLead]]:
+    """Equality filters on lead columns; a list or tuple value means "any of".
+
+    ``unindexed`` (SQLite): the filters are tested on rows found another way,
+    never used to find them (``likely(column)`` is the column, unindexable).
+    """
     query = select(SalesLead)
     if not include_deleted:
         # IS NOT true, not = false: no index serves it. Nearly every lead is
@@ -230,7 +238,9 @@ def filtered(filters: dict[str, Any], *, include_deleted: bool = False) -> Selec
         # and sorted the whole table instead of walking the sort's index.
         query = query.where(SalesLead.is_deleted.is_not(True))
     for field, value in filters.items():
-        column = SalesLead.__table__.c[field]
+        column: Any = SalesLead.__table__.c[field]
+        if unindexed:
+            column = func.likely(column)
         if isinstance(value, list | tuple | set):
             query = query.where(column.in_(list(value)))
         elif value is None:
@@ -537,3 +547,67 @@ def page(
         empty = empty.where(SalesLead.id < after.id if sort.descending else SalesLead.id > after.id)
     rows.extend(_first(session, empty, [_id_order(sort)], limit - len(rows)))
     return rows
+
+
+# How many leads, in sort order from the cursor, a filtered SQLite page
+# looks at first (see filtered_page): about 5 ms of row reads at 1M leads.
+SQLITE_FILTER_WINDOW = 5000
+
+
+def filtered_page(
+    session: Session,
+    filters: dict[str, Any],
+    *,
+    include_deleted: bool,
+    sort: Sort,
+    after: Position | None,
+    limit: int,
+) -> list[SalesLead]:
+    """``page(filtered(filters))``, with a shortcut for SQLite.
+
+    Given ``country = 'US' AND source = 'apify'``, SQLite reads every US lead
+    by the country index and sorts them all to keep fifty: 0.3-0.7 s at 1M
+    leads, and no ANALYZE changes its mind. Common values are dense in any
+    stretch of the sort index, so it first looks only at the next
+    SQLITE_FILTER_WINDOW leads in sort order (ids straight from that index,
+    the filters tested on those rows alone); those nearly always hold a full
+    page. When they do not, the values are rare, and the filter's own index
+    is the cheap way after all.
+    """
+    if filters and session.get_bind().dialect.name == "sqlite" and _windowable(sort, after):
+        rows = _window_page(session, filters, include_deleted, sort, after, limit)
+        if rows is not None:
+            return rows
+    query = filtered(filters, include_deleted=include_deleted)
+    return page(session, query, sort=sort, after=after, limit=limit)
+
+
+def _windowable(sort: Sort, after: Position | None) -> bool:
+    """Valued rows still to come (the empty ones of a nullable sort have no window)."""
+    return after is None or after.value is not None
+
+
+def _window_page(
+    session: Session,
+    filters: dict[str, Any],
+    include_deleted: bool,
+    sort: Sort,
+    after: Position | None,
+    limit: int,
+) -> list[SalesLead] | None:
+    column = sort.column
+    order = [column.desc() if sort.descending else column.asc(), _id_order(sort)]
+    rowid: ColumnClause[Any] = literal_column("sales_leads.rowid")
+    # rowids, not ids: the (field, id) index holds them, and a rowid finds
+    # its row in one lookup where an id needs the id index first.
+    window = select(rowid).select_from(SalesLead).order_by(*order).limit(SQLITE_FILTER_WINDOW)
+    if sort.nullable:
+        window = window.where(column.is_not(None))
+    if after is not None:
+        window = window.where(_after(sort, after))
+    query = filtered(filters, include_deleted=include_deleted, unindexed=True)
+    query = query.where(rowid.in_(window.correlate(None).scalar_subquery()))
+    rows = _first(session, query, order, limit)
+    # A full page: exactly the first `limit` matches after the cursor, since
+    # the window is the start of the sort order from there.
+    return rows if len(rows) == limit else None
