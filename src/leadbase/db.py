@@ -90,10 +90,13 @@ def _sqlite_engine(url: URL, settings: Settings) -> Engine:
         # A writer takes the write lock up front: a deferred transaction that
         # reads and then writes fails at once with SQLITE_BUSY instead of
         # waiting out busy_timeout.
-        if conn.get_execution_options().get("leadbase_write"):
+        options = conn.get_execution_options()
+        if options.get("leadbase_write"):
             conn.exec_driver_sql("BEGIN IMMEDIATE")
-        else:
+        elif not options.get("leadbase_single_statement"):
             conn.exec_driver_sql("BEGIN")
+        # else: one statement is atomic on its own; skipping BEGIN (and the
+        # rollback that ends it) saves two round trips on every GET by id.
 
     return engine
 
@@ -221,6 +224,8 @@ class Database:
         self.engine = create_db_engine(url, self.settings)
         self.dialect = self.engine.dialect.name
         self._read_sessions = sessionmaker(self.engine, expire_on_commit=False)
+        single = self.engine.execution_options(leadbase_single_statement=True)
+        self._single_reads = sessionmaker(single, expire_on_commit=False)
         writer = self.engine.execution_options(leadbase_write=True)
         self._write_sessions = sessionmaker(writer, expire_on_commit=False)
         # In-process writers queue on a lock instead of spinning in SQLite's
@@ -232,8 +237,12 @@ class Database:
         return self.engine.url
 
     @contextmanager
-    def read_session(self) -> Iterator[Session]:
-        session = self._read_sessions()
+    def read_session(self, *, single_statement: bool = False) -> Iterator[Session]:
+        """A session for reading. ``single_statement``: the caller runs one
+        statement (or several that need not agree with each other), so on
+        SQLite no transaction is opened around them."""
+        factory = self._single_reads if single_statement else self._read_sessions
+        session = factory()
         try:
             yield session
         finally:

@@ -52,7 +52,7 @@ def get_principal(request: Request) -> Principal:
     """The caller, from an access token or an API key; 401 otherwise."""
     bearer = _bearer(request)
     database = _database(request)
-    with database.read_session() as session:
+    with database.read_session(single_statement=True) as session:
         principal = service.principal_from_bearer(session, bearer, database.settings)
     if principal.api_key_id is not None and principal.touch_api_key:
         with database.unit_of_work() as uow:

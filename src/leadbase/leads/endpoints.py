@@ -216,7 +216,7 @@ def get_lead(
     lead_id: str,
     include_deleted: bool = False,
 ) -> Envelope[LeadOut]:
-    with database(request).read_session() as session:
+    with database(request).read_session(single_statement=True) as session:
         row = repository.row_by_id(session, lead_id, include_deleted=include_deleted)
     if row is None:
         raise NotFoundError(f"lead {lead_id} not found")
