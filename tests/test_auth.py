@@ -15,7 +15,7 @@ import typer
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from typer.testing import CliRunner
 
 from leadbase.api import envelope_error
@@ -481,3 +481,22 @@ def test_cli_prompts_for_password_and_reports_errors(cli: typer.Typer) -> None:
     assert "password" in short.output
     missing = runner.invoke(cli, ["users", "disable", "--email", "nobody@example.com"])
     assert missing.exit_code == 1
+
+
+def test_a_role_changed_elsewhere_is_seen_within_a_second(
+    client: TestClient, database: Database
+) -> None:
+    """The caller's user is remembered briefly; a change this process did not
+    make (another server, a direct SQL fix) shows within IDENTITY_TTL_SECONDS,
+    while one it made (tested elsewhere: disable, role change) shows at once."""
+    user_id = make_user(database, "ann@example.com", role="viewer")
+    token = login(client, "ann@example.com")["access_token"]
+    assert client.get("/api/v1/auth/me", headers=bearer(token)).json()["data"]["role"] == "viewer"
+    with database.engine.begin() as connection:
+        connection.execute(update(User).where(User.id == user_id).values(role="admin"))
+    time.sleep(service.IDENTITY_TTL_SECONDS + 0.05)
+    assert client.get("/api/v1/auth/me", headers=bearer(token)).json()["data"]["role"] == "admin"
+    with database.engine.begin() as connection:
+        connection.execute(update(User).where(User.id == user_id).values(is_active=False))
+    time.sleep(service.IDENTITY_TTL_SECONDS + 0.05)
+    assert_unauthorized(client.get("/api/v1/auth/me", headers=bearer(token)))

@@ -7,11 +7,12 @@ Every other router guards its routes with ``Depends(get_principal)`` or
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from leadbase import context
 from leadbase.auth import repository, service, throttle
@@ -48,27 +49,40 @@ def _bearer(request: Request) -> str:
     return credentials.strip()
 
 
-def get_principal(request: Request) -> Principal:
-    """The caller, from an access token or an API key; 401 otherwise."""
+async def get_principal(request: Request) -> Principal:
+    """The caller, from an access token or an API key; 401 otherwise.
+
+    Async: a token whose user was looked up a moment ago is answered without
+    the thread pool or the database; otherwise the lookup runs in the pool.
+    """
     bearer = _bearer(request)
     database = _database(request)
+    database_key = str(database.url)
+    principal = service.cached_principal(database_key, bearer, database.settings)
+    if principal is None:
+        principal = await run_in_threadpool(_look_up_principal, database, bearer)
+        service.remember_identity(database_key, principal)
+    request.state.principal = principal  # the request log line names the caller
+    return principal
+
+
+def _look_up_principal(database: Database, bearer: str) -> Principal:
     with database.read_session(single_statement=True) as session:
         principal = service.principal_from_bearer(session, bearer, database.settings)
     if principal.api_key_id is not None and principal.touch_api_key:
         with database.unit_of_work() as uow:
             service.touch_api_key(uow.session, principal.api_key_id)
-    request.state.principal = principal  # the request log line names the caller
     return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-def require_role(*roles: str) -> Callable[[Principal], Principal]:
+def require_role(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency that lets only these roles through (403 for the others)."""
     allowed = frozenset(roles)
 
-    def check(principal: CurrentPrincipal) -> Principal:
+    async def check(principal: CurrentPrincipal) -> Principal:
         if principal.role not in allowed:
             raise PermissionDeniedError(f"this needs the role {' or '.join(sorted(allowed))}")
         return principal

@@ -6,6 +6,7 @@ commits. User changes go on the audit chain, never with secrets in them.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -105,6 +106,7 @@ def get_user_by_email(session: Session, email: str) -> User:
 def disable_user(session: Session, user: User) -> None:
     """Deactivate and cut off every credential at once: tokens and keys."""
     now = utcnow()
+    forget_identity(user.id)
     repository.revoke_user_refresh_tokens(session, user.id, now)
     repository.revoke_user_api_keys(session, user.id, now)
     if user.is_active:
@@ -162,6 +164,7 @@ def update_user(
     (a password never: the entry says only that it was reset)."""
     serialize_writers(session)  # the last-admin check must not race another change
     user = get_user(session, user_id)
+    forget_identity(user.id)
     new_role = validate_role(role) if role is not None else user.role
     new_active = user.is_active if is_active is None else is_active
     if password is not None:
@@ -337,6 +340,42 @@ def touch_api_key(session: Session, key_id: str) -> None:
 
 
 # --- who is calling ---------------------------------------------------------
+
+
+# Recently looked-up users, by (database, user id): most requests then need
+# no query to name their caller. Entries live IDENTITY_TTL_SECONDS and are
+# dropped at once when this process changes the user, so a role change or a
+# disabling takes effect at once here and within a second in other processes.
+IDENTITY_TTL_SECONDS = 1.0
+_IDENTITY_MAX = 10_000
+_identities: dict[tuple[str, str], tuple[Principal, float]] = {}
+
+
+def cached_principal(database_key: str, bearer: str, settings: Settings) -> Principal | None:
+    """The caller behind an access token when its user was looked up less than
+    IDENTITY_TTL_SECONDS ago; None when a lookup is needed (or for API keys).
+    A bad or expired token raises AuthenticationError, as it would anyway."""
+    if tokens.is_api_key(bearer):
+        return None
+    claims = tokens.decode_access_token(bearer, settings)
+    hit = _identities.get((database_key, claims.user_id))
+    if hit is None or hit[1] <= time.monotonic():
+        return None
+    return hit[0]
+
+
+def remember_identity(database_key: str, principal: Principal) -> None:
+    if principal.api_key_id is not None:
+        return  # keys are checked every time: revoking one must bite at once
+    if len(_identities) >= _IDENTITY_MAX:
+        _identities.clear()
+    expires = time.monotonic() + IDENTITY_TTL_SECONDS
+    _identities[(database_key, principal.user_id)] = (principal, expires)
+
+
+def forget_identity(user_id: str) -> None:
+    for key in [key for key in list(_identities) if key[1] == user_id]:
+        _identities.pop(key, None)
 
 
 def principal_from_bearer(session: Session, bearer: str, settings: Settings) -> Principal:
