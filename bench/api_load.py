@@ -358,12 +358,14 @@ def _list_q(data: dict[str, Any]) -> RequestMaker:
     return lambda rng, _n: ("GET", f"/api/v1/leads?q={rng.choice(words)}&limit=50", None)
 
 
-def _post(_data: dict[str, Any]) -> RequestMaker:
+def _post(data: dict[str, Any]) -> RequestMaker:
+    run = data["run"]  # new emails on every run: earlier runs' POSTs are in the database
+
     def make(rng: random.Random, n: int) -> Request:
         first, last = rng.choice(write_path.FIRST_NAMES), rng.choice(write_path.LAST_NAMES)
         lead = {
             "full_name": f"{first} {last}",
-            "email": f"load.{n}.{rng.randrange(10**9)}@bench-post.example.com",
+            "email": f"load.{run}.{n}@bench-post.example.com",
             "title": rng.choice(write_path.TITLES),
             "source": "manual",
             "is_manual": True,
@@ -476,6 +478,7 @@ def main() -> int:
     build(url, args.leads, args.chunk)
     bench_user(url)
     data = sample(url)
+    data["run"] = f"{time.time_ns():x}"
 
     results: list[Result] = []
     server = start_leadbase(url)
