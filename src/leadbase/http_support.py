@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
-from fastapi import Request
+from fastapi import Header, Request
 from pydantic import BaseModel
 
 from leadbase import context
 from leadbase.auth.service import Principal
 from leadbase.db import Database, UnitOfWork
-from leadbase.errors import LeadbaseError, ValidationError
+from leadbase.errors import ConflictError, LeadbaseError, ValidationError
 
 T = TypeVar("T")
 
@@ -38,6 +38,27 @@ def writing(request: Request, principal: Principal) -> Iterator[UnitOfWork]:
     """A unit of work acting as the caller (ip, agent, request id come from the middleware)."""
     with context.acting_as(principal.actor), database(request).unit_of_work() as uow:
         yield uow
+
+
+IfMatch = Annotated[
+    str | None,
+    Header(
+        pattern=r'^(W/)?"?v[0-9]{1,9}"?$',
+        description='The ETag last read, e.g. "v3": a stale one gets 412.',
+    ),
+]
+
+
+@contextmanager
+def stale_is_412(if_match: int | None) -> Iterator[None]:
+    """A version clash answers 412 when the caller sent If-Match (its
+    precondition failed), and stays a 409 conflict when it did not."""
+    try:
+        yield
+    except ConflictError as exc:
+        if if_match is not None:
+            raise PreconditionFailedError(exc.message) from None
+        raise
 
 
 def etag(version: int) -> str:

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from leadbase.auth.endpoints import get_principal, require_role
 from leadbase.auth.service import Principal
 from leadbase.companies import repository, service
 from leadbase.companies.schemas import CompanyCreate, CompanyOut, CompanyPage, CompanyWrite
 from leadbase.dedupe import normalise as norm
-from leadbase.errors import ConflictError, NotFoundError
+from leadbase.errors import NotFoundError
 from leadbase.http_support import (
     Envelope,
-    PreconditionFailedError,
+    IfMatch,
     database,
     etag,
     if_match_version,
+    stale_is_412,
     writing,
 )
 from leadbase.leads.schemas import DuplicatePolicy, LeadOut, LeadPage, LeadStatus
@@ -39,13 +40,6 @@ Cursor = Annotated[
 ]
 Sort = Annotated[str, Query(pattern="^-?created_at$")]
 Filter = Annotated[str | None, Query(max_length=100, pattern=TEXT_PATTERN)]
-IfMatch = Annotated[
-    str | None,
-    Header(
-        pattern=r'^(W/)?"?v[0-9]{1,9}"?$',
-        description='The ETag last read, e.g. "v3": a stale one gets 412.',
-    ),
-]
 _URL_PREFIXES = ("https://", "http://", "www.")
 
 
@@ -167,19 +161,14 @@ def _write(
     changes: dict[str, Any] = payload.model_dump(exclude_unset=True)
     body_version = changes.pop("version", None)
     header_version = if_match_version(if_match)
-    try:
-        with writing(request, principal) as uow:
-            return service.update(
-                uow,
-                company_id,
-                changes,
-                expected_version=header_version if header_version is not None else body_version,
-                replace=replace,
-            )
-    except ConflictError as exc:
-        if header_version is not None:
-            raise PreconditionFailedError(exc.message) from None
-        raise
+    with stale_is_412(header_version), writing(request, principal) as uow:
+        return service.update(
+            uow,
+            company_id,
+            changes,
+            expected_version=header_version if header_version is not None else body_version,
+            replace=replace,
+        )
 
 
 @router.put("/{company_id}", response_model=Envelope[CompanyOut])
@@ -220,13 +209,8 @@ def delete_company(
 ) -> Envelope[CompanyOut]:
     """Soft delete: the company leaves lists and can be restored. Its leads stay."""
     expected = if_match_version(if_match)
-    try:
-        with writing(request, principal) as uow:
-            company = service.soft_delete(uow, company_id, expected_version=expected)
-    except ConflictError as exc:
-        if expected is not None:
-            raise PreconditionFailedError(exc.message) from None
-        raise
+    with stale_is_412(expected), writing(request, principal) as uow:
+        company = service.soft_delete(uow, company_id, expected_version=expected)
     return _one(company, response)
 
 

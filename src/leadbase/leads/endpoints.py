@@ -8,18 +8,19 @@ import json
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
 from leadbase.audit import repository as audit_repository
 from leadbase.auth.endpoints import get_principal, require_role
 from leadbase.auth.service import Principal
-from leadbase.errors import ConflictError, NotFoundError, ValidationError
+from leadbase.errors import NotFoundError, ValidationError
 from leadbase.http_support import (
     Envelope,
-    PreconditionFailedError,
+    IfMatch,
     database,
     etag,
     if_match_version,
+    stale_is_412,
     writing,
 )
 from leadbase.leads import repository, service
@@ -239,19 +240,14 @@ def _write(
     if body_version is not None and not isinstance(body_version, int):
         raise ValidationError("version", "must be an integer")
     header_version = if_match_version(if_match)
-    try:
-        with writing(request, principal) as uow:
-            return service.update(
-                uow,
-                lead_id,
-                changes,
-                expected_version=header_version if header_version is not None else body_version,
-                replace=replace,
-            )
-    except ConflictError as exc:
-        if header_version is not None:
-            raise PreconditionFailedError(exc.message) from None
-        raise
+    with stale_is_412(header_version), writing(request, principal) as uow:
+        return service.update(
+            uow,
+            lead_id,
+            changes,
+            expected_version=header_version if header_version is not None else body_version,
+            replace=replace,
+        )
 
 
 @router.put("/{lead_id}", response_model=Envelope[LeadOut])
@@ -261,7 +257,7 @@ def replace_lead(
     principal: Editor,
     lead_id: str,
     payload: Annotated[dict[str, Any], Body()],
-    if_match: Annotated[str | None, Header()] = None,
+    if_match: IfMatch = None,
 ) -> Envelope[LeadOut]:
     """Replace every writable field; omitted fields go back to their defaults."""
     return _one(_write(request, principal, lead_id, payload, if_match, replace=True), response)
@@ -274,7 +270,7 @@ def update_lead(
     principal: Editor,
     lead_id: str,
     payload: Annotated[dict[str, Any], Body()],
-    if_match: Annotated[str | None, Header()] = None,
+    if_match: IfMatch = None,
 ) -> Envelope[LeadOut]:
     """Change only the fields given."""
     return _one(_write(request, principal, lead_id, payload, if_match, replace=False), response)
@@ -286,17 +282,12 @@ def delete_lead(
     response: Response,
     principal: Editor,
     lead_id: str,
-    if_match: Annotated[str | None, Header()] = None,
+    if_match: IfMatch = None,
 ) -> Envelope[LeadOut]:
     """Soft delete: the lead leaves lists and searches and can be restored."""
     expected = if_match_version(if_match)
-    try:
-        with writing(request, principal) as uow:
-            lead = service.soft_delete(uow, lead_id, expected_version=expected)
-    except ConflictError as exc:
-        if expected is not None:
-            raise PreconditionFailedError(exc.message) from None
-        raise
+    with stale_is_412(expected), writing(request, principal) as uow:
+        lead = service.soft_delete(uow, lead_id, expected_version=expected)
     return _one(lead, response)
 
 
