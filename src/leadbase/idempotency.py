@@ -48,6 +48,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leadbase import idempotency_repository as repository
 from leadbase.auth import service as auth_service
+from leadbase.auth import tokens
 from leadbase.auth.errors import AuthenticationError
 from leadbase.config import Settings
 from leadbase.db import Database
@@ -227,14 +228,12 @@ def _key_header(scope: Scope) -> str | None:
 
 
 def _principal(database: Database, authorization: str) -> str | None:
-    scheme, _, credentials = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not credentials.strip():
+    bearer = tokens.bearer_credentials(authorization)
+    if bearer is None:
         return None
     try:
         with database.read_session() as session:
-            principal = auth_service.principal_from_bearer(
-                session, credentials.strip(), database.settings
-            )
+            principal = auth_service.principal_from_bearer(session, bearer, database.settings)
     except AuthenticationError:
         return None
     return f"user:{principal.user_id}"

@@ -217,9 +217,8 @@ def _spend_mutation(request: Request) -> None:
 
 
 def _caller(request: Request) -> str:
-    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-    bearer = credentials.strip()
-    if scheme.lower() == "bearer" and bearer:
+    bearer = tokens.bearer_credentials(request.headers.get("authorization"))
+    if bearer is not None:
         user_id = _user_behind(request.app.state.database, bearer)
         if user_id is not None:
             return f"user:{user_id}"

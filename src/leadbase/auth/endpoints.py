@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from leadbase import context
-from leadbase.auth import repository, service, throttle
+from leadbase.auth import repository, service, throttle, tokens
 from leadbase.auth.errors import AuthenticationError, PermissionDeniedError, RefreshTokenReusedError
 from leadbase.auth.service import Principal, TokenPair
 from leadbase.db import Database
@@ -43,10 +43,10 @@ def _database(request: Request) -> Database:
 
 
 def _bearer(request: Request) -> str:
-    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not credentials.strip():
+    bearer = tokens.bearer_credentials(request.headers.get("authorization"))
+    if bearer is None:
         raise AuthenticationError("missing bearer token")
-    return credentials.strip()
+    return bearer
 
 
 async def get_principal(request: Request) -> Principal:

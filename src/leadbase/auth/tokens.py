@@ -128,6 +128,14 @@ def _decode(token: str, key: str) -> tuple[AccessClaims, float]:
     return access, float(claims["exp"])
 
 
+def bearer_credentials(authorization: str | None) -> str | None:
+    """The credential of an ``Authorization: Bearer <credential>`` header, or None."""
+    scheme, _, credentials = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not credentials.strip():
+        return None
+    return credentials.strip()
+
+
 def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 

@@ -585,7 +585,7 @@ def filtered_page(
     page. When they do not, the values are rare, and the filter's own index
     is the cheap way after all.
     """
-    if filters and session.get_bind().dialect.name == "sqlite" and _windowable(sort, after):
+    if filters and session.get_bind().dialect.name == "sqlite" and _windowable(after):
         size = SQLITE_FILTER_WINDOW
         rows = _window_page(session, filters, include_deleted, sort, after, limit, size)
         if len(rows) < limit and len(rows) * SQLITE_FILTER_WIDENING >= limit:
@@ -599,7 +599,7 @@ def filtered_page(
     return page(session, query, sort=sort, after=after, limit=limit)
 
 
-def _windowable(sort: Sort, after: Position | None) -> bool:
+def _windowable(after: Position | None) -> bool:
     """Valued rows still to come (the empty ones of a nullable sort have no window)."""
     return after is None or after.value is not None
 
