@@ -45,6 +45,12 @@ class Settings(BaseSettings):
         default=4 * 1024 * 1024, description="request bodies over this many bytes get 413"
     )
     idempotency_ttl_hours: int = 24
+    worker_threads: int = Field(
+        default=4,
+        ge=1,
+        le=100,
+        description="threads per server process for blocking work (writes, password checks)",
+    )
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"
     airtable_token: str | None = None

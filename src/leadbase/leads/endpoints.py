@@ -9,10 +9,12 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from sqlalchemy import RowMapping
 
 from leadbase.audit import repository as audit_repository
 from leadbase.auth.endpoints import get_principal, require_role
 from leadbase.auth.service import Principal
+from leadbase.db import Database
 from leadbase.errors import NotFoundError, ValidationError
 from leadbase.http_support import (
     Envelope,
@@ -43,6 +45,12 @@ MAX_BULK = 1000
 router = APIRouter(prefix="/api/v1/leads", tags=["leads"])
 Reader = Annotated[Principal, Depends(get_principal)]
 Editor = Annotated[Principal, Depends(require_role("admin", "editor"))]
+
+# Reads are `async def` and query the database on the event loop: an index
+# walk and a page are short, and on this GIL-bound server the hops to the
+# thread pool and back cost more than the query (bench/api_load.py: twice
+# the requests a second). Writes stay in the pool: they may wait for
+# another process's write lock.
 
 
 def _one(lead: SalesLead, response: Response) -> Envelope[LeadOut]:
@@ -101,7 +109,7 @@ def _decode_cursor(cursor: str, sort: repository.Sort) -> repository.Position:
 
 
 @router.get("", response_model=Envelope[LeadPage])
-def list_leads(
+async def list_leads(
     request: Request,
     _principal: Reader,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
@@ -156,24 +164,31 @@ def list_leads(
         }.items()
         if value is not None
     }
-    with database(request).read_session() as session:
+    rows = _page_rows(database(request), filters, q, tag, include_deleted, order, after, limit + 1)
+    items = [LeadOut.model_validate(dict(row)) for row in rows[:limit]]
+    next_cursor = _encode_cursor(order, items[-1]) if len(rows) > limit else None
+    return Envelope(data=LeadPage(items=items, next_cursor=next_cursor))
+
+
+def _page_rows(
+    db: Database,
+    filters: dict[str, Any],
+    q: str | None,
+    tag: str | None,
+    include_deleted: bool,
+    order: repository.Sort,
+    after: repository.Position | None,
+    limit: int,
+) -> list[RowMapping]:
+    with db.read_session() as session:
         if q or tag is not None:
             query = repository.searched(
                 session, filters, q=q, tag=tag, include_deleted=include_deleted
             )
-            rows = repository.page(session, query, sort=order, after=after, limit=limit + 1)
-        else:
-            rows = repository.filtered_page(
-                session,
-                filters,
-                include_deleted=include_deleted,
-                sort=order,
-                after=after,
-                limit=limit + 1,
-            )
-        items = [LeadOut.model_validate(row) for row in rows[:limit]]
-    next_cursor = _encode_cursor(order, items[-1]) if len(rows) > limit else None
-    return Envelope(data=LeadPage(items=items, next_cursor=next_cursor))
+            return repository.page(session, query, sort=order, after=after, limit=limit)
+        return repository.filtered_page(
+            session, filters, include_deleted=include_deleted, sort=order, after=after, limit=limit
+        )
 
 
 @router.post("", status_code=201, response_model=Envelope[LeadOut])
@@ -186,13 +201,15 @@ def create_lead(
 ) -> Envelope[LeadOut]:
     with writing(request, principal) as uow:
         result = service.create(uow, payload, on_duplicate=on_duplicate)
-        lead = repository.get(uow.session, result.lead_id)
-        if lead is None:  # merged into a lead that is gone: cannot happen in one transaction
+        row = repository.row_by_id(uow.session, result.lead_id)
+        if row is None:  # merged into a lead that is gone: cannot happen in one transaction
             raise NotFoundError(f"lead {result.lead_id} not found")
     if result.outcome != "created":
         response.status_code = 200
+    lead = LeadOut.model_validate(dict(row))
     response.headers["Location"] = f"/api/v1/leads/{lead.id}"
-    return _one(lead, response)
+    response.headers["ETag"] = etag(lead.version)
+    return Envelope(data=lead)
 
 
 @router.post("/bulk", response_model=Envelope[list[BulkItem]])
@@ -210,7 +227,7 @@ def bulk_create(
 
 
 @router.get("/{lead_id}", response_model=Envelope[LeadOut])
-def get_lead(
+async def get_lead(
     request: Request,
     response: Response,
     _principal: Reader,

@@ -38,6 +38,18 @@ ENRICHMENT_STATUSES = ("pending", "in_progress", "completed", "failed")
 LEAD_STATUSES = ("new", "contacted", "qualified", "converted", "lost")
 
 
+# The equality filters of GET /leads.
+FILTERED = (
+    "is_manual",
+    "enrichment_status",
+    "lead_status",
+    "source",
+    "country",
+    "industry",
+    "company_id",
+)
+
+
 class SalesLead(AuditColumns, SoftDeleteColumns, Base):
     __tablename__ = "sales_leads"
 
@@ -54,7 +66,7 @@ class SalesLead(AuditColumns, SoftDeleteColumns, Base):
     additional_phones: Mapped[list[str] | None] = mapped_column(JSONType)
     linkedin_url: Mapped[str | None] = mapped_column(String(500), index=True)
     company_id: Mapped[str | None] = mapped_column(
-        String(36), ForeignKey("companies.id", ondelete="SET NULL"), index=True
+        String(36), ForeignKey("companies.id", ondelete="SET NULL")
     )
     company_name: Mapped[str | None] = mapped_column(String(255))
     company_domain: Mapped[str | None] = mapped_column(String(255), index=True)
@@ -63,18 +75,18 @@ class SalesLead(AuditColumns, SoftDeleteColumns, Base):
     city: Mapped[str | None] = mapped_column(String(100))
     state: Mapped[str | None] = mapped_column(String(100))
     postal_code: Mapped[str | None] = mapped_column(String(20))
-    country: Mapped[str | None] = mapped_column(String(100), index=True)
+    country: Mapped[str | None] = mapped_column(String(100))
     industry: Mapped[str | None] = mapped_column(String(100))
     tags: Mapped[list[str] | None] = mapped_column(JSONType)
     # source tracking (seed 003)
-    source: Mapped[str | None] = mapped_column(String(50), index=True)
+    source: Mapped[str | None] = mapped_column(String(50))
     provider_name: Mapped[str | None] = mapped_column(String(100))
     external_id: Mapped[str | None] = mapped_column(String(255), index=True)
     actor_id: Mapped[str | None] = mapped_column(String(100), index=True)
     run_id: Mapped[str | None] = mapped_column(String(100), index=True)
     dataset_id: Mapped[str | None] = mapped_column(String(100))
     # enrichment (seed 001)
-    is_manual: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, index=True)
+    is_manual: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     enrichment_status: Mapped[str] = mapped_column(String(20), nullable=False, default="pending")
     enrichment_task_id: Mapped[str | None] = mapped_column(String(64))
     enrichment_data: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
@@ -103,6 +115,9 @@ class SalesLead(AuditColumns, SoftDeleteColumns, Base):
         Index("idx_lead_updated_at", "updated_at", "id"),
         Index("idx_lead_score", "lead_score", "id"),
         Index("idx_lead_full_name", "full_name", "id"),
+        # Filtered lists, newest first: `country = ? ORDER BY created_at DESC`
+        # walks one of these in order and stops after a page.
+        *(Index(f"idx_lead_{field}_created", field, "created_at", "id") for field in FILTERED),
     )
     __mapper_args__: dict[str, Any] = {"version_id_col": version}
 
