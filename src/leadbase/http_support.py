@@ -3,12 +3,13 @@ database, a unit of work acting as the caller, and ETag / If-Match handling."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Generic, TypeVar
 
 from fastapi import Header, Request
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from leadbase import context
 from leadbase.auth.service import Principal
@@ -38,6 +39,20 @@ def writing(request: Request, principal: Principal) -> Iterator[UnitOfWork]:
     """A unit of work acting as the caller (ip, agent, request id come from the middleware)."""
     with context.acting_as(principal.actor), database(request).unit_of_work() as uow:
         yield uow
+
+
+async def write(request: Request, principal: Principal, work: Callable[[UnitOfWork], T]) -> T:
+    """``work(uow)`` in a unit of work acting as the caller, in the thread
+    pool: it may wait for the write lock. Routes calling this are async, so
+    FastAPI checks and encodes their answer on the event loop, not in a
+    second trip to the pool (a sync route makes two).
+    """
+
+    def run() -> T:
+        with writing(request, principal) as uow:
+            return work(uow)
+
+    return await run_in_threadpool(run)
 
 
 IfMatch = Annotated[

@@ -14,7 +14,7 @@ from sqlalchemy import RowMapping
 from leadbase.audit import repository as audit_repository
 from leadbase.auth.endpoints import get_principal, require_role
 from leadbase.auth.service import Principal
-from leadbase.db import Database
+from leadbase.db import Database, UnitOfWork
 from leadbase.errors import NotFoundError, ValidationError
 from leadbase.http_support import (
     Envelope,
@@ -23,7 +23,7 @@ from leadbase.http_support import (
     etag,
     if_match_version,
     stale_is_412,
-    writing,
+    write,
 )
 from leadbase.leads import repository, service
 from leadbase.leads.schemas import (
@@ -192,18 +192,20 @@ def _page_rows(
 
 
 @router.post("", status_code=201, response_model=Envelope[LeadOut])
-def create_lead(
+async def create_lead(
     request: Request,
     response: Response,
     principal: Editor,
     payload: Annotated[dict[str, Any], Body()],
     on_duplicate: DuplicatePolicy = "reject",
 ) -> Envelope[LeadOut]:
-    with writing(request, principal) as uow:
+    def create(uow: UnitOfWork) -> tuple[service.WriteResult, RowMapping | None]:
         result = service.create(uow, payload, on_duplicate=on_duplicate)
-        row = repository.row_by_id(uow.session, result.lead_id)
-        if row is None:  # merged into a lead that is gone: cannot happen in one transaction
-            raise NotFoundError(f"lead {result.lead_id} not found")
+        return result, repository.row_by_id(uow.session, result.lead_id)
+
+    result, row = await write(request, principal, create)
+    if row is None:  # merged into a lead that is gone: cannot happen in one transaction
+        raise NotFoundError(f"lead {result.lead_id} not found")
     if result.outcome != "created":
         response.status_code = 200
     lead = LeadOut.model_validate(dict(row))
@@ -213,15 +215,16 @@ def create_lead(
 
 
 @router.post("/bulk", response_model=Envelope[list[BulkItem]])
-def bulk_create(
+async def bulk_create(
     request: Request,
     principal: Editor,
     payload: Annotated[list[dict[str, Any]], Body(max_length=MAX_BULK)],
     on_duplicate: DuplicatePolicy = "merge",
 ) -> Envelope[list[BulkItem]]:
     """Up to 1,000 leads in one transaction: all stored, or none and the bad row named."""
-    with writing(request, principal) as uow:
-        results = service.bulk_create(uow, payload, on_duplicate=on_duplicate)
+    results = await write(
+        request, principal, lambda uow: service.bulk_create(uow, payload, on_duplicate=on_duplicate)
+    )
     items = [BulkItem(index=i, id=r.lead_id, outcome=r.outcome) for i, r in enumerate(results)]
     return Envelope(data=items)
 
@@ -243,7 +246,7 @@ async def get_lead(
     return Envelope(data=lead)
 
 
-def _write(
+async def _write(
     request: Request,
     principal: Principal,
     lead_id: str,
@@ -257,18 +260,19 @@ def _write(
     if body_version is not None and not isinstance(body_version, int):
         raise ValidationError("version", "must be an integer")
     header_version = if_match_version(if_match)
-    with stale_is_412(header_version), writing(request, principal) as uow:
-        return service.update(
-            uow,
-            lead_id,
-            changes,
-            expected_version=header_version if header_version is not None else body_version,
-            replace=replace,
+    expected = header_version if header_version is not None else body_version
+    with stale_is_412(header_version):
+        return await write(
+            request,
+            principal,
+            lambda uow: service.update(
+                uow, lead_id, changes, expected_version=expected, replace=replace
+            ),
         )
 
 
 @router.put("/{lead_id}", response_model=Envelope[LeadOut])
-def replace_lead(
+async def replace_lead(
     request: Request,
     response: Response,
     principal: Editor,
@@ -277,11 +281,12 @@ def replace_lead(
     if_match: IfMatch = None,
 ) -> Envelope[LeadOut]:
     """Replace every writable field; omitted fields go back to their defaults."""
-    return _one(_write(request, principal, lead_id, payload, if_match, replace=True), response)
+    lead = await _write(request, principal, lead_id, payload, if_match, replace=True)
+    return _one(lead, response)
 
 
 @router.patch("/{lead_id}", response_model=Envelope[LeadOut])
-def update_lead(
+async def update_lead(
     request: Request,
     response: Response,
     principal: Editor,
@@ -290,11 +295,12 @@ def update_lead(
     if_match: IfMatch = None,
 ) -> Envelope[LeadOut]:
     """Change only the fields given."""
-    return _one(_write(request, principal, lead_id, payload, if_match, replace=False), response)
+    lead = await _write(request, principal, lead_id, payload, if_match, replace=False)
+    return _one(lead, response)
 
 
 @router.delete("/{lead_id}", response_model=Envelope[LeadOut])
-def delete_lead(
+async def delete_lead(
     request: Request,
     response: Response,
     principal: Editor,
@@ -303,17 +309,20 @@ def delete_lead(
 ) -> Envelope[LeadOut]:
     """Soft delete: the lead leaves lists and searches and can be restored."""
     expected = if_match_version(if_match)
-    with stale_is_412(expected), writing(request, principal) as uow:
-        lead = service.soft_delete(uow, lead_id, expected_version=expected)
+    with stale_is_412(expected):
+        lead = await write(
+            request,
+            principal,
+            lambda uow: service.soft_delete(uow, lead_id, expected_version=expected),
+        )
     return _one(lead, response)
 
 
 @router.post("/{lead_id}/restore", response_model=Envelope[LeadOut])
-def restore_lead(
+async def restore_lead(
     request: Request, response: Response, principal: Editor, lead_id: str
 ) -> Envelope[LeadOut]:
-    with writing(request, principal) as uow:
-        lead = service.restore(uow, lead_id)
+    lead = await write(request, principal, lambda uow: service.restore(uow, lead_id))
     return _one(lead, response)
 
 
