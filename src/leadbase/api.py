@@ -291,11 +291,12 @@ async def _serving(app: FastAPI) -> AsyncIterator[None]:
     # Few threads for the sync routes (writes, login): more only queue for
     # the GIL and the write lock, and stretch every request's latency.
     anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
-    # Modules, routes and schemas live as long as the process: frozen, the
-    # collector stops walking them.
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
+    if gc.get_threshold() != GC_THRESHOLDS:  # once a process: apps in tests start often
+        # Modules, routes and schemas live as long as the process: frozen, the
+        # collector stops walking them.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(*GC_THRESHOLDS)
     yield
 
 

@@ -59,6 +59,43 @@ class Settings(BaseSettings):
     airtable_api_url: str | None = None
     apify_token: str | None = None
     apify_api_url: str | None = None
+    # background jobs (issue 4)
+    job_max_attempts: int = Field(default=5, ge=1, le=100)
+    job_backoff_seconds: float = Field(
+        default=2.0, gt=0, description="first retry delay; doubles each attempt, with jitter"
+    )
+    job_backoff_max_seconds: float = Field(default=300.0, gt=0)
+    job_lease_seconds: int = Field(
+        default=60, ge=1, description="a running job not renewed for this long runs again"
+    )
+    job_poll_seconds: float = Field(default=1.0, gt=0)
+    worker_concurrency: int = Field(default=2, ge=1, le=64)
+    jobs_in_server: bool = Field(
+        default=True, description="local queue: run jobs on threads inside `leadbase serve`"
+    )
+    job_handler_modules: list[str] = Field(
+        default_factory=list, description="extra modules a worker imports for their handlers"
+    )
+    # enrichment (issue 4)
+    enrichment_providers: list[str] = Field(
+        default_factory=lambda: ["email", "person", "phone", "company", "website", "webhook"],
+        description="the waterfall, in order",
+    )
+    enrichment_timeout_seconds: float = Field(default=10.0, gt=0)
+    enrichment_retries: int = Field(default=1, ge=0, le=10)
+    enrichment_breaker_failures: int = Field(default=5, ge=1)
+    enrichment_breaker_reset_seconds: float = Field(default=60.0, gt=0)
+    dns_nameservers: list[str] = Field(
+        default_factory=list, description="for MX checks; empty: the system resolver"
+    )
+    dns_port: int = 53
+    website_max_bytes: int = Field(default=1_000_000, ge=1024)
+    website_max_redirects: int = Field(default=3, ge=0, le=20)
+    allow_private_network_fetch: bool = Field(
+        default=False, description="let website enrichment fetch private/loopback addresses"
+    )
+    enrichment_webhook_url: str | None = None
+    enrichment_webhook_token: str | None = None
     rate_limit_key_prefix: str = Field(
         default="leadbase",
         description="prefix of the rate limit keys in Redis (several deployments can share one)",
