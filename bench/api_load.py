@@ -92,6 +92,7 @@ def build(url: str, leads: int, chunk: int) -> None:
             while have < leads:
                 rows = _generated(min(chunk, leads - have), have, rng, phones)
                 db.add_leads(rows, on_duplicate="merge")
+                analyze(url)  # as autovacuum would: duplicate lookups need the statistics
                 have = db.count_leads()
                 progress.update(task, completed=have)
     finally:

@@ -228,6 +228,10 @@ class Database:
         self.dialect = self.engine.dialect.name
         self._read_sessions = sessionmaker(self.engine, expire_on_commit=False)
         single = self.engine.execution_options(leadbase_single_statement=True)
+        if self.dialect != "sqlite":
+            # One statement needs no transaction: autocommit saves the BEGIN
+            # and ROLLBACK round trips around every GET by id.
+            single = single.execution_options(isolation_level="AUTOCOMMIT")
         self._single_reads = sessionmaker(single, expire_on_commit=False)
         writer = self.engine.execution_options(leadbase_write=True)
         self._write_sessions = sessionmaker(writer, expire_on_commit=False)
