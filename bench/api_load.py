@@ -261,7 +261,7 @@ def _wait_ready(port: int, path: str, process: subprocess.Popen[bytes]) -> None:
     raise SystemExit(f"server on port {port} not ready after 60 s")
 
 
-def start_leadbase(url: str) -> Server:
+def start_leadbase(url: str, **settings: str) -> Server:
     port = free_port()
     env = {
         **os.environ,
@@ -270,6 +270,7 @@ def start_leadbase(url: str) -> Server:
         "LEADBASE_MUTATION_RATE_LIMIT": "1000000/second",  # measuring speed, not the limit
         "LEADBASE_ACCESS_TOKEN_MINUTES": "240",
         "LEADBASE_LOG_LEVEL": "WARNING",
+        **{f"LEADBASE_{name.upper()}": value for name, value in settings.items()},
     }
     command = [sys.executable, "-m", "leadbase", "serve", "--host", "127.0.0.1", "--port"]
     process = subprocess.Popen([*command, str(port)], env=env, stdout=subprocess.DEVNULL)
@@ -365,7 +366,7 @@ def _drive(
     port: int, route: str, data: dict[str, Any], clients: int, seconds: float, out: Any
 ) -> None:
     """In a child process: ``clients`` connections for ``seconds``; results to ``out``."""
-    make = {**REQUESTS, **BARE}[route](data)
+    make = {**REQUESTS, **BARE, **OTHER}[route](data)
     headers = {"Authorization": f"Bearer {data['token']}"} if data.get("token") else {}
     latencies: list[float] = []
     statuses: dict[int, int] = {}
@@ -448,6 +449,23 @@ REQUESTS: dict[str, Callable[[dict[str, Any]], RequestMaker]] = {
     "GET /leads?q": _list_q,
     "POST /leads": _post,
     "PATCH /leads/{id}": _patch,
+}
+
+
+def _quick_add(data: dict[str, Any]) -> RequestMaker:
+    run = data["run"]
+    domains = data.get("domains", ["acmerobotics.io"])
+
+    def make(rng: random.Random, n: int) -> Request:
+        body = {"email": f"qa.{run}.{n}@{rng.choice(domains)}", "notes": "bench"}
+        return ("POST", "/api/v1/leads/quick-add", json.dumps(body).encode())
+
+    return make
+
+
+# Routes other benches drive (bench/jobs.py), not part of this one's table.
+OTHER: dict[str, Callable[[dict[str, Any]], RequestMaker]] = {
+    "POST /leads/quick-add": _quick_add,
 }
 CEILING = "ceiling: GET by id, raw driver"
 FLOOR = "floor: INSERT a lead, raw driver"

@@ -72,7 +72,7 @@ class Sweep:
         headers.update(kwargs.pop("headers", {}))
         before = self.last_seq()
         response = self.client.request(method, path or template, headers=headers, **kwargs)
-        assert response.status_code in (200, 201), f"{method} {template}: {response.text}"
+        assert response.status_code in (200, 201, 202), f"{method} {template}: {response.text}"
         entries = self.entries_after(before)
         assert entries, f"{method} {template} changed data but wrote no audit entry"
         for entry in entries:
@@ -169,7 +169,18 @@ def _lead_routes(s: Sweep) -> None:
     s.call("POST", "/api/v1/leads/bulk", ADMIN, json=rows)
 
 
-SWEEPS: list[Callable[[Sweep], None]] = [_auth_routes, _user_routes, _company_routes, _lead_routes]
+def _enrichment_routes(s: Sweep) -> None:
+    s.call("POST", "/api/v1/leads/quick-add", EDITOR, json={"email": "quick@example.com"})
+    s.call("POST", "/api/v1/enrichment/run", EDITOR, json={"limit": 5})
+
+
+SWEEPS: list[Callable[[Sweep], None]] = [
+    _auth_routes,
+    _user_routes,
+    _company_routes,
+    _lead_routes,
+    _enrichment_routes,
+]
 
 
 def test_every_mutation_is_audited_with_the_requests_facts(sweep: Sweep) -> None:

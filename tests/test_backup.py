@@ -33,6 +33,7 @@ from leadbase.client import LeadDatabase
 from leadbase.companies import service as companies
 from leadbase.config import get_settings
 from leadbase.db import create_db_engine
+from leadbase.jobs import service as jobs_service
 from leadbase.models import (
     ApifySyncState,
     Base,
@@ -149,6 +150,8 @@ def populate(url: str) -> None:
         carol = client.add_lead({"full_name": "Carol", "phone": "+33 1 23 45 67 89"})
         client.delete_lead(carol)
         client.mark_for_sync(ada)
+        with context.acting_as("test:alice"), client.db.unit_of_work() as uow:
+            jobs_service.enqueue(uow, "noop", {"sleep_ms": 1, "note": "é ☃"})
         newest = client.add_lead({"full_name": "Newest", "linkedin_url": "linkedin.com/in/new"})
         # References to a row that comes later in primary-key order: a restore
         # that loads rows in order must still satisfy the foreign keys.

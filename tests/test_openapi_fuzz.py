@@ -56,6 +56,8 @@ def fuzzed_app(sqlite_url: str) -> Iterator[None]:
         secret_key=SECRET,
         mutation_rate_limit="100000/second",
         login_rate_limit="100000/second",
+        stream_max_seconds=1,  # quick-adds stay in_progress here: no job runs them
+        jobs_in_server=False,
     )
     database = Database(sqlite_url, app_settings)
     with database.unit_of_work() as uow:

@@ -331,3 +331,18 @@ def test_bulk_names_the_row_with_a_missing_company(leads: LeadDatabase) -> None:
     with pytest.raises(ValidationError) as caught:
         leads.add_leads([{"full_name": "A"}, {"full_name": "B", "company_id": "nope"}])
     assert caught.value.field == "rows[1].company_id"
+
+
+def test_a_patch_of_one_name_half_keeps_the_names_in_step(leads: LeadDatabase) -> None:
+    lead_id = leads.add_lead({"full_name": "Grace Hopper", "email": "grace@example.com"})
+    assert leads.update_lead(lead_id, {"first_name": "Amazing"})
+    renamed = leads.get_lead(lead_id)
+    assert renamed is not None
+    assert (renamed["first_name"], renamed["last_name"]) == ("Amazing", "Hopper")
+    assert renamed["full_name"] == "Amazing Hopper"
+    leads.update_lead(lead_id, {"full_name": "Rear Admiral Grace Hopper"})
+    leads.update_lead(lead_id, {"last_name": "Murray Hopper"})
+    kept = leads.get_lead(lead_id)
+    assert kept is not None
+    assert kept["full_name"] == "Rear Admiral Grace Hopper"
+    assert kept["last_name"] == "Murray Hopper"

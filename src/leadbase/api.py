@@ -31,7 +31,9 @@ from leadbase.auth import user_endpoints
 from leadbase.companies import endpoints as companies_endpoints
 from leadbase.config import Settings, get_settings
 from leadbase.db import Database
+from leadbase.enrichment import endpoints as enrichment_endpoints
 from leadbase.errors import LeadbaseError
+from leadbase.jobs import endpoints as jobs_endpoints
 from leadbase.leads import endpoints as leads_endpoints
 
 log = logs.get_logger("leadbase.api")
@@ -297,7 +299,17 @@ async def _serving(app: FastAPI) -> AsyncIterator[None]:
         gc.collect()
         gc.freeze()
         gc.set_threshold(*GC_THRESHOLDS)
-    yield
+    jobs = None
+    if settings.queue == "local" and settings.jobs_in_server:
+        from leadbase.jobs.local import LocalRunner
+
+        jobs = LocalRunner(app.state.database, settings)
+        jobs.start()
+    try:
+        yield
+    finally:
+        if jobs is not None:
+            await anyio.to_thread.run_sync(jobs.stop)
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
@@ -320,6 +332,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         companies_endpoints.router,
         auth_endpoints.router,
         user_endpoints.router,
+        jobs_endpoints.router,
+        enrichment_endpoints.router,
     ):
         app.include_router(router, dependencies=limited, responses=ERROR_RESPONSES)
     _bootstrap_admin(app.state.database, settings)

@@ -14,7 +14,9 @@ from leadbase import __version__, context
 from leadbase.auth.cli import users_app
 from leadbase.config import get_settings
 from leadbase.db import Database
+from leadbase.enrichment.cli import enrich
 from leadbase.errors import LeadbaseError
+from leadbase.jobs.cli import jobs_app, worker
 from leadbase.logs import LogFormat
 
 app = typer.Typer(help="leadbase: a self-hosted lead database.", no_args_is_help=True)
@@ -23,6 +25,9 @@ audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=Tr
 app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
 app.add_typer(users_app, name="users")
+app.add_typer(jobs_app, name="jobs")
+app.command("worker")(worker)
+app.command("enrich")(enrich)
 
 out = Console()
 err = Console(stderr=True)

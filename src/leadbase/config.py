@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     job_handler_modules: list[str] = Field(
         default_factory=list, description="extra modules a worker imports for their handlers"
     )
+    stream_max_seconds: float = Field(
+        default=300.0, gt=0, description="how long GET /leads/{id}/stream follows a lead"
+    )
     # enrichment (issue 4)
     enrichment_providers: list[str] = Field(
         default_factory=lambda: ["email", "person", "phone", "company", "website", "webhook"],

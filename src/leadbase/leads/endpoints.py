@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
+import time
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from sqlalchemy import RowMapping
 
 from leadbase.audit import repository as audit_repository
@@ -35,6 +39,7 @@ from leadbase.leads.schemas import (
     LeadOut,
     LeadPage,
     LeadStatus,
+    QuickAddInput,
     TimelineEvent,
 )
 from leadbase.models import SalesLead
@@ -214,6 +219,37 @@ async def create_lead(
     return Envelope(data=lead)
 
 
+@router.post("/quick-add", status_code=201, response_model=Envelope[LeadOut])
+async def quick_add(
+    request: Request,
+    response: Response,
+    principal: Editor,
+    payload: QuickAddInput,
+    on_duplicate: DuplicatePolicy = "reject",
+) -> Envelope[LeadOut]:
+    """Add a lead from an email at once; enrichment runs in the background.
+
+    The lead comes back ``in_progress`` with its job's id in
+    ``enrichment_task_id``: follow it at ``GET /leads/{id}/stream`` (server-sent
+    events) or ``GET /jobs/{id}``.
+    """
+    given = payload.model_dump(exclude_none=True)
+
+    def add(uow: UnitOfWork) -> tuple[service.WriteResult, RowMapping | None]:
+        result = service.quick_add(uow, given, on_duplicate=on_duplicate)
+        return result, repository.row_by_id(uow.session, result.lead_id)
+
+    result, row = await write(request, principal, add)
+    if row is None:  # merged into a lead that is gone: cannot happen in one transaction
+        raise NotFoundError(f"lead {result.lead_id} not found")
+    if result.outcome != "created":
+        response.status_code = 200
+    lead = LeadOut.model_validate(dict(row))
+    response.headers["Location"] = f"/api/v1/leads/{lead.id}"
+    response.headers["ETag"] = etag(lead.version)
+    return Envelope(data=lead)
+
+
 @router.post("/bulk", response_model=Envelope[list[BulkItem]])
 async def bulk_create(
     request: Request,
@@ -324,6 +360,69 @@ async def restore_lead(
 ) -> Envelope[LeadOut]:
     lead = await write(request, principal, lambda uow: service.restore(uow, lead_id))
     return _one(lead, response)
+
+
+# How often a stream looks at its lead, and how often an idle one sends a
+# comment so proxies keep the connection (LEADBASE_STREAM_MAX_SECONDS: how
+# long it follows a lead no worker finishes).
+STREAM_POLL_SECONDS = 0.5
+STREAM_KEEPALIVE_SECONDS = 15.0
+FINISHED = ("completed", "failed")
+
+
+def _lead_now(db: Database, lead_id: str) -> LeadOut | None:
+    with db.read_session(single_statement=True) as session:
+        row = repository.row_by_id(session, lead_id, include_deleted=True)
+    return None if row is None else LeadOut.model_validate(dict(row))
+
+
+def _event(name: str, lead: LeadOut) -> str:
+    return f"event: {name}\nid: {lead.version}\ndata: {lead.model_dump_json()}\n\n"
+
+
+async def _lead_events(request: Request, db: Database, first: LeadOut) -> AsyncIterator[str]:
+    """The lead now, then again at each change, until enrichment finishes."""
+    lead, sent_at = first, time.monotonic()
+    deadline = sent_at + db.settings.stream_max_seconds
+    yield _event("lead", lead)
+    while lead.enrichment_status == "in_progress" and time.monotonic() < deadline:
+        await asyncio.sleep(STREAM_POLL_SECONDS)
+        if await request.is_disconnected():
+            return
+        now = _lead_now(db, lead.id)
+        if now is None:
+            return
+        if now.version != lead.version:
+            lead, sent_at = now, time.monotonic()
+            yield _event("lead", lead)
+        elif time.monotonic() - sent_at > STREAM_KEEPALIVE_SECONDS:
+            sent_at = time.monotonic()
+            yield ": still enriching\n\n"
+    yield _event("end", lead)
+
+
+@router.get(
+    "/{lead_id}/stream",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "Server-sent events: `lead` (the lead as GET returns it) now and "
+            "at every change while enrichment is in progress, then `end`.",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        }
+    },
+)
+async def stream_lead(request: Request, _principal: Reader, lead_id: str) -> StreamingResponse:
+    """Follow a lead's enrichment as it happens (seed 001's quick-add progress)."""
+    db = database(request)
+    first = _lead_now(db, lead_id)
+    if first is None:
+        raise NotFoundError(f"lead {lead_id} not found")
+    return StreamingResponse(
+        _lead_events(request, db, first),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 @router.get("/{lead_id}/history", response_model=Envelope[LeadHistory])

@@ -251,6 +251,20 @@ def filtered(
     return query
 
 
+def ids_matching(
+    session: Session,
+    filters: dict[str, Any],
+    *,
+    q: str | None = None,
+    tag: str | None = None,
+    limit: int,
+) -> list[str]:
+    """Ids of active leads matching list filters (and search), oldest first."""
+    query = searched(session, filters, q=q, tag=tag) if q or tag else filtered(filters)
+    ordered = query.with_only_columns(SalesLead.id).order_by(SalesLead.created_at, SalesLead.id)
+    return list(session.scalars(ordered.limit(limit)))
+
+
 def page_after(session: Session, last_id: str | None, size: int) -> Sequence[SalesLead]:
     """Keyset page of active leads in id (= creation) order."""
     # IS NOT true: walk the id index, not the is_deleted one (see ``filtered``).

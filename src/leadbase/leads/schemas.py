@@ -62,6 +62,18 @@ class LeadInput(BaseModel):
     raw_data: dict[str, Any] | None = None
 
 
+class QuickAddInput(BaseModel):
+    """Quick-add (seed 001): an email and whatever else is at hand; enrichment
+    fills in the rest in the background."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    email: Str
+    domain: Str | None = Field(default=None, description="The company's website or domain")
+    name: Str | None = Field(default=None, description="The person's full name")
+    notes: Annotated[str, StringConstraints(max_length=10_000)] | None = None
+
+
 LEAD_FIELDS: tuple[str, ...] = tuple(LeadInput.model_fields)
 # Fields that identify a person: a lead needs at least one.
 IDENTITY_FIELDS = ("full_name", "first_name", "last_name", "email", "phone", "linkedin_url")

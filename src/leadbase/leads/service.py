@@ -24,6 +24,7 @@ from leadbase.db import UnitOfWork, serialize_writers
 from leadbase.dedupe import normalise as norm
 from leadbase.dedupe.merge import merged_values
 from leadbase.errors import ConflictError, DuplicateLeadError, NotFoundError, ValidationError
+from leadbase.jobs import service as jobs_service
 from leadbase.leads import repository
 from leadbase.leads.schemas import (
     IDENTITY_FIELDS,
@@ -31,6 +32,7 @@ from leadbase.leads.schemas import (
     TEXT_FIELDS,
     DuplicatePolicy,
     LeadInput,
+    QuickAddInput,
 )
 from leadbase.models import SalesLead, new_id, utcnow
 from leadbase.validation import parse
@@ -56,7 +58,9 @@ def _phone_region(values: Mapping[str, Any]) -> str:
     return get_settings().default_phone_region
 
 
-def _normalise(given: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def _normalise(
+    given: dict[str, Any], prefix: str = "", current: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Canonical forms of the fields a caller gave (and only those)."""
     clean = dict(given)
     for field in TEXT_FIELDS:
@@ -91,19 +95,47 @@ def _normalise(given: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         )
     if "tags" in clean and clean["tags"] is not None:
         clean["tags"] = list(dict.fromkeys(t.strip() for t in clean["tags"] if t.strip())) or None
-    _fill_names(clean)
+    _fill_names(clean, current)
     return clean
 
 
-def _fill_names(clean: dict[str, Any]) -> None:
+NAME_PART_MAX = 100  # first_name and last_name columns
+
+
+def _joined(first: str | None, last: str | None) -> str | None:
+    return " ".join(part for part in (first, last) if part) or None
+
+
+def _fill_names(clean: dict[str, Any], current: Mapping[str, Any] | None = None) -> None:
+    """Derive the name fields a caller left out from those it gave.
+
+    A full name alone gives first and last. First and/or last alone give the
+    full name, joined with the stored other half on an update, and only when
+    the stored full name was itself the two halves joined (or empty): a
+    full name someone typed ("Ada, Countess of Lovelace") is theirs.
+    """
     full, first, last = clean.get("full_name"), clean.get("first_name"), clean.get("last_name")
     if full and "first_name" not in clean and "last_name" not in clean:
-        clean["first_name"], clean["last_name"] = norm.split_name(full)
-    elif not full and (first or last) and "full_name" not in clean:
-        clean["full_name"] = " ".join(part for part in (first, last) if part)
+        first_part, last_part = norm.split_name(full)
+        # A full name may run to 255 characters, its halves to 100.
+        clean["first_name"] = first_part[:NAME_PART_MAX] if first_part else first_part
+        clean["last_name"] = last_part[:NAME_PART_MAX] if last_part else last_part
+    elif (first or last) and "full_name" not in clean:
+        if current is None:
+            clean["full_name"] = _joined(first, last)
+            return
+        stored = current.get("full_name")
+        if stored and stored != _joined(current.get("first_name"), current.get("last_name")):
+            return
+        clean["full_name"] = _joined(
+            clean.get("first_name", current.get("first_name")),
+            clean.get("last_name", current.get("last_name")),
+        )
 
 
-def clean_input(data: Any, *, prefix: str = "", full: bool = False) -> dict[str, Any]:
+def clean_input(
+    data: Any, *, prefix: str = "", full: bool = False, current: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Validate one lead payload; return its normalised given fields.
 
     ``full`` (a PUT) returns every field, defaults included, so omitted
@@ -111,7 +143,7 @@ def clean_input(data: Any, *, prefix: str = "", full: bool = False) -> dict[str,
     """
     model = parse(LeadInput, data, prefix=prefix)
     given = model.model_dump() if full else model.model_dump(exclude_unset=True)
-    return _normalise(given, prefix)
+    return _normalise(given, prefix, current)
 
 
 def _require_identity(clean: Mapping[str, Any], prefix: str) -> None:
@@ -379,6 +411,64 @@ def _apply_merges(session: Session, merges: Mapping[str, list[dict[str, Any]]]) 
     return set(changed)
 
 
+# --- quick-add -----------------------------------------------------------------------
+
+ENRICH_JOB = "enrich_lead"
+
+
+def quick_add(
+    uow: UnitOfWork, data: Any, *, on_duplicate: DuplicatePolicy = "reject"
+) -> WriteResult:
+    """A manual lead from an email (and a domain, name, notes), marked
+    ``in_progress`` with its enrichment job's id; the job is handed to the
+    runner once the caller's unit of work commits, so the caller answers at
+    once and a rollback leaves neither lead nor job.
+
+    A merge into an existing lead (``on_duplicate=merge``) enriches that lead.
+    """
+    given = parse(QuickAddInput, data)
+    job_id = new_id()
+    lead = {
+        "email": given.email,
+        "company_domain": given.domain,
+        "full_name": given.name,
+        "notes": given.notes,
+        "source": "manual",
+        "is_manual": True,
+        "enrichment_status": "in_progress",
+        "enrichment_task_id": job_id,
+    }
+    result = create(
+        uow, {k: v for k, v in lead.items() if v is not None}, on_duplicate=on_duplicate
+    )
+    if result.outcome == "created":
+        _queue_enrichment(uow, result.lead_id, job_id)
+    else:  # merged: the existing lead kept its own status and task
+        start_enrichment(uow, [result.lead_id])
+    return result
+
+
+def start_enrichment(uow: UnitOfWork, lead_ids: Sequence[str]) -> dict[str, str]:
+    """Mark each lead ``in_progress`` under a new enrichment job and queue
+    the jobs (handed to the runner after commit). Returns job ids by lead.
+
+    A job still running for one of these leads is superseded: it finds
+    another task id on the lead when it finishes, and leaves it alone.
+    """
+    jobs: dict[str, str] = {}
+    for lead_id in dict.fromkeys(lead_ids):
+        job_id = new_id()
+        marks = {"enrichment_status": "in_progress", "enrichment_task_id": job_id}
+        update(uow, lead_id, marks, on_duplicate="allow")
+        _queue_enrichment(uow, lead_id, job_id)
+        jobs[lead_id] = job_id
+    return jobs
+
+
+def _queue_enrichment(uow: UnitOfWork, lead_id: str, job_id: str) -> None:
+    jobs_service.enqueue(uow, ENRICH_JOB, {"lead_id": lead_id}, job_id=job_id)
+
+
 # --- update, delete, restore ---------------------------------------------------------
 
 
@@ -421,10 +511,10 @@ def update(
     on_duplicate: DuplicatePolicy = "reject",
 ) -> SalesLead:
     """Change some fields (``replace=False``, PATCH) or all of them (PUT)."""
-    clean = clean_input(data, full=replace)
     session = uow.session
     lead = _load_for_write(session, lead_id, expected_version)
     current = row_values(lead, LEAD_FIELDS)
+    clean = clean_input(data, full=replace, current=current)
     _require_identity({**current, **clean}, "")
     changes = diff(current, clean)
     if not changes:

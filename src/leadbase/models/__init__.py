@@ -5,6 +5,7 @@ from leadbase.models.audit import GENESIS_HASH, AuditChainHead, AuditLog
 from leadbase.models.base import Base, new_id, utcnow
 from leadbase.models.company import Company
 from leadbase.models.idempotency import IdempotencyKey
+from leadbase.models.job import JOB_STATUSES, Job
 from leadbase.models.lead import (
     ENRICHMENT_STATUSES,
     LEAD_STATUSES,
@@ -18,6 +19,7 @@ from leadbase.models.user import ROLES, ApiKey, RefreshToken, User
 __all__ = [
     "ENRICHMENT_STATUSES",
     "GENESIS_HASH",
+    "JOB_STATUSES",
     "LEAD_STATUSES",
     "ROLES",
     "ApiKey",
@@ -27,6 +29,7 @@ __all__ = [
     "Base",
     "Company",
     "IdempotencyKey",
+    "Job",
     "LeadEvent",
     "LeadSource",
     "MigrationLog",
