@@ -110,7 +110,7 @@ def check_thread_run(db: LeadDatabase, threads: int, writes: int, outcome: dict[
 
 
 def test_threads_share_one_client_on_sqlite(sqlite_url: str) -> None:
-    threads, writes = 8, 500
+    threads, writes = 8, 250
     db = LeadDatabase(sqlite_url, actor="test:threads")
     try:
         started = time.perf_counter()
