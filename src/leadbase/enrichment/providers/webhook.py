@@ -22,6 +22,7 @@ from leadbase.enrichment.providers.base import (
     Skipped,
     StepContext,
     TransientError,
+    tls_context,
 )
 from leadbase.enrichment.schemas import (
     COMPANY_HINT_FIELDS,
@@ -60,7 +61,7 @@ class WebhookProvider(BaseProvider):
             headers["Authorization"] = f"Bearer {token}"
         body = json.dumps({"lead": _json_safe(lead), "flags": dict(ctx.flags)}, default=str)
         with (
-            httpx.Client(follow_redirects=False) as client,
+            httpx.Client(follow_redirects=False, verify=tls_context()) as client,
             client.stream(
                 "POST", url, content=body, headers=headers, timeout=ctx.remaining()
             ) as response,

@@ -38,6 +38,7 @@ from leadbase.enrichment.providers.base import (
     ProviderTimeout,
     StepContext,
     TransientError,
+    tls_context,
 )
 from leadbase.enrichment.providers.email import is_disposable
 from leadbase.enrichment.providers.phone import region_for
@@ -102,7 +103,9 @@ def fetch(url: str, settings: Settings, ctx: StepContext) -> Page:
     redirects = 0
     headers = {"User-Agent": USER_AGENT, "Accept": "text/html,application/xhtml+xml"}
     # trust_env=False: a proxy from the environment would make the address checks moot.
-    with httpx.Client(headers=headers, follow_redirects=False, trust_env=False) as client:
+    with httpx.Client(
+        headers=headers, follow_redirects=False, trust_env=False, verify=tls_context()
+    ) as client:
         while True:
             check_target(url, settings.allow_private_network_fetch)
             with client.stream("GET", url, timeout=httpx.Timeout(ctx.remaining())) as response:
