@@ -7,7 +7,7 @@ import base64
 import binascii
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -204,11 +204,28 @@ async def create_lead(
     payload: Annotated[dict[str, Any], Body()],
     on_duplicate: DuplicatePolicy = "reject",
 ) -> Envelope[LeadOut]:
-    def create(uow: UnitOfWork) -> tuple[service.WriteResult, RowMapping | None]:
-        result = service.create(uow, payload, on_duplicate=on_duplicate)
+    return await _add(
+        request,
+        response,
+        principal,
+        lambda uow: service.create(uow, payload, on_duplicate=on_duplicate),
+    )
+
+
+async def _add(
+    request: Request,
+    response: Response,
+    principal: Principal,
+    add: Callable[[UnitOfWork], service.WriteResult],
+) -> Envelope[LeadOut]:
+    """Run ``add`` as the caller; answer 201 with the new lead, or 200 with
+    the lead it was merged into."""
+
+    def added(uow: UnitOfWork) -> tuple[service.WriteResult, RowMapping | None]:
+        result = add(uow)
         return result, repository.row_by_id(uow.session, result.lead_id)
 
-    result, row = await write(request, principal, create)
+    result, row = await write(request, principal, added)
     if row is None:  # merged into a lead that is gone: cannot happen in one transaction
         raise NotFoundError(f"lead {result.lead_id} not found")
     if result.outcome != "created":
@@ -234,20 +251,12 @@ async def quick_add(
     events) or ``GET /jobs/{id}``.
     """
     given = payload.model_dump(exclude_none=True)
-
-    def add(uow: UnitOfWork) -> tuple[service.WriteResult, RowMapping | None]:
-        result = service.quick_add(uow, given, on_duplicate=on_duplicate)
-        return result, repository.row_by_id(uow.session, result.lead_id)
-
-    result, row = await write(request, principal, add)
-    if row is None:  # merged into a lead that is gone: cannot happen in one transaction
-        raise NotFoundError(f"lead {result.lead_id} not found")
-    if result.outcome != "created":
-        response.status_code = 200
-    lead = LeadOut.model_validate(dict(row))
-    response.headers["Location"] = f"/api/v1/leads/{lead.id}"
-    response.headers["ETag"] = etag(lead.version)
-    return Envelope(data=lead)
+    return await _add(
+        request,
+        response,
+        principal,
+        lambda uow: service.quick_add(uow, given, on_duplicate=on_duplicate),
+    )
 
 
 @router.post("/bulk", response_model=Envelope[list[BulkItem]])
