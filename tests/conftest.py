@@ -11,6 +11,9 @@ from leadbase.config import get_settings
 from leadbase.db import create_db_engine
 from tests import dbs
 
+# The console tests' server and browser fixtures.
+pytest_plugins = ["tests.browser"]
+
 
 @pytest.fixture(autouse=True)
 def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:

@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leadbase import __version__, context, idempotency, logs, ops, ratelimit, schema
@@ -35,6 +36,7 @@ from leadbase.enrichment import endpoints as enrichment_endpoints
 from leadbase.errors import LeadbaseError
 from leadbase.jobs import endpoints as jobs_endpoints
 from leadbase.leads import endpoints as leads_endpoints
+from leadbase.web import pages
 
 log = logs.get_logger("leadbase.api")
 
@@ -178,11 +180,13 @@ def _response_headers(scope: Scope, request_id: str) -> list[tuple[str, str]]:
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LeadbaseError)
-    def _domain_error(_request: Request, exc: LeadbaseError) -> JSONResponse:
+    def _domain_error(request: Request, exc: LeadbaseError) -> Response:
+        if pages.is_console_request(request):
+            return pages.console_error(request, exc)
         return envelope_error(exc)
 
     @app.exception_handler(RequestValidationError)
-    def _invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    def _invalid_request(request: Request, exc: RequestValidationError) -> Response:
         details = [
             {
                 "field": ".".join(str(part) for part in err["loc"] if part != "body") or "body",
@@ -191,10 +195,14 @@ def _install_error_handlers(app: FastAPI) -> None:
             for err in exc.errors()
         ]
         first = details[0] if details else {"field": "body", "message": "invalid request"}
+        if pages.is_console_request(request):
+            return pages.error_page(request, 422, f"{first['field']}: {first['message']}")
         return envelope(422, "validation_error", f"{first['field']}: {first['message']}", details)
 
     @app.exception_handler(StarletteHTTPException)
-    def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if pages.is_console_request(request) and exc.status_code in (404, 405):
+            return pages.error_page(request, exc.status_code, "There is no such page.")
         code = _HTTP_CODES.get(exc.status_code, "error")
         response = envelope(exc.status_code, code, str(exc.detail))
         for name, value in (exc.headers or {}).items():
@@ -336,5 +344,6 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         enrichment_endpoints.router,
     ):
         app.include_router(router, dependencies=limited, responses=ERROR_RESPONSES)
+    pages.install(app)
     _bootstrap_admin(app.state.database, settings)
     return app

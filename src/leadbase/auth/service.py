@@ -405,3 +405,16 @@ def _principal_from_api_key(session: Session, bearer: str) -> Principal:
     return Principal(
         user_id=user.id, email=user.email, role=user.role, api_key_id=key.id, touch_api_key=stale
     )
+
+
+def principal_from_session_token(session: Session, refresh_token: str) -> Principal | None:
+    """The console's signed-in user: its session cookie holds the login's
+    refresh token, valid while unrevoked, unexpired and its user active.
+    Reads only; the console never rotates it (logout revokes it)."""
+    row = repository.get_refresh_token(session, tokens.digest(refresh_token))
+    if row is None or row.revoked_at is not None or _aware(row.expires_at) <= utcnow():
+        return None
+    user = repository.identity(session, row.user_id)
+    if user is None or not user.is_active:
+        return None
+    return Principal(user_id=user.id, email=user.email, role=user.role)

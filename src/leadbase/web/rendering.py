@@ -1,0 +1,122 @@
+"""Templates, static assets and design tokens for the console.
+
+Jinja2 autoescapes every value: lead fields hold whatever was imported, and a
+``<script>`` in a name must show as text. The strict CSP of api.py forbids
+inline script and inline style, so templates use classes and static files only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from starlette.responses import HTMLResponse
+
+HERE = Path(__file__).parent
+TEMPLATES = HERE / "templates"
+STATIC = HERE / "static"
+TOKENS_FILE = HERE / "tokens.json"
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    path: str
+
+
+# The console's sections, in menu order. Later features (duplicates, imports,
+# sync, analytics) add their page here and it shows in every page's menu.
+NAV: list[NavItem] = [NavItem("Leads", "/leads"), NavItem("Companies", "/companies")]
+
+
+def load_tokens(path: Path = TOKENS_FILE) -> dict[str, Any]:
+    tokens: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return tokens
+
+
+def tokens_css(tokens: dict[str, Any]) -> str:
+    """The design tokens as CSS custom properties: ``--color-text``, ``--space-2``..."""
+    lines = [":root {"]
+    for group in ("color", "space", "size", "font", "radius", "shadow"):
+        for name, value in tokens.get(group, {}).items():
+            lines.append(f"  --{group}-{name}: {value};")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+@cache
+def _tokens_css_cached() -> str:
+    return tokens_css(load_tokens())
+
+
+def tokens_stylesheet() -> str:
+    return _tokens_css_cached()
+
+
+@cache
+def asset_version(name: str) -> str:
+    """A short content hash, so browsers refetch an asset when it changes."""
+    path = TOKENS_FILE if name == "tokens.css" else STATIC / name
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:10]
+
+
+def static_url(name: str) -> str:
+    if name == "tokens.css":
+        return f"/assets/tokens.css?v={asset_version(name)}"
+    return f"/static/{name}?v={asset_version(name)}"
+
+
+def format_time(value: datetime | str | None) -> str:
+    """UTC timestamps as ``2026-12-01 16:10`` (the full value goes in a title)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M")
+        except ValueError:
+            return value
+    return value.strftime("%Y-%m-%d %H:%M")
+
+
+def _environment() -> Environment:
+    environment = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,  # a misspelt name fails the page, loudly, in tests
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.globals.update(static_url=static_url, nav=NAV)
+    environment.filters["time"] = format_time
+    return environment
+
+
+ENVIRONMENT = _environment()
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
+    """A page: the template with the request, the signed-in user (or None) and context."""
+    values: dict[str, Any] = {
+        "request": request,
+        "user": getattr(request.state, "console_user", None),
+        "path": request.url.path,
+    }
+    values.update(context or {})
+    body = ENVIRONMENT.get_template(template).render(values)
+    response = HTMLResponse(body, status_code=status_code, headers=headers)
+    response.headers["Cache-Control"] = "no-store"  # pages hold personal data
+    return response
