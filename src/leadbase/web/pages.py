@@ -190,10 +190,11 @@ def console_error(request: Request, exc: LeadbaseError) -> Response:
 def install(app: FastAPI) -> None:
     """Mount the console on the app: its routers, static files and the
     sign-in redirect."""
-    from leadbase.web import companies, lead_detail, leads_list
+    from leadbase.web import companies, lead_detail, leads_list, quick_add
 
     app.include_router(router)
-    for section in (leads_list.router, lead_detail.router, companies.router):
+    # Literal paths (/leads/quick-add) before /leads/{lead_id}.
+    for section in (quick_add.router, leads_list.router, lead_detail.router, companies.router):
         app.include_router(section)
     app.mount("/static", StaticFiles(directory=rendering.STATIC), name="static")
     app.add_exception_handler(session.LoginRequired, _login_required)

@@ -1,0 +1,7 @@
+"""Console: quick-add on /leads and live enrichment status (being built)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(include_in_schema=False)

@@ -1,0 +1,1 @@
+// Quick-add and live enrichment status on /leads (being built).
