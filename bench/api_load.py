@@ -346,6 +346,7 @@ async def _client(
     until: float,
     latencies: list[float],
     statuses: dict[int, int],
+    pause: float = 0.0,
 ) -> None:
     rng = random.Random(seed)
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -358,12 +359,20 @@ async def _client(
             status, _ = await _send(reader, writer, request, headers)
             latencies.append(time.perf_counter() - started)
             statuses[status] = statuses.get(status, 0) + 1
+            if pause:
+                await asyncio.sleep(pause)  # a person's pace, not a flood
     finally:
         writer.close()
 
 
 def _drive(
-    port: int, route: str, data: dict[str, Any], clients: int, seconds: float, out: Any
+    port: int,
+    route: str,
+    data: dict[str, Any],
+    clients: int,
+    seconds: float,
+    out: Any,
+    pause: float = 0.0,
 ) -> None:
     """In a child process: ``clients`` connections for ``seconds``; results to ``out``."""
     make = {**REQUESTS, **BARE, **OTHER}[route](data)
@@ -376,7 +385,7 @@ def _drive(
         until = started + seconds
         await asyncio.gather(
             *(
-                _client(port, make, headers, seed, until, latencies, statuses)
+                _client(port, make, headers, seed, until, latencies, statuses, pause)
                 for seed in range(1, clients + 1)
             )
         )
@@ -486,10 +495,19 @@ class Result:
     statuses: dict[int, int]
 
 
-def run_route(port: int, route: str, data: dict[str, Any], clients: int, seconds: float) -> Result:
+def run_route(
+    port: int,
+    route: str,
+    data: dict[str, Any],
+    clients: int,
+    seconds: float,
+    pause: float = 0.0,
+) -> Result:
+    """``clients`` connections sending ``route`` for ``seconds``, each waiting
+    ``pause`` seconds between its requests (0: back to back)."""
     context = multiprocessing.get_context("spawn")
     out = context.Queue()
-    child = context.Process(target=_drive, args=(port, route, data, clients, seconds, out))
+    child = context.Process(target=_drive, args=(port, route, data, clients, seconds, out, pause))
     child.start()
     latencies, statuses, elapsed = out.get(timeout=seconds + 120)
     child.join()

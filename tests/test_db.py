@@ -84,3 +84,35 @@ def test_ids_are_uuid7_and_strictly_increasing() -> None:
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
     parsed = uuid.UUID(ids[0])
     assert parsed.version == 7 and parsed.variant == uuid.RFC_4122
+
+
+def test_a_request_waiting_to_write_goes_before_a_waiting_job() -> None:
+    import threading
+    import time
+
+    from leadbase.db import WriteLock, background_writes
+
+    lock, order = WriteLock(), []
+
+    def job() -> None:
+        with background_writes(), lock:
+            order.append("job")
+
+    def request() -> None:
+        with lock:
+            order.append("request")
+
+    with lock:  # a write in flight; the job queues first, the request after it
+        first = threading.Thread(target=job)
+        first.start()
+        time.sleep(0.1)
+        second = threading.Thread(target=request)
+        second.start()
+        time.sleep(0.1)
+        assert order == []
+    first.join(5)
+    second.join(5)
+    assert order == ["request", "job"]
+    # With nobody else waiting, a job writes at once.
+    job()
+    assert order[-1] == "job"

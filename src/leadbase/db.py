@@ -121,6 +121,55 @@ def create_db_engine(url: str | URL | None = None, settings: Settings | None = N
     )
 
 
+_thread_state = threading.local()
+
+
+@contextmanager
+def background_writes() -> Iterator[None]:
+    """Writes this thread makes in the block are background work (jobs):
+    on SQLite they let the requests' writes waiting in this process go first."""
+    previous = getattr(_thread_state, "background", False)
+    _thread_state.background = True
+    try:
+        yield
+    finally:
+        _thread_state.background = previous
+
+
+class WriteLock:
+    """One writer at a time in this process (SQLite has one write lock), with
+    requests first: a background writer waits while any other writer waits.
+
+    Without this, a quick-add queued behind a run of enrichment jobs (claim,
+    apply, finish: three short transactions each) waits for all of them;
+    now it waits for the one in flight at most. Jobs catch up when requests
+    pause; under unending request load they wait, which is the point.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition(threading.Lock())
+        self._held = False
+        self._requests_waiting = 0
+
+    def __enter__(self) -> None:
+        background = getattr(_thread_state, "background", False)
+        with self._changed:
+            if not background:
+                self._requests_waiting += 1
+            try:
+                while self._held or (background and self._requests_waiting):
+                    self._changed.wait()
+            finally:
+                if not background:
+                    self._requests_waiting -= 1
+            self._held = True
+
+    def __exit__(self, *_exc: object) -> None:
+        with self._changed:
+            self._held = False
+            self._changed.notify_all()
+
+
 class UnitOfWork:
     """One session, one transaction; follow-up work runs after commit only."""
 
@@ -237,7 +286,7 @@ class Database:
         self._write_sessions = sessionmaker(writer, expire_on_commit=False)
         # In-process writers queue on a lock instead of spinning in SQLite's
         # busy handler; other processes still wait on busy_timeout.
-        self._write_lock: Any = threading.Lock() if self.dialect == "sqlite" else nullcontext()
+        self._write_lock: Any = WriteLock() if self.dialect == "sqlite" else nullcontext()
 
     @property
     def url(self) -> URL:

@@ -13,7 +13,7 @@ import time
 
 from leadbase import logs
 from leadbase.config import Settings
-from leadbase.db import Database
+from leadbase.db import Database, background_writes
 from leadbase.jobs import registry, repository, runner
 from leadbase.jobs.runner import OutcomeCallback
 from leadbase.models import utcnow
@@ -89,7 +89,10 @@ class LocalRunner:
     # -- the threads ---------------------------------------------------------------
 
     def _loop(self, index: int) -> None:
-        owner = f"{self.name}:{index}"
+        with background_writes():  # the server's requests write first
+            self._serve(f"{self.name}:{index}")
+
+    def _serve(self, owner: str) -> None:
         poll = self.settings.job_poll_seconds
         idle = True
         while not self._stopping.is_set():
