@@ -116,3 +116,44 @@ def test_a_request_waiting_to_write_goes_before_a_waiting_job() -> None:
     # With nobody else waiting, a job writes at once.
     job()
     assert order[-1] == "job"
+
+
+def test_a_write_waits_for_another_process_and_gives_up_after_busy_timeout(
+    sqlite_url: str,
+) -> None:
+    import threading
+    import time
+
+    from sqlalchemy.exc import OperationalError
+
+    from leadbase.config import Settings
+    from leadbase.db import background_writes
+
+    path = make_url(sqlite_url).database
+    assert path
+    db = Database(sqlite_url, Settings(database_url=sqlite_url, sqlite_busy_timeout_ms=300))
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        # Another process's write holds the lock for 100 ms: ours waits, then runs.
+        other.execute("BEGIN IMMEDIATE")
+        threading.Timer(0.1, lambda: other.execute("COMMIT")).start()
+        started = time.monotonic()
+        with db.unit_of_work() as uow:
+            bulk_insert(uow.session, SalesLead, [_lead(new_id())])
+        assert time.monotonic() - started >= 0.09
+        # Held past busy_timeout: a clear "database is locked", for requests and jobs.
+        other.execute("BEGIN IMMEDIATE")
+        for writes_in_background in (False, True):
+            with pytest.raises(OperationalError, match="locked"):
+                if writes_in_background:
+                    with background_writes(), db.unit_of_work() as uow:
+                        uow.session.connection()  # begins the write transaction
+                else:
+                    with db.unit_of_work() as uow:
+                        uow.session.connection()
+        other.execute("ROLLBACK")
+        with db.read_session() as session:
+            assert session.query(SalesLead).count() == 1
+    finally:
+        other.close()
+        db.dispose()

@@ -9,7 +9,9 @@ leaving the block commits once or rolls everything back. Jobs registered with
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
@@ -95,13 +97,45 @@ def _sqlite_engine(url: URL, settings: Settings) -> Engine:
         # waiting out busy_timeout.
         options = conn.get_execution_options()
         if options.get("leadbase_write"):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            background = getattr(_thread_state, "background", False)
+            if background or not _begin_polling(conn.connection.driver_connection, busy_ms):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
         elif not options.get("leadbase_single_statement"):
             conn.exec_driver_sql("BEGIN")
         # else: one statement is atomic on its own; skipping BEGIN (and the
         # rollback that ends it) saves two round trips on every GET by id.
 
     return engine
+
+
+# How often a request retries for the write lock another process holds.
+_WRITE_LOCK_POLL_SECONDS = 0.001
+
+
+def _begin_polling(raw: Any, busy_ms: int) -> bool:
+    """BEGIN IMMEDIATE, trying every millisecond while another process writes.
+
+    SQLite's own busy handler sleeps longer and longer between tries (25 ms,
+    then 50 and 100) once it has waited a little: a request queued behind a
+    job worker's run of short transactions kept missing the gaps between
+    them. Requests poll; jobs (background writes) keep the busy handler.
+    False only after busy_timeout: the caller then tries once more the usual way.
+    """
+    deadline = time.monotonic() + busy_ms / 1000
+    raw.execute("PRAGMA busy_timeout=0")
+    try:
+        while time.monotonic() < deadline:
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                time.sleep(_WRITE_LOCK_POLL_SECONDS)
+                continue
+            return True
+        return False
+    finally:
+        raw.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
 
 
 def create_db_engine(url: str | URL | None = None, settings: Settings | None = None) -> Engine:
