@@ -14,7 +14,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -38,9 +38,16 @@ class DnsServer:
         *,
         silent: frozenset[str] = frozenset(),
         servfail: frozenset[str] = frozenset(),
+        in_turn: Mapping[str, Sequence[Mapping[str, list[str]]]] | None = None,
     ) -> None:
         self.records = {name.lower().rstrip("."): dict(rr) for name, rr in records.items()}
         self.silent, self.servfail = silent, servfail
+        # Names whose answers change: the n-th query of a type gets the n-th
+        # record set (the last one repeats), as a rebinding attacker's does.
+        self.in_turn = {
+            name.lower().rstrip("."): list(sets) for name, sets in (in_turn or {}).items()
+        }
+        self._asked: dict[tuple[str, str], int] = {}
         self.queries: list[tuple[str, str]] = []
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._sock.bind(("127.0.0.1", 0))
@@ -71,17 +78,29 @@ class DnsServer:
             return None  # the client waits out its timeout
         response = dns.message.make_response(query)
         response.flags |= dns.flags.RA
+        records = self._records_for(name, rdtype)
         if name in self.servfail:
             response.set_rcode(dns.rcode.SERVFAIL)
-        elif name not in self.records:
+        elif records is None:
             response.set_rcode(dns.rcode.NXDOMAIN)
-        elif rdtype in self.records[name]:
+        elif rdtype in records:
+            # TTL 0 for the changing names: nobody may cache them, as in rebinding.
+            ttl = 0 if name in self.in_turn else 300
             response.answer.append(
-                dns.rrset.from_text_list(
-                    question.name, 300, "IN", rdtype, self.records[name][rdtype]
-                )
+                dns.rrset.from_text_list(question.name, ttl, "IN", rdtype, records[rdtype])
             )
         return response.to_wire()
+
+    def _records_for(self, name: str, rdtype: str) -> Mapping[str, list[str]] | None:
+        if name in self.in_turn:
+            turn = self._asked[name, rdtype] = self._asked.get((name, rdtype), 0) + 1
+            sets = self.in_turn[name]
+            return sets[min(turn, len(sets)) - 1]
+        return self.records.get(name)
+
+    def asked(self, name: str, rdtype: str = "A") -> int:
+        """How many times ``name`` was looked up for ``rdtype``."""
+        return self.queries.count((name.lower(), rdtype))
 
     def __enter__(self) -> DnsServer:
         self._thread.start()
@@ -181,8 +200,10 @@ TITLE_ONLY = "<html><head><title>Welcome - Initech</title></head><body>Hi</body>
 class WebServer:
     """Serves ``/sites/<domain>/`` pages and ``/webhook/<name>`` endpoints."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.requests: list[dict[str, Any]] = []
+        self.webhook_delays: dict[str, float] = {}
+        self.redirects: dict[str, str] = {}  # path -> Location, for a test's own hops
         self.webhook_answers: dict[str, tuple[int, str, bytes]] = {}
         server = self
 
@@ -194,7 +215,9 @@ class WebServer:
                 pass
 
             def do_GET(self) -> None:
-                server.requests.append({"method": "GET", "path": self.path})
+                server.requests.append(
+                    {"method": "GET", "path": self.path, "headers": dict(self.headers)}
+                )
                 server.get(self)
 
             def do_POST(self) -> None:
@@ -210,10 +233,10 @@ class WebServer:
                 )
                 server.post(self)
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = ThreadingHTTPServer((host, port), Handler)
         self._httpd.daemon_threads = True
         self.port = self._httpd.server_address[1]
-        self.base = f"http://127.0.0.1:{self.port}"
+        self.base = f"http://{host}:{self.port}"
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     def url_for(self, domain: str) -> list[str]:
@@ -254,6 +277,7 @@ class WebServer:
             "/sites/ftp.com/": "ftp://files.ftp.com/pub/",
             "/sites/metadata.com/": "http://169.254.169.254/latest/meta-data/",
         }
+        redirect.update(self.redirects)
         if path in redirect:
             self._send(h, 302, headers={"Location": redirect[path]})
         elif site == "acmerobotics.io":
@@ -300,12 +324,15 @@ class WebServer:
         name = h.path.removeprefix("/webhook/")
         if name == "slow":
             time.sleep(3)
+        time.sleep(self.webhook_delays.get(name, 0.0))
         status, content_type, body = self.webhook_answers.get(name, (404, "text/plain", b"?"))
         self._send(h, status, body, content_type)
 
-    def answer_webhook(self, name: str, answer: Any, status: int = 200) -> str:
+    def answer_webhook(self, name: str, answer: Any, status: int = 200, delay: float = 0.0) -> str:
+        """Make ``/webhook/<name>`` answer ``answer``, after ``delay`` seconds."""
         body = answer if isinstance(answer, bytes) else json.dumps(answer).encode()
         self.webhook_answers[name] = (status, "application/json", body)
+        self.webhook_delays[name] = delay
         return f"{self.base}/webhook/{name}"
 
     def __enter__(self) -> WebServer:

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import socket
+import ssl
+import subprocess
+import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import dns.exception
 import httpx
 import pytest
 
@@ -25,8 +32,10 @@ from leadbase.enrichment.providers.person import PersonProvider
 from leadbase.enrichment.providers.phone import PhoneProvider
 from leadbase.enrichment.providers.webhook import WebhookProvider
 from leadbase.enrichment.providers.website import (
+    PinnedTransport,
     WebsiteProvider,
     check_target,
+    fetch,
     organisation,
     parse_page,
 )
@@ -511,3 +520,167 @@ def test_hostile_json_ld_nesting_is_ignored() -> None:
     facts = parse_page(page)
     assert organisation(facts) == {}
     assert facts.title == "Shallow Inc"
+
+
+# --- website: one lookup per hop, and the connection goes where it pointed --------------
+
+ACME_PATH = "/sites/acmerobotics.io/"
+
+
+@pytest.fixture
+def evil(web: WebServer) -> Iterator[WebServer]:
+    """What a second lookup of the rebinding name points at: another local
+    server on the same port (127.0.0.2 is loopback too on Linux)."""
+    with WebServer(host="127.0.0.2", port=web.port) as server:
+        yield server
+
+
+@pytest.fixture
+def rebinding() -> Iterator[DnsServer]:
+    """Names for the fetch's address checks; ``rebind.test`` answers 127.0.0.1
+    the first time and 127.0.0.2 after, ``flip.test`` a public address, then
+    127.0.0.1. ``secure.test`` is 127.0.0.1 too."""
+    records = {
+        "inside.test": {"A": ["127.0.0.1"]},
+        "mixed.test": {"A": ["93.184.216.34"], "AAAA": ["::1"]},
+        "public.test": {"A": ["93.184.216.34"], "AAAA": ["2606:2800:220:1::1"]},
+        "multi.test": {"A": ["127.0.0.3", "127.0.0.1"]},
+        "secure.test": {"A": ["127.0.0.1"]},
+    }
+    turns = {
+        "rebind.test": [{"A": ["127.0.0.1"]}, {"A": ["127.0.0.2"]}],
+        "flip.test": [{"A": ["93.184.216.34"]}, {"A": ["127.0.0.1"]}],
+    }
+    with DnsServer(records, in_turn=turns) as server:
+        yield server
+
+
+@pytest.mark.parametrize("via_redirect", [False, True], ids=["direct", "redirect-hop"])
+def test_the_fetch_connects_to_the_address_its_lookup_gave_not_a_later_one(
+    web: WebServer, evil: WebServer, rebinding: DnsServer, via_redirect: bool
+) -> None:
+    """On the old code httpx looked the name up again to connect: the second
+    answer (127.0.0.2 here; 127.0.0.1 for a real attacker) was used unchecked."""
+    named = f"http://rebind.test:{web.port}{ACME_PATH}"
+    start = named
+    if via_redirect:
+        web.redirects["/sites/jump.test/"] = named
+        start = f"{web.base}/sites/jump.test/"
+    before = web.hits(ACME_PATH)
+    provider = WebsiteProvider(urls_for=lambda domain: [start])
+    settings = settings_for(rebinding)  # private fetches allowed: we need 127.0.0.1
+    result = provider.enrich({"company_domain": "acmerobotics.io"}, ctx(settings))
+
+    assert values(result)["company_name"] == "Acme Robotics, Inc."
+    assert result is not None and result.flags["website_url"] == named  # the name, not the IP
+    assert rebinding.asked("rebind.test") == 1  # looked up once, for the check
+    assert web.hits(ACME_PATH) == before + 1 and evil.requests == []
+    assert web.requests[-1]["headers"]["Host"] == f"rebind.test:{web.port}"
+
+
+def test_names_resolving_to_private_addresses_are_refused_before_connecting(
+    web: WebServer, rebinding: DnsServer
+) -> None:
+    settings = settings_for(rebinding, allow_private_network_fetch=False)
+    before = len(web.requests)
+    provider = WebsiteProvider(urls_for=lambda d: [f"http://inside.test:{web.port}{ACME_PATH}"])
+    with pytest.raises(ProviderError, match=r"refusing inside\.test: .* 127\.0\.0\.1"):
+        provider.enrich({"company_domain": "acmerobotics.io"}, ctx(settings))
+    assert len(web.requests) == before
+    # Every address counts: one private among public ones is enough to refuse.
+    with pytest.raises(ProviderError, match=r"refusing mixed\.test: .* ::1"):
+        check_target("http://mixed.test/", False, settings)
+    target = check_target("https://public.test/about", False, settings)
+    assert target.addresses == ("93.184.216.34", "2606:2800:220:1::1")
+    assert (target.host, str(target.url)) == ("public.test", "https://public.test/about")
+
+
+def test_a_rebinding_name_is_vetted_on_the_answer_the_fetch_will_use(
+    rebinding: DnsServer,
+) -> None:
+    """The check's answer is the one a fetch connects to (shown above); the
+    next lookup, now private, is refused on its own."""
+    settings = settings_for(rebinding, allow_private_network_fetch=False)
+    assert check_target("http://flip.test/", False, settings).addresses == ("93.184.216.34",)
+    with pytest.raises(ProviderError, match=r"non-public address 127\.0\.0\.1"):
+        check_target("http://flip.test/", False, settings)
+
+
+def test_a_refused_address_falls_back_to_the_next_checked_one(
+    web: WebServer, rebinding: DnsServer
+) -> None:
+    # Nothing listens on 127.0.0.3 at this port; 127.0.0.1 is the next answer.
+    provider = WebsiteProvider(urls_for=lambda d: [f"http://multi.test:{web.port}{ACME_PATH}"])
+    result = provider.enrich({"company_domain": "acmerobotics.io"}, ctx(settings_for(rebinding)))
+    assert values(result)["company_name"] == "Acme Robotics, Inc."
+
+
+def test_lookup_failures_through_the_configured_resolver(dns_server: DnsServer) -> None:
+    settings = settings_for(dns_server)
+    with pytest.raises(ProviderError, match=r"cannot resolve nowhere\.com: no such name"):
+        check_target("http://nowhere.com/", True, settings)
+    with pytest.raises(ProviderError, match=r"cannot resolve empty\.com: no addresses"):
+        check_target("http://empty.com/", True, settings)
+    with pytest.raises(TransientError, match=r"cannot resolve broken\.com"):
+        check_target("http://broken.com/", True, settings)
+    with pytest.raises(dns.exception.Timeout):
+        check_target("http://blackhole.com/", True, settings, timeout=0.3)
+
+
+def test_a_request_whose_host_was_not_checked_is_refused(web: WebServer) -> None:
+    before = len(web.requests)
+    with (
+        httpx.Client(transport=PinnedTransport()) as client,
+        pytest.raises(ProviderError, match="its host was not checked"),
+    ):
+        client.get(f"{web.base}{ACME_PATH}")
+    assert len(web.requests) == before
+
+
+def _self_signed(directory: Path, name: str) -> tuple[Path, Path]:
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+            "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", f"/CN={name}",
+            "-addext", f"subjectAltName=DNS:{name}", "-keyout", str(key), "-out", str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+def test_https_to_the_pinned_address_still_names_the_host_in_tls(
+    rebinding: DnsServer, tmp_path: Path
+) -> None:
+    """Connected to 127.0.0.1, the TLS handshake still says ``secure.test``
+    (SNI), and the certificate is checked (this one is self-signed: refused)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a certificate")
+    cert, key = _self_signed(tmp_path, "secure.test")
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(cert, key)
+    names: list[str | None] = []
+
+    def note_sni(sock: ssl.SSLObject, name: str | None, context: ssl.SSLContext) -> None:
+        names.append(name)
+
+    server_tls.sni_callback = note_sni
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve_one() -> None:
+        connection, _ = listener.accept()
+        with contextlib.suppress(OSError), server_tls.wrap_socket(connection, server_side=True):
+            pass
+
+    thread = threading.Thread(target=serve_one, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            fetch(f"https://secure.test:{port}/", settings_for(rebinding), ctx(settings_for()))
+        thread.join(5)
+    finally:
+        listener.close()
+    assert names == ["secure.test"]

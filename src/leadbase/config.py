@@ -89,7 +89,8 @@ class Settings(BaseSettings):
     enrichment_breaker_failures: int = Field(default=5, ge=1)
     enrichment_breaker_reset_seconds: float = Field(default=60.0, gt=0)
     dns_nameservers: list[str] = Field(
-        default_factory=list, description="for MX checks; empty: the system resolver"
+        default_factory=list,
+        description="for enrichment lookups (MX, website fetches); empty: the system resolver",
     )
     dns_port: int = 53
     website_max_bytes: int = Field(default=1_000_000, ge=1024)

@@ -1,10 +1,12 @@
 """Website: fetch the company's homepage and read what it says about itself.
 
 Fetching is careful because the address comes from lead data: only http and
-https; every hop's host is resolved and refused when it is private,
-loopback, link-local or reserved (unless ``allow_private_network_fetch``);
-redirects are followed by hand, at most ``website_max_redirects``, each one
-checked again; the body is streamed and cut at ``website_max_bytes``; only
+https; every hop's host is resolved once and refused when any of its
+addresses is private, loopback, link-local or reserved (unless
+``allow_private_network_fetch``), and the connection goes to those checked
+addresses, never to a second lookup's (DNS rebinding); redirects are
+followed by hand, at most ``website_max_redirects``, each hop checked the
+same way; the body is streamed and cut at ``website_max_bytes``; only
 HTML is read; every call has the step's timeout and the whole fetch its
 deadline.
 
@@ -27,6 +29,8 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import unquote
 
+import dns.exception
+import dns.resolver
 import httpx
 
 from leadbase.config import Settings
@@ -40,7 +44,7 @@ from leadbase.enrichment.providers.base import (
     TransientError,
     tls_context,
 )
-from leadbase.enrichment.providers.email import is_disposable
+from leadbase.enrichment.providers.email import is_disposable, resolver_for
 from leadbase.enrichment.providers.phone import region_for
 from leadbase.enrichment.schemas import CompanyHint, Found, ProviderResult
 from leadbase.errors import ValidationError
@@ -57,6 +61,9 @@ _LOCALE = re.compile(r"^[a-z]{2,3}[_-]([A-Za-z]{2})$")
 
 # --- fetching ------------------------------------------------------------------------
 
+# The request extension that carries a hop's vetted addresses to the transport.
+PINNED = "leadbase.pinned_addresses"
+
 
 @dataclass(frozen=True)
 class Page:
@@ -67,35 +74,148 @@ class Page:
     redirects: int
 
 
+@dataclass(frozen=True)
+class Target:
+    """A URL that passed the checks, and the addresses its host resolved to
+    when it was checked: the only ones a fetch of it may connect to."""
+
+    url: httpx.URL
+    host: str  # ASCII (punycode) host name, or the IP literal
+    addresses: tuple[str, ...]
+
+
 def default_urls(domain: str) -> list[str]:
     return [f"https://{domain}/", f"http://{domain}/"]
 
 
-def check_target(url: str, allow_private: bool) -> None:
+def check_target(
+    url: str, allow_private: bool, settings: Settings | None = None, timeout: float = 5.0
+) -> Target:
     """Refuse what the fetcher must not reach: other schemes, and (unless
-    allowed) hosts that resolve to anything but public unicast addresses."""
+    allowed) hosts that resolve to anything but public unicast addresses.
+    The host is resolved here, once (through ``settings.dns_nameservers``
+    when set, else the system resolver); the fetch connects to these very
+    addresses, so a DNS answer that changes afterwards (rebinding) is never
+    used."""
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL as exc:
         raise ProviderError(f"not a fetchable URL: {url!r} ({exc})") from None
     if parsed.scheme not in ("http", "https"):
         raise ProviderError(f"refusing a {parsed.scheme or 'schemeless'} URL: {url!r}")
-    host = parsed.host
-    if not host:
+    if not parsed.raw_host:
         raise ProviderError(f"no host in {url!r}")
-    if allow_private:
-        return
+    host = parsed.raw_host.decode("ascii")
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    addresses = resolve(host, port, settings, timeout)
+    if not allow_private:
+        for address in addresses:
+            _refuse_non_public(host, address)
+    return Target(parsed, host, addresses)
+
+
+def _refuse_non_public(host: str, text: str) -> None:
+    address = ipaddress.ip_address(text)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    if not address.is_global or address.is_multicast:
+        raise ProviderError(f"refusing {host}: it resolves to non-public address {address}")
+
+
+def _literal(host: str) -> str | None:
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise ProviderError(f"cannot resolve {host}: {exc}") from None
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-            address = address.ipv4_mapped
-        if not address.is_global or address.is_multicast:
-            raise ProviderError(f"refusing {host}: it resolves to non-public address {address}")
+        return str(ipaddress.ip_address(host.strip("[]")))
+    except ValueError:
+        return None
+
+
+def resolve(host: str, port: int, settings: Settings | None, timeout: float) -> tuple[str, ...]:
+    """Every address ``host`` has, in the resolver's order (an IP literal is itself)."""
+    literal = _literal(host)
+    if literal is not None:
+        return (literal,)
+    if settings is not None and settings.dns_nameservers:
+        addresses = _resolve_with_dns(host, settings, timeout)
+    else:
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError) as exc:
+            raise ProviderError(f"cannot resolve {host}: {exc}") from None
+        # A scope (fe80::1%eth0) only names the interface; the address is what is vetted.
+        addresses = [str(info[4][0]).split("%", 1)[0] for info in infos]
+    if not addresses:
+        raise ProviderError(f"cannot resolve {host}: no addresses")
+    return tuple(dict.fromkeys(addresses))
+
+
+def _resolve_with_dns(host: str, settings: Settings, timeout: float) -> list[str]:
+    resolver = resolver_for(settings, timeout)
+    found: list[str] = []
+    try:
+        for rdtype in ("A", "AAAA"):
+            answer = resolver.resolve(host, rdtype, raise_on_no_answer=False)
+            found += [record.to_text() for record in answer.rrset or ()]
+    except dns.resolver.NXDOMAIN:
+        raise ProviderError(f"cannot resolve {host}: no such name") from None
+    except dns.exception.Timeout:
+        raise  # the pipeline counts it as a timeout (and retries)
+    except dns.exception.DNSException as exc:  # SERVFAIL, refused, bad answers
+        raise TransientError(f"cannot resolve {host}: {exc}") from None
+    return found
+
+
+class PinnedTransport(httpx.BaseTransport):
+    """Sends each request to the addresses its host was vetted at.
+
+    httpx would resolve the host again when it connects, and a DNS answer
+    that changed since the check (rebinding: public at check time, 127.0.0.1
+    a moment later) would be used unchecked. So the request's URL is
+    rewritten to the vetted IP for the connection only; the Host header
+    stays the name (httpx set it from the original URL), TLS sends the name
+    as SNI and checks the certificate against it (httpcore's documented
+    ``sni_hostname`` extension sets ``server_hostname``), and the response
+    keeps the original request, hence the original URL. A request without
+    vetted addresses is refused rather than resolved here.
+
+    Connections are pooled per (scheme, host name, port, address): never
+    shared between two names on one IP, whose TLS checks differ."""
+
+    def __init__(self) -> None:
+        self._pools: dict[tuple[str, str, int | None, str], httpx.HTTPTransport] = {}
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        addresses: tuple[str, ...] = request.extensions.get(PINNED, ())
+        if not addresses:
+            raise ProviderError(f"refusing {request.url}: its host was not checked")
+        host = request.url.raw_host.decode("ascii")
+        extensions = {k: v for k, v in request.extensions.items() if k != PINNED}
+        extensions["sni_hostname"] = host
+        error: httpx.ConnectError | None = None
+        for address in addresses:  # like socket.create_connection: the next on refusal
+            pinned = httpx.Request(
+                request.method,
+                request.url.copy_with(host=address),
+                headers=request.headers,
+                stream=request.stream,
+                extensions=extensions,
+            )
+            try:
+                return self._pool(request.url, host, address).handle_request(pinned)
+            except httpx.ConnectError as exc:
+                error = exc
+        assert error is not None
+        raise error
+
+    def _pool(self, url: httpx.URL, host: str, address: str) -> httpx.HTTPTransport:
+        key = (url.scheme, host, url.port, address)
+        if key not in self._pools:
+            self._pools[key] = httpx.HTTPTransport(verify=tls_context(), trust_env=False)
+        return self._pools[key]
+
+    def close(self) -> None:
+        for pool in self._pools.values():
+            pool.close()
+        self._pools.clear()
 
 
 def fetch(url: str, settings: Settings, ctx: StepContext) -> Page:
@@ -104,11 +224,19 @@ def fetch(url: str, settings: Settings, ctx: StepContext) -> Page:
     headers = {"User-Agent": USER_AGENT, "Accept": "text/html,application/xhtml+xml"}
     # trust_env=False: a proxy from the environment would make the address checks moot.
     with httpx.Client(
-        headers=headers, follow_redirects=False, trust_env=False, verify=tls_context()
+        headers=headers, follow_redirects=False, trust_env=False, transport=PinnedTransport()
     ) as client:
         while True:
-            check_target(url, settings.allow_private_network_fetch)
-            with client.stream("GET", url, timeout=httpx.Timeout(ctx.remaining())) as response:
+            # Every hop is resolved and checked on its own, and fetched from what was checked.
+            target = check_target(
+                url, settings.allow_private_network_fetch, settings, ctx.remaining()
+            )
+            with client.stream(
+                "GET",
+                target.url,
+                timeout=httpx.Timeout(ctx.remaining()),
+                extensions={PINNED: target.addresses},
+            ) as response:
                 if response.is_redirect:
                     redirects += 1
                     if redirects > settings.website_max_redirects:
