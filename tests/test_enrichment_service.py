@@ -80,9 +80,10 @@ def outcome(
     )
 
 
-def apply(db: LeadDatabase, lead_id: str, job_id: str, result: EnrichmentOutcome) -> None:
+def apply(db: LeadDatabase, lead_id: str, job_id: str, result: EnrichmentOutcome) -> bool:
+    """Whether the outcome was applied (the lead was waiting for this job)."""
     with db.db.unit_of_work() as uow:
-        service.apply_outcome(uow, lead_id, job_id, result)
+        return service.apply_outcome(uow, lead_id, job_id, result) is not None
 
 
 def lead(db: LeadDatabase, lead_id: str) -> dict[str, Any]:
@@ -181,13 +182,14 @@ def test_apply_fills_fields_records_provenance_links_the_company_and_completes(
 def test_applying_twice_or_for_another_job_changes_nothing(db: LeadDatabase) -> None:
     lead_id = waiting_lead(db)
     result = outcome(company=ACME, title=("CTO", "webhook"))
-    apply(db, lead_id, "job-0", result)  # a superseded job: not the one the lead waits for
+    # A superseded job: not the one the lead waits for.
+    assert not apply(db, lead_id, "job-0", result)
     assert lead(db, lead_id)["enrichment_status"] == "in_progress"
-    apply(db, lead_id, "job-1", result)
+    assert apply(db, lead_id, "job-1", result)
     once = lead(db, lead_id)
     entries = len(audit_entries(db))
-    apply(db, lead_id, "job-1", result)  # the job ran again after a crash
-    apply(db, lead_id, "job-1", outcome(title=("CEO", "webhook")))
+    assert not apply(db, lead_id, "job-1", result)  # the job ran again after a crash
+    assert not apply(db, lead_id, "job-1", outcome(title=("CEO", "webhook")))
     assert lead(db, lead_id) == once
     assert len(audit_entries(db)) == entries
     assert len(companies(db)) == 1

@@ -49,13 +49,14 @@ def _waiting_lead(uow: UnitOfWork, lead_id: str, job_id: str) -> tuple[SalesLead
 
 def apply_outcome(
     uow: UnitOfWork, lead_id: str, job_id: str, outcome: EnrichmentOutcome
-) -> SalesLead:
+) -> SalesLead | None:
     """Fill what the waterfall found, record provenance, link the company, and
-    finish the lead ``completed`` (or ``failed`` with the reason)."""
+    finish the lead ``completed`` (or ``failed`` with the reason). None, and
+    nothing written, when the lead no longer waits for this job."""
     with context.acting_as(ACTOR):
         lead, waiting = _waiting_lead(uow, lead_id, job_id)
         if not waiting:
-            return lead  # finished already, superseded by a newer job, or deleted
+            return None  # finished already, superseded by a newer job, or deleted
         data: dict[str, Any] = dict(lead.enrichment_data or {})
         provenance: dict[str, Any] = dict(data.get("fields") or {})
         updates: dict[str, Any] = {}

@@ -55,7 +55,9 @@ def enrich_lead(run: JobRun) -> dict[str, Any] | None:
     outcome = run_waterfall(values, run.database.settings)
     with context.acting_as(service.ACTOR), run.database.unit_of_work() as uow:
         updated = service.apply_outcome(uow, lead_id, run.id, outcome)
-        status = updated.enrichment_status
+        status = updated.enrichment_status if updated is not None else None
+    if status is None:  # another run of this job got there first (a lost lease)
+        return {"lead_id": lead_id, "skipped": "the lead was no longer waiting for this job"}
     return {
         "lead_id": lead_id,
         "status": status,
