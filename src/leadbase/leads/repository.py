@@ -293,6 +293,15 @@ def count(session: Session, *, include_deleted: bool = False) -> int:
     return int(session.scalar(query) or 0)
 
 
+def sources_for(session: Session, lead_id: str) -> Sequence[LeadSource]:
+    """Where the lead came from (its ``lead_sources`` rows), oldest first."""
+    return session.scalars(
+        select(LeadSource)
+        .where(LeadSource.lead_id == lead_id, LeadSource.is_deleted.is_not(True))
+        .order_by(LeadSource.created_at, LeadSource.id)
+    ).all()
+
+
 def events_for(session: Session, lead_id: str) -> Sequence[LeadEvent]:
     return session.scalars(
         select(LeadEvent).where(LeadEvent.lead_id == lead_id).order_by(LeadEvent.id)
