@@ -9,7 +9,15 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from leadbase.auth.endpoints import get_principal, require_role
 from leadbase.auth.service import Principal
 from leadbase.companies import repository, service
-from leadbase.companies.schemas import CompanyCreate, CompanyOut, CompanyPage, CompanyWrite
+from leadbase.companies.schemas import (
+    ID_PATTERN,
+    TEXT_PATTERN,
+    CompanyCreate,
+    CompanyOut,
+    CompanyPage,
+    CompanyWrite,
+    domain_search_prefix,
+)
 from leadbase.dedupe import normalise as norm
 from leadbase.errors import NotFoundError
 from leadbase.http_support import (
@@ -31,8 +39,6 @@ Reader = Annotated[Principal, Depends(get_principal)]
 Editor = Annotated[Principal, Depends(require_role("admin", "editor"))]
 # Ids are UUID strings. The patterns keep what no column can hold (NUL) out
 # of the queries: PostgreSQL would refuse it with an error, not an empty answer.
-ID_PATTERN = r"^[A-Za-z0-9_-]{1,36}$"
-TEXT_PATTERN = r"^[^\x00]*$"
 CompanyId = Annotated[str, Path(pattern=ID_PATTERN)]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 Cursor = Annotated[
@@ -40,23 +46,11 @@ Cursor = Annotated[
 ]
 Sort = Annotated[str, Query(pattern="^-?created_at$")]
 Filter = Annotated[str | None, Query(max_length=100, pattern=TEXT_PATTERN)]
-_URL_PREFIXES = ("https://", "http://", "www.")
 
 
 def _one(company: Company, response: Response) -> Envelope[CompanyOut]:
     response.headers["ETag"] = etag(company.version)
     return Envelope(data=CompanyOut.model_validate(company))
-
-
-def _domain_prefix(q: str | None) -> str | None:
-    """What a search matches stored domains against: they are lower-case,
-    without scheme or ``www.``, so the search term is made the same."""
-    if q is None:
-        return None
-    term = q.strip().lower()
-    for prefix in _URL_PREFIXES:
-        term = term.removeprefix(prefix)
-    return term or None
 
 
 def _filters(**values: str | None) -> dict[str, str]:
@@ -98,7 +92,7 @@ def list_companies(
         rows = repository.page(
             session,
             filters,
-            domain_prefix=_domain_prefix(q),
+            domain_prefix=domain_search_prefix(q),
             after_id=cursor,
             limit=limit + 1,
             descending=sort.startswith("-"),

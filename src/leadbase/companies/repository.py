@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from leadbase.models import Company, SalesLead
@@ -114,3 +114,20 @@ def leads_page(
         query = query.where(SalesLead.id < after_id if descending else SalesLead.id > after_id)
     order = SalesLead.id.desc() if descending else SalesLead.id.asc()
     return session.scalars(query.order_by(order).limit(limit)).all()
+
+
+def lead_counts(session: Session, company_ids: Sequence[str]) -> dict[str, int]:
+    """How many live leads each of these companies has (one query, by the
+    company_id index); companies without leads are left out."""
+    if not company_ids:
+        return {}
+    query = (
+        select(SalesLead.company_id, func.count())
+        .where(
+            SalesLead.company_id.in_(company_ids),
+            _not_deleted(SalesLead.is_deleted),
+            SalesLead.merged_into_id.is_(None),
+        )
+        .group_by(SalesLead.company_id)
+    )
+    return {str(company_id): int(count) for company_id, count in session.execute(query)}

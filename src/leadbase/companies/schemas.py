@@ -7,6 +7,11 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+# Ids and free text in paths and queries: nothing a database would choke on.
+ID_PATTERN = r"^[A-Za-z0-9_-]{1,36}$"
+TEXT_PATTERN = r"^[^\x00]*$"
+_URL_PREFIXES = ("https://", "http://", "www.")
+
 Str = Annotated[str, StringConstraints(max_length=255)]
 Short = Annotated[str, StringConstraints(max_length=100)]
 Count = Annotated[int, Field(ge=0, le=10_000_000)]
@@ -104,3 +109,14 @@ class CompanyOut(BaseModel):
 class CompanyPage(BaseModel):
     items: list[CompanyOut]
     next_cursor: str | None
+
+
+def domain_search_prefix(q: str | None) -> str | None:
+    """What a search matches stored domains against: they are lower-case,
+    without scheme or ``www.``, so the search term is made the same."""
+    if q is None:
+        return None
+    term = q.strip().lower()
+    for prefix in _URL_PREFIXES:
+        term = term.removeprefix(prefix)
+    return term or None
