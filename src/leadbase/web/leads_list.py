@@ -1,16 +1,468 @@
-"""Console: the /leads explorer (being built)."""
+"""Console: the /leads explorer.
+
+Everything a list shows (filters, search, sort and which page) lives in the
+URL's query, so a list can be shared, bookmarked and walked with the back
+button. Pages are keyset pages of the queries GET /api/v1/leads runs. A page
+link names a lead rather than an offset (``after=<id>``: the page starts
+right after that lead in the sort order; ``before=<id>``: it ends right
+before it), and the lead's own row gives the position, so every page, forward
+or back, is an index range even on a million leads, and no cursor format is
+shared with the API.
+
+Editors select rows and act on them in bulk (delete, restore, re-enrich, add
+a tag) through the one write path, in one unit of work acting as themselves.
+"""
 
 from __future__ import annotations
 
+import itertools
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
 from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse
+from sqlalchemy import RowMapping
+from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from leadbase.web import rendering
-from leadbase.web.session import SignedIn
+from leadbase.db import UnitOfWork
+from leadbase.errors import ValidationError
+from leadbase.http_support import database, write
+from leadbase.leads import repository, service
+from leadbase.leads.repository import Position, Sort
+from leadbase.models import SalesLead
+from leadbase.models.lead import ENRICHMENT_STATUSES, LEAD_STATUSES
+from leadbase.web import pages, rendering
+from leadbase.web.session import ConsoleUser, Editor, SignedIn
 
 router = APIRouter(include_in_schema=False)
+
+PAGE_SIZE = 50
+MAX_BULK = 500
+ID_LENGTH = 36
+
+DEFAULT_SORT = "-created_at"
+SORTS: dict[str, str] = {
+    "-created_at": "Newest first",
+    "created_at": "Oldest first",
+    "-updated_at": "Recently updated",
+    "updated_at": "Least recently updated",
+    "-lead_score": "Highest score",
+    "lead_score": "Lowest score",
+    "full_name": "Name A to Z",
+    "-full_name": "Name Z to A",
+}
+MANUAL_CHOICES = {"true": "Manual only", "false": "Not manual"}
+# The filter form's fields, in the order URLs list them.
+FORM_FIELDS = (
+    "q",
+    "is_manual",
+    "enrichment_status",
+    "lead_status",
+    "source",
+    "country",
+    "tag",
+    "sort",
+    "include_deleted",
+)
+# The longest value each free-text field takes (as the API's list does).
+TEXT_LIMITS = {"q": 200, "source": 50, "country": 100, "tag": 50}
+LABELS = {
+    "q": "Search",
+    "is_manual": "Manual",
+    "enrichment_status": "Enrichment",
+    "lead_status": "Status",
+    "source": "Source",
+    "country": "Country",
+    "tag": "Tag",
+    "sort": "Sort",
+    "include_deleted": "Show deleted",
+    "cursor": "Page",
+}
+
+
+# --- what the URL asks for ------------------------------------------------------------
+
+
+@dataclass
+class ListView:
+    """The list a URL asks for: the form's values as given ("" = not set),
+    what they mean for the repository, and what was wrong with them."""
+
+    form: dict[str, str]
+    filters: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    sort: Sort = field(default_factory=lambda: Sort.parse(DEFAULT_SORT))
+    after: str | None = None
+    before: str | None = None
+
+    @property
+    def q(self) -> str | None:
+        return self.form["q"] or None
+
+    @property
+    def tag(self) -> str | None:
+        return self.form["tag"] or None
+
+    @property
+    def include_deleted(self) -> bool:
+        return self.form["include_deleted"] == "true"
+
+    @property
+    def narrowed(self) -> bool:
+        """Whether anything but the sort narrows (or widens) the list."""
+        return any(self.form[name] for name in FORM_FIELDS if name != "sort")
+
+    def url(self, **cursor: str | None) -> str:
+        """This list's URL, at the page ``cursor`` names (the first without one)."""
+        query = [
+            (name, value)
+            for name, value in self.form.items()
+            if value and not (name == "sort" and value == DEFAULT_SORT)
+        ]
+        query += [(name, value) for name, value in cursor.items() if value]
+        return "/leads" + ("?" + urlencode(query) if query else "")
+
+    @property
+    def current_url(self) -> str:
+        return self.url(after=self.after, before=self.before)
+
+
+def _shown(value: str) -> str:
+    """A bad value as an error message quotes it: short."""
+    return value if len(value) <= 40 else value[:40] + "…"
+
+
+def parse_view(params: Mapping[str, str]) -> ListView:
+    """Read the list's query. Bad values become messages, never a 500."""
+    view = ListView(form={name: params.get(name, "").strip() for name in FORM_FIELDS})
+    form, errors = view.form, view.errors
+    for name, limit in TEXT_LIMITS.items():
+        if len(form[name]) > limit:
+            errors[name] = f"{LABELS[name]}: at most {limit} characters."
+    for name in ("source", "country"):
+        if form[name] and name not in errors:
+            view.filters[name] = form[name]
+    if form["is_manual"] in MANUAL_CHOICES:
+        view.filters["is_manual"] = form["is_manual"] == "true"
+    elif form["is_manual"]:
+        errors["is_manual"] = "Manual: choose any, manual only (true) or not manual (false)."
+    for name, allowed in (
+        ("enrichment_status", ENRICHMENT_STATUSES),
+        ("lead_status", LEAD_STATUSES),
+    ):
+        if form[name] in allowed:
+            view.filters[name] = form[name]
+        elif form[name]:
+            errors[name] = (
+                f"{LABELS[name]}: “{_shown(form[name])}” is not one of {', '.join(allowed)}."
+            )
+    if form["sort"] in SORTS:
+        view.sort = Sort.parse(form["sort"])
+    elif form["sort"]:
+        errors["sort"] = f"Sort: “{_shown(form['sort'])}” is not a sort of this list."
+    if form["include_deleted"] not in ("", "true"):
+        errors["include_deleted"] = "Show deleted: true, or leave it out."
+    _parse_cursor(view, params)
+    return view
+
+
+def _parse_cursor(view: ListView, params: Mapping[str, str]) -> None:
+    view.after = params.get("after") or None
+    view.before = params.get("before") or None
+    if view.after and view.before:
+        view.errors["cursor"] = "Page: a page link names after= or before=, not both."
+    elif any(len(value) > ID_LENGTH for value in (view.after or "", view.before or "")):
+        view.errors["cursor"] = BROKEN_LINK
+
+
+BROKEN_LINK = "Page: this page link is broken or out of date (it names no lead)."
+
+
+# --- reading a page ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ListPage:
+    rows: list[RowMapping]
+    has_previous: bool
+    has_next: bool
+
+
+def read_page(session: Session, view: ListView) -> ListPage | None:
+    """The page the view names; None when a ``before`` page is the first page
+    (its URL is the list's, without a cursor)."""
+    anchor = _anchor(session, view, view.after or view.before)
+    if view.before and anchor is not None:
+        preceding = _preceding(session, view, anchor, PAGE_SIZE + 1)
+        if len(preceding) <= PAGE_SIZE:
+            return None
+        rows = list(reversed(preceding[:PAGE_SIZE]))
+        # Forward from here lies at least the lead the link named.
+        return ListPage(rows, has_previous=True, has_next=True)
+    rows = _rows(session, view, view.sort, anchor, PAGE_SIZE + 1)
+    # Past the end (the leads after the link's were deleted since), the
+    # page offers the first page rather than a Previous from nowhere.
+    has_previous = anchor is not None and bool(rows)
+    return ListPage(rows[:PAGE_SIZE], has_previous=has_previous, has_next=len(rows) > PAGE_SIZE)
+
+
+def _anchor(session: Session, view: ListView, lead_id: str | None) -> Position | None:
+    """Where the lead a page link names stands in the view's order. Deleted
+    leads too: a page may start after a lead deleted since."""
+    if lead_id is None:
+        return None
+    row = repository.row_by_id(session, lead_id, include_deleted=True)
+    if row is None:
+        raise ValidationError("cursor", BROKEN_LINK)
+    return Position(row[view.sort.field], row["id"])
+
+
+def _rows(
+    session: Session, view: ListView, sort: Sort, after: Position | None, limit: int
+) -> list[RowMapping]:
+    """Up to ``limit`` leads of the view past ``after`` in ``sort`` order:
+    the same queries as GET /api/v1/leads."""
+    if view.q or view.tag:
+        query = repository.searched(
+            session, view.filters, q=view.q, tag=view.tag, include_deleted=view.include_deleted
+        )
+        return repository.page(session, query, sort=sort, after=after, limit=limit)
+    return repository.filtered_page(
+        session,
+        view.filters,
+        include_deleted=view.include_deleted,
+        sort=sort,
+        after=after,
+        limit=limit,
+    )
+
+
+def _preceding(session: Session, view: ListView, anchor: Position, limit: int) -> list[RowMapping]:
+    """Up to ``limit`` leads before ``anchor`` in the view's order, nearest first.
+
+    That is the reversed order read from the anchor, except that leads
+    without a value of a nullable sort field (score, name) come last in
+    either direction: before a valued anchor lie only valued leads, and
+    before an empty one the empty leads nearer the start, then the valued
+    leads from the end of theirs.
+    """
+    backwards = Sort(view.sort.field, not view.sort.descending)
+    rows = _rows(session, view, backwards, anchor, limit)
+    if anchor.value is not None:
+        return _valued(view.sort, rows)
+    if len(rows) < limit:  # the empty leads before an empty anchor, then the valued ones
+        tail = _rows(session, view, backwards, None, limit - len(rows))
+        rows += _valued(view.sort, tail)
+    return rows
+
+
+def _valued(sort: Sort, rows: list[RowMapping]) -> list[RowMapping]:
+    """The leading rows that hold a value of ``sort``'s field: read
+    backwards, a nullable sort runs on into the empty leads once the valued
+    ones end, and those come after, not before."""
+    if not sort.nullable:
+        return rows
+    return list(itertools.takewhile(lambda row: row[sort.field] is not None, rows))
+
+
+# --- the page ----------------------------------------------------------------------------
+
+
+def _options(values: Sequence[str]) -> list[tuple[str, str]]:
+    return [("", "Any")] + [(value, value.replace("_", " ")) for value in values]
+
+
+FORM_OPTIONS = {
+    "is_manual": [("", "Any"), *MANUAL_CHOICES.items()],
+    "enrichment_status": _options(ENRICHMENT_STATUSES),
+    "lead_status": _options(LEAD_STATUSES),
+    "sort": list(SORTS.items()),
+}
 
 
 @router.get("/leads")
 async def leads_page(request: Request, user: SignedIn) -> Response:
-    return rendering.render(request, "leads/list.html", {})
+    view = parse_view(request.query_params)
+    if view.errors:
+        return _render(request, user, view, None, status_code=422)
+    started = time.perf_counter()
+    try:
+        with database(request).read_session() as session:
+            listing = read_page(session, view)
+    except ValidationError as exc:  # a broken page link, a search of too many words
+        view.errors[exc.field] = f"{LABELS.get(exc.field, exc.field)}: {exc.details[0]['message']}"
+        return _render(request, user, view, None, status_code=422)
+    if listing is None:
+        return RedirectResponse(view.url(), status_code=303)
+    return _render(request, user, view, listing, db_seconds=time.perf_counter() - started)
+
+
+def _render(
+    request: Request,
+    user: ConsoleUser,
+    view: ListView,
+    listing: ListPage | None,
+    *,
+    status_code: int = 200,
+    db_seconds: float = 0.0,
+) -> Response:
+    started = time.perf_counter()
+    rows = listing.rows if listing else []
+    values = pages.template_context(
+        user,
+        view=view,
+        form=view.form,
+        errors=view.errors,
+        options=FORM_OPTIONS,
+        listing=listing,
+        rows=rows,
+        first_run=listing is not None and not rows and not view.narrowed and not view.after,
+        first_page_url=view.url(),
+        previous_url=view.url(before=rows[0]["id"]) if listing and listing.has_previous else "",
+        next_url=view.url(after=rows[-1]["id"]) if listing and listing.has_next else "",
+        flash=flash(request.query_params),
+    )
+    response = rendering.render(request, "leads/list.html", values, status_code=status_code)
+    # What the page's own work cost (bench/console.py reads it): the
+    # queries and the template.
+    render_ms = (time.perf_counter() - started) * 1000
+    response.headers["Server-Timing"] = (
+        f"db;dur={db_seconds * 1000:.2f}, render;dur={render_ms:.2f}"
+    )
+    return response
+
+
+# --- flash messages after a bulk action ---------------------------------------------------
+
+FLASH_PARAMS = ("done", "skipped", "error")
+_DONE = re.compile(r"^(deleted|restored|enriched|tagged)-(\d{1,4})$")
+_DONE_TEXT = {
+    "deleted": "Deleted {leads}.",
+    "restored": "Restored {leads}.",
+    "enriched": "Started enriching {leads} again.",
+    "tagged": "Tagged {leads}.",
+}
+_SKIPPED_WHY = {
+    "deleted": "already deleted or not found",
+    "restored": "not deleted or not found",
+    "enriched": "deleted or not found",
+    "tagged": "already tagged, deleted or not found",
+}
+BULK_ERRORS = {
+    "none-selected": "Select at least one lead first.",
+    "bad-tag": "Enter a tag of 1 to 50 characters to add.",
+}
+
+
+@dataclass(frozen=True)
+class Flash:
+    kind: str  # an .alert-* class
+    message: str
+
+
+def _leads(count: int) -> str:
+    return f"{count} lead" if count == 1 else f"{count} leads"
+
+
+def flash(params: Mapping[str, str]) -> Flash | None:
+    """The outcome of the bulk action that redirected here. Codes, never
+    text from the URL: a link cannot make the page say something else."""
+    error = BULK_ERRORS.get(params.get("error", ""))
+    if error:
+        return Flash("error", error)
+    done = _DONE.match(params.get("done", ""))
+    if done is None:
+        return None
+    action, count = done.group(1), int(done.group(2))
+    message = _DONE_TEXT[action].format(leads=_leads(count))
+    skipped = params.get("skipped", "")
+    if skipped.isdigit() and 0 < int(skipped) <= MAX_BULK:
+        message += f" Skipped {_leads(int(skipped))}: {_SKIPPED_WHY[action]}."
+    return Flash("success" if count else "warning", message)
+
+
+# --- bulk actions ---------------------------------------------------------------------------
+
+PAST_TENSE = {"delete": "deleted", "restore": "restored", "enrich": "enriched", "tag": "tagged"}
+
+
+@dataclass(frozen=True)
+class BulkOutcome:
+    changed: int
+    skipped: int
+
+
+def _applies(action: str, lead: SalesLead, tag: str) -> bool:
+    if action == "restore":
+        return lead.is_deleted
+    if lead.is_deleted:
+        return False
+    return action != "tag" or tag not in (lead.tags or [])
+
+
+def apply_bulk(uow: UnitOfWork, action: str, lead_ids: Sequence[str], tag: str) -> BulkOutcome:
+    """``action`` on those of the leads it applies to, through the write
+    path; the others (unknown, already deleted, already tagged) are skipped."""
+    leads = repository.get_many(uow.session, lead_ids)
+    chosen = [i for i in lead_ids if i in leads and _applies(action, leads[i], tag)]
+    if action == "enrich":
+        service.start_enrichment(uow, chosen)
+    for lead_id in chosen:
+        if action == "delete":
+            service.soft_delete(uow, lead_id)
+        elif action == "restore":
+            service.restore(uow, lead_id)
+        elif action == "tag":
+            service.update(uow, lead_id, {"tags": [*(leads[lead_id].tags or []), tag]})
+    return BulkOutcome(changed=len(chosen), skipped=len(lead_ids) - len(chosen))
+
+
+def safe_return(value: object) -> str:
+    """Where a bulk action goes back to: a /leads list, never another site."""
+    if not isinstance(value, str) or len(value) > 4000:
+        return "/leads"
+    return value if value == "/leads" or value.startswith("/leads?") else "/leads"
+
+
+def back_to(return_to: object, **params: str) -> RedirectResponse:
+    """303 to the list the action came from, with the outcome's flash codes."""
+    parts = urlsplit(safe_return(return_to))
+    query = [
+        (name, value)
+        for name, value in parse_qsl(parts.query, keep_blank_values=True)
+        if name not in FLASH_PARAMS
+    ]
+    query += [(name, value) for name, value in params.items() if value]
+    return RedirectResponse(parts.path + ("?" + urlencode(query) if query else ""), 303)
+
+
+@router.post("/leads/bulk-action")
+async def bulk_action(request: Request, user: Editor) -> Response:
+    """Delete, restore, re-enrich or tag the selected leads (at most 500)."""
+    form = await request.form()
+    action = form.get("action")
+    if not isinstance(action, str) or action not in PAST_TENSE:
+        raise ValidationError("action", f"must be one of: {', '.join(PAST_TENSE)}")
+    lead_ids = list(dict.fromkeys(v for v in form.getlist("ids") if isinstance(v, str) and v))
+    if len(lead_ids) > MAX_BULK:
+        raise ValidationError("ids", f"at most {MAX_BULK} leads at once")
+    return_to = form.get("return_to")
+    if not lead_ids:
+        return back_to(return_to, error="none-selected")
+    given_tag = form.get("tag")
+    tag = given_tag.strip() if isinstance(given_tag, str) else ""
+    if action == "tag" and not 1 <= len(tag) <= TEXT_LIMITS["tag"]:
+        return back_to(return_to, error="bad-tag")
+    outcome = await write(
+        request, user.principal, lambda uow: apply_bulk(uow, action, lead_ids, tag)
+    )
+    return back_to(
+        return_to,
+        done=f"{PAST_TENSE[action]}-{outcome.changed}",
+        skipped=str(outcome.skipped) if outcome.skipped else "",
+    )
