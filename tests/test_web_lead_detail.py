@@ -405,3 +405,20 @@ def test_history_values_are_shortened_and_steps_may_be_a_mapping() -> None:
     )
     assert enrichment.steps == [{"provider": "email", "status": "ok"}]
     assert lead_detail.enrichment_of({"enrichment_data": ["odd"]}).fields == []
+
+
+def test_a_lead_deleted_while_being_edited_keeps_what_was_typed_in_view(
+    console: ConsoleServer,
+) -> None:
+    [lead_id] = console.add_leads([ADA])
+    with context.acting_as("user:admin@example.com"), console.database.unit_of_work() as uow:
+        leads_service.soft_delete(uow, lead_id)
+    client = console.client("editor")
+    form = {"version": "1", "seen_seq": "0", "was.city": "London", "city": "Paris"}
+    answer = client.post(f"/leads/{lead_id}", form)
+    assert answer.status_code == 409
+    text = visible_text(answer.text)
+    assert "user:admin@example.com deleted this lead" in text
+    assert "(city: Paris)" in text and "Restore it to edit it again." in text
+    assert lead_now(console, lead_id).city == "London"
+    client.close()

@@ -491,6 +491,7 @@ def _page(
     *,
     status_code: int = 200,
     notice: str = "",
+    warning: str = "",
     conflict: list[Change] | None = None,
 ) -> Response:
     lead = record.lead
@@ -510,6 +511,7 @@ def _page(
             "sources": record.sources,
             "enrichment": enrichment_of(lead),
             "notice": notice,
+            "warning": warning,
             "conflict": conflict,
             "shown": shown,
             "display": display,
@@ -566,6 +568,17 @@ async def save_lead(request: Request, user: Editor, lead_id: str) -> Response:
             status_code=409,
             conflict=record.changes_after(sent.seen_seq),
         )
+    except NotFoundError:
+        # Deleted while the user typed (a lead that never was stays a 404).
+        record = await run_in_threadpool(read_lead, request, lead_id)
+        return _page(
+            request,
+            user,
+            record,
+            FormState.fresh(record),
+            status_code=409,
+            warning=_deleted_meanwhile(record, sent),
+        )
     except (ValidationError, DuplicateLeadError) as exc:
         record = await run_in_threadpool(read_lead, request, lead_id)
         form = FormState.retry(record, sent)
@@ -574,6 +587,17 @@ async def save_lead(request: Request, user: Editor, lead_id: str) -> Response:
             form.duplicate_of = exc.existing_id
         return _page(request, user, record, form, status_code=422)
     return _back(lead_id, "saved")
+
+
+def _deleted_meanwhile(record: LeadRecord, sent: Submission) -> str:
+    """What the user typed, so a delete by someone else loses none of it."""
+    lead = record.lead
+    typed = "; ".join(f"{name}: {display(value)}" for name, value in sent.changes().items())
+    return (
+        f"{lead.get('deleted_by') or 'Someone'} deleted this lead at "
+        f"{rendering.format_time(lead.get('deleted_at'))} while you were editing it, so "
+        f"your changes were not saved ({typed}). Restore it to edit it again."
+    )
 
 
 def _delete(request: Request, user: ConsoleUser, lead_id: str) -> None:

@@ -27,7 +27,7 @@ from leadbase.http_support import database, write
 from leadbase.leads import repository, service
 from leadbase.leads.schemas import LeadOut
 from leadbase.web import pages, rendering
-from leadbase.web.session import ConsoleUser, Editor, SignedIn
+from leadbase.web.session import ConsoleUser, Editor, SignedIn, is_form_post
 
 router = APIRouter(include_in_schema=False)
 
@@ -54,17 +54,12 @@ def _lead_view(row: RowMapping | Any) -> dict[str, Any]:
 # --- quick-add --------------------------------------------------------------------------
 
 
-def _is_form(request: Request) -> bool:
-    kind = request.headers.get("content-type", "")
-    return kind.startswith(("application/x-www-form-urlencoded", "multipart/form-data"))
-
-
 async def _submitted(request: Request) -> dict[str, Any]:
     """The form's fields from a form post or a JSON body; blanks left out.
 
     Values are passed on as sent: the service checks them (a number where
     text belongs is its 422, not ours)."""
-    if _is_form(request):
+    if is_form_post(request):
         body: Any = dict(await request.form())
     else:
         try:
@@ -116,7 +111,7 @@ async def quick_add(request: Request, user: Editor) -> Response:
     errors by form field (422 invalid, 409 duplicate) with nothing written.
     A plain form post (no script) is sent back to /leads, or gets an error page.
     """
-    as_form = _is_form(request)
+    as_form = is_form_post(request)
     try:
         given = await _submitted(request)
 

@@ -112,7 +112,7 @@ def require_editor(user: ConsoleUser) -> None:
 async def check_csrf(request: Request, user: ConsoleUser) -> None:
     """A post must carry the session's CSRF token, as a form field or header."""
     sent = request.headers.get(CSRF_HEADER)
-    if sent is None and _is_form(request):
+    if sent is None and is_form_post(request):
         form = await request.form()
         value = form.get(CSRF_FIELD)
         sent = value if isinstance(value, str) else None
@@ -120,7 +120,8 @@ async def check_csrf(request: Request, user: ConsoleUser) -> None:
         raise CsrfError("the form expired or came from another site; reload the page and retry")
 
 
-def _is_form(request: Request) -> bool:
+def is_form_post(request: Request) -> bool:
+    """A browser's form post (not a script's JSON)."""
     kind = request.headers.get("content-type", "")
     return kind.startswith(("application/x-www-form-urlencoded", "multipart/form-data"))
 
