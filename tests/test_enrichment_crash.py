@@ -25,14 +25,12 @@ from sqlalchemy import func, select
 
 from leadbase import context
 from leadbase.audit import chain
-from leadbase.config import get_settings
 from leadbase.db import Database
 from leadbase.enrichment.service import ACTOR
 from leadbase.leads import service as leads_service
 from leadbase.models import AuditLog, Company, Job, LeadEvent, SalesLead
-from tests import dbs
 from tests.enrichment_servers import DnsServer, WebServer
-from tests.test_jobs_runners import _wait_for, _worker, _worker_env
+from tests.workers import celery_mode, wait_for, worker, worker_env
 
 FIRST = ("ada", "grace", "alan", "edsger", "barbara", "donald", "frances", "ken")
 LAST = ("lovelace", "hopper", "turing", "dijkstra", "liskov")
@@ -119,8 +117,8 @@ def _kill_mid_batch_then_restart(
         jobs = _job_statuses(db)
         return jobs["succeeded"] >= 5 and jobs["running"] >= 1
 
-    with _worker(env, log) as first:
-        _wait_for(mid_batch, "the first worker to be mid-batch", log)
+    with worker(env, log) as first:
+        wait_for(mid_batch, "the first worker to be mid-batch", log)
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
     at_kill = _lead_statuses(db)
@@ -129,8 +127,8 @@ def _kill_mid_batch_then_restart(
     assert stuck["running"] >= 1, stuck  # held by the dead worker
     assert 0 < at_kill["completed"] < LEADS and at_kill["in_progress"] >= 1, at_kill
 
-    with _worker(env, log):
-        _wait_for(
+    with worker(env, log):
+        wait_for(
             lambda: (
                 _job_statuses(db) == {"succeeded": LEADS}
                 and _lead_statuses(db) == {"completed": LEADS}
@@ -175,7 +173,7 @@ def test_kill_9_local_worker_mid_enrichment_batch_then_restart(
 ) -> None:
     db = Database(sqlite_url)
     try:
-        env = _worker_env(sqlite_url, tmp_path, **_enrichment_env(*internet))
+        env = worker_env(sqlite_url, tmp_path, **_enrichment_env(*internet))
         _kill_mid_batch_then_restart(db, env, tmp_path / "worker.log", internet[1])
     finally:
         db.dispose()
@@ -184,18 +182,10 @@ def test_kill_9_local_worker_mid_enrichment_batch_then_restart(
 def test_kill_9_celery_worker_mid_enrichment_batch_then_restart(
     postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, internet: Internet
 ) -> None:
-    with dbs.redis_namespace() as (redis_url, prefix):
-        queue = {
-            "LEADBASE_QUEUE": "celery",
-            "LEADBASE_REDIS_URL": redis_url,
-            "LEADBASE_RATE_LIMIT_KEY_PREFIX": prefix,
-        }
-        for name, value in queue.items():  # this process enqueues as the worker expects
-            monkeypatch.setenv(name, value)
-        get_settings.cache_clear()
+    with celery_mode(monkeypatch) as queue:
         db = Database(postgres_url)
         try:
-            env = _worker_env(postgres_url, tmp_path, **queue, **_enrichment_env(*internet))
+            env = worker_env(postgres_url, tmp_path, **queue, **_enrichment_env(*internet))
             _kill_mid_batch_then_restart(db, env, tmp_path / "worker.log", internet[1])
         finally:
             db.dispose()

@@ -4,80 +4,26 @@ runner (SQLite, PostgreSQL) and for Celery (PostgreSQL + Redis)."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from leadbase import context
-from leadbase.config import get_settings
 from leadbase.db import Database
 from leadbase.jobs import repository, service
 from leadbase.leads import service as leads_service
 from leadbase.models import Job, new_id, utcnow
-from tests import dbs, job_handlers
+from tests import job_handlers
+from tests.workers import celery_mode, wait_for, worker, worker_env
 
-ROOT = Path(__file__).resolve().parents[1]
 JOBS = 12
-
-
-def _worker_env(url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADBASE_")}
-    env.update(
-        LEADBASE_DATABASE_URL=url,
-        LEADBASE_DATA_DIR=str(tmp_path / "data"),
-        LEADBASE_JOB_HANDLER_MODULES='["tests.job_handlers"]',
-        LEADBASE_JOB_LEASE_SECONDS="1",
-        LEADBASE_JOB_POLL_SECONDS="0.1",
-        LEADBASE_JOB_BACKOFF_SECONDS="0.1",
-        LEADBASE_JOB_BACKOFF_MAX_SECONDS="0.5",
-        LEADBASE_WORKER_CONCURRENCY="3",
-        PYTHONPATH=str(ROOT),
-    )
-    env.update(extra)
-    return env
-
-
-@contextmanager
-def _worker(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "leadbase", "worker"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 def _statuses(db: Database) -> dict[str, int]:
     with db.read_session() as session:
         return repository.counts_by_status(session)
-
-
-def _wait_for(condition: Any, what: str, log: Path, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}; worker log:\n{log.read_text()[-3000:]}")
-        time.sleep(0.05)
 
 
 def _batch(db: Database, sleep_ms: int) -> list[tuple[str, str]]:
@@ -94,8 +40,8 @@ def _batch(db: Database, sleep_ms: int) -> list[tuple[str, str]]:
 
 def _kill_mid_batch_then_restart(db: Database, env: dict[str, str], log: Path) -> None:
     batch = _batch(db, sleep_ms=150)
-    with _worker(env, log) as first:
-        _wait_for(
+    with worker(env, log) as first:
+        wait_for(
             lambda: _statuses(db).get("succeeded", 0) >= 3 and _statuses(db).get("running", 0),
             "the first worker to be mid-batch",
             log,
@@ -106,8 +52,8 @@ def _kill_mid_batch_then_restart(db: Database, env: dict[str, str], log: Path) -
     assert stuck.get("running", 0) >= 1, stuck  # held by a dead worker
     assert stuck.get("succeeded", 0) < JOBS
 
-    with _worker(env, log):
-        _wait_for(lambda: _statuses(db) == {"succeeded": JOBS}, "every job to succeed", log)
+    with worker(env, log):
+        wait_for(lambda: _statuses(db) == {"succeeded": JOBS}, "every job to succeed", log)
 
     with db.read_session() as session:
         jobs = {job.id: job for job in session.query(Job)}
@@ -130,7 +76,7 @@ def local_url(request: pytest.FixtureRequest) -> str:
 def test_kill_9_local_worker_mid_batch_then_restart(local_url: str, tmp_path: Path) -> None:
     db = Database(local_url)
     try:
-        env = _worker_env(local_url, tmp_path)
+        env = worker_env(local_url, tmp_path)
         _kill_mid_batch_then_restart(db, env, tmp_path / "worker.log")
     finally:
         db.dispose()
@@ -141,10 +87,10 @@ def test_local_worker_stops_gracefully_on_sigterm(sqlite_url: str, tmp_path: Pat
     log = tmp_path / "worker.log"
     try:
         batch = _batch(db, sleep_ms=400)
-        with _worker(_worker_env(sqlite_url, tmp_path), log) as worker:
-            _wait_for(lambda: _statuses(db).get("running", 0) >= 1, "a running job", log)
-            worker.send_signal(signal.SIGTERM)
-            assert worker.wait(timeout=15) == 0
+        with worker(worker_env(sqlite_url, tmp_path), log) as process:
+            wait_for(lambda: _statuses(db).get("running", 0) >= 1, "a running job", log)
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=15) == 0
         statuses = _statuses(db)
         assert "running" not in statuses  # finished, not abandoned
         assert statuses.get("succeeded", 0) >= 1 and sum(statuses.values()) == len(batch)
@@ -157,18 +103,9 @@ def test_local_worker_stops_gracefully_on_sigterm(sqlite_url: str, tmp_path: Pat
 def celery_env(
     postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[dict[str, str]]:
-    """Celery mode on the test Redis, under a key prefix of this test's own;
-    this process enqueues with the same settings as the worker."""
-    with dbs.redis_namespace() as (redis_url, prefix):
-        extra = {
-            "LEADBASE_QUEUE": "celery",
-            "LEADBASE_REDIS_URL": redis_url,
-            "LEADBASE_RATE_LIMIT_KEY_PREFIX": prefix,
-        }
-        for name, value in extra.items():
-            monkeypatch.setenv(name, value)
-        get_settings.cache_clear()
-        yield _worker_env(postgres_url, tmp_path, **extra)
+    """Celery mode for this test; the environment of its worker."""
+    with celery_mode(monkeypatch) as queue:
+        yield worker_env(postgres_url, tmp_path, **queue)
 
 
 def test_celery_worker_runs_jobs_retries_and_dead_ones(
@@ -181,8 +118,8 @@ def test_celery_worker_runs_jobs_retries_and_dead_ones(
             ok = service.enqueue(uow, "noop", {})
             flaky = service.enqueue(uow, "test.flaky", {"succeed_on": 3})
             dead = service.enqueue(uow, "test.boom", {}, max_attempts=2)
-        with _worker(celery_env, log):
-            _wait_for(
+        with worker(celery_env, log):
+            wait_for(
                 lambda: _statuses(db) == {"succeeded": 2, "dead": 1}, "the jobs to finish", log
             )
         with db.read_session() as session:
@@ -226,8 +163,8 @@ def test_jobs_enqueued_while_no_broker_listens_are_swept_to_it(
                 actor="t",
                 sent_at=None,
             )
-        with _worker(celery_env, log):
-            _wait_for(lambda: _statuses(db) == {"succeeded": 1}, "the unsent job to run", log)
+        with worker(celery_env, log):
+            wait_for(lambda: _statuses(db) == {"succeeded": 1}, "the unsent job to run", log)
         assert f"succeeded {job.id} noop" in log.read_text()
     finally:
         db.dispose()

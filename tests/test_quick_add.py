@@ -16,14 +16,13 @@ from sqlalchemy import func, select
 from leadbase import context
 from leadbase.api import create_app
 from leadbase.auth import service as auth_service
-from leadbase.config import Settings, get_settings
+from leadbase.config import Settings
 from leadbase.db import Database
 from leadbase.enrichment.breaker import BREAKERS
 from leadbase.leads import service as leads_service
 from leadbase.models import Job, SalesLead
-from tests import dbs
 from tests.enrichment_servers import DnsServer, WebServer
-from tests.test_jobs_runners import _wait_for, _worker, _worker_env
+from tests.workers import celery_mode, wait_for, worker, worker_env
 
 PASSWORD = "correct horse battery"
 Api = tuple[TestClient, dict[str, str], Database]
@@ -212,16 +211,9 @@ def test_a_celery_worker_enriches_quick_adds_made_through_the_api(
 ) -> None:
     """A real `leadbase worker` in Celery mode, on the real Redis and PostgreSQL."""
     enrichment = _enrichment_settings(*internet)
-    with dbs.redis_namespace() as (redis_url, prefix):
-        queue = {
-            "LEADBASE_QUEUE": "celery",
-            "LEADBASE_REDIS_URL": redis_url,
-            "LEADBASE_RATE_LIMIT_KEY_PREFIX": prefix,
-        }
-        for name, value in queue.items():
-            monkeypatch.setenv(name, value)
-        get_settings.cache_clear()
-        env = _worker_env(
+    with celery_mode(monkeypatch) as queue:
+        redis_url, prefix = queue["LEADBASE_REDIS_URL"], queue["LEADBASE_RATE_LIMIT_KEY_PREFIX"]
+        env = worker_env(
             postgres_url,
             tmp_path,
             **queue,
@@ -242,7 +234,7 @@ def test_a_celery_worker_enriches_quick_adds_made_through_the_api(
             auth_service.create_user(uow.session, "ed@example.com", PASSWORD, "editor")
         log = tmp_path / "worker.log"
         try:
-            with TestClient(create_app(settings, database)) as client, _worker(env, log):
+            with TestClient(create_app(settings, database)) as client, worker(env, log):
                 login = {"email": "ed@example.com", "password": PASSWORD}
                 token = client.post("/api/v1/auth/login", json=login).json()["data"]
                 auth = {"Authorization": f"Bearer {token['access_token']}"}
@@ -265,7 +257,7 @@ def test_a_celery_worker_enriches_quick_adds_made_through_the_api(
                     }
                     return statuses <= {"completed", "failed"}
 
-                _wait_for(finished, "the quick-adds to be enriched", log)
+                wait_for(finished, "the quick-adds to be enriched", log)
                 first = client.get(f"/api/v1/leads/{ids[0]}", headers=auth).json()["data"]
                 _assert_enriched(first)
         finally:
