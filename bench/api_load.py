@@ -74,11 +74,20 @@ def _generated(
     return [write_path._lead(rng, offset + i, companies, phones) for i in range(count)]
 
 
-def build(url: str, leads: int, chunk: int) -> None:
+def build(
+    url: str,
+    leads: int,
+    chunk: int,
+    *,
+    actor: str = "bench:api_load",
+    shape: Callable[[random.Random, dict[str, Any]], dict[str, Any]] | None = None,
+) -> None:
+    """Grow the database to ``leads`` generated leads (reusing what it holds);
+    ``shape`` may change each generated row first."""
     engine = create_db_engine(url)
     schema.upgrade(engine)
     engine.dispose()
-    db = LeadDatabase(url, actor="bench:api_load")
+    db = LeadDatabase(url, actor=actor)
     try:
         have = db.count_leads()
         if have >= leads:
@@ -91,6 +100,8 @@ def build(url: str, leads: int, chunk: int) -> None:
             task = progress.add_task("leads", total=leads, completed=have)
             while have < leads:
                 rows = _generated(min(chunk, leads - have), have, rng, phones)
+                if shape is not None:
+                    rows = [shape(rng, row) for row in rows]
                 db.add_leads(rows, on_duplicate="merge")
                 analyze(url)  # as autovacuum would: duplicate lookups need the statistics
                 have = db.count_leads()

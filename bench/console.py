@@ -40,17 +40,15 @@ from typing import Any
 
 import httpx
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import api_load
-from leadbase import context, logs, schema
+from leadbase import context, logs
 from leadbase.api import create_app
 from leadbase.auth import service as auth_service
-from leadbase.client import LeadDatabase
 from leadbase.config import Settings
 from leadbase.db import Database, create_db_engine, normalise_url
 from leadbase.errors import NotFoundError
@@ -77,31 +75,6 @@ def _spread(rng: random.Random, lead: dict[str, Any]) -> dict[str, Any]:
         ("new", "contacted", "qualified", "converted", "lost"), weights=(60, 20, 10, 5, 5)
     )[0]
     return lead
-
-
-def build(url: str, leads: int, chunk: int) -> None:
-    engine = create_db_engine(url)
-    schema.upgrade(engine)
-    engine.dispose()
-    db = LeadDatabase(url, actor="bench:console")
-    try:
-        have = db.count_leads()
-        if have >= leads:
-            console.print(f"database holds {have:,} leads: reusing it")
-            return
-        rng = random.Random(have)
-        phones: set[str] = set()
-        columns = [BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
-        with Progress("building", *columns, console=console) as progress:
-            task = progress.add_task("leads", total=leads, completed=have)
-            while have < leads:
-                rows = api_load._generated(min(chunk, leads - have), have, rng, phones)
-                db.add_leads([_spread(rng, row) for row in rows], on_duplicate="merge")
-                api_load.analyze(url)
-                have = db.count_leads()
-                progress.update(task, completed=have)
-    finally:
-        db.close()
 
 
 def common_values(url: str) -> dict[str, str]:
@@ -306,7 +279,7 @@ def main() -> int:
     url = os.environ.get("LEADBASE_DATABASE_URL") or (
         f"sqlite:///{RESULTS / f'console_{args.leads}.db'}"
     )
-    build(url, args.leads, args.chunk)
+    api_load.build(url, args.leads, args.chunk, actor="bench:console", shape=_spread)
     # Request logs as the server writes them, to nowhere: their cost counts.
     with open(os.devnull, "w") as nowhere:
         logs.configure("INFO", "json", stream=nowhere)
