@@ -443,19 +443,7 @@ def lead_history(request: Request, _principal: Reader, lead_id: str) -> Envelope
         entries = audit_repository.entries_for(session, "lead", lead_id)
         events = repository.events_for(session, lead_id)
         history = LeadHistory(
-            audit=[
-                HistoryEntry(
-                    seq=e.seq,
-                    action=e.action,
-                    actor=e.actor,
-                    ip=e.ip,
-                    user_agent=e.user_agent,
-                    request_id=e.request_id,
-                    at=e.created_at,
-                    changes=json.loads(e.changes),
-                )
-                for e in entries
-            ],
+            audit=[HistoryEntry.from_audit(entry) for entry in entries],
             timeline=[
                 TimelineEvent(
                     event_type=ev.event_type,

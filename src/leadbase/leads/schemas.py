@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -137,7 +138,22 @@ class HistoryEntry(BaseModel):
     user_agent: str | None
     request_id: str | None
     at: datetime
-    changes: dict[str, list[Any]]
+    changes: dict[str, list[Any]]  # {field: [old, new]}
+
+    @classmethod
+    def from_audit(cls, entry: Any) -> HistoryEntry:
+        """An ``AuditLog`` row as the history shows it."""
+        return cls(
+            seq=entry.seq,
+            action=entry.action,
+            actor=entry.actor,
+            ip=entry.ip,
+            user_agent=entry.user_agent,
+            request_id=entry.request_id,
+            at=entry.created_at,
+            # Written only by audit.append: canonical JSON, {field: [old, new]}.
+            changes=json.loads(entry.changes),
+        )
 
 
 class TimelineEvent(BaseModel):

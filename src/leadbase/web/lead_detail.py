@@ -32,7 +32,7 @@ from leadbase import http_support
 from leadbase.audit import repository as audit_repository
 from leadbase.errors import ConflictError, DuplicateLeadError, NotFoundError, ValidationError
 from leadbase.leads import repository, service
-from leadbase.leads.schemas import EnrichmentStatus, LeadStatus
+from leadbase.leads.schemas import EnrichmentStatus, HistoryEntry, LeadStatus
 from leadbase.models import AuditLog, LeadEvent, LeadSource
 from leadbase.web import rendering
 from leadbase.web.session import ConsoleUser, Editor, SignedIn
@@ -234,17 +234,10 @@ class Change:
     new: str
 
 
-@dataclass(frozen=True)
-class HistoryItem:
-    seq: int
-    action: str
-    actor: str
-    ip: str | None
-    user_agent: str | None
-    request_id: str | None
-    at: Any
-    changes: list[Change]
-    raw_changes: dict[str, list[Any]]  # {field: [old, new]} as stored
+class HistoryItem(HistoryEntry):
+    """An audit entry, and its changes as the page shows them."""
+
+    shown: list[Change]
 
 
 @dataclass(frozen=True)
@@ -268,7 +261,7 @@ class LeadRecord:
         for entry in self.history:
             if entry.seq <= seq:
                 continue
-            for name, (old, new) in entry.raw_changes.items():
+            for name, (old, new) in entry.changes.items():
                 first_old.setdefault(name, old)
                 last_new[name] = new
         return [
@@ -294,19 +287,9 @@ def display(value: Any) -> str:
 
 
 def _history_item(entry: AuditLog) -> HistoryItem:
-    # Written only by audit.append: canonical JSON, {field: [old, new]}.
-    raw: dict[str, list[Any]] = json.loads(entry.changes)
-    return HistoryItem(
-        seq=entry.seq,
-        action=entry.action,
-        actor=entry.actor,
-        ip=entry.ip,
-        user_agent=entry.user_agent,
-        request_id=entry.request_id,
-        at=entry.created_at,
-        changes=[Change(name, display(old), display(new)) for name, (old, new) in raw.items()],
-        raw_changes=raw,
-    )
+    audit = HistoryEntry.from_audit(entry)
+    shown = [Change(name, display(old), display(new)) for name, (old, new) in audit.changes.items()]
+    return HistoryItem(**dict(audit), shown=shown)
 
 
 def read_lead(request: Request, lead_id: str) -> LeadRecord:
