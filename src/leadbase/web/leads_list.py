@@ -29,7 +29,7 @@ from sqlalchemy import RowMapping
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from leadbase.db import UnitOfWork
+from leadbase.db import UnitOfWork, serialize_writers
 from leadbase.errors import ValidationError
 from leadbase.http_support import database, write
 from leadbase.leads import repository, service
@@ -408,6 +408,9 @@ def _applies(action: str, lead: SalesLead, tag: str) -> bool:
 def apply_bulk(uow: UnitOfWork, action: str, lead_ids: Sequence[str], tag: str) -> BulkOutcome:
     """``action`` on those of the leads it applies to, through the write
     path; the others (unknown, already deleted, already tagged) are skipped."""
+    # The write lock first: what is read below stays true until the commit
+    # (on PostgreSQL a lead deleted meanwhile would fail the whole action).
+    serialize_writers(uow.session)
     leads = repository.get_many(uow.session, lead_ids)
     chosen = [i for i in lead_ids if i in leads and _applies(action, leads[i], tag)]
     if action == "enrich":
