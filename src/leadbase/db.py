@@ -155,6 +155,15 @@ def create_db_engine(url: str | URL | None = None, settings: Settings | None = N
     )
 
 
+IN_LIST_CHUNK = 500  # bound IN-lists: stays under every driver's parameter limit
+
+
+def chunked(values: Sequence[Any], size: int = IN_LIST_CHUNK) -> Iterator[Sequence[Any]]:
+    """``values`` in slices of at most ``size`` (for IN-lists and multi-row inserts)."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
 _thread_state = threading.local()
 
 

@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from leadbase.db import chunked
 from leadbase.models import Job
 from leadbase.models.base import JSONType, UTCDateTime
 
@@ -99,11 +100,10 @@ def ids_with_status(session: Session, status: str) -> list[str]:
 FINISHED = ("succeeded", "dead")
 
 
-def count_finished(session: Session, job_ids: Sequence[str], chunk: int = 500) -> int:
+def count_finished(session: Session, job_ids: Sequence[str]) -> int:
     """How many of ``job_ids`` have succeeded or died."""
     total = 0
-    for start in range(0, len(job_ids), chunk):
-        wanted = list(job_ids[start : start + chunk])
+    for wanted in chunked(job_ids):
         query = select(func.count()).where(Job.id.in_(wanted), Job.status.in_(FINISHED))
         total += session.scalar(query) or 0
     return total

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,17 +28,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from leadbase.db import bulk_insert
+from leadbase.db import bulk_insert, chunked
 from leadbase.errors import ValidationError
 from leadbase.models import LeadEvent, LeadSource, SalesLead, SyncStatus
 from leadbase.models.lead import FILTERED
-
-CHUNK = 500  # bound IN-lists: stays under every driver's parameter limit
-
-
-def _chunks(values: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
 
 
 def _is_active(is_deleted: bool, merged_into_id: str | None) -> bool:
@@ -89,7 +82,7 @@ def get_current(
 
 def get_many(session: Session, lead_ids: Sequence[str]) -> dict[str, SalesLead]:
     found: dict[str, SalesLead] = {}
-    for chunk in _chunks(list(lead_ids)):
+    for chunk in chunked(list(lead_ids)):
         for lead in session.scalars(select(SalesLead).where(SalesLead.id.in_(chunk))):
             found[lead.id] = lead
     return found
@@ -99,7 +92,7 @@ def _ids_by_column(session: Session, column: Any, values: Iterable[str]) -> dict
     """value -> id of the oldest active lead holding it."""
     wanted = sorted(set(values))
     matches: dict[str, str] = {}
-    for chunk in _chunks(wanted):
+    for chunk in chunked(wanted):
         rows = session.execute(
             select(column, SalesLead.id, SalesLead.is_deleted, SalesLead.merged_into_id)
             .where(column.in_(chunk))
@@ -128,7 +121,7 @@ def ids_by_provider_external(
 ) -> dict[tuple[str, str], str]:
     wanted = set(pairs)
     matches: dict[tuple[str, str], str] = {}
-    for chunk in _chunks(sorted({external for _, external in wanted})):
+    for chunk in chunked(sorted({external for _, external in wanted})):
         rows = session.execute(
             select(
                 SalesLead.provider_name,
@@ -148,7 +141,7 @@ def ids_by_provider_external(
 
 def pending_sync_lead_ids(session: Session, lead_ids: Sequence[str], target: str) -> set[str]:
     found: set[str] = set()
-    for chunk in _chunks(list(lead_ids)):
+    for chunk in chunked(list(lead_ids)):
         found.update(
             session.scalars(
                 select(SyncStatus.lead_id).where(
@@ -201,7 +194,7 @@ def _insert_leads_sqlite(session: Session, rows: list[dict[str, Any]]) -> None:
     quote = dialect.identifier_preparer.quote
     head = f"INSERT INTO sales_leads ({', '.join(quote(c) for c in columns)}) VALUES "
     one_row = f"({', '.join('?' for _ in columns)})"
-    for chunk in _chunks(rows, SQLITE_ROWS_PER_INSERT):
+    for chunk in chunked(rows, SQLITE_ROWS_PER_INSERT):
         params: list[Any] = []
         for row in chunk:
             values = [row[name] for name in columns]
