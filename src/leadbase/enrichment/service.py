@@ -13,7 +13,12 @@ from typing import Any
 from leadbase import context
 from leadbase.companies import service as companies_service
 from leadbase.db import UnitOfWork, serialize_writers
-from leadbase.enrichment.schemas import CompanyHint, EnrichmentOutcome, may_replace
+from leadbase.enrichment.schemas import (
+    COMPANY_HINT_FIELDS,
+    CompanyHint,
+    EnrichmentOutcome,
+    may_replace,
+)
 from leadbase.errors import DuplicateLeadError, NotFoundError, ValidationError
 from leadbase.leads import repository as leads_repository
 from leadbase.leads import service as leads_service
@@ -21,16 +26,8 @@ from leadbase.models import SalesLead, utcnow
 
 ACTOR = context.system_actor("enrichment")
 NAME_FIELDS = ("full_name", "first_name", "last_name")
-COMPANY_INPUT_FIELDS = (
-    "name",
-    "domain",
-    "description",
-    "website",
-    "linkedin_url",
-    "country",
-    "city",
-    "industry",
-)
+# What a company record takes from a hint: contact emails and phones stay on the lead.
+COMPANY_INPUT_FIELDS = tuple(f for f in COMPANY_HINT_FIELDS if f not in ("emails", "phones"))
 
 
 def _waiting_lead(uow: UnitOfWork, lead_id: str, job_id: str) -> tuple[SalesLead, bool]:
