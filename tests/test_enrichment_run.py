@@ -10,33 +10,19 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from leadbase import context
-from leadbase.api import create_app
-from leadbase.auth import service as auth_service
 from leadbase.cli import app as cli
 from leadbase.client import LeadDatabase
-from leadbase.config import Settings, get_settings
+from leadbase.config import get_settings
 from leadbase.db import Database
-
-PASSWORD = "correct horse battery"
+from tests.api_clients import api_settings, signed_in
 
 
 @pytest.fixture
 def api(sqlite_url: str) -> Iterator[tuple[TestClient, dict[str, dict[str, str]], LeadDatabase]]:
-    settings = Settings(
-        database_url=sqlite_url,
-        secret_key="test-secret-key-of-some-length-0123456789",
-        jobs_in_server=False,
-    )
+    settings = api_settings(sqlite_url, jobs_in_server=False)
     database = Database(sqlite_url, settings)
-    with database.unit_of_work() as uow:
-        auth_service.create_user(uow.session, "ed@example.com", PASSWORD, "editor")
-        auth_service.create_user(uow.session, "vi@example.com", PASSWORD, "viewer")
-    client = TestClient(create_app(settings, database))
-    headers = {}
-    for role in ("ed", "vi"):
-        login = {"email": f"{role}@example.com", "password": PASSWORD}
-        token = client.post("/api/v1/auth/login", json=login).json()["data"]["access_token"]
-        headers[role] = {"Authorization": f"Bearer {token}"}
+    client, by_email = signed_in(database, {"ed@example.com": "editor", "vi@example.com": "viewer"})
+    headers = {"ed": by_email["ed@example.com"], "vi": by_email["vi@example.com"]}
     leads = LeadDatabase(sqlite_url, actor="test:setup", settings=settings)
     yield client, headers, leads
     leads.close()

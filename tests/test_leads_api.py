@@ -8,28 +8,17 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from leadbase.api import create_app
-from leadbase.auth import service as auth_service
-from leadbase.config import Settings
 from leadbase.db import Database
-
-PASSWORD = "correct horse battery"
+from tests.api_clients import api_settings, signed_in
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def api(request: pytest.FixtureRequest) -> Iterator[tuple[TestClient, dict[str, dict[str, str]]]]:
     url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
-    settings = Settings(database_url=url, secret_key="test-secret-key-of-some-length-0123456789")
-    database = Database(url, settings)
-    with database.unit_of_work() as uow:
-        for email, role in [("ed@example.com", "editor"), ("vi@example.com", "viewer")]:
-            auth_service.create_user(uow.session, email, PASSWORD, role)
-    client = TestClient(create_app(settings, database), client=("192.0.2.10", 4000))
-    headers = {}
-    for role, email in [("editor", "ed@example.com"), ("viewer", "vi@example.com")]:
-        token = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
-        assert token.status_code == 200, token.text
-        headers[role] = {"Authorization": f"Bearer {token.json()['data']['access_token']}"}
+    database = Database(url, api_settings(url))
+    users = {"ed@example.com": "editor", "vi@example.com": "viewer"}
+    client, by_email = signed_in(database, users, client=("192.0.2.10", 4000))
+    headers = {role: by_email[email] for email, role in users.items()}
     yield client, headers
     database.dispose()
 

@@ -21,10 +21,10 @@ from leadbase.db import Database
 from leadbase.enrichment.breaker import BREAKERS
 from leadbase.leads import service as leads_service
 from leadbase.models import Job, SalesLead
+from tests.api_clients import PASSWORD, api_settings, signed_in
 from tests.enrichment_servers import DnsServer, WebServer
 from tests.workers import celery_mode, wait_for, worker, worker_env
 
-PASSWORD = "correct horse battery"
 Api = tuple[TestClient, dict[str, str], Database]
 
 
@@ -32,18 +32,9 @@ Api = tuple[TestClient, dict[str, str], Database]
 def api(request: pytest.FixtureRequest) -> Iterator[Api]:
     url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
     # No job threads in the server: these tests watch the queued state.
-    settings = Settings(
-        database_url=url,
-        secret_key="test-secret-key-of-some-length-0123456789",
-        jobs_in_server=False,
-    )
-    database = Database(url, settings)
-    with database.unit_of_work() as uow:
-        auth_service.create_user(uow.session, "ed@example.com", PASSWORD, "editor")
-    client = TestClient(create_app(settings, database))
-    login = {"email": "ed@example.com", "password": PASSWORD}
-    token = client.post("/api/v1/auth/login", json=login).json()["data"]["access_token"]
-    yield client, {"Authorization": f"Bearer {token}"}, database
+    database = Database(url, api_settings(url, jobs_in_server=False))
+    client, headers = signed_in(database, {"ed@example.com": "editor"})
+    yield client, headers["ed@example.com"], database
     database.dispose()
 
 
