@@ -26,7 +26,7 @@ from sqlalchemy import Row
 
 from leadbase import context, logs
 from leadbase.config import Settings
-from leadbase.db import Database, background_writes
+from leadbase.db import Database
 from leadbase.jobs import registry, repository
 from leadbase.jobs.registry import JobRun, PermanentJobError
 from leadbase.models import utcnow
@@ -114,10 +114,8 @@ class LeaseKeeper:
                 self._held.pop(job_id, None)
 
     def _loop(self) -> None:
-        with background_writes():
-            self._keep_renewing()
-
-    def _keep_renewing(self) -> None:
+        # Not background writes: one short UPDATE a third of a lease, and a
+        # lease lost to a busy server would run its job a second time.
         while True:
             time.sleep(self.interval)
             with self._lock:
