@@ -157,3 +157,40 @@ def test_a_write_waits_for_another_process_and_gives_up_after_busy_timeout(
     finally:
         other.close()
         db.dispose()
+
+
+def test_on_a_server_requests_write_together_and_jobs_wait_for_them() -> None:
+    import threading
+    import time
+
+    from leadbase.db import RequestsFirst, background_writes
+
+    gate, order = RequestsFirst(), []
+    release = threading.Event()
+
+    def request(name: str) -> None:
+        with gate:
+            order.append(f"{name} in")
+            release.wait(5)
+            order.append(f"{name} out")
+
+    def job() -> None:
+        with background_writes(), gate:
+            order.append("job")
+
+    first = threading.Thread(target=request, args=("a",))
+    first.start()
+    time.sleep(0.05)
+    waiting_job = threading.Thread(target=job)
+    waiting_job.start()
+    second = threading.Thread(target=request, args=("b",))
+    second.start()
+    time.sleep(0.1)
+    # Two requests write at once (the database orders them); the job waits.
+    assert sorted(order) == ["a in", "b in"]
+    release.set()
+    for thread in (first, second, waiting_job):
+        thread.join(5)
+    assert order[2:] in (["a out", "b out", "job"], ["b out", "a out", "job"])
+    job()  # nobody writing: a job goes at once
+    assert order[-1] == "job" and order.count("job") == 2

@@ -13,7 +13,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -213,6 +213,34 @@ class WriteLock:
             self._changed.notify_all()
 
 
+class RequestsFirst:
+    """PostgreSQL and MariaDB queue writers themselves (the audit chain's
+    head row): requests' writes pass freely here, and a background writer (a
+    job) waits while a request of this process is writing. The same
+    priority as WriteLock gives on SQLite, without serializing requests.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition(threading.Lock())
+        self._requests = 0
+
+    def __enter__(self) -> None:
+        with self._changed:
+            if getattr(_thread_state, "background", False):
+                while self._requests:
+                    self._changed.wait()
+            else:
+                self._requests += 1
+
+    def __exit__(self, *_exc: object) -> None:
+        if getattr(_thread_state, "background", False):
+            return
+        with self._changed:
+            self._requests -= 1
+            if not self._requests:
+                self._changed.notify_all()
+
+
 class UnitOfWork:
     """One session, one transaction; follow-up work runs after commit only."""
 
@@ -328,8 +356,9 @@ class Database:
         writer = self.engine.execution_options(leadbase_write=True)
         self._write_sessions = sessionmaker(writer, expire_on_commit=False)
         # In-process writers queue on a lock instead of spinning in SQLite's
-        # busy handler; other processes still wait on busy_timeout.
-        self._write_lock: Any = WriteLock() if self.dialect == "sqlite" else nullcontext()
+        # busy handler; other processes still wait on busy_timeout. Either
+        # way requests write before this process's jobs.
+        self._write_lock: Any = WriteLock() if self.dialect == "sqlite" else RequestsFirst()
 
     @property
     def url(self) -> URL:
