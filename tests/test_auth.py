@@ -18,7 +18,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text, update
 from typer.testing import CliRunner
 
-from leadbase.api import envelope_error
 from leadbase.auth import service, tokens
 from leadbase.auth.cli import users_app
 from leadbase.auth.endpoints import require_role
@@ -27,6 +26,7 @@ from leadbase.auth.errors import AuthenticationError
 from leadbase.config import Settings, get_settings
 from leadbase.db import Database
 from leadbase.errors import LeadbaseError, ValidationError
+from leadbase.http_support import envelope_error
 from leadbase.models import ApiKey, AuditLog, RefreshToken, User
 
 PASSWORD = "correct horse battery"

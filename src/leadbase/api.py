@@ -34,6 +34,7 @@ from leadbase.config import Settings, get_settings
 from leadbase.db import Database
 from leadbase.enrichment import endpoints as enrichment_endpoints
 from leadbase.errors import LeadbaseError
+from leadbase.http_support import envelope, envelope_error
 from leadbase.jobs import endpoints as jobs_endpoints
 from leadbase.leads import endpoints as leads_endpoints
 from leadbase.web import pages
@@ -65,17 +66,6 @@ SECURITY_HEADERS = {
 }
 # Swagger UI loads its own script and styles: a strict CSP would blank the page.
 _NO_CSP_PATHS = ("/docs", "/redoc")
-
-
-def envelope(
-    status: int, code: str, message: str, details: list[dict[str, Any]] | None = None
-) -> JSONResponse:
-    body = {"success": False, "error": code, "message": message, "details": details or []}
-    return JSONResponse(body, status_code=status)
-
-
-def envelope_error(exc: LeadbaseError) -> JSONResponse:
-    return envelope(exc.status_code, exc.code, exc.message, exc.details)
 
 
 def client_ip(peer: str | None, forwarded_for: str | None, trusted: list[str]) -> str | None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Header, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
@@ -27,6 +28,18 @@ class Envelope(BaseModel, Generic[T]):
 class PreconditionFailedError(LeadbaseError):
     status_code = 412
     code = "precondition_failed"
+
+
+def envelope(
+    status: int, code: str, message: str, details: list[dict[str, Any]] | None = None
+) -> JSONResponse:
+    """An error as DESIGN.md's envelope, with its status."""
+    body = {"success": False, "error": code, "message": message, "details": details or []}
+    return JSONResponse(body, status_code=status)
+
+
+def envelope_error(exc: LeadbaseError) -> JSONResponse:
+    return envelope(exc.status_code, exc.code, exc.message, exc.details)
 
 
 def database(request: Request) -> Database:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Form, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
+from fastapi.responses import PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -19,8 +19,8 @@ from leadbase import context
 from leadbase.auth import service as auth_service
 from leadbase.auth import throttle
 from leadbase.auth.errors import AuthenticationError
-from leadbase.db import Database
 from leadbase.errors import LeadbaseError
+from leadbase.http_support import database, envelope, envelope_error
 from leadbase.ratelimit import RateLimitedError
 from leadbase.web import rendering, session
 from leadbase.web.session import ConsoleUser
@@ -31,11 +31,6 @@ SignedIn = session.SignedIn
 
 # Paths that belong to the API and operations, never to the console.
 _NOT_CONSOLE = ("/api/", "/health", "/ready", "/metrics", "/openapi.json", "/docs", "/redoc")
-
-
-def _database(request: Request) -> Database:
-    database: Database = request.app.state.database
-    return database
 
 
 @router.get("/")
@@ -96,7 +91,7 @@ def login(
         return _login_form(
             request, next, email=email, error="Enter your email and password.", status=422
         )
-    database = _database(request)
+    db = database(request)
     address, ip = email.strip().lower(), context.current().ip
     guard = throttle.for_request(request)
     try:
@@ -104,13 +99,13 @@ def login(
     except RateLimitedError as exc:
         return _login_form(request, next, email=email, error=str(exc.detail), status=429)
     try:
-        with context.acting_as(f"user:{address}"), database.unit_of_work() as uow:
-            pair = auth_service.login(uow.session, email, password, database.settings)
+        with context.acting_as(f"user:{address}"), db.unit_of_work() as uow:
+            pair = auth_service.login(uow.session, email, password, db.settings)
     except AuthenticationError:
         guard.record_failure(address, ip)
         return _login_form(request, next, email=email, error="Wrong email or password.", status=401)
     response = RedirectResponse(session.safe_next(next), status_code=303)
-    session.set_session(response, request, pair.refresh_token, database.settings.refresh_token_days)
+    session.set_session(response, request, pair.refresh_token, db.settings.refresh_token_days)
     return response
 
 
@@ -118,10 +113,10 @@ def login(
 async def logout(request: Request, user: SignedIn) -> Response:
     await session.check_csrf(request, user)
     token = request.cookies.get(session.SESSION_COOKIE, "")
-    database = _database(request)
+    db = database(request)
 
     def revoke() -> None:
-        with database.unit_of_work() as uow:
+        with db.unit_of_work() as uow:
             auth_service.logout(uow.session, token)
 
     await run_in_threadpool(revoke)
@@ -166,13 +161,7 @@ def error_page(request: Request, status: int, message: str) -> Response:
 
 def _login_required(request: Request, _exc: Exception) -> Response:
     if _wants_json(request) or request.method != "GET":
-        body = {
-            "success": False,
-            "error": "unauthorized",
-            "message": "your session ended; sign in again",
-            "details": [],
-        }
-        return JSONResponse(body, status_code=401)
+        return envelope(401, "unauthorized", "your session ended; sign in again")
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     response = RedirectResponse(session.login_url(target), status_code=303)
     session.clear_session(response)
@@ -182,8 +171,7 @@ def _login_required(request: Request, _exc: Exception) -> Response:
 def console_error(request: Request, exc: LeadbaseError) -> Response:
     """A domain error on a console page, as a page; fetches get the envelope."""
     if _wants_json(request):
-        body = {"success": False, "error": exc.code, "message": exc.message, "details": exc.details}
-        return JSONResponse(body, status_code=exc.status_code)
+        return envelope_error(exc)
     return error_page(request, exc.status_code, exc.message)
 
 

@@ -52,12 +52,9 @@ def tokens_css(tokens: dict[str, Any]) -> str:
 
 
 @cache
-def _tokens_css_cached() -> str:
-    return tokens_css(load_tokens())
-
-
 def tokens_stylesheet() -> str:
-    return _tokens_css_cached()
+    """The shipped tokens as CSS, built once a process."""
+    return tokens_css(load_tokens())
 
 
 @cache

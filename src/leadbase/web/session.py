@@ -27,6 +27,7 @@ from leadbase.auth.errors import PermissionDeniedError
 from leadbase.auth.service import Principal
 from leadbase.db import Database
 from leadbase.errors import LeadbaseError
+from leadbase.http_support import database
 
 SESSION_COOKIE = "leadbase_session"
 LOGIN_CSRF_COOKIE = "leadbase_login_csrf"
@@ -64,13 +65,8 @@ class ConsoleUser:
         return self.principal.role
 
 
-def _database(request: Request) -> Database:
-    database: Database = request.app.state.database
-    return database
-
-
 def csrf_token_for(request: Request, session_token: str) -> str:
-    key = tokens.signing_key(_database(request).settings).encode("utf-8")
+    key = tokens.signing_key(database(request).settings).encode("utf-8")
     message = b"csrf:" + tokens.digest(session_token).encode("ascii")
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
@@ -85,7 +81,7 @@ async def current_user(request: Request) -> ConsoleUser:
     token = request.cookies.get(SESSION_COOKIE)
     if not token or len(token) > 200:
         raise LoginRequired
-    principal = await run_in_threadpool(_look_up, _database(request), token)
+    principal = await run_in_threadpool(_look_up, database(request), token)
     if principal is None:
         raise LoginRequired
     request.state.principal = principal  # the request log line names the caller
