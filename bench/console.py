@@ -78,7 +78,7 @@ def _spread(rng: random.Random, lead: dict[str, Any]) -> dict[str, Any]:
 
 
 def common_values(url: str) -> dict[str, str]:
-    """A common country and tag among the newest leads, for the filter cases."""
+    """A common country among the newest leads, for the filter cases."""
     engine = create_db_engine(url)
     try:
         with engine.connect() as connection:
