@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from leadbase import __version__, context, idempotency, logs, ops, ratelimit, schema
+from leadbase import __version__, api_docs, context, idempotency, logs, ops, ratelimit, schema
 from leadbase.auth import endpoints as auth_endpoints
 from leadbase.auth import service as auth_service
 from leadbase.auth import user_endpoints
@@ -64,8 +64,8 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
 }
-# Swagger UI loads its own script and styles: a strict CSP would blank the page.
-_NO_CSP_PATHS = ("/docs", "/redoc")
+# The API docs (Swagger UI, ReDoc) get their own policy: see api_docs.
+_DOCS_PATHS = ("/docs", "/redoc")
 
 
 def client_ip(peer: str | None, forwarded_for: str | None, trusted: list[str]) -> str | None:
@@ -160,8 +160,8 @@ def _has_nul(scope: Scope) -> bool:
 def _response_headers(scope: Scope, request_id: str) -> list[tuple[str, str]]:
     extra = [("X-Request-ID", request_id)]
     for name, value in SECURITY_HEADERS.items():
-        if name == "Content-Security-Policy" and scope["path"].startswith(_NO_CSP_PATHS):
-            continue
+        if name == "Content-Security-Policy" and scope["path"].startswith(_DOCS_PATHS):
+            value = api_docs.CONTENT_SECURITY_POLICY
         extra.append((name, value))
     if scope.get("scheme") == "https":
         extra.append(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
@@ -313,7 +313,12 @@ async def _serving(app: FastAPI) -> AsyncIterator[None]:
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(
-        title="leadbase", version=__version__, openapi_url="/openapi.json", lifespan=_serving
+        title="leadbase",
+        version=__version__,
+        openapi_url="/openapi.json",
+        docs_url=None,  # api_docs serves them without a CDN
+        redoc_url=None,
+        lifespan=_serving,
     )
     app.state.settings = settings
     app.state.database = database or Database(settings=settings)
@@ -334,6 +339,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         enrichment_endpoints.router,
     ):
         app.include_router(router, dependencies=limited, responses=ERROR_RESPONSES)
+    api_docs.install(app)
     pages.install(app)
     _bootstrap_admin(app.state.database, settings)
     return app

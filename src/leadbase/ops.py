@@ -369,7 +369,11 @@ def install(app: FastAPI, settings: Settings) -> None:
         tags=["ops"],
         response_class=Response,
         dependencies=[Depends(require_role("admin"))],
-        responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text"}},
+        responses={
+            200: {"content": {"text/plain": {}}, "description": "Prometheus text"},
+            401: {"description": "No, an expired or an invalid token or API key"},
+            403: {"description": "Not an admin"},
+        },
     )
     def prometheus_metrics() -> Response:
         """Prometheus metrics (text format). Needs the admin role."""

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -42,6 +43,17 @@ def _database(request: Request) -> Database:
     return database
 
 
+# Declares the scheme in the OpenAPI document (so /docs offers "Authorize")
+# on every route that needs a caller; the header is read by _bearer below,
+# which also takes API keys and answers the envelope's 401.
+BEARER_SCHEME = HTTPBearer(
+    scheme_name="bearerAuth",
+    bearerFormat="JWT or API key",
+    description="An access token from POST /api/v1/auth/login, or an API key.",
+    auto_error=False,
+)
+
+
 def _bearer(request: Request) -> str:
     bearer = tokens.bearer_credentials(request.headers.get("authorization"))
     if bearer is None:
@@ -49,7 +61,10 @@ def _bearer(request: Request) -> str:
     return bearer
 
 
-async def get_principal(request: Request) -> Principal:
+async def get_principal(
+    request: Request,
+    _declared: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER_SCHEME)],
+) -> Principal:
     """The caller, from an access token or an API key; 401 otherwise.
 
     Async: a token whose user was looked up a moment ago is answered without
