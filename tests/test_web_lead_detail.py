@@ -7,6 +7,7 @@ banner; viewers; phones. Plus cheaper checks over plain HTTP."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from leadbase.companies import service as companies_service
 from leadbase.leads import repository
 from leadbase.leads import service as leads_service
 from leadbase.leads.schemas import IDENTITY_FIELDS, LEAD_FIELDS
-from leadbase.models import SalesLead
+from leadbase.models import LeadEvent, SalesLead
 from leadbase.web import forms, lead_detail, lead_enrichment, lead_timeline
 from tests.browser import ConsoleServer
 
@@ -130,7 +131,7 @@ def test_the_page_reads_as_a_record_and_a_section_opens_to_edit_and_save(
     expect(contact.get_by_role("link", name="ada@example.com")).to_have_attribute(
         "href", "mailto:ada@example.com"
     )
-    expect(contact.get_by_role("link", name="+442079460958")).to_have_attribute(
+    expect(contact.get_by_role("link", name="+44 20 7946 0958")).to_have_attribute(
         "href", "tel:+442079460958"
     )
     expect(contact.get_by_role("link", name=re.compile("linkedin"))).to_have_attribute(
@@ -155,7 +156,7 @@ def test_the_page_reads_as_a_record_and_a_section_opens_to_edit_and_save(
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_test_id("notice")).to_have_text("Saved.")
     expect(page.locator(VISIBLE_INPUTS)).to_have_count(0)
-    expect(contact.get_by_role("link", name="+447911123456")).to_be_visible()
+    expect(contact.get_by_role("link", name="+44 7911 123456")).to_be_visible()
     lead = lead_now(console, lead_id)
     assert lead.phone == "+447911123456" and lead.version == 2
     assert lead.additional_emails == ["ada@engines.example", "countess@engines.example"]
@@ -666,6 +667,8 @@ def test_values_in_the_history_are_shortened_and_actors_named() -> None:
     assert lead_timeline.who(None) == "someone"
     assert lead_detail.safe_link("javascript:alert(1)") is None
     assert lead_detail.iso("2026-12-01T16:10:00+01:00") == "2026-12-01T15:10:00Z"
+    assert lead_detail.phone_text("+442079460958") == "+44 20 7946 0958"
+    assert lead_detail.phone_text("not a number") == "not a number"
     assert lead_detail.initials("Ada King Lovelace") == "AL" and lead_detail.initials("") == "?"
     assert lead_detail.steps_of({"steps": {"email": "ok"}}) == [
         {"provider": "email", "status": "ok"}
@@ -715,3 +718,59 @@ def test_the_form_errors_module_speaks_plainly() -> None:
 
 def _refuse(name: str, value: Any) -> None:
     raise lead_detail.ValidationError(name, "too odd")
+
+
+def test_a_phone_without_its_country_code_is_read_in_the_country_typed_beside_it(
+    console: ConsoleServer,
+) -> None:
+    [lead_id] = console.add_leads([{"full_name": "Ada"}])
+    client = console.client("editor")
+    form = {"version": "1", "seen_seq": "0", "was.phone": "", "was.country": ""}
+    answer = client.post(f"/leads/{lead_id}", {**form, "phone": "020 7946 0958", "country": "GB"})
+    assert answer.status_code == 303
+    assert lead_now(console, lead_id).phone == "+442079460958"
+    client.close()
+
+
+def test_the_timeline_tells_enrichment_and_activities_newest_first() -> None:
+    labels = lead_detail.LABELS
+
+    def entry(seq: int, action: str, changes: dict[str, list[Any]]) -> Any:
+        at = datetime(2026, 12, 1, 16, seq, tzinfo=UTC)
+        return lead_timeline.HistoryItem(
+            seq=seq,
+            action=action,
+            actor="system:enrichment",
+            ip=None,
+            user_agent=None,
+            request_id=None,
+            at=at,
+            changes=changes,
+            shown=[],
+        )
+
+    history = [
+        entry(1, "create", {"email": [None, "a@b.io"]}),
+        entry(2, "update", {"enrichment_status": ["pending", "in_progress"]}),
+        entry(3, "update", {"enrichment_status": ["in_progress", "failed"]}),
+        entry(4, "update", {"enrichment_data": [None, {}]}),
+        entry(5, "merge", {}),
+    ]
+    call = LeadEvent(
+        event_type="phone_call",
+        event_description="Left a voicemail",
+        event_data={"outcome": "no answer"},
+        actor="user:ada@example.com",
+        event_timestamp=datetime(2026, 12, 1, 16, 6),  # naive, as SQLite returns it: read as UTC
+    )
+    noise = LeadEvent(event_type="updated", event_timestamp=datetime(2026, 12, 1, 16, 7))
+    told = lead_timeline.timeline(history, [call, noise], labels)
+    assert [(h.title, h.actor) for h in told] == [
+        ("Phone call", "ada@example.com"),
+        ("Merge", "enrichment (automatic)"),
+        ("Updated enrichment details", "enrichment (automatic)"),
+        ("Enrichment failed", "enrichment (automatic)"),
+        ("Enrichment started", "enrichment (automatic)"),
+        ("Created", "enrichment (automatic)"),
+    ]
+    assert told[0].detail == "Left a voicemail · no answer" and told[0].kind == "activity"

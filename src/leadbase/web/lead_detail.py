@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, get_args
 from urllib.parse import quote
 
+import phonenumbers
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
@@ -418,6 +419,16 @@ def steps_of(data: Any) -> list[dict[str, str]]:
     ]
 
 
+def phone_text(value: Any) -> str:
+    """A stored (E.164) number as people read it: ``+44 20 7946 0958``."""
+    text = str(value or "")
+    try:
+        number = phonenumbers.parse(text, None)
+    except phonenumbers.NumberParseException:
+        return text
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
 def initials(name: str) -> str:
     letters = [part[0] for part in name.split() if part[:1].isalnum()]
     return "".join(letters[:1] + letters[1:][-1:]).upper() or "?"
@@ -521,6 +532,7 @@ def _page(request: Request, user: ConsoleUser, record: LeadRecord, view: View) -
             "shown": shown,
             "safe_link": safe_link,
             "iso": iso,
+            "phone_text": phone_text,
             "who": lead_timeline.who,
             "pretty_json": _pretty_json,
         },
