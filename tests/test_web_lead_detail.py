@@ -774,3 +774,7 @@ def test_the_timeline_tells_enrichment_and_activities_newest_first() -> None:
         ("Created", "enrichment (automatic)"),
     ]
     assert told[0].detail == "Left a voicemail · no answer" and told[0].kind == "activity"
+    linked = entry(8, "update", {"company_id": [None, "c1"]})
+    assert lead_timeline.told(linked, labels) == ("updated", "Linked to its company")
+    both = entry(9, "update", {"company_id": [None, "c1"], "company_name": [None, "Acme"]})
+    assert lead_timeline.told(both, labels)[1] == "Updated company; linked to its company"

@@ -24,6 +24,8 @@ MAX_SHOWN = 500  # characters of one value in the history; the API has the rest
 # lead_events rows the write path writes with each change: told by the audit entries.
 CHANGE_EVENTS = frozenset({"created", "updated", "deleted", "restored"})
 ENRICHMENT_FIELDS = frozenset({"enrichment_status", "enrichment_data", "enrichment_task_id"})
+# Fields a sentence does not name (the company link is told in words).
+QUIET_FIELDS = ENRICHMENT_FIELDS | {"company_id"}
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,8 @@ def history_item(entry: AuditLog, labels: Mapping[str, str]) -> HistoryItem:
     shown = [
         Change(labels.get(name, name), display(old), display(new), name)
         for name, (old, new) in audit.changes.items()
+        # A new lead's unset fields and unticked boxes say nothing.
+        if not (audit.action == "create" and new in (None, False, "", []))
     ]
     return HistoryItem(**dict(audit), shown=shown)
 
@@ -112,7 +116,8 @@ def told(entry: HistoryItem, labels: Mapping[str, str]) -> tuple[str, str]:
         return "deleted", "Deleted"
     if entry.action == "restore":
         return "restored", "Restored"
-    others = _labelled([f for f in changes if f not in ENRICHMENT_FIELDS], labels)
+    others = _labelled([f for f in changes if f not in QUIET_FIELDS], labels)
+    linked = "linked to its company" if (changes.get("company_id") or [None, None])[1] else ""
     status = changes.get("enrichment_status")
     if status:
         new = status[1]
@@ -121,11 +126,13 @@ def told(entry: HistoryItem, labels: Mapping[str, str]) -> tuple[str, str]:
         if new == "failed":
             return "enriched", "Enrichment failed"
         if new == "completed":
-            return "enriched", "Enriched" + (f": filled {_listed(others)}" if others else "")
+            parts = [f"filled {_listed(others)}"] if others else []
+            parts += [linked] if linked else []
+            return "enriched", ("Enriched: " + "; ".join(parts)) if parts else "Enriched"
     if entry.action == "update":
-        if not others:
-            return "updated", "Updated enrichment details"
-        return "updated", "Updated " + _listed(others)
+        if others:
+            return "updated", "Updated " + _listed(others) + (f"; {linked}" if linked else "")
+        return "updated", linked.capitalize() if linked else "Updated enrichment details"
     return "updated", entry.action.replace("_", " ").capitalize()
 
 

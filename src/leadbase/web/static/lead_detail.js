@@ -74,5 +74,10 @@
     if (cancel) { event.preventDefault(); cancel.click(); }
   });
 
-  focusOpenSection();
+  // After load: the browser's own scroll to the #section-… fragment comes first.
+  if (document.readyState === "complete") {
+    focusOpenSection();
+  } else {
+    window.addEventListener("load", focusOpenSection);
+  }
 })();
