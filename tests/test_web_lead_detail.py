@@ -22,6 +22,7 @@ from leadbase.leads.schemas import IDENTITY_FIELDS, LEAD_FIELDS
 from leadbase.models import LeadEvent, SalesLead
 from leadbase.web import forms, lead_detail, lead_enrichment, lead_timeline
 from tests.browser import ConsoleServer
+from tests.test_web_accessibility import UNLABELLED
 
 ADA = {
     "full_name": "Ada Lovelace",
@@ -346,6 +347,12 @@ def test_a_deleted_lead_shows_one_banner_and_is_restored_at_390px(
     expect(page.get_by_label("Score")).to_have_value("72")
     fits(page, 390)
     shot(page, "edit-mobile")
+    # Every section's form fits and labels each control.
+    for section in lead_detail.SECTIONS:
+        open_lead(page, console, lead_id, f"?edit={section.key}")
+        expect(page.locator("#section-form")).to_be_visible()
+        assert page.evaluate(UNLABELLED) == [], section.key
+        fits(page, 390)
     page.get_by_role("link", name="Cancel").click()
 
     page.once("dialog", lambda dialog: dialog.accept())
