@@ -21,7 +21,7 @@ anything is written.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, get_args
@@ -40,7 +40,7 @@ from leadbase.companies import repository as companies_repository
 from leadbase.errors import ConflictError, DuplicateLeadError, NotFoundError, ValidationError
 from leadbase.leads import repository, service
 from leadbase.leads.schemas import IDENTITY_FIELDS, LeadInput, LeadStatus
-from leadbase.models import LeadSource
+from leadbase.models import LeadEvent, LeadSource
 from leadbase.web import forms, lead_enrichment, lead_timeline, rendering
 from leadbase.web.lead_timeline import Change, HistoryItem, display
 from leadbase.web.session import ConsoleUser, Editor, SignedIn
@@ -285,7 +285,7 @@ def _seen_seq(form: FormData) -> int:
 # --- checking a post: every bad field at once --------------------------------------
 
 
-def _normalises(changes: Mapping[str, Any]) -> Any:
+def _normalises(changes: Mapping[str, Any]) -> Callable[[str, Any], None]:
     """A check of one field through the service's own normalisers (the phone
     with the country typed beside it, which decides its region)."""
 
@@ -334,7 +334,7 @@ class LeadRecord:
 
     lead: dict[str, Any]
     history: list[HistoryItem]  # oldest first
-    events: list[Any]  # lead_events rows, oldest first
+    events: list[LeadEvent]  # oldest first
     sources: list[LeadSource]
     company: dict[str, Any] | None  # the linked company: id, name, domain
 
