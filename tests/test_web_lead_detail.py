@@ -662,6 +662,18 @@ def test_a_lead_deleted_while_being_edited_keeps_what_was_typed_in_its_one_banne
     client.close()
 
 
+def test_a_long_timeline_shows_the_newest_hundred(console: ConsoleServer) -> None:
+    [lead_id] = console.add_leads([{"full_name": "Busy"}])
+    with context.acting_as("user:admin@example.com"), console.database.unit_of_work() as uow:
+        for i in range(lead_detail.TIMELINE_SHOWN):
+            leads_service.update(uow, lead_id, {"title": f"Title {i}"})
+    client = console.client("viewer")
+    html = client.get(f"/leads/{lead_id}").text
+    assert html.count('data-testid="timeline-item"') == lead_detail.TIMELINE_SHOWN
+    assert "And 1 older entry, not shown here" in html and "Created" not in html
+    client.close()
+
+
 # --- the pieces, on their own -----------------------------------------------------
 
 

@@ -145,6 +145,7 @@ SECTIONS: tuple[Section, ...] = (
             FormField("is_manual", "Manual / test lead", "checkbox"),
         ),
     ),
+    Section("notes", "Notes", (FormField("notes", "Notes", "textarea"),)),
     Section(
         "address",
         "Address",
@@ -157,7 +158,6 @@ SECTIONS: tuple[Section, ...] = (
             FormField("country", "Country"),
         ),
     ),
-    Section("notes", "Notes", (FormField("notes", "Notes", "textarea"),)),
 )
 SECTION_BY_KEY = {section.key: section for section in SECTIONS}
 FORM_FIELDS: dict[str, FormField] = {f.name: f for s in SECTIONS for f in s.fields}
@@ -188,6 +188,7 @@ LABELS: dict[str, str] = {
     "is_deleted": "Deleted",
 }
 ORIGINAL_PREFIX = "was."
+TIMELINE_SHOWN = 100  # newest first; the API's history has the rest
 NOTICES = {
     "saved": "Saved.",
     "unchanged": "Nothing to save: no field was changed.",
@@ -501,6 +502,7 @@ def _page(request: Request, user: ConsoleUser, record: LeadRecord, view: View) -
     name = lead.get("full_name") or lead.get("email") or "(no name)"
     is_admin = user.role == "admin"
     hidden = frozenset() if is_admin else ADMIN_ONLY
+    timeline = lead_timeline.timeline(record.history, record.events, LABELS, hidden)
     conflict = view.conflict
     if conflict is not None:
         conflict = [change for change in conflict if change.name not in hidden]
@@ -520,7 +522,8 @@ def _page(request: Request, user: ConsoleUser, record: LeadRecord, view: View) -
             "form": view.form or FormState.fresh(record),
             "internal_fields": [(label, lead.get(n)) for n, label in INTERNAL_FIELDS],
             "json_fields": [(label, lead.get(n)) for n, label in JSON_FIELDS],
-            "timeline": lead_timeline.timeline(record.history, record.events, LABELS, hidden),
+            "timeline": timeline[:TIMELINE_SHOWN],
+            "older": max(0, len(timeline) - TIMELINE_SHOWN),
             "sources": record.sources,
             "enrichment": lead_enrichment.story(lead, LABELS),
             "steps": steps_of(lead.get("enrichment_data")),
