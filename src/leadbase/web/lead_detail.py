@@ -1,10 +1,12 @@
 """Console: one lead's page, /leads/{id}.
 
-Every field of the lead (a form for editors, a read-only list for viewers),
-its audit trail and timeline, its sources, and where enrichment found each
-value. Edits, soft delete and restore go through ``leads.service`` in a unit
-of work acting as the signed-in user, so the audit trail names them with
-their ip and browser.
+A record page, read first: who the lead is, their company, how to reach
+them, status, score and tags, notes, what enrichment found (in words) and a
+timeline of what happened. Editors open one section at a time to edit it
+(``?edit=contact``); the lead's internals (provider and job ids, raw data)
+are behind "Details for admins", for admins, read-only. Edits, soft delete
+and restore go through ``leads.service`` in a unit of work acting as the
+signed-in user, so the audit trail names them with their ip and browser.
 
 An edit sends only the fields the user changed from what the form showed:
 each input has a hidden ``was.<field>`` twin holding the value it was
@@ -12,16 +14,20 @@ rendered with, so an untouched field is never rewritten. The form also
 carries the lead's version (a stale one is a ConflictError: the page shows
 the other change and lets the user reload or overwrite) and the last audit
 entry the user saw, which is how the page finds what that other change was.
+Every bad field is reported at once, in plain words (web/forms.py), before
+anything is written.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal, get_args
 from urllib.parse import quote
 
+import phonenumbers
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
@@ -30,16 +36,18 @@ from starlette.responses import Response
 
 from leadbase import http_support
 from leadbase.audit import repository as audit_repository
+from leadbase.companies import repository as companies_repository
 from leadbase.errors import ConflictError, DuplicateLeadError, NotFoundError, ValidationError
 from leadbase.leads import repository, service
-from leadbase.leads.schemas import EnrichmentStatus, HistoryEntry, LeadStatus
-from leadbase.models import AuditLog, LeadEvent, LeadSource
-from leadbase.web import rendering
+from leadbase.leads.schemas import IDENTITY_FIELDS, LeadInput, LeadStatus
+from leadbase.models import LeadEvent, LeadSource
+from leadbase.web import forms, lead_enrichment, lead_timeline, rendering
+from leadbase.web.lead_timeline import Change, HistoryItem, display
 from leadbase.web.session import ConsoleUser, Editor, SignedIn
 
 router = APIRouter(include_in_schema=False)
 
-# --- the form: which input shows each lead field ---------------------------------
+# --- the sections: which lead fields each shows, and how -------------------------
 
 Kind = Literal["text", "email", "tel", "url", "textarea", "select", "checkbox", "list", "number"]
 
@@ -51,101 +59,143 @@ class FormField:
     kind: Kind = "text"
     options: tuple[str, ...] = ()
     hint: str = ""
+    format: str = ""  # the plain message for a value of the wrong form
+    item: str = ""  # for a list: what each item is (email, tel)
+
+    @property
+    def rule(self) -> forms.FieldRule:
+        return forms.FieldRule(self.label, self.format)
 
 
-def _f(name: str, label: str, kind: Kind = "text", hint: str = "") -> FormField:
-    return FormField(name, label, kind, hint=hint)
+@dataclass(frozen=True)
+class Section:
+    key: str  # ?edit=<key>
+    title: str
+    fields: tuple[FormField, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields)
 
 
 LIST_HINT = "Separate several with commas."
+SCORE = "Score is a whole number from 0 to 100"
 
-# Every writable field of LeadInput except the JSON ones below, grouped as
-# the page shows them. A test checks the two together cover LeadInput.
-SECTIONS: tuple[tuple[str, tuple[FormField, ...]], ...] = (
-    (
+# The fields people edit, section by section. Internals (INTERNAL_FIELDS) and
+# structured data (JSON_FIELDS) are shown to admins, never edited here; a
+# test checks the three together cover LeadInput.
+SECTIONS: tuple[Section, ...] = (
+    Section(
+        "person",
         "Person",
         (
-            _f("full_name", "Full name"),
-            _f("first_name", "First name"),
-            _f("last_name", "Last name"),
-            _f("title", "Job title"),
+            FormField("full_name", "Full name"),
+            FormField("first_name", "First name"),
+            FormField("last_name", "Last name"),
+            FormField("title", "Job title"),
         ),
     ),
-    (
+    Section(
+        "contact",
         "Contact",
         (
-            _f("email", "Email", "email"),
-            _f("email_verified", "Email verified", "checkbox"),
-            _f("phone", "Phone", "tel"),
-            _f("phone_verified", "Phone verified", "checkbox"),
-            _f("additional_emails", "Additional emails", "list", LIST_HINT),
-            _f("additional_phones", "Additional phones", "list", LIST_HINT),
-            _f("linkedin_url", "LinkedIn URL", "url"),
+            FormField("email", "Email", "email", format=forms.EMAIL),
+            FormField("email_verified", "Email verified", "checkbox"),
+            FormField("phone", "Phone", "tel", format=forms.PHONE),
+            FormField("phone_verified", "Phone verified", "checkbox"),
+            FormField("linkedin_url", "LinkedIn", "url", format=forms.LINKEDIN),
+            FormField(
+                "additional_emails",
+                "Other emails",
+                "list",
+                hint=LIST_HINT,
+                format=forms.EMAIL,
+                item="email",
+            ),
+            FormField(
+                "additional_phones",
+                "Other phones",
+                "list",
+                hint=LIST_HINT,
+                format=forms.PHONE,
+                item="tel",
+            ),
         ),
     ),
-    (
+    Section(
+        "company",
         "Company",
         (
-            _f("company_name", "Company name"),
-            _f("company_domain", "Company domain"),
-            _f("company_id", "Company id", hint="The id of a company in leadbase."),
-            _f("industry", "Industry"),
+            FormField("company_name", "Company"),
+            FormField(
+                "company_domain", "Company website", format=forms.DOMAIN, hint="Like acme.com."
+            ),
+            FormField("industry", "Industry"),
         ),
     ),
-    (
+    Section(
+        "status",
+        "Status & tags",
+        (
+            FormField("lead_status", "Status", "select", get_args(LeadStatus)),
+            FormField("lead_score", "Score", "number", hint="0 to 100.", format=SCORE),
+            FormField("tags", "Tags", "list", hint=LIST_HINT),
+            FormField("source", "Source"),
+            FormField("verified", "Verified", "checkbox"),
+            FormField("is_manual", "Manual / test lead", "checkbox"),
+        ),
+    ),
+    Section("notes", "Notes", (FormField("notes", "Notes", "textarea"),)),
+    Section(
+        "address",
         "Address",
         (
-            _f("street", "Street"),
-            _f("address_line2", "Address line 2"),
-            _f("city", "City"),
-            _f("state", "State or region"),
-            _f("postal_code", "Postal code"),
-            _f("country", "Country"),
-        ),
-    ),
-    (
-        "Status",
-        (
-            FormField("lead_status", "Lead status", "select", get_args(LeadStatus)),
-            _f("lead_score", "Lead score", "number", "0 to 100."),
-            _f("verified", "Verified", "checkbox"),
-            _f("is_manual", "Manual / test lead", "checkbox"),
-            _f("tags", "Tags", "list", LIST_HINT),
-            _f("notes", "Notes", "textarea"),
-        ),
-    ),
-    (
-        "Source and enrichment",
-        (
-            _f("source", "Source"),
-            _f("provider_name", "Provider"),
-            _f("external_id", "External id"),
-            _f("actor_id", "Apify actor id"),
-            _f("run_id", "Run id"),
-            _f("dataset_id", "Dataset id"),
-            FormField(
-                "enrichment_status", "Enrichment status", "select", get_args(EnrichmentStatus)
-            ),
-            _f("enrichment_task_id", "Enrichment task id"),
+            FormField("street", "Street"),
+            FormField("address_line2", "Address line 2"),
+            FormField("city", "City"),
+            FormField("state", "State or region"),
+            FormField("postal_code", "Postal code"),
+            FormField("country", "Country"),
         ),
     ),
 )
-FORM_FIELDS: dict[str, FormField] = {f.name: f for _, fields in SECTIONS for f in fields}
-# Structured fields: shown as JSON on the page, changed by the API and the
-# enrichment and scoring jobs, not typed into a form.
+SECTION_BY_KEY = {section.key: section for section in SECTIONS}
+FORM_FIELDS: dict[str, FormField] = {f.name: f for s in SECTIONS for f in s.fields}
+RULES: dict[str, forms.FieldRule] = {name: f.rule for name, f in FORM_FIELDS.items()}
+# Bookkeeping of imports and enrichment: read-only, for admins.
+INTERNAL_FIELDS = (
+    ("company_id", "Company id"),
+    ("enrichment_status", "Enrichment status"),
+    ("enrichment_task_id", "Enrichment task id"),
+    ("provider_name", "Provider"),
+    ("external_id", "External id"),
+    ("actor_id", "Apify actor id"),
+    ("run_id", "Apify run id"),
+    ("dataset_id", "Apify dataset id"),
+)
+# Structured fields, written by the API and the enrichment and scoring jobs.
 JSON_FIELDS = (
-    ("enrichment_data", "Enrichment data"),
+    ("enrichment_data", "Enrichment provenance"),
     ("score_explanation", "Score explanation"),
     ("raw_data", "Raw data"),
 )
+# What only admins see, in the timeline's changes as in the details.
+ADMIN_ONLY = frozenset(name for name, _ in INTERNAL_FIELDS + JSON_FIELDS)
+LABELS: dict[str, str] = {
+    **{name: f.label for name, f in FORM_FIELDS.items()},
+    **dict(INTERNAL_FIELDS),
+    **dict(JSON_FIELDS),
+    "is_deleted": "Deleted",
+}
 ORIGINAL_PREFIX = "was."
+TIMELINE_SHOWN = 100  # newest first; the API's history has the rest
 NOTICES = {
     "saved": "Saved.",
     "unchanged": "Nothing to save: no field was changed.",
-    "deleted": "Lead deleted. It no longer shows in lists; Restore brings it back.",
+    "deleted": "",  # the deleted banner says it, once
     "restored": "Lead restored.",
 }
-MAX_SHOWN = 500  # characters of one value in the history; the API has the rest
+IDENTITY_MESSAGE = "Keep a name, an email, a phone or a LinkedIn address: a lead needs one of them."
 
 
 def shown(form_field: FormField, value: Any) -> str:
@@ -160,19 +210,16 @@ def shown(form_field: FormField, value: Any) -> str:
 
 
 def typed(form_field: FormField, raw: str) -> Any:
-    """What the user typed, as the value to store (the service validates it)."""
+    """What the user typed, as the value to store (the service validates it;
+    a score that is not a number stays text, for the form to report)."""
     raw = raw.replace("\r\n", "\n")  # browsers send a textarea's lines as CRLF
     if form_field.kind == "checkbox":
         return raw == "true"
     if form_field.kind == "list":
         return [part.strip() for part in raw.split(",") if part.strip()] or None
     if form_field.kind == "number":
-        if not raw.strip():
-            return None
-        try:
-            return int(raw.strip())
-        except ValueError:
-            raise ValidationError(form_field.name, "must be a whole number from 0 to 100") from None
+        raw = raw.strip()
+        return int(raw) if raw.lstrip("-").isdigit() else (raw or None)
     if form_field.kind in ("textarea", "select"):
         return raw if raw.strip() else None
     return raw.strip() or None
@@ -183,12 +230,13 @@ def typed(form_field: FormField, raw: str) -> Any:
 
 @dataclass
 class Submission:
-    """An edit form as posted: what each input held, and held when rendered."""
+    """A section's form as posted: what each input held, and held when rendered."""
 
     values: dict[str, str]
     originals: dict[str, str]
     version: int | None
     seen_seq: int
+    section: str
 
     @classmethod
     def from_form(cls, form: FormData) -> Submission:
@@ -201,7 +249,10 @@ class Submission:
             value = form.get(name)  # an unticked checkbox sends nothing
             values[name] = value if isinstance(value, str) else ""
             originals[name] = original
-        return cls(values, originals, _int_or_none(form.get("version")), _seen_seq(form))
+        section = form.get("section")
+        if not isinstance(section, str) or section not in SECTION_BY_KEY:
+            section = _section_of(values)
+        return cls(values, originals, _int_or_none(form.get("version")), _seen_seq(form), section)
 
     def changes(self) -> dict[str, Any]:
         """The fields the user changed, as values to store."""
@@ -214,6 +265,14 @@ class Submission:
         return changed
 
 
+def _section_of(values: Mapping[str, str]) -> str:
+    """The section a post without one edits: that of its first field."""
+    for section in SECTIONS:
+        if any(name in values for name in section.names):
+            return section.key
+    return SECTIONS[0].key
+
+
 def _int_or_none(value: Any) -> int | None:
     if isinstance(value, str) and value.strip().isdigit():
         return int(value.strip())
@@ -224,20 +283,50 @@ def _seen_seq(form: FormData) -> int:
     return _int_or_none(form.get("seen_seq")) or 0
 
 
+# --- checking a post: every bad field at once --------------------------------------
+
+
+def _normalises(changes: Mapping[str, Any]) -> Callable[[str, Any], None]:
+    """A check of one field through the service's own normalisers (the phone
+    with the country typed beside it, which decides its region)."""
+
+    def check(name: str, value: Any) -> None:
+        given = {name: value}
+        if name in ("phone", "additional_phones") and isinstance(changes.get("country"), str):
+            given["country"] = changes["country"]
+        service.clean_input(given)
+
+    return check
+
+
+def check_changes(changes: Mapping[str, Any]) -> forms.FormErrors:
+    """Every field of ``changes`` the write path would refuse, in plain words.
+    First the schema over them all, then each remaining field's normaliser."""
+    errors = forms.schema_errors(LeadInput, changes, RULES)
+    errors.update(forms.check_each(changes, _normalises(changes), RULES, skip=set(errors)))
+    return forms.FormErrors(errors).ordered(FORM_FIELDS)
+
+
+def refusal(exc: ValidationError | DuplicateLeadError, section: Section) -> forms.FormErrors:
+    """What the service refused past the form's own checks, in plain words."""
+    if isinstance(exc, DuplicateLeadError):
+        name = exc.matched_on if exc.matched_on in FORM_FIELDS else ""
+        label = LABELS.get(exc.matched_on, exc.matched_on).lower()
+        message = f"Another lead already has this {label}."
+        return forms.FormErrors({name: message} if name else {}, "" if name else message)
+    if "at least one of" in exc.message:
+        target = next((n for n in IDENTITY_FIELDS if n in section.names), "")
+        if target:
+            return forms.FormErrors({target: IDENTITY_MESSAGE})
+        return forms.FormErrors(general=IDENTITY_MESSAGE)
+    name = exc.field.split(".", 1)[0]
+    if name in FORM_FIELDS:
+        rule = RULES[name]
+        return forms.FormErrors({name: rule.format or f"{rule.label}: {forms.reason(exc)}"})
+    return forms.FormErrors(general=exc.message)
+
+
 # --- reading a lead's page -------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Change:
-    field: str
-    old: str
-    new: str
-
-
-class HistoryItem(HistoryEntry):
-    """An audit entry, and its changes as the page shows them."""
-
-    shown: list[Change]
 
 
 @dataclass(frozen=True)
@@ -246,8 +335,9 @@ class LeadRecord:
 
     lead: dict[str, Any]
     history: list[HistoryItem]  # oldest first
-    timeline: list[LeadEvent]  # oldest first
+    events: list[LeadEvent]  # oldest first
     sources: list[LeadSource]
+    company: dict[str, Any] | None  # the linked company: id, name, domain
 
     @property
     def last_seq(self) -> int:
@@ -265,31 +355,10 @@ class LeadRecord:
                 first_old.setdefault(name, old)
                 last_new[name] = new
         return [
-            Change(name, display(first_old[name]), display(new))
+            Change(LABELS.get(name, name), display(first_old[name]), display(new), name)
             for name, new in last_new.items()
             if first_old[name] != new
         ]
-
-
-def display(value: Any) -> str:
-    """One value as the history shows it (empty string: nothing)."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, list):
-        text = ", ".join(display(item) for item in value)
-    elif isinstance(value, dict):
-        text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
-    else:
-        text = str(value)
-    return text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN] + "…"
-
-
-def _history_item(entry: AuditLog) -> HistoryItem:
-    audit = HistoryEntry.from_audit(entry)
-    shown = [Change(name, display(old), display(new)) for name, (old, new) in audit.changes.items()]
-    return HistoryItem(**dict(audit), shown=shown)
 
 
 def read_lead(request: Request, lead_id: str) -> LeadRecord:
@@ -297,100 +366,73 @@ def read_lead(request: Request, lead_id: str) -> LeadRecord:
         row = repository.row_by_id(session, lead_id, include_deleted=True)
         if row is None:
             raise NotFoundError(f"lead {lead_id} not found")
+        lead = dict(row)
+        company = None
+        if lead.get("company_id"):
+            found = companies_repository.get(session, lead["company_id"], include_deleted=True)
+            if found is not None:
+                company = {"id": found.id, "name": found.name, "domain": found.domain}
         entries = audit_repository.entries_for(session, "lead", lead_id)
         return LeadRecord(
-            lead=dict(row),
-            history=[_history_item(entry) for entry in entries],
-            timeline=list(repository.events_for(session, lead_id)),
+            lead=lead,
+            history=[lead_timeline.history_item(entry, LABELS) for entry in entries],
+            events=list(repository.events_for(session, lead_id)),
             sources=list(repository.sources_for(session, lead_id)),
+            company=company,
         )
-
-
-# --- enrichment provenance -------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Provenance:
-    field: str
-    value: str
-    provider: str
-    at: str
-    confidence: str
-
-
-@dataclass(frozen=True)
-class Enrichment:
-    status: str
-    error: str
-    fields: list[Provenance]
-    steps: list[dict[str, str]]
-    notes: list[str]  # conflicts and company errors the job recorded
-    finished_at: str
-
-
-def _text(value: Any) -> str:
-    return "" if value is None else display(value)
-
-
-def enrichment_of(lead: Mapping[str, Any]) -> Enrichment:
-    """What enrichment recorded, read defensively: the API lets anyone put
-    any JSON in enrichment_data."""
-    data = lead.get("enrichment_data")
-    data = data if isinstance(data, dict) else {}
-    fields = data.get("fields")
-    provenance = [
-        Provenance(
-            field=str(name),
-            value=_text(record.get("value")),
-            provider=_text(record.get("provider")),
-            at=_text(record.get("at")),
-            confidence=_text(record.get("confidence")),
-        )
-        for name, record in (fields.items() if isinstance(fields, dict) else [])
-        if isinstance(record, dict)
-    ]
-    return Enrichment(
-        status=str(lead.get("enrichment_status") or ""),
-        error=_text(data.get("error")),
-        fields=provenance,
-        steps=_steps(data.get("steps")),
-        notes=_enrichment_notes(data),
-        finished_at=_text(data.get("finished_at")),
-    )
-
-
-def _steps(steps: Any) -> list[dict[str, str]]:
-    """The waterfall's steps: a list of step records, or {provider: status}."""
-    if isinstance(steps, dict):
-        return [{"provider": str(k), "status": _text(v)} for k, v in steps.items()]
-    if not isinstance(steps, list):
-        return []
-    keys = ("provider", "status", "error", "ms", "attempts")
-    return [{key: _text(step.get(key)) for key in keys} for step in steps if isinstance(step, dict)]
-
-
-def _enrichment_notes(data: Mapping[str, Any]) -> list[str]:
-    notes = []
-    conflicts = data.get("conflicts")
-    for conflict in conflicts if isinstance(conflicts, list) else []:
-        if isinstance(conflict, dict):
-            reason = conflict.get("message") or (
-                f"another lead holds it: {conflict.get('existing_id')}"
-            )
-            notes.append(
-                f"{_text(conflict.get('field'))} {_text(conflict.get('value'))} not stored: "
-                f"{_text(reason)}"
-            )
-    if data.get("company_error"):
-        notes.append(f"company not linked: {_text(data['company_error'])}")
-    return notes
 
 
 def safe_link(url: Any) -> str | None:
-    """A source's URL as a link only when it is plain http(s): never javascript:."""
+    """A URL as a link only when it is plain http(s): never javascript:."""
     if isinstance(url, str) and url.lower().startswith(("https://", "http://")):
         return url
     return None
+
+
+def iso(value: datetime | str | None) -> str:
+    """A time for ``<time datetime>``: ISO 8601 in UTC."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        try:
+            at = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    else:
+        at = value
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def steps_of(data: Any) -> list[dict[str, str]]:
+    """The waterfall's steps, for admins: a list of step records, or {provider: status}."""
+    steps = data.get("steps") if isinstance(data, dict) else None
+    if isinstance(steps, dict):
+        return [{"provider": str(k), "status": lead_enrichment.text(v)} for k, v in steps.items()]
+    if not isinstance(steps, list):
+        return []
+    keys = ("provider", "status", "error", "ms", "attempts")
+    return [
+        {key: lead_enrichment.text(step.get(key)) for key in keys}
+        for step in steps
+        if isinstance(step, dict)
+    ]
+
+
+def phone_text(value: Any) -> str:
+    """A stored (E.164) number as people read it: ``+44 20 7946 0958``."""
+    text = str(value or "")
+    try:
+        number = phonenumbers.parse(text, None)
+    except phonenumbers.NumberParseException:
+        return text
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+def initials(name: str) -> str:
+    letters = [part[0] for part in name.split() if part[:1].isalnum()]
+    return "".join(letters[:1] + letters[1:][-1:]).upper() or "?"
 
 
 # --- the form's state ------------------------------------------------------------
@@ -398,15 +440,14 @@ def safe_link(url: Any) -> str | None:
 
 @dataclass
 class FormState:
-    """What the edit form shows: each input's value and its ``was.`` twin,
-    the version and audit entry it was built on, and any messages."""
+    """What an open section's form shows: each input's value and its ``was.``
+    twin, the version and audit entry it was built on, and any messages."""
 
     values: dict[str, str]
     originals: dict[str, str]
     version: int
     seen_seq: int
-    errors: dict[str, str] = field(default_factory=dict)
-    error: str = ""  # a message about no one field
+    errors: forms.FormErrors = field(default_factory=forms.FormErrors)
     duplicate_of: str = ""  # the lead that already holds a value the user typed
 
     @classmethod
@@ -436,72 +477,69 @@ class FormState:
         return state
 
     def described_by(self, name: str) -> str:
-        ids = []
-        if name in self.errors:
-            ids.append(f"f-{name}-error")
-        if FORM_FIELDS[name].hint:
-            ids.append(f"f-{name}-hint")
-        return " ".join(ids)
-
-
-def field_errors(exc: ValidationError | DuplicateLeadError) -> tuple[dict[str, str], str]:
-    """Messages by form field, and what names no field on the form."""
-    errors: dict[str, str] = {}
-    loose: list[str] = []
-    if isinstance(exc, DuplicateLeadError):
-        name = "external_id" if "+" in exc.matched_on else exc.matched_on
-        message = f"another lead already has this {exc.matched_on}: {exc.existing_id}"
-        items = [(name, message)]
-    else:
-        items = [(str(d.get("field", "")), str(d.get("message", ""))) for d in exc.details]
-    for path, message in items:
-        name = path.split(".", 1)[0]
-        if name in FORM_FIELDS and not (name == "full_name" and "at least one" in message):
-            errors.setdefault(name, message)
-        else:
-            loose.append(f"{path}: {message}")
-    return errors, "; ".join(loose)
+        return self.errors.described_by(name, hint=bool(FORM_FIELDS[name].hint))
 
 
 # --- pages -------------------------------------------------------------------------
 
 
-def _page(
-    request: Request,
-    user: ConsoleUser,
-    record: LeadRecord,
-    form: FormState,
-    *,
-    status_code: int = 200,
-    notice: str = "",
-    warning: str = "",
-    conflict: list[Change] | None = None,
-) -> Response:
+@dataclass
+class View:
+    """How the page is shown: which section is open, and what to say."""
+
+    editing: str = ""  # the open section's key
+    form: FormState | None = None
+    status_code: int = 200
+    notice: str = ""
+    unsaved: str = ""  # what a delete by someone else kept from being saved
+    conflict: list[Change] | None = None
+
+
+def _page(request: Request, user: ConsoleUser, record: LeadRecord, view: View) -> Response:
     lead = record.lead
+    can_edit = user.can_edit and not lead["is_deleted"]
+    editing = view.editing if can_edit and view.editing in SECTION_BY_KEY else ""
+    name = lead.get("full_name") or lead.get("email") or "(no name)"
+    is_admin = user.role == "admin"
+    hidden = frozenset() if is_admin else ADMIN_ONLY
+    timeline = lead_timeline.timeline(record.history, record.events, LABELS, hidden)
+    conflict = view.conflict
+    if conflict is not None:
+        conflict = [change for change in conflict if change.name not in hidden]
     return rendering.render(
         request,
         "leads/detail.html",
         {
             "user": user,
             "lead": lead,
-            "name": lead.get("full_name") or lead.get("email") or "(no name)",
+            "name": name,
+            "initials": initials(str(name)),
+            "company": record.company,
             "sections": SECTIONS,
-            "json_fields": [(name, label, lead.get(name)) for name, label in JSON_FIELDS],
-            "form": form,
-            "readonly": not user.can_edit or bool(lead["is_deleted"]),
-            "history": list(reversed(record.history)),
-            "timeline": list(reversed(record.timeline)),
+            "editing": editing,
+            "can_edit": can_edit,
+            "is_admin": is_admin,
+            "form": view.form or FormState.fresh(record),
+            "internal_fields": [(label, lead.get(n)) for n, label in INTERNAL_FIELDS],
+            "json_fields": [(label, lead.get(n)) for n, label in JSON_FIELDS],
+            "timeline": timeline[:TIMELINE_SHOWN],
+            "older": max(0, len(timeline) - TIMELINE_SHOWN),
             "sources": record.sources,
-            "enrichment": enrichment_of(lead),
-            "notice": notice,
-            "warning": warning,
+            "enrichment": lead_enrichment.story(lead, LABELS),
+            "steps": steps_of(lead.get("enrichment_data")),
+            "labels": LABELS,
+            "filled": lambda names: any(lead.get(name) for name in names),
+            "notice": view.notice,
+            "unsaved": view.unsaved,
             "conflict": conflict,
             "shown": shown,
-            "display": display,
             "safe_link": safe_link,
+            "iso": iso,
+            "phone_text": phone_text,
+            "who": lead_timeline.who,
             "pretty_json": _pretty_json,
         },
-        status_code=status_code,
+        status_code=view.status_code,
     )
 
 
@@ -511,16 +549,22 @@ def _pretty_json(value: Any) -> str:
 
 @router.get("/leads/{lead_id}")
 async def lead_page(
-    request: Request, user: SignedIn, lead_id: str, notice: str | None = None
+    request: Request,
+    user: SignedIn,
+    lead_id: str,
+    notice: str | None = None,
+    edit: str | None = None,
 ) -> Response:
     record = await run_in_threadpool(read_lead, request, lead_id)
-    return _page(
-        request, user, record, FormState.fresh(record), notice=NOTICES.get(notice or "", "")
+    view = View(editing=edit or "", notice=NOTICES.get(notice or "", ""))
+    return _page(request, user, record, view)
+
+
+def _back(lead_id: str, notice: str, section: str = "") -> RedirectResponse:
+    anchor = f"#section-{section}" if section else ""
+    return RedirectResponse(
+        f"/leads/{quote(lead_id, safe='')}?notice={notice}{anchor}", status_code=303
     )
-
-
-def _back(lead_id: str, notice: str) -> RedirectResponse:
-    return RedirectResponse(f"/leads/{quote(lead_id, safe='')}?notice={notice}", status_code=303)
 
 
 def _save(
@@ -530,56 +574,63 @@ def _save(
         service.update(uow, lead_id, changes, expected_version=version)
 
 
+async def _refused(
+    request: Request,
+    user: ConsoleUser,
+    lead_id: str,
+    sent: Submission,
+    errors: forms.FormErrors,
+    *,
+    duplicate_of: str = "",
+) -> Response:
+    """The section again, as typed, with every message; nothing was written."""
+    record = await run_in_threadpool(read_lead, request, lead_id)
+    form = FormState.retry(record, sent)
+    form.errors, form.duplicate_of = errors, duplicate_of
+    view = View(editing=sent.section, form=form, status_code=422)
+    return _page(request, user, record, view)
+
+
 @router.post("/leads/{lead_id}")
 async def save_lead(request: Request, user: Editor, lead_id: str) -> Response:
     """Apply the fields the user changed, at the version the form was built on."""
     sent = Submission.from_form(await request.form())
+    if sent.version is None:
+        lost = forms.FormErrors(general="The form lost its version: reload the page.")
+        return await _refused(request, user, lead_id, sent, lost)
+    changes = sent.changes()
+    if not changes:
+        return _back(lead_id, "unchanged", sent.section)
+    errors = check_changes(changes)
+    if errors:
+        return await _refused(request, user, lead_id, sent, errors)
     try:
-        if sent.version is None:
-            raise ValidationError("version", "the form lost its version; reload the page")
-        changes = sent.changes()
-        if not changes:
-            return _back(lead_id, "unchanged")
         await run_in_threadpool(_save, request, user, lead_id, changes, sent.version)
     except ConflictError:
         record = await run_in_threadpool(read_lead, request, lead_id)
-        return _page(
-            request,
-            user,
-            record,
-            FormState.rebased(record, sent),
+        view = View(
+            editing=sent.section,
+            form=FormState.rebased(record, sent),
             status_code=409,
             conflict=record.changes_after(sent.seen_seq),
         )
+        return _page(request, user, record, view)
     except NotFoundError:
         # Deleted while the user typed (a lead that never was stays a 404).
         record = await run_in_threadpool(read_lead, request, lead_id)
-        return _page(
-            request,
-            user,
-            record,
-            FormState.fresh(record),
-            status_code=409,
-            warning=_deleted_meanwhile(record, sent),
-        )
+        view = View(status_code=409, unsaved=_unsaved(sent))
+        return _page(request, user, record, view)
     except (ValidationError, DuplicateLeadError) as exc:
-        record = await run_in_threadpool(read_lead, request, lead_id)
-        form = FormState.retry(record, sent)
-        form.errors, form.error = field_errors(exc)
-        if isinstance(exc, DuplicateLeadError):
-            form.duplicate_of = exc.existing_id
-        return _page(request, user, record, form, status_code=422)
-    return _back(lead_id, "saved")
+        existing = exc.existing_id if isinstance(exc, DuplicateLeadError) else ""
+        refused = refusal(exc, SECTION_BY_KEY[sent.section])
+        return await _refused(request, user, lead_id, sent, refused, duplicate_of=existing)
+    return _back(lead_id, "saved", sent.section)
 
 
-def _deleted_meanwhile(record: LeadRecord, sent: Submission) -> str:
+def _unsaved(sent: Submission) -> str:
     """What the user typed, so a delete by someone else loses none of it."""
-    lead = record.lead
-    typed = "; ".join(f"{name}: {display(value)}" for name, value in sent.changes().items())
-    return (
-        f"{lead.get('deleted_by') or 'Someone'} deleted this lead at "
-        f"{rendering.format_time(lead.get('deleted_at'))} while you were editing it, so "
-        f"your changes were not saved ({typed}). Restore it to edit it again."
+    return "; ".join(
+        f"{LABELS.get(name, name)}: {display(value)}" for name, value in sent.changes().items()
     )
 
 
