@@ -154,7 +154,7 @@ def test_the_same_export_as_xlsx(api: tuple[TestClient, Auth, Database]) -> None
             "format": "xlsx",
             "country": "FR",
             "sort": "full_name",
-            "columns": "id," + COLUMNS,
+            "columns": "id," + COLUMNS + ",is_manual",
         },
         headers=auth["viewer"],
     )
@@ -171,7 +171,7 @@ def test_the_same_export_as_xlsx(api: tuple[TestClient, Auth, Database]) -> None
     assert ann[2] == "'@SUM(1+1)*cmd|' /C calc'!A0"
     # A number stays a number, a time a time (UTC).
     assert ada[3:6] == ["+14155550100", "vip, =HYPERLINK(1)", 90]
-    assert ada[7].year >= 2026
+    assert ada[7].year >= 2026 and ada[8] is False
 
 
 def test_a_selection_in_the_columns_asked_for(api: tuple[TestClient, Auth, Database]) -> None:
@@ -182,16 +182,16 @@ def test_a_selection_in_the_columns_asked_for(api: tuple[TestClient, Auth, Datab
         "/api/v1/leads/export",
         params={
             "ids": f"{grace},{ada},no-such-lead",
-            "columns": "lead_score,email,full_name",
+            "columns": "lead_score,email,full_name,is_manual",
             "sort": "-lead_score",
         },
         headers=auth["editor"],
     )
     assert answer.status_code == 200, answer.text
     assert _csv(answer.content) == [
-        ["Score", "Email", "Name"],
-        ["90", "ada@example.com", "Ada Lovelace"],
-        ["80", "", "Grace Hopper"],
+        ["Score", "Email", "Name", "Manual"],
+        ["90", "ada@example.com", "Ada Lovelace", "false"],
+        ["80", "", "Grace Hopper", "false"],
     ]
     repeated = client.get(
         "/api/v1/leads/export",
@@ -300,3 +300,34 @@ def test_cells_are_defused_but_numbers_are_not() -> None:
     assert export.neutralise("Ada") == "Ada" and export.neutralise("") == ""
     assert export.parse_columns(" email , full_name,email") == ("email", "full_name")
     assert export.parse_columns(None) == export.DEFAULT_COLUMNS
+
+
+def test_a_long_xlsx_export_goes_on_in_another_sheet(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past an XLSX sheet's 1,048,576 rows (here: 3, header included), the
+    rows go on in sheet "Leads 2", under the header again."""
+    monkeypatch.setattr(export, "XLSX_SHEET_ROWS", 3)
+    database = Database(sqlite_url, api_settings(sqlite_url))
+    try:
+        _add(database, [{"full_name": f"Lead {i}"} for i in range(5)])
+        wanted = export.Export(
+            export.LeadSet(sort=export.Sort.parse("full_name")),
+            columns=("full_name", "lead_score"),
+            format="xlsx",
+        )
+        body = b"".join(export.start(database, wanted, "test:export"))
+    finally:
+        database.dispose()
+    workbook = openpyxl.load_workbook(io.BytesIO(body), read_only=True)
+    sheets = {
+        sheet.title: [list(row) for row in sheet.iter_rows(values_only=True)]
+        for sheet in workbook.worksheets
+    }
+    workbook.close()
+    header = ["Name", "Score"]
+    assert sheets == {
+        "Leads": [header, ["Lead 0", None], ["Lead 1", None]],
+        "Leads 2": [header, ["Lead 2", None], ["Lead 3", None]],
+        "Leads 3": [header, ["Lead 4", None]],
+    }

@@ -152,6 +152,10 @@ def test_console_export_over_http(kind: str, request: pytest.FixtureRequest) -> 
         assert bad.status_code == 422 and "colour" in bad.text
         bad_format = client.post("/leads/export", {**form, "format": "pdf"})
         assert bad_format.status_code == 422 and "pdf" in bad_format.text
+        bad_sort = client.post("/leads/export", {**form, "sort": "email"})
+        assert bad_sort.status_code == 422 and "email" in bad_sort.text
+        deleted = client.post("/leads/export", {**form, "include_deleted": "yes"})
+        assert deleted.status_code == 422 and "include_deleted" in deleted.text
         client.close()
         anonymous = console.client(None).get("/leads/export")
         assert anonymous.status_code == 303 and "/login" in anonymous.headers["location"]
