@@ -195,10 +195,10 @@ def test_a_selection_in_the_columns_asked_for(api: tuple[TestClient, Auth, Datab
     ]
     repeated = client.get(
         "/api/v1/leads/export",
-        params=[("ids", zola), ("ids", ada), ("columns", "full_name")],
+        params=[("ids", ada), ("ids", zola), ("columns", "full_name"), ("sort", "lead_score")],
         headers=auth["editor"],
     )
-    # Newest first by default: Zola was added after Ada.
+    # In the sort's order, not the order named: lowest score first.
     assert _csv(repeated.content)[1:] == [["Émile Zola"], ["Ada Lovelace"]]
 
 
