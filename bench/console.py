@@ -20,19 +20,38 @@
 
 Prints p50/p99 server time per case and whether the target holds: p99 <
 100 ms on every case.
+
+4. Export (unless ``--skip-export``): ``GET /leads/export?format=csv``, the
+   whole list newest first, through the console route in this process,
+   read until 10,000 and then 100,000 rows have come, then the client goes
+   away. Each size runs twice: once timed (rows/s, rows per CPU second, and
+   the peak growth of the process's anonymous RSS), once under tracemalloc
+   (peak of Python memory while it runs). A flat export needs about the
+   same memory for both sizes. The
+   baseline in the same run: the same 100,000 rows and columns read with
+   one raw SELECT through the driver and written with the csv module to an
+   in-memory sink (no conversion, no escaping). Target: >= 20,000 rows/s,
+   with the 100k peak under twice the 10k one.
+
+    .venv/bin/python bench/console.py --leads 1000000 --skip-pages   # export only
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
+import gc
 import html
+import io
 import os
 import random
 import re
 import statistics
 import sys
+import threading
 import time
+import tracemalloc
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,11 +71,16 @@ from leadbase.auth import service as auth_service
 from leadbase.config import Settings
 from leadbase.db import Database, create_db_engine, normalise_url
 from leadbase.errors import NotFoundError
+from leadbase.leads import export
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SECRET = "console-bench-secret-key-0123456789abcdef"
 EDITOR = ("bench-console@example.com", "bench password 123")
 TARGET_P99_MS = 100.0
+EXPORT_ROWS = (10_000, 100_000)
+TARGET_EXPORT_ROWS_PER_S = 20_000
+# "Flat": the bigger export's peak memory within this factor of the smaller's.
+FLAT_FACTOR = 2.0
 WARM_UPS = 5
 # Piped to a file, rich would cut the table to 80 columns.
 console = Console() if sys.stdout.isatty() else Console(width=120)
@@ -206,7 +230,9 @@ async def measure(
     )
 
 
-async def run(url: str, requests: int) -> list[Result]:
+async def run(
+    url: str, requests: int, *, pages: bool = True, exports: bool = True
+) -> tuple[list[Result], list[ExportResult]]:
     settings = Settings(
         database_url=url,
         secret_key=SECRET,
@@ -219,6 +245,7 @@ async def run(url: str, requests: int) -> list[Result]:
     timed = Timed(app)
     transport = httpx.ASGITransport(app=timed)
     results: list[Result] = []
+    export_results: list[ExportResult] = []
     try:
         async with (
             app.router.lifespan_context(app),
@@ -229,12 +256,244 @@ async def run(url: str, requests: int) -> list[Result]:
             ) as client,
         ):
             await sign_in(client)
-            for case, case_url in (await cases(client, common_values(url))).items():
-                console.print(f"{case}: {case_url} ...")
-                results.append(await measure(client, timed, case, case_url, requests))
+            if pages:
+                for case, case_url in (await cases(client, common_values(url))).items():
+                    console.print(f"{case}: {case_url} ...")
+                    results.append(await measure(client, timed, case, case_url, requests))
+            if exports:
+                export_results = await run_exports(app, client)
     finally:
         database.dispose()
+    return results, export_results
+
+
+# --- export ---------------------------------------------------------------------------------
+
+
+@dataclass
+class ExportResult:
+    case: str
+    rows: int
+    seconds: float
+    cpu_seconds: float  # the process's CPU time (all threads): what a loaded machine hides
+    peak_mib: float  # tracemalloc peak while it ran
+    rss_growth_mib: float  # peak growth of the process's anonymous RSS while it ran
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.seconds
+
+    @property
+    def rows_per_cpu_s(self) -> float:
+        return self.rows / self.cpu_seconds
+
+
+def _anon_rss_kib() -> int:
+    """The process's anonymous resident memory (heap, stacks): not the
+    SQLite file's pages, which its mmap brings into RSS as they are read."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1])
+    return 0
+
+
+class AnonPeak:
+    """The highest anonymous RSS while the block runs, above where it began,
+    sampled every few milliseconds by a thread."""
+
+    def __init__(self) -> None:
+        self.start = self.peak = _anon_rss_kib()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.005):
+            self.peak = max(self.peak, _anon_rss_kib())
+
+    def __enter__(self) -> AnonPeak:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._done.set()
+        self._thread.join()
+        self.peak = max(self.peak, _anon_rss_kib())
+
+    @property
+    def growth_mib(self) -> float:
+        return (self.peak - self.start) / 1024
+
+
+async def _download_rows(app: ASGIApp, cookie: str, url: str, rows: int) -> tuple[int, float]:
+    """GET ``url`` from the app as a client reading the body as it comes,
+    until ``rows`` rows (lines after the header) came; then the client goes
+    away, as a browser's cancelled download does. Rows seen, seconds."""
+    path, _, query = url.partition("?")
+    scope: dict[str, Any] = {
+        "type": "http",
+        # 2.3: Starlette watches receive() for the disconnect while streaming.
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "root_path": "",
+        "headers": [
+            (b"host", b"console.bench"),
+            (b"accept", b"text/html"),
+            (b"cookie", cookie.encode()),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("console.bench", 80),
+    }
+    enough = asyncio.Event()
+    lines = 0
+    requested = False
+    status = 0
+    finished = 0.0
+
+    async def receive() -> dict[str, Any]:
+        nonlocal requested
+        if not requested:
+            requested = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await enough.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal lines, status, finished
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        elif message["type"] == "http.response.body" and not enough.is_set():
+            lines += message.get("body", b"").count(b"\r\n")
+            if lines - 1 >= rows or not message.get("more_body", False):
+                finished = time.perf_counter()
+                enough.set()
+
+    started = time.perf_counter()
+    await app(scope, receive, send)  # type: ignore[arg-type]
+    # The abandoned download's generator is closed (and logs) when collected.
+    gc.collect()
+    if status != 200:
+        raise SystemExit(f"{url} answered {status}")
+    return lines - 1, (finished or time.perf_counter()) - started
+
+
+async def measure_export(app: ASGIApp, cookie: str, url: str, rows: int) -> ExportResult:
+    await _download_rows(app, cookie, url, 2000)  # warm-up: caches, first queries
+    cpu_before = time.process_time()
+    with AnonPeak() as rss:
+        got, seconds = await _download_rows(app, cookie, url, rows)
+    cpu_seconds = time.process_time() - cpu_before
+    tracemalloc.start()
+    try:
+        await _download_rows(app, cookie, url, rows)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return ExportResult(
+        f"export, {rows:,} rows", got, seconds, cpu_seconds, peak / 2**20, rss.growth_mib
+    )
+
+
+def baseline_export(url: str, rows: int) -> ExportResult:
+    """The same rows and columns, one raw SELECT through the driver, written
+    with the csv module to an in-memory sink."""
+    columns = ", ".join(export.DEFAULT_COLUMNS)
+    sql = (
+        f"SELECT {columns} FROM sales_leads WHERE is_deleted IS NOT TRUE "
+        f"ORDER BY created_at DESC, id DESC LIMIT {rows}"
+    )
+    engine = create_db_engine(url)
+    try:
+        connection = engine.raw_connection()
+        try:
+
+            def run() -> int:
+                cursor = connection.cursor()
+                sink = io.StringIO()
+                writer = csv.writer(sink, lineterminator="\r\n")
+                writer.writerow(export.DEFAULT_COLUMNS)
+                cursor.execute(sql)
+                count = 0
+                while batch := cursor.fetchmany(1000):
+                    writer.writerows(batch)
+                    count += len(batch)
+                cursor.close()
+                return count
+
+            run()  # warm-up: the same pages in the cache as the export had
+            started, cpu_before = time.perf_counter(), time.process_time()
+            with AnonPeak() as rss:
+                count = run()
+            seconds = time.perf_counter() - started
+            cpu_seconds = time.process_time() - cpu_before
+            tracemalloc.start()
+            try:
+                run()
+                _, peak = tracemalloc.get_traced_memory()
+            finally:
+                tracemalloc.stop()
+        finally:
+            connection.close()
+    finally:
+        engine.dispose()
+    return ExportResult(
+        f"baseline: raw SELECT + csv, {rows:,} rows",
+        count,
+        seconds,
+        cpu_seconds,
+        peak / 2**20,
+        rss.growth_mib,
+    )
+
+
+async def run_exports(app: ASGIApp, client: httpx.AsyncClient) -> list[ExportResult]:
+    cookie = "; ".join(f"{name}={value}" for name, value in client.cookies.items())
+    results = []
+    for rows in EXPORT_ROWS:
+        console.print(f"export of {rows:,} rows: /leads/export?format=csv ...")
+        results.append(await measure_export(app, cookie, "/leads/export?format=csv", rows))
     return results
+
+
+def report_exports(results: list[ExportResult], label: str) -> bool:
+    table = Table(title=f"CSV export ({label})")
+    columns = ("case", "rows", "seconds", "rows/s", "rows/CPU s", "peak MiB", "anon RSS +MiB")
+    for column in columns:
+        table.add_column(column, justify="left" if column == "case" else "right")
+    for r in results:
+        table.add_row(
+            r.case,
+            f"{r.rows:,}",
+            f"{r.seconds:.2f}",
+            f"{r.rows_per_s:,.0f}",
+            f"{r.rows_per_cpu_s:,.0f}",
+            f"{r.peak_mib:.1f}",
+            f"{r.rss_growth_mib:.1f}",
+        )
+    console.print(table)
+    console.print(
+        "rows/CPU s: rows per second of this process's CPU time (other work on the "
+        "machine does not count); peak MiB: tracemalloc's peak of Python allocations "
+        "during a second, identical run; anon RSS +MiB: peak growth of the process's "
+        "anonymous resident memory during the timed run (sampled every 5 ms): not the "
+        "SQLite file's pages, which its mmap brings into RSS, but SQLite's page cache "
+        "(64 MiB a connection), which fills as more of the table is read, then stops"
+    )
+    small, big = (r for r in results if r.case.startswith("export"))
+    fast = big.rows_per_s >= TARGET_EXPORT_ROWS_PER_S
+    flat = big.peak_mib <= FLAT_FACTOR * max(small.peak_mib, 1.0)
+    verdict = "met" if fast and flat else "NOT met"
+    console.print(
+        f"target >= {TARGET_EXPORT_ROWS_PER_S:,} rows/s with flat memory: {verdict} "
+        f"({big.rows_per_s:,.0f} rows/s; peak {small.peak_mib:.1f} MiB at "
+        f"{small.rows:,} rows, {big.peak_mib:.1f} MiB at {big.rows:,})"
+    )
+    return fast and flat
 
 
 def report(results: list[Result], label: str) -> bool:
@@ -273,6 +532,8 @@ def main() -> int:
     parser.add_argument("--leads", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=200, help="per case")
     parser.add_argument("--chunk", type=int, default=5000)
+    parser.add_argument("--skip-pages", action="store_true", help="only the export cases")
+    parser.add_argument("--skip-export", action="store_true", help="only the page cases")
     args = parser.parse_args()
 
     RESULTS.mkdir(exist_ok=True)
@@ -283,9 +544,17 @@ def main() -> int:
     # Request logs as the server writes them, to nowhere: their cost counts.
     with open(os.devnull, "w") as nowhere:
         logs.configure("INFO", "json", stream=nowhere)
-        results = asyncio.run(run(url, args.requests))
+        results, export_results = asyncio.run(
+            run(url, args.requests, pages=not args.skip_pages, exports=not args.skip_export)
+        )
     label = f"{normalise_url(url).get_backend_name()}, {args.leads:,} leads, in-process"
-    return 0 if report(results, label) else 1
+    ok = True
+    if results:
+        ok = report(results, label) and ok
+    if export_results:
+        export_results.append(baseline_export(url, EXPORT_ROWS[-1]))
+        ok = report_exports(export_results, label) and ok
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

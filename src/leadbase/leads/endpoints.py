@@ -29,7 +29,7 @@ from leadbase.http_support import (
     stale_is_412,
     write,
 )
-from leadbase.leads import repository, service
+from leadbase.leads import export, repository, service
 from leadbase.leads.schemas import (
     BulkItem,
     DuplicatePolicy,
@@ -272,6 +272,91 @@ async def bulk_create(
     )
     items = [BulkItem(index=i, id=r.lead_id, outcome=r.outcome) for i, r in enumerate(results)]
     return Envelope(data=items)
+
+
+# Before /{lead_id}: "export" is not a lead id.
+@router.get(
+    "/export",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "The leads as a file (Content-Disposition: attachment), streamed. "
+            "CSV: UTF-8 with a byte order mark, RFC 4180, a header row of labels, tags "
+            "joined by ', ', times ISO 8601 in UTC. Text that starts like a formula "
+            "(= + - @, tab, CR) gets a leading apostrophe in both formats.",
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                export.MEDIA_TYPES["xlsx"]: {"schema": {"type": "string", "format": "binary"}},
+            },
+        }
+    },
+)
+async def export_leads(
+    request: Request,
+    principal: Reader,
+    format: Annotated[export.Format, Query(description="csv (the default) or xlsx")] = "csv",
+    columns: Annotated[
+        list[str] | None,
+        Query(
+            max_length=export.MAX_COLUMNS,
+            description="Lead fields in the order wanted, comma-separated (or repeated); "
+            f"by default {', '.join(export.DEFAULT_COLUMNS)}. One of: "
+            f"{', '.join(export.COLUMNS)}",
+        ),
+    ] = None,
+    ids: Annotated[
+        list[str] | None,
+        Query(
+            description="A selection: these leads only (comma-separated or repeated, at "
+            f"most {export.MAX_SELECTION:,}), in the sort's order; not with filters",
+        ),
+    ] = None,
+    sort: Annotated[
+        str,
+        Query(pattern=SORT_PATTERN, description="As GET /leads: field, or -field descending"),
+    ] = "-created_at",
+    q: Annotated[str | None, Query(max_length=200, description="As GET /leads")] = None,
+    tag: Annotated[str | None, Query(min_length=1, max_length=50)] = None,
+    is_manual: bool | None = None,
+    enrichment_status: EnrichmentStatus | None = None,
+    lead_status: LeadStatus | None = None,
+    source: Annotated[str | None, Query(max_length=50)] = None,
+    country: Annotated[str | None, Query(max_length=100)] = None,
+    industry: Annotated[str | None, Query(max_length=100)] = None,
+    company_id: Annotated[str | None, Query(max_length=36)] = None,
+    include_deleted: bool = False,
+) -> StreamingResponse:
+    """Every lead GET /leads would list for the same filters, search and sort,
+    or a selection of them, as CSV or XLSX (any signed-in role)."""
+    filters = {
+        name: value
+        for name, value in {
+            "is_manual": is_manual,
+            "enrichment_status": enrichment_status,
+            "lead_status": lead_status,
+            "source": source,
+            "country": country,
+            "industry": industry,
+            "company_id": company_id,
+        }.items()
+        if value is not None
+    }
+    selection = export.parse_ids(ids) if ids is not None else None
+    if selection is not None and (filters or q or tag is not None):
+        raise ValidationError("ids", "a selection is exported as it is: leave out the filters")
+    wanted = export.Export(
+        export.LeadSet(
+            filters=filters,
+            q=q,
+            tag=tag,
+            include_deleted=include_deleted,
+            sort=repository.Sort.parse(sort),
+            ids=selection,
+        ),
+        columns=export.parse_columns(columns),
+        format=format,
+    )
+    return await export.response(database(request), wanted, principal.actor)
 
 
 @router.get("/{lead_id}", response_model=Envelope[LeadOut])
