@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from leadbase.db import bulk_insert, chunked
 from leadbase.models import Company, SalesLead
 
 # Every stored domain is lower-case punycode: [a-z0-9.-]. In every collation
@@ -40,6 +41,34 @@ def get_by_domain(session: Session, domain: str) -> Company | None:
         .order_by(Company.created_at, Company.id)
         .limit(1)
     ).first()
+
+
+def _live(query: Any) -> Any:
+    """Companies a record may link to: neither deleted nor merged away; oldest first."""
+    return query.where(Company.is_deleted.is_(False), Company.merged_into_id.is_(None)).order_by(
+        Company.created_at, Company.id
+    )
+
+
+def by_domains(session: Session, domains: Iterable[str]) -> list[Company]:
+    """Live companies with one of these domains, oldest first (one query per 500)."""
+    found: list[Company] = []
+    for chunk in chunked(sorted(set(domains))):
+        found.extend(session.scalars(_live(select(Company).where(Company.domain.in_(chunk)))))
+    return found
+
+
+def by_name_keys(session: Session, keys: Iterable[str]) -> list[Company]:
+    """Live companies with one of these name keys, oldest first."""
+    found: list[Company] = []
+    for chunk in chunked(sorted(set(keys))):
+        found.extend(session.scalars(_live(select(Company).where(Company.name_key.in_(chunk)))))
+    return found
+
+
+def insert_many(session: Session, rows: list[dict[str, Any]]) -> None:
+    """One multi-row INSERT (per driver batch); only companies.service calls it."""
+    bulk_insert(session, Company, rows)
 
 
 def existing_ids(session: Session, ids: Iterable[str]) -> set[str]:
