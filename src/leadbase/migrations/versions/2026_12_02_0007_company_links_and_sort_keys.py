@@ -34,7 +34,8 @@ Revises: 0006
 Create Date: 2026-12-02 07:00:00
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -153,8 +154,25 @@ audit_log = sa.table(
 chain_head = sa.table("audit_chain_head", sa.column("id"), sa.column("seq"), sa.column("hash"))
 
 
+@contextmanager
+def _fulltext_kept() -> Iterator[None]:
+    """MariaDB rebuilds sales_leads, FULLTEXT index included, to add or drop
+    a column, and the rebuilt index takes the session's stopword setting:
+    keep 0004's (no stopword list), or "the" stops being a word."""
+    if op.get_bind().dialect.name != "mysql":
+        yield
+        return
+    op.execute("SET @leadbase_stopword = @@SESSION.innodb_ft_enable_stopword")
+    op.execute("SET SESSION innodb_ft_enable_stopword = OFF")
+    try:
+        yield
+    finally:
+        op.execute("SET SESSION innodb_ft_enable_stopword = @leadbase_stopword")
+
+
 def upgrade() -> None:
-    op.add_column("sales_leads", sa.Column("sort_name", sa.String(255), nullable=True))
+    with _fulltext_kept():
+        op.add_column("sales_leads", sa.Column("sort_name", sa.String(255), nullable=True))
     op.add_column("companies", sa.Column("name_key", sa.String(255), nullable=True))
     op.add_column("companies", sa.Column("sort_name", sa.String(255), nullable=True))
     connection = op.get_bind()
@@ -173,7 +191,8 @@ def downgrade() -> None:
     op.drop_index("idx_company_name_key", table_name="companies")
     op.drop_column("companies", "sort_name")
     op.drop_column("companies", "name_key")
-    op.drop_column("sales_leads", "sort_name")
+    with _fulltext_kept():
+        op.drop_column("sales_leads", "sort_name")
 
 
 # --- keys ---------------------------------------------------------------------------
