@@ -195,3 +195,20 @@ def test_a_merge_links_a_lead_that_had_no_company(leads: LeadDatabase) -> None:
     [umbrella] = _companies(leads)
     assert (umbrella.name, _lead(leads, lead_id)["company_id"]) == ("Umbrella Corp", umbrella.id)
     assert _chain_intact(leads)
+
+
+def test_a_company_a_batch_names_after_its_domain_takes_the_first_real_name(
+    leads: LeadDatabase,
+) -> None:
+    ids = leads.add_leads(
+        [
+            {"email": "a@hooli.xyz", "company_domain": "hooli.xyz"},
+            {"email": "b@hooli.xyz", "company_domain": "hooli.xyz", "company_name": "Hooli Inc"},
+            {"email": "c@example.org", "company_name": "HOOLI"},
+        ]
+    )
+    [hooli] = _companies(leads)
+    assert (hooli.name, hooli.domain, hooli.name_key) == ("Hooli Inc", "hooli.xyz", "hooli")
+    assert {_lead(leads, lead_id)["company_id"] for lead_id in ids} == {hooli.id}
+    [entry] = audit_entries(leads, hooli.id)
+    assert entry["changes"] == {"name": [None, "Hooli Inc"], "domain": [None, "hooli.xyz"]}

@@ -209,6 +209,9 @@ class _Match:
     id: str
     domain: str | None
     row: dict[str, Any] | None = None
+    # Created by this batch with a name made up from its domain: the first
+    # record of the batch that names the company names it.
+    named_after_domain: bool = False
 
 
 Known = tuple[str, str | None, str | None]  # a stored company's id, domain, name key
@@ -241,10 +244,18 @@ class CompanyFinder:
                 return match
         return None
 
-    def create(self, row: dict[str, Any]) -> _Match:
-        match = _Match(row["id"], row["domain"], row)
+    def create(self, row: dict[str, Any], *, named_after_domain: bool = False) -> _Match:
+        match = _Match(row["id"], row["domain"], row, named_after_domain)
         self._remember(match, row["name_key"])
         return match
+
+    def renamed(self, match: _Match, name: str) -> None:
+        """A company this batch created takes ``name`` for its made-up one."""
+        assert match.row is not None
+        match.row.update(name=name, **derived_keys(name))
+        match.named_after_domain = False
+        if match.row["name_key"]:
+            self.by_key.setdefault(match.row["name_key"], []).append(match)
 
     def gave_domain(self, match: _Match, domain: str) -> None:
         match.domain = domain
@@ -302,7 +313,8 @@ def find_or_create(uow: UnitOfWork, wants: Sequence[Wanted | None]) -> list[str 
             *repository.by_name_keys(session, keys),
         ]
     }
-    finder = CompanyFinder((c.id, c.domain, c.name_key) for c in entities.values())
+    oldest_first = sorted(entities.values(), key=lambda c: (c.created_at, c.id))
+    finder = CompanyFinder((c.id, c.domain, c.name_key) for c in oldest_first)
     actor, now = context.current().actor, utcnow()
     fills: dict[str, dict[str, Any]] = {}
     created_rows: list[dict[str, Any]] = []
@@ -314,7 +326,9 @@ def find_or_create(uow: UnitOfWork, wants: Sequence[Wanted | None]) -> list[str 
         match = finder.find(want)
         fields = _checked_fields(want) if match is None or want.fields else {}
         if match is None:
-            match = finder.create(new_row(want, fields, actor, now))
+            match = finder.create(
+                new_row(want, fields, actor, now), named_after_domain=not want.name
+            )
             assert match.row is not None
             created_rows.append(match.row)
         else:
@@ -325,6 +339,8 @@ def find_or_create(uow: UnitOfWork, wants: Sequence[Wanted | None]) -> list[str 
                 finder.gave_domain(match, want.domain)
             if match.row is not None:  # created by this batch: it takes them as it is
                 match.row.update(_empty_fields_filled(match.row, offered))
+                if want.name and match.named_after_domain:
+                    finder.renamed(match, want.name)
             else:
                 pending = fills.setdefault(match.id, {})
                 pending.update(_empty_fields_filled(pending, offered))

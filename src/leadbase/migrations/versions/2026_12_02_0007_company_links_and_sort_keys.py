@@ -318,18 +318,18 @@ def _link_leads(connection: sa.Connection, chain: _Chain) -> None:
 
 def _known(connection: sa.Connection, wants: list[Any]) -> list[tuple[str, Any, Any]]:
     """Live companies with one of the wanted domains or name keys."""
-    live = sa.select(companies.c.id, companies.c.domain, companies.c.name_key).where(
-        companies.c.is_deleted.is_not(True), companies.c.merged_into_id.is_(None)
-    )
+    live = sa.select(
+        companies.c.id, companies.c.domain, companies.c.name_key, companies.c.created_at
+    ).where(companies.c.is_deleted.is_not(True), companies.c.merged_into_id.is_(None))
     domains = sorted({w.domain for w in wants if w.domain})
     keys = sorted({w.name_key for w in wants if w.name_key})
-    found: dict[str, tuple[str, Any, Any]] = {}
+    found: dict[str, Any] = {}
     for column, values in ((companies.c.domain, domains), (companies.c.name_key, keys)):
         for start in range(0, len(values), 500):
-            query = live.where(column.in_(values[start : start + 500]))
-            for row in connection.execute(query.order_by(companies.c.created_at, companies.c.id)):
-                found.setdefault(row.id, (row.id, row.domain, row.name_key))
-    return list(found.values())
+            for row in connection.execute(live.where(column.in_(values[start : start + 500]))):
+                found[row.id] = row
+    oldest_first = sorted(found.values(), key=lambda row: (row.created_at, row.id))
+    return [(row.id, row.domain, row.name_key) for row in oldest_first]
 
 
 def _write(
