@@ -70,6 +70,8 @@ def test_the_api_sorts_names_accents_and_case_aside(api: tuple[TestClient, dict[
         "\u00d8rsted A/S",
         "Zeta Logistics GmbH",
     ]
+    backwards = _all(client, headers, "/api/v1/companies", sort="-name")
+    assert [c["name"] for c in backwards] == [c["name"] for c in reversed(companies)]
     found = _all(client, headers, "/api/v1/companies", q="acme")
     assert sorted(c["name"] for c in found) == ["ACME Corp", "Acme"]
     assert [c["name"] for c in _all(client, headers, "/api/v1/companies", q="orsted")] == [
