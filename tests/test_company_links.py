@@ -51,6 +51,11 @@ def test_a_lead_is_linked_to_its_company_found_again_by_domain_or_name(
     [acme] = _companies(leads)
     assert (acme.name, acme.domain) == ("Acme, Inc.", "acme.io")
     assert _lead(leads, first)["company_id"] == acme.id
+    # The link is on the lead's record; the derived sort key is not a field.
+    [created] = audit_entries(leads, first)
+    assert created["changes"]["company_id"] == [None, acme.id]
+    assert "sort_name" not in created["changes"] and "sort_name" not in _lead(leads, first)
+    assert (acme.name_key, acme.sort_name) == ("acme", "acme, inc.")
 
     # The same registered domain however written, or the same name key.
     same = [
