@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import threading
-import time
 from typing import Any
 
 from playwright.sync_api import expect
@@ -63,7 +61,7 @@ def test_the_list_shows_companies_newest_first_and_searches_by_domain(
         r"acmerobotics\.io</td>\s*<td>Robotics</td>\s*<td>US</td>\s*<td class=\"num\">2</td>",
         robotics,
     )
-    # q is a domain prefix, as in the API; a pasted URL works too.
+    # q is the start of a name or a domain, as in the API; a pasted URL works too.
     assert _names(client.get("/companies", params={"q": "acme"}).text) == [
         "Acme Foods",
         "Acme Robotics",
@@ -72,7 +70,8 @@ def test_the_list_shows_companies_newest_first_and_searches_by_domain(
     assert _names(pasted.text) == ["Acme Robotics"]
     assert 'value="https://www.AcmeR"' in pasted.text  # the search stays in its box
     nothing = client.get("/companies", params={"q": "initech"})
-    assert _names(nothing.text) == [] and 'No company domain starts with "initech".' in nothing.text
+    assert _names(nothing.text) == []
+    assert 'No company name or domain starts with "initech".' in nothing.text
     bad = client.get("/companies", params={"cursor": "no/such cursor"})
     assert bad.status_code == 422 and "cursor" in bad.text
     client.close()
@@ -152,7 +151,7 @@ def test_a_company_page_shows_its_fields_and_leads(console: ConsoleServer) -> No
     assert re.findall(r'<tr data-lead-id="([^"]+)"', rest.text) == [lead_ids[1], lead_ids[0]]
 
     quiet = client.get(f"/companies/{empty}").text
-    assert "No leads at this company yet." in quiet
+    assert "No people at this company yet." in quiet
     assert 'href="javascript:' not in quiet and "javascript:alert(1)" in quiet  # text, not a link
     client.close()
 
@@ -172,47 +171,69 @@ def test_an_unknown_or_deleted_company_is_a_404_page(console: ConsoleServer) -> 
     assert stranger.status_code == 303 and stranger.headers["location"].startswith("/login")
 
 
-def test_browsing_companies_in_the_browser(console: ConsoleServer, page: Any, shot: Any) -> None:
-    (acme, _) = _add_companies(
-        console,
-        [
-            {"name": "Acme Robotics", "domain": "acmerobotics.io", "industry": "Robotics"},
-            {"name": "Globex", "domain": "globex.co.uk"},
-        ],
-    )
-    (lead_id,) = console.add_leads(
+def test_companies_by_name_and_their_people_in_the_browser(
+    console: ConsoleServer, page: Any, shot: Any
+) -> None:
+    """Companies come from the leads added with them; the list finds them by
+    any start of their name, accents and case aside, and sorts them by name;
+    a company's page lists its people."""
+    jane, emile, _, _ = console.add_leads(
         [
             {
-                "email": "jane@acmerobotics.io",
                 "full_name": "Jane Doe",
-                "company_id": acme,
-                "enrichment_status": "in_progress",
-            }
+                "title": "CTO",
+                "email": "jane@acmerobotics.io",
+                "company_name": "ACME Robotics Corp",
+                "company_domain": "acmerobotics.io",
+            },
+            {
+                "full_name": "\u00c9mile Zola",
+                "title": "Head of Sales",
+                "email": "emile@acmerobotics.io",
+                "company_domain": "https://www.acmerobotics.io/team",
+                "lead_status": "qualified",
+            },
+            {"full_name": "Hank Scorpio", "company_name": "Globex", "company_domain": "globex.com"},
+            {"email": "z@sg.example", "company_name": "Soci\u00e9t\u00e9 G\u00e9n\u00e9rale"},
         ]
     )
     console.sign_in(page, "editor")
     page.get_by_role("navigation", name="Sections").get_by_role("link", name="Companies").click()
     expect(page.get_by_role("heading", name="Companies")).to_be_visible()
-    page.get_by_label("Search companies by domain").fill("acme")
+    search = page.get_by_label("Search companies by name or domain")
+    search.fill("acme rob")
     page.get_by_role("button", name="Search").click()
     expect(page.locator("#company-rows tr")).to_have_count(1)
-    shot(page, "search")
-    page.get_by_role("link", name="Acme Robotics").click()
-    expect(page.get_by_role("heading", name="Acme Robotics", level=1)).to_be_visible()
-    row = page.locator(f'tr[data-lead-id="{lead_id}"]')
-    expect(row.locator(".badge-in_progress")).to_have_text("in progress")
-    page.evaluate("window.__marker = 1")
+    expect(page.locator("#company-rows")).to_contain_text("ACME Robotics Corp")
+    expect(page.locator("#company-rows")).to_contain_text("2")  # its people
+    shot(page, "search-by-name")
+    search.fill("SOCIETE")
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator("#company-rows tr")).to_have_count(1)
+    expect(page.locator("#company-rows")).to_contain_text("Soci\u00e9t\u00e9 G\u00e9n\u00e9rale")
 
-    def finish() -> None:
-        time.sleep(1)
-        with context.acting_as("system:enrichment"), console.database.unit_of_work() as uow:
-            leads_service.update(uow, lead_id, {"enrichment_status": "completed"})
+    search.fill("")
+    page.get_by_label("Sort").select_option("name")
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator("#company-rows tr td:first-child")).to_have_text(
+        ["ACME Robotics Corp", "Globex", "Soci\u00e9t\u00e9 G\u00e9n\u00e9rale"]
+    )
 
-    worker = threading.Thread(target=finish)
-    worker.start()
-    # The company's lead rows follow enrichment too, without a reload.
-    expect(row.locator(".badge-completed")).to_have_text("completed", timeout=10_000)
-    worker.join()
-    expect(row.get_by_role("checkbox")).to_have_count(0)
-    assert page.evaluate("window.__marker") == 1
-    shot(page, "company")
+    page.get_by_role("link", name="ACME Robotics Corp").click()
+    expect(page.get_by_role("heading", name="ACME Robotics Corp", level=1)).to_be_visible()
+    expect(page.get_by_text("acmerobotics.io", exact=True)).to_be_visible()
+    people = page.locator("#company-lead-rows tr")
+    expect(people).to_have_count(2)
+    expect(people.nth(0).locator("td")).to_have_text(
+        ["\u00c9mile Zola", "Head of Sales", "emile@acmerobotics.io", "qualified"]
+    )
+    expect(people.nth(1).locator("td")).to_have_text(
+        ["Jane Doe", "CTO", "jane@acmerobotics.io", "new"]
+    )
+    expect(page.get_by_role("link", name="jane@acmerobotics.io")).to_have_attribute(
+        "href", "mailto:jane@acmerobotics.io"
+    )
+    shot(page, "company-people")
+    page.get_by_role("link", name="Jane Doe").click()
+    page.wait_for_url(f"**/leads/{jane}")
+    assert emile != jane

@@ -23,7 +23,9 @@ from leadbase.leads.schemas import DuplicatePolicy
 from leadbase.models import SalesLead
 from leadbase.models.base import Base
 
-LEAD_COLUMNS = tuple(column.key for column in SalesLead.__table__.columns)
+# A lead's fields as scripts see them: every column but those the write path
+# derives for itself (sort_name, what names sort by).
+LEAD_COLUMNS = tuple(c.key for c in SalesLead.__table__.columns if c.key != "sort_name")
 
 
 def to_dict(row: Base) -> dict[str, Any]:

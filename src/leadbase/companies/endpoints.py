@@ -17,6 +17,7 @@ from leadbase.companies.schemas import (
     CompanyPage,
     CompanyWrite,
     domain_search_prefix,
+    name_search_prefix,
 )
 from leadbase.dedupe import normalise as norm
 from leadbase.errors import NotFoundError
@@ -45,6 +46,14 @@ Cursor = Annotated[
     str | None, Query(pattern=ID_PATTERN, description="next_cursor of the last page")
 ]
 Sort = Annotated[str, Query(pattern="^-?created_at$")]
+ListSort = Annotated[
+    str,
+    Query(
+        pattern="^-?(created_at|name)$",
+        description="created_at or name (accents and case folded: Émile, Łukasz, Ömer, Zoë); "
+        "-field for descending.",
+    ),
+]
 Filter = Annotated[str | None, Query(max_length=100, pattern=TEXT_PATTERN)]
 
 
@@ -72,13 +81,14 @@ def list_companies(
     _principal: Reader,
     limit: Limit = 50,
     cursor: Cursor = None,
-    sort: Sort = "-created_at",
+    sort: ListSort = "-created_at",
     q: Annotated[
         str | None,
         Query(
             max_length=255,
             pattern=TEXT_PATTERN,
-            description="Case-insensitive prefix of the company's domain.",
+            description="The start of the company's name or domain; case and accents "
+            'do not matter ("acme" finds "ACME Corp" and acme.io).',
         ),
     ] = None,
     domain: Annotated[str | None, Query(max_length=255, pattern=TEXT_PATTERN)] = None,
@@ -93,10 +103,12 @@ def list_companies(
             session,
             filters,
             domain_prefix=domain_search_prefix(q),
+            name_prefix=name_search_prefix(q),
             after_id=cursor,
             limit=limit + 1,
             descending=sort.startswith("-"),
             include_deleted=include_deleted,
+            by_name=sort.removeprefix("-") == "name",
         )
         items = [CompanyOut.model_validate(row) for row in rows[:limit]]
     next_cursor = items[-1].id if len(rows) > limit else None

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from leadbase.db import bulk_insert, chunked
 from leadbase.models import Company, SalesLead
 
 # Every stored domain is lower-case punycode: [a-z0-9.-]. In every collation
@@ -42,6 +43,34 @@ def get_by_domain(session: Session, domain: str) -> Company | None:
     ).first()
 
 
+def _live(query: Any) -> Any:
+    """Companies a record may link to: neither deleted nor merged away; oldest first."""
+    return query.where(Company.is_deleted.is_(False), Company.merged_into_id.is_(None)).order_by(
+        Company.created_at, Company.id
+    )
+
+
+def by_domains(session: Session, domains: Iterable[str]) -> list[Company]:
+    """Live companies with one of these domains, oldest first (one query per 500)."""
+    found: list[Company] = []
+    for chunk in chunked(sorted(set(domains))):
+        found.extend(session.scalars(_live(select(Company).where(Company.domain.in_(chunk)))))
+    return found
+
+
+def by_name_keys(session: Session, keys: Iterable[str]) -> list[Company]:
+    """Live companies with one of these name keys, oldest first."""
+    found: list[Company] = []
+    for chunk in chunked(sorted(set(keys))):
+        found.extend(session.scalars(_live(select(Company).where(Company.name_key.in_(chunk)))))
+    return found
+
+
+def insert_many(session: Session, rows: list[dict[str, Any]]) -> None:
+    """One multi-row INSERT (per driver batch); only companies.service calls it."""
+    bulk_insert(session, Company, rows)
+
+
 def existing_ids(session: Session, ids: Iterable[str]) -> set[str]:
     wanted = list(set(ids))
     if not wanted:
@@ -62,35 +91,65 @@ def page(
     filters: dict[str, Any],
     *,
     domain_prefix: str | None,
+    name_prefix: str | None = None,
     after_id: str | None,
     limit: int,
     descending: bool,
     include_deleted: bool,
+    by_name: bool = False,
 ) -> Sequence[Company]:
-    """One keyset page in id order (UUIDv7 ids: creation order), newest first
-    when ``descending``. The cursor is the last id of the previous page.
+    """One keyset page in id order (UUIDv7 ids: creation order), or by name
+    (``by_name``: the accent- and case-folded ``sort_name``, then id),
+    descending when ``descending``. The cursor is the last id of the
+    previous page (by name, the page goes on from that company's name).
 
-    ``domain_prefix`` is matched as a range on the indexed domain column (a
-    range uses the B-tree under any collation, where ``LIKE 'x%'`` does not
-    on PostgreSQL); the LIKE that follows only drops what a collation that
-    skips punctuation lets into the range.
+    A search finds companies whose domain starts with ``domain_prefix`` or
+    whose folded name starts with ``name_prefix``. The domain is matched as
+    a range on its index (a range uses the B-tree under any collation,
+    where ``LIKE 'x%'`` does not on PostgreSQL); the LIKE that follows only
+    drops what a collation that skips punctuation lets into the range.
     """
     query = select(Company)
     if not include_deleted:
         query = query.where(_not_deleted(Company.is_deleted))
     for field, value in filters.items():
         query = query.where(Company.__table__.c[field] == value)
-    if domain_prefix:
-        upper = domain_prefix + _DOMAIN_LAST_CHAR * max(1, _DOMAIN_MAX - len(domain_prefix))
-        query = query.where(
-            Company.domain >= domain_prefix,
-            Company.domain <= upper,
-            Company.domain.startswith(domain_prefix, autoescape=True),
-        )
+    found = [
+        *([_domain_starts(domain_prefix)] if domain_prefix else []),
+        *([Company.sort_name.startswith(name_prefix, autoescape=True)] if name_prefix else []),
+    ]
+    if found:
+        query = query.where(or_(*found))
+    if by_name:
+        return _by_name(session, query, after_id, limit, descending)
     if after_id is not None:
         query = query.where(Company.id < after_id if descending else Company.id > after_id)
     order = Company.id.desc() if descending else Company.id.asc()
     return session.scalars(query.order_by(order).limit(limit)).all()
+
+
+def _domain_starts(prefix: str) -> Any:
+    upper = prefix + _DOMAIN_LAST_CHAR * max(1, _DOMAIN_MAX - len(prefix))
+    return and_(
+        Company.domain >= prefix,
+        Company.domain <= upper,
+        Company.domain.startswith(prefix, autoescape=True),
+    )
+
+
+def _by_name(
+    session: Session, query: Any, after_id: str | None, limit: int, descending: bool
+) -> Sequence[Company]:
+    """``query`` in (sort_name, id) order, past the company ``after_id``."""
+    key, ident = Company.sort_name, Company.id
+    if after_id is not None:
+        anchor = select(Company.sort_name).where(Company.id == after_id).scalar_subquery()
+        if descending:
+            query = query.where(or_(key < anchor, and_(key == anchor, ident < after_id)))
+        else:
+            query = query.where(or_(key > anchor, and_(key == anchor, ident > after_id)))
+    order = [key.desc(), ident.desc()] if descending else [key.asc(), ident.asc()]
+    return session.scalars(query.order_by(*order).limit(limit)).all()
 
 
 def leads_page(

@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from leadbase.dedupe.normalise import sort_key
+
 # Ids and free text in paths and queries: nothing a database would choke on.
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,36}$"
 TEXT_PATTERN = r"^[^\x00]*$"
@@ -109,6 +111,12 @@ class CompanyOut(BaseModel):
 class CompanyPage(BaseModel):
     items: list[CompanyOut]
     next_cursor: str | None
+
+
+def name_search_prefix(q: str | None) -> str | None:
+    """What a search matches company names against: their ``sort_name``,
+    accents and case folded ("emile" and "ÉMILE" find "Émile SA")."""
+    return sort_key(q.strip()) if q else None
 
 
 def domain_search_prefix(q: str | None) -> str | None:

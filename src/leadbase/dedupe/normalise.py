@@ -11,11 +11,14 @@ wherever it appears in a batch.
 from __future__ import annotations
 
 import re
+import threading
+import unicodedata
 from functools import lru_cache
 from urllib.parse import SplitResult, urlsplit
 
 import email_validator
 import phonenumbers
+import tldextract
 from email_validator import EmailNotValidError, validate_email
 from email_validator.rfc_constants import DOT_ATOM_TEXT, EMAIL_MAX_LENGTH
 from email_validator.syntax import validate_email_domain_name
@@ -218,3 +221,164 @@ def split_name(full_name: str) -> tuple[str | None, str | None]:
         return words[0], words[1]
     name = HumanName(full_name)
     return clean_text(name.first) or None, clean_text(name.last) or None
+
+
+# --- registered domains, company name keys, sort keys -----------------------------
+
+_extractor: tldextract.TLDExtract | None = None
+_extractor_lock = threading.Lock()
+
+
+def _extract() -> tldextract.TLDExtract:
+    """The public suffix snapshot shipped with tldextract: no network, no cache directory."""
+    global _extractor
+    with _extractor_lock:
+        if _extractor is None:
+            _extractor = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+        return _extractor
+
+
+@lru_cache(maxsize=_CACHE)
+def registered_domain(host: str) -> str | None:
+    """``shop.acme.co.uk`` -> ``acme.co.uk``; None for hosts with no public suffix."""
+    domain = _domain(host)
+    if domain is None:
+        return None
+    parts = _extract()(domain)
+    if not parts.domain or not parts.suffix:
+        return None
+    return f"{parts.domain}.{parts.suffix}"
+
+
+def name_from_domain(domain: str) -> str:
+    """A placeholder name ("acme-labs.co.uk" -> "Acme Labs") until a better source says."""
+    label = _extract()(domain).domain or domain
+    return " ".join(word.capitalize() for word in label.replace("_", "-").split("-") if word)
+
+
+# Letters Unicode gives no decomposition to a base letter, spelled as a
+# reader of the language would sort them (DIN 5007, Nordic and Polish use).
+_UNDECOMPOSED = str.maketrans(
+    {
+        "Ł": "L",
+        "ł": "l",
+        "Ø": "O",
+        "ø": "o",
+        "Đ": "D",
+        "đ": "d",
+        "Ð": "D",
+        "ð": "d",
+        "ß": "ss",
+        "ẞ": "SS",
+        "Æ": "AE",
+        "æ": "ae",
+        "Œ": "OE",
+        "œ": "oe",
+        "Þ": "Th",
+        "þ": "th",
+        "Ħ": "H",
+        "ħ": "h",
+        "Ŧ": "T",
+        "ŧ": "t",
+        "\u0131": "i",  # dotless i
+        "Ŀ": "L",
+        "ŀ": "l",
+        "Ŋ": "N",
+        "ŋ": "n",
+        "ĸ": "q",
+        "Ə": "E",
+        "ə": "e",
+    }
+)
+SORT_KEY_MAX = 255
+
+
+@lru_cache(maxsize=_CACHE)
+def sort_key(text: str | None) -> str | None:
+    """What names sort by on every database: accents and case folded away
+    ("Émile" -> "emile", "Łukasz" -> "lukasz"), so the order is the same
+    whatever collation the database has. None for no name."""
+    if not text:
+        return None
+    decomposed = unicodedata.normalize("NFKD", text.translate(_UNDECOMPOSED))
+    folded = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    # Characters that are only marks fold to nothing: keep them as they are,
+    # so a name never sorts among the leads without one.
+    key = folded.casefold() or text.casefold()
+    return key[:SORT_KEY_MAX]
+
+
+# Words that say what kind of legal entity a company is, not which company:
+# "Acme, Inc." and "ACME Inc" and "Acme GmbH" are one name.
+LEGAL_SUFFIXES = frozenset(
+    [
+        "inc",
+        "incorporated",
+        "corp",
+        "corporation",
+        "co",
+        "company",
+        "ltd",
+        "limited",
+        "llc",
+        "llp",
+        "lp",
+        "plc",
+        "pllc",
+        "gmbh",
+        "mbh",
+        "ag",
+        "kg",
+        "ohg",
+        "ug",
+        "ev",
+        "sa",
+        "sas",
+        "sasu",
+        "sarl",
+        "eurl",
+        "sca",
+        "sl",
+        "slu",
+        "srl",
+        "spa",
+        "sapa",
+        "bv",
+        "nv",
+        "vof",
+        "cv",
+        "ab",
+        "oy",
+        "oyj",
+        "as",
+        "asa",
+        "aps",
+        "kk",
+        "pty",
+        "pvt",
+        "pte",
+        "bhd",
+        "sdn",
+        "nl",
+        "se",
+    ]
+)
+_NAME_WORDS = re.compile(r"[^\W_]+")
+_JOINED_PUNCTUATION = re.compile("(?<=\\w)[.'\u2019](?=\\w)")
+
+
+@lru_cache(maxsize=_CACHE)
+def company_name_key(name: str | None) -> str | None:
+    """The key companies are found by when there is no domain to go by:
+    folded like ``sort_key``, "&" read as "and", punctuation dropped
+    ("S.A." = "SA"), and trailing legal-form words left out. None when no
+    word remains; a name that is only legal words ("SA") keeps them."""
+    folded = sort_key(name)
+    if folded is None:
+        return None
+    folded = _JOINED_PUNCTUATION.sub("", folded.replace("&", " and "))
+    words = _NAME_WORDS.findall(folded)
+    core = list(words)
+    while len(core) > 1 and core[-1] in LEGAL_SUFFIXES:
+        core.pop()
+    return " ".join(core)[:SORT_KEY_MAX] or None

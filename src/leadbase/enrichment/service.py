@@ -97,16 +97,17 @@ def mark_failed(uow: UnitOfWork, lead_id: str, job_id: str, reason: str) -> None
 
 
 def _company_for(uow: UnitOfWork, hint: CompanyHint, data: dict[str, Any]) -> str | None:
-    """Find the company by domain (filling only its empty fields) or create it."""
+    """The company the hint names, found (by registered domain, else name;
+    filling only its empty fields) or created: the same find-or-create every
+    lead write uses."""
     given = {k: getattr(hint, k) for k in COMPANY_INPUT_FIELDS if getattr(hint, k)}
-    if not given.get("domain"):
-        return None  # without a domain a name alone would match nothing reliably
     try:
-        company, _ = companies_service.create_or_merge(uow, given, on_duplicate="merge")
+        want = companies_service.wanted(given.pop("domain", None), given.pop("name", None), given)
+        [company_id] = companies_service.find_or_create(uow, [want])
     except ValidationError as exc:
         data["company_error"] = exc.message
         return None
-    return company.id
+    return company_id
 
 
 def _write(

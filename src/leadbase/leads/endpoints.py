@@ -66,12 +66,12 @@ def _one(lead: SalesLead, response: Response) -> Envelope[LeadOut]:
 SORT_PATTERN = "^-?(" + "|".join(repository.SORT_FIELDS) + ")$"
 
 
-def _encode_cursor(sort: repository.Sort, lead: LeadOut) -> str:
+def _encode_cursor(sort: repository.Sort, lead: RowMapping) -> str:
     """Opaque to clients: urlsafe base64 of the sort, the last sort value and id."""
-    value = getattr(lead, sort.field)
+    value = lead[sort.key]
     if isinstance(value, datetime):
         value = value.isoformat()
-    raw = json.dumps({"s": str(sort), "v": value, "id": lead.id}, separators=(",", ":"))
+    raw = json.dumps({"s": str(sort), "v": value, "id": lead["id"]}, separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
@@ -171,7 +171,7 @@ async def list_leads(
     }
     rows = _page_rows(database(request), filters, q, tag, include_deleted, order, after, limit + 1)
     items = [LeadOut.model_validate(dict(row)) for row in rows[:limit]]
-    next_cursor = _encode_cursor(order, items[-1]) if len(rows) > limit else None
+    next_cursor = _encode_cursor(order, rows[limit - 1]) if len(rows) > limit else None
     return Envelope(data=LeadPage(items=items, next_cursor=next_cursor))
 
 

@@ -318,6 +318,9 @@ SEARCHED_FTS5_COLUMNS = "{full_name email company_name title}"
 SORT_FIELDS = ("created_at", "updated_at", "lead_score", "full_name")
 # Sort fields a lead may leave empty: those leads come last in either direction.
 NULLABLE_SORT_FIELDS = ("lead_score", "full_name")
+# The column a sort field is ordered by, where it is not the field itself:
+# names by their accent- and case-folded key, the same order on every database.
+SORT_KEYS = {"full_name": "sort_name"}
 
 # Words as each index cuts them: letters and digits; InnoDB's FULLTEXT
 # parser also keeps "_" inside a word ("john_doe").
@@ -347,15 +350,22 @@ class Sort:
         return self.field in NULLABLE_SORT_FIELDS
 
     @property
+    def key(self) -> str:
+        """The column this sort orders by, whose value a Position holds:
+        ``sort_name`` for ``full_name``, else the field itself."""
+        return SORT_KEYS.get(self.field, self.field)
+
+    @property
     def column(self) -> InstrumentedAttribute[Any]:
-        column: InstrumentedAttribute[Any] = getattr(SalesLead, self.field)
+        column: InstrumentedAttribute[Any] = getattr(SalesLead, self.key)
         return column
 
 
 @dataclass(frozen=True)
 class Position:
-    """Where a keyset page ended: its last lead's sort value and id. The id
-    breaks ties, so leads sharing a value are neither skipped nor repeated."""
+    """Where a keyset page ended: its last lead's value of ``Sort.key`` and
+    its id. The id breaks ties, so leads sharing a value are neither
+    skipped nor repeated."""
 
     value: Any
     id: str

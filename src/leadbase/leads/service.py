@@ -19,6 +19,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from leadbase import audit, context
 from leadbase.changes import Changes, diff, row_values
 from leadbase.companies import repository as companies_repository
+from leadbase.companies import service as companies_service
 from leadbase.config import get_settings
 from leadbase.db import UnitOfWork, serialize_writers
 from leadbase.dedupe import normalise as norm
@@ -292,6 +293,45 @@ def mark_for_sync(uow: UnitOfWork, lead_id: str, operation: str = "update") -> N
     _mark_for_sync(uow.session, [lead_id], operation)
 
 
+# --- companies -----------------------------------------------------------------------
+
+COMPANY_FIELDS = ("company_domain", "company_name")
+
+
+def _wanted_company(row: Mapping[str, Any]) -> companies_service.Wanted | None:
+    return companies_service.wanted(row.get("company_domain"), row.get("company_name"))
+
+
+def _link_companies(uow: UnitOfWork, rows: Sequence[dict[str, Any]]) -> None:
+    """Set ``company_id`` of each row (a lead about to be written) to the
+    company its company domain or name names, found or created: one
+    find-or-create for all of them."""
+    wants = [_wanted_company(row) for row in rows]
+    if not any(wants):
+        return
+    for row, company_id in zip(rows, companies_service.find_or_create(uow, wants), strict=True):
+        if company_id is not None:
+            row["company_id"] = company_id
+
+
+def _names_another_company(changes: Changes) -> bool:
+    return any(field in changes for field in COMPANY_FIELDS)
+
+
+def _relink(
+    uow: UnitOfWork, current: Mapping[str, Any], clean: dict[str, Any], changes: Changes
+) -> None:
+    """An update that changes the company domain or name (or a PUT that
+    leaves ``company_id`` out) links the lead to the company they now name:
+    none, once both are cleared."""
+    [company_id] = companies_service.find_or_create(uow, [_wanted_company({**current, **clean})])
+    clean["company_id"] = company_id
+    if company_id != current.get("company_id"):
+        changes["company_id"] = [current.get("company_id"), company_id]
+    else:  # a PUT that left company_id out, its company fields still naming this one
+        changes.pop("company_id", None)
+
+
 # --- create ------------------------------------------------------------------------
 
 
@@ -349,8 +389,9 @@ def bulk_create(
         for key in keys:
             known.setdefault(key, lead_id)
 
+    _link_companies(uow, [row for row in new_rows.values() if not row.get("company_id")])
     _insert_new(session, list(new_rows.values()))
-    merged_ids = _apply_merges(session, merges)
+    merged_ids = _apply_merges(uow, merges)
     unchanged = {lead_id for lead_id in merges if lead_id not in merged_ids}
     return [WriteResult(r.lead_id, "unchanged") if r.lead_id in unchanged else r for r in results]
 
@@ -372,6 +413,7 @@ def _insert_new(session: Session, rows: list[dict[str, Any]]) -> None:
     }
     for row in rows:
         row.update(stamp)
+        row["sort_name"] = norm.sort_key(row["full_name"])
     repository.insert_leads(session, rows)
     repository.insert_sources(session, [_source(row, now, actor) for row in rows])
     events = []
@@ -384,19 +426,30 @@ def _insert_new(session: Session, rows: list[dict[str, Any]]) -> None:
     repository.insert_sync_marks(session, [_sync_mark(row["id"], "create", now) for row in rows])
 
 
-def _apply_merges(session: Session, merges: Mapping[str, list[dict[str, Any]]]) -> set[str]:
-    """Fold incoming duplicates into existing leads; returns the ids that changed."""
+def _apply_merges(uow: UnitOfWork, merges: Mapping[str, list[dict[str, Any]]]) -> set[str]:
+    """Fold incoming duplicates into existing leads; returns the ids that changed.
+
+    A merge only fills what a lead lacks: a lead without a company that
+    gains a company domain or name is linked to it; one with a company
+    keeps it.
+    """
     if not merges:
         return set()
+    session = uow.session
     leads = repository.get_many(session, list(merges))
-    changed: dict[str, Changes] = {}
+    currents: dict[str, dict[str, Any]] = {}
+    targets: dict[str, dict[str, Any]] = {}
     for lead_id, incoming in merges.items():
-        lead = leads[lead_id]
-        current = row_values(lead, LEAD_FIELDS)
-        target = dict(current)
+        currents[lead_id] = row_values(leads[lead_id], LEAD_FIELDS)
+        target = dict(currents[lead_id])
         for clean in incoming:
             target.update(merged_values(target, clean))
-        changes = diff(current, target)
+        targets[lead_id] = target
+    _link_companies(uow, [t for t in targets.values() if not t.get("company_id")])
+    changed: dict[str, Changes] = {}
+    for lead_id, target in targets.items():
+        lead = leads[lead_id]
+        changes = diff(currents[lead_id], target)
         if changes:
             _apply(lead, changes)
             changed[lead_id] = changes
@@ -475,6 +528,8 @@ def _queue_enrichment(uow: UnitOfWork, lead_id: str, job_id: str) -> None:
 def _apply(lead: SalesLead, changes: Changes) -> None:
     for field, (_, new) in changes.items():
         setattr(lead, field, new)
+    if "full_name" in changes:
+        lead.sort_name = norm.sort_key(lead.full_name)
     lead.updated_by = context.current().actor
 
 
@@ -519,8 +574,13 @@ def update(
     changes = diff(current, clean)
     if not changes:
         return lead
-    if "company_id" in changes:
-        _check_companies(session, [clean], [""])
+    if "company_id" in data:  # the caller's choice, whatever the company fields say
+        if "company_id" in changes:
+            _check_companies(session, [clean], [""])
+    elif _names_another_company(changes) or "company_id" in changes:
+        _relink(uow, current, clean, changes)
+        if not changes:
+            return lead
     if on_duplicate != "allow":
         _reject_duplicates(session, {f: clean[f] for f in changes}, lead_id)
     _apply(lead, changes)

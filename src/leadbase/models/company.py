@@ -18,6 +18,11 @@ class Company(AuditColumns, SoftDeleteColumns, Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(255), nullable=False)
+    # Derived from name by the write path (dedupe.normalise), not audited:
+    # the key a lead's company name finds the company by, and the key
+    # company lists sort and search names by.
+    name_key: Mapped[str | None] = mapped_column(String(255))
+    sort_name: Mapped[str | None] = mapped_column(String(255))
     domain: Mapped[str | None] = mapped_column(String(255), index=True)
     company_type: Mapped[str | None] = mapped_column(String(50))
     country: Mapped[str | None] = mapped_column(String(100), index=True)
@@ -40,5 +45,7 @@ class Company(AuditColumns, SoftDeleteColumns, Base):
     __table_args__ = (
         Index("idx_company_location", "country", "city"),
         Index("idx_company_industry_country", "industry", "country"),
+        Index("idx_company_name_key", "name_key"),
+        Index("idx_company_sort_name", "sort_name", "id"),
     )
     __mapper_args__: dict[str, Any] = {"version_id_col": version}

@@ -55,6 +55,10 @@ class SalesLead(AuditColumns, SoftDeleteColumns, Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     full_name: Mapped[str | None] = mapped_column(String(255))
+    # What the list sorts names by: full_name with accents and case folded
+    # (dedupe.normalise.sort_key). Derived, set by the write path, never
+    # given by a caller, not audited.
+    sort_name: Mapped[str | None] = mapped_column(String(255))
     first_name: Mapped[str | None] = mapped_column(String(100))
     last_name: Mapped[str | None] = mapped_column(String(100))
     title: Mapped[str | None] = mapped_column(String(255))
@@ -114,7 +118,7 @@ class SalesLead(AuditColumns, SoftDeleteColumns, Base):
         Index("idx_lead_created_at", "created_at", "id"),
         Index("idx_lead_updated_at", "updated_at", "id"),
         Index("idx_lead_score", "lead_score", "id"),
-        Index("idx_lead_full_name", "full_name", "id"),
+        Index("idx_lead_sort_name", "sort_name", "id"),
         # Filtered lists, newest first: `country = ? ORDER BY created_at DESC`
         # walks one of these in order and stops after a page.
         *(Index(f"idx_lead_{field}_created", field, "created_at", "id") for field in FILTERED),

@@ -219,7 +219,7 @@ def _anchor(session: Session, view: ListView, lead_id: str | None) -> Position |
     row = repository.row_by_id(session, lead_id, include_deleted=True)
     if row is None:
         raise ValidationError("cursor", BROKEN_LINK)
-    return Position(row[view.sort.field], row["id"])
+    return Position(row[view.sort.key], row["id"])
 
 
 def _rows(
