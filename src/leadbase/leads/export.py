@@ -261,7 +261,7 @@ def pages(
         if len(rows) < PAGE_ROWS:
             return
         last = rows[-1]
-        rows = _read_page(db, leads, Position(last[leads.sort.field], last["id"]), PAGE_ROWS)
+        rows = _read_page(db, leads, Position(last[leads.sort.key], last["id"]), PAGE_ROWS)
 
 
 # --- cells ----------------------------------------------------------------------------------

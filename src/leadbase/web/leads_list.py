@@ -267,7 +267,7 @@ def _valued(sort: Sort, rows: list[RowMapping]) -> list[RowMapping]:
     ones end, and those come after, not before."""
     if not sort.nullable:
         return rows
-    return list(itertools.takewhile(lambda row: row[sort.field] is not None, rows))
+    return list(itertools.takewhile(lambda row: row[sort.key] is not None, rows))
 
 
 # --- the page ----------------------------------------------------------------------------
