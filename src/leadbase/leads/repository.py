@@ -667,3 +667,53 @@ def _window_page(
     query = filtered(filters, include_deleted=include_deleted, unindexed=True)
     query = query.where(rowid.in_(window.correlate(None).scalar_subquery()))
     return _first(session, query, order, limit)
+
+
+# --- the console list: its total and "select all matching" (issue 11) ----------------
+
+
+def _listed(
+    session: Session,
+    filters: dict[str, Any],
+    *,
+    q: str | None,
+    tag: str | None,
+    include_deleted: bool,
+) -> Select[tuple[SalesLead]]:
+    """The leads a list of these filters shows (as its pages do)."""
+    if q or tag:
+        return searched(session, filters, q=q, tag=tag, include_deleted=include_deleted)
+    return filtered(filters, include_deleted=include_deleted)
+
+
+def count_capped(
+    session: Session,
+    filters: dict[str, Any],
+    *,
+    q: str | None = None,
+    tag: str | None = None,
+    include_deleted: bool = False,
+    cap: int,
+) -> int:
+    """How many leads the list matches, counting at most ``cap + 1``: a
+    result above ``cap`` means "more than cap". The LIMIT inside the
+    subquery stops every database after cap + 1 index entries, so a total
+    over a million leads costs what one over ten thousand does."""
+    matching = _listed(session, filters, q=q, tag=tag, include_deleted=include_deleted)
+    capped = matching.with_only_columns(SalesLead.id).limit(cap + 1).subquery()
+    return int(session.scalar(select(func.count()).select_from(capped)) or 0)
+
+
+def ids_listed(
+    session: Session,
+    filters: dict[str, Any],
+    *,
+    q: str | None = None,
+    tag: str | None = None,
+    include_deleted: bool = False,
+    limit: int,
+) -> list[str]:
+    """Ids of up to ``limit`` leads the list matches, oldest first."""
+    matching = _listed(session, filters, q=q, tag=tag, include_deleted=include_deleted)
+    ordered = matching.with_only_columns(SalesLead.id).order_by(SalesLead.id)
+    return list(session.scalars(ordered.limit(limit)))
