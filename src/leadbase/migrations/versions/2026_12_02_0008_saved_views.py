@@ -65,7 +65,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # Dropping a table drops its indexes (MariaDB refuses to drop the owner
+    # index on its own: the foreign key needs it).
     op.drop_table("list_columns")
-    op.drop_index("idx_saved_views_shared", table_name="saved_views")
-    op.drop_index("idx_saved_views_owner", table_name="saved_views")
     op.drop_table("saved_views")
