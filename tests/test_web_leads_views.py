@@ -233,3 +233,44 @@ def test_bad_column_and_view_posts_are_refused(console: ConsoleServer) -> None:
     # An unknown or foreign view id opens the plain list.
     assert "<h1>Leads</h1>" in client.get("/leads?view=nope").text
     client.close()
+
+
+def test_a_views_owner_sets_its_columns_and_an_admin_may_delete_it(
+    console: ConsoleServer,
+) -> None:
+    console.add_leads(people(4))
+    editor = console.client("editor")
+    made = editor.post(
+        "/leads/views", {"name": "Scored", "query": "sort=-lead_score", "columns": "lead_score"}
+    )
+    view_id = made.headers["location"].rsplit("=", 1)[1]
+    opened = editor.get(made.headers["location"]).text
+    assert 'name="view" value="' + view_id in opened  # the chooser saves into the view
+    # Its owner changes its columns from the view's page; their own stay as they were.
+    changed = editor.post(
+        "/leads/columns",
+        {
+            "columns": ["country", "lead_score"],
+            "view": view_id,
+            "return_to": f"/leads?view={view_id}",
+        },
+    )
+    assert changed.headers["location"] == f"/leads?view={view_id}"
+    heads = re.findall(
+        r'<th scope="col"[^>]*data-col="(\w+)"', editor.get(changed.headers["location"]).text
+    )
+    assert heads == ["full_name", "country", "lead_score"]
+    own = re.findall(r'<th scope="col"[^>]*data-col="(\w+)"', editor.get("/leads").text)
+    assert own[1] == "email"
+    # A personal view is nobody else's: another user neither opens nor changes it.
+    viewer = console.client("viewer")
+    assert "<h1>Leads</h1>" in viewer.get(f"/leads?view={view_id}").text
+    assert viewer.post("/leads/columns", {"columns": ["email"], "view": view_id}).status_code == 404
+    viewer.close()
+    # Shared, an admin may delete it (its owner's or not).
+    editor.post("/leads/views", {"name": "Scored", "shared": "true", "query": "sort=-lead_score"})
+    admin = console.client("admin")
+    assert admin.post(f"/leads/views/{view_id}/delete").status_code == 303
+    assert "Scored" not in admin.get("/leads").text
+    admin.close()
+    editor.close()
