@@ -17,6 +17,7 @@ from typing import Any
 
 from fastapi import Request
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import HTMLResponse
 
 from leadbase.views import repository as views_repository
@@ -126,8 +127,11 @@ def nav_views(request: Request, user_id: str) -> list[ViewLink]:
     """The saved views the nav lists under Leads on every page: one indexed
     query of at most a hundred short rows."""
     database = request.app.state.database
-    with database.read_session(single_statement=True) as session:
-        return views_repository.visible_to(session, user_id, LEADS)
+    try:
+        with database.read_session(single_statement=True) as session:
+            return views_repository.visible_to(session, user_id, LEADS)
+    except SQLAlchemyError:  # an error page about the database itself still renders
+        return []
 
 
 def render(
