@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, true
 from sqlalchemy.orm import Session
 
 from leadbase.models import ListColumns, SavedView
@@ -33,7 +33,8 @@ def visible_to(session: Session, user_id: str, list_key: str) -> list[ViewLink]:
     )
     shared = (
         select(*columns)
-        .where(SavedView.shared.is_(True), SavedView.list_key == list_key)
+        # = true, not IS true: an equality the (shared, list_key, name) index serves.
+        .where(SavedView.shared == true(), SavedView.list_key == list_key)
         .order_by(SavedView.name)
         .limit(MAX_NAV_VIEWS)
     )
