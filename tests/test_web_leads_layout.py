@@ -250,3 +250,22 @@ def test_favicon_logo_empty_state_and_the_broken_link_message(console: ConsoleSe
     client.close()
     viewer = console.client("viewer").get("/leads").text
     assert "Add your first lead" not in viewer and "Leads added by your team" in viewer
+
+
+def test_filters_behind_more_show_as_chips_that_remove_them(
+    console: ConsoleServer, page: Any, shot: Any
+) -> None:
+    console.add_leads(people(40))
+    console.sign_in(page, "viewer")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(f"{console.url}/leads?is_manual=true&country=FR")
+    chips = page.get_by_role("list", name="Also filtered by").get_by_role("link")
+    expect(chips).to_have_text(
+        [re.compile("^Manual: Manual only.*remove this filter"), re.compile("^Country: FR")]
+    )
+    expect(page.locator("summary", has_text="More filters")).to_contain_text("2")
+    assert in_first_viewport(page, FIRST_ROW)  # the panel stays closed over the rows
+    shot(page, "chips")
+    chips.nth(1).click()
+    page.wait_for_url(re.compile(r".*/leads\?is_manual=true$"))
+    expect(page.locator(ROWS)).to_have_count(4)

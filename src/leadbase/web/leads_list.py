@@ -167,6 +167,25 @@ class ListView:
         query += [(name, value) for name, value in cursor.items() if value]
         return "/leads" + ("?" + urlencode(query) if query else "")
 
+    def active_more_filters(self) -> list[tuple[str, str, str]]:
+        """(label, value shown, URL without it) of each filter set behind
+        "More filters": chips under the bar say what narrows the list."""
+        chips = []
+        for name in MORE_FILTERS:
+            value = self.form[name]
+            if not value or name in self.errors:
+                continue
+            shown = {"is_manual": MANUAL_CHOICES.get(value, value), "include_deleted": "yes"}.get(
+                name, value.replace("_", " ")
+            )
+            query = self.query(**{name: ""})
+            if self.view_id:
+                query.append(("view", self.view_id))
+            chips.append(
+                (LABELS[name], shown, "/leads" + ("?" + urlencode(query) if query else ""))
+            )
+        return chips
+
     def sort_url(self, field_name: str) -> str:
         """The first page sorted by ``field_name``: in its first direction,
         or reversed when the list is already sorted by it."""
