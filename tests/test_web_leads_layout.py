@@ -4,6 +4,7 @@ keyboard path, local times, the small things (flash once, favicon)."""
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -245,6 +246,13 @@ def test_favicon_logo_empty_state_and_the_broken_link_message(console: ConsoleSe
     first_run = client.get("/leads").text
     assert 'rel="icon" type="image/svg+xml"' in first_run and 'class="brand-mark"' in first_run
     assert "leadbase import" not in first_run and "Add your first lead" in first_run
+    # The contracts other parts build on: filter suggestions (facets.js) and export.
+    for facet in ("source", "country", "tag"):
+        assert f'name="{facet}" ' in first_run and f'data-facet="{facet}"' in first_run
+    filtered = html.unescape(client.get("/leads?country=FR&sort=full_name").text)
+    columns = "full_name%2Cemail%2Ccompany_name%2Clead_status%2Clead_score%2Cenrichment_status"
+    assert f'href="/leads/export?country=FR&sort=full_name&format=csv&columns={columns}' in filtered
+    assert "format=xlsx" in filtered and 'formaction="/leads/export"' in filtered
     broken = client.get("/leads?after=00000000-0000-0000-0000-000000000000").text
     assert "Page: this page link is broken" in broken and "Page: Page:" not in broken
     client.close()
