@@ -214,9 +214,12 @@ def test_times_show_in_the_browsers_zone_relative_with_the_exact_time_on_hover(
               t(new Date(Date.now() - 2 * 3600e3).toISOString());
               t(new Date(Date.now() - 3 * 86400e3).toISOString());
               t('2024-01-15T18:00:00Z');
+              t('2025-03-04 16:10:05.123456+00:00');  // as Python's str() writes it
             }"""
         )
-        expect(page.locator("time.probe")).to_have_text(["2 h ago", "3 d ago", "Jan 15, 2024"])
+        expect(page.locator("time.probe")).to_have_text(
+            ["2 h ago", "3 d ago", "Jan 15, 2024", "Mar 4, 2025"]
+        )
     finally:
         context.close()
 
