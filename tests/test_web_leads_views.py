@@ -179,7 +179,13 @@ def test_a_saved_view_is_reopened_from_the_nav_and_shared_views_reach_everyone(
     page.wait_for_url(re.compile(r".*/leads\?view=.*"))
     expect(page.locator(ROWS)).to_have_count(3)
 
-    # The nav lists both on every page; the shared one reopens from there.
+    # The nav lists both on every page (a phone's too); the shared one reopens from there.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.locator(".nav-views summary").click()
+    expect(page.locator(".nav-views").get_by_role("link", name="German leads")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    shot(page, "nav-views-phone")
+    page.set_viewport_size({"width": 1280, "height": 800})
     page.goto(f"{console.url}/companies")
     page.locator(".nav-views summary").click()
     shot(page, "nav-views")
