@@ -211,6 +211,9 @@ def _row(page: Any, email: str) -> Any:
 
 
 def _add(page: Any, email: str, **fields: str) -> None:
+    """Quick-add in its dialog, opened from the list's "+ Add lead" button."""
+    if not page.locator("#quick-add-dialog").is_visible():
+        page.get_by_role("button", name="+ Add lead").click()
     form = page.locator("#quick-add-form")
     form.get_by_label("Email").fill(email)
     for label, value in fields.items():
@@ -231,7 +234,9 @@ def test_quick_add_shows_the_row_at_once_and_it_turns_completed_without_a_reload
     row = _row(page, "jane.doe@acmerobotics.io")
     expect(row).to_have_count(1)
     expect(page.locator("#lead-rows tr").first).to_contain_text("jane.doe@acmerobotics.io")
-    expect(page.get_by_label("Email")).to_have_value("")  # the form is cleared
+    email = page.locator("#quick-add-form").get_by_label("Email")
+    expect(email).to_have_value("")  # the form is cleared
+    expect(page.locator("#quick-add-dialog")).to_be_hidden()  # the new row shows
     shot(page, "added")
     expect(row).to_have_attribute("data-enrichment-status", "completed", timeout=15_000)
     expect(row.locator(".badge-completed")).to_have_text("completed")
@@ -243,7 +248,7 @@ def test_quick_add_shows_the_row_at_once_and_it_turns_completed_without_a_reload
     _add(page, "jane.doe@acmerobotics.io")
     error = page.locator("#quick-add-email-error")
     expect(error).to_contain_text("A lead with this email already exists.")
-    expect(page.get_by_label("Email")).to_have_attribute("aria-invalid", "true")
+    expect(email).to_have_attribute("aria-invalid", "true")
     expect(page.locator("#lead-rows tr")).to_have_count(2)
     shot(page, "duplicate")
     assert page.evaluate("window.__marker") == 1  # the page never navigated
@@ -301,7 +306,7 @@ def test_any_row_in_progress_follows_its_lead_and_keeps_its_checkbox(
     worker.start()
     expect(row).to_have_attribute("data-enrichment-status", "completed", timeout=10_000)
     worker.join()
-    expect(row.get_by_role("link")).to_have_text("Sally Slow")
+    expect(row.locator("a.lead-link")).to_have_text("Sally Slow")
     expect(row.get_by_role("checkbox")).to_be_checked()
     expect(page.locator('[data-role="status-announcer"]')).to_have_text("Sally Slow: enriched.")
     shot(page, "finished")

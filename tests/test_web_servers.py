@@ -59,3 +59,64 @@ def test_list_search_edit_bulk_and_companies_on_a_server(
         client.close()
     finally:
         console.stop()
+
+
+@pytest.mark.parametrize("kind", ["postgresql", "mariadb"])
+def test_list_totals_sort_columns_and_saved_views_on_a_server(
+    kind: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from leadbase.web import leads_list
+
+    url: str = request.getfixturevalue("_server_urls")(kind)
+    dbs.empty_all_tables(url)
+    # "50+" without 10,000 leads; past 10, counted within the time budget.
+    monkeypatch.setattr(leads_list, "TOTAL_CAP", 50)
+    monkeypatch.setattr(leads_list, "QUICK_CAP", 10)
+    console = ConsoleServer(url).start()
+    try:
+        console.add_leads(
+            [
+                {
+                    "full_name": f"Person {i:03d}",
+                    "email": f"p{i:03d}@example.com",
+                    "country": "DE" if i % 2 else "FR",
+                    "lead_score": i,
+                }
+                for i in range(60)
+            ]
+        )
+        editor = console.client("editor")
+        listed = editor.get("/leads").text
+        assert 'data-testid="total" data-total="51">50+ leads' in listed
+        assert ">30 leads <span" in editor.get("/leads", params={"country": "DE"}).text
+        by_name = editor.get("/leads", params={"sort": "full_name"}).text
+        assert re.search(r'data-col="full_name" aria-sort="ascending"', by_name)
+        assert 'href="/leads?sort=-full_name"' in by_name  # a second click reverses
+        names = re.findall(r'class="lead-link"[^>]*>(Person \d+)<', by_name)
+        assert names[:3] == ["Person 000", "Person 001", "Person 002"]
+
+        saved = editor.post("/leads/columns", {"columns": ["country", "lead_score"]})
+        assert saved.status_code == 303
+        heads = re.findall(r'<th scope="col"[^>]*data-col="(\w+)"', editor.get("/leads").text)
+        assert heads == ["full_name", "country", "lead_score"]
+
+        view = editor.post(
+            "/leads/views",
+            {
+                "name": "Germany",
+                "shared": "true",
+                "query": "country=DE&sort=-lead_score",
+                "columns": "country,lead_score",
+            },
+        )
+        assert view.status_code == 303
+        viewer = console.client("viewer")
+        opened = viewer.get(view.headers["location"]).text
+        assert "<h1>Germany</h1>" in opened and ">Germany</a>" in opened  # the nav lists it
+        scores = re.findall(r'data-col="lead_score" data-label="Score" class="num">(\d+)<', opened)
+        assert scores[:3] == ["59", "57", "55"]
+        assert re.findall(r'<th scope="col"[^>]*data-col="(\w+)"', opened) == heads
+        viewer.close()
+        editor.close()
+    finally:
+        console.stop()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from leadbase.db import bulk_insert, chunked
@@ -677,3 +679,164 @@ def _window_page(
     query = filtered(filters, include_deleted=include_deleted, unindexed=True)
     query = query.where(rowid.in_(window.correlate(None).scalar_subquery()))
     return _first(session, query, order, limit)
+
+
+# --- the console list: its total and "select all matching" (issue 11) ----------------
+
+
+def _listed(
+    session: Session,
+    filters: dict[str, Any],
+    *,
+    q: str | None,
+    tag: str | None,
+    include_deleted: bool,
+) -> Select[tuple[SalesLead]]:
+    """The leads a list of these filters shows (as its pages do)."""
+    if q or tag:
+        return searched(session, filters, q=q, tag=tag, include_deleted=include_deleted)
+    return filtered(filters, include_deleted=include_deleted)
+
+
+def count_capped(
+    session: Session,
+    filters: dict[str, Any],
+    *,
+    q: str | None = None,
+    tag: str | None = None,
+    include_deleted: bool = False,
+    cap: int,
+) -> int:
+    """How many leads the list matches, counting at most ``cap + 1``: a
+    result above ``cap`` means "more than cap". The LIMIT inside the
+    subquery stops every database after cap + 1 index entries, so a total
+    over a million leads costs what one over ten thousand does."""
+    matching = _listed(session, filters, q=q, tag=tag, include_deleted=include_deleted)
+    capped = matching.with_only_columns(SalesLead.id).limit(cap + 1).subquery()
+    return int(session.scalar(select(func.count()).select_from(capped)) or 0)
+
+
+def ids_listed(
+    session: Session,
+    filters: dict[str, Any],
+    *,
+    q: str | None = None,
+    tag: str | None = None,
+    include_deleted: bool = False,
+    limit: int,
+) -> list[str]:
+    """Ids of up to ``limit`` leads the list matches, oldest first."""
+    matching = _listed(session, filters, q=q, tag=tag, include_deleted=include_deleted)
+    ordered = matching.with_only_columns(SalesLead.id).order_by(SalesLead.id)
+    return list(session.scalars(ordered.limit(limit)))
+
+
+class CountTookTooLong(Exception):
+    """A budgeted count ran out of time and was stopped."""
+
+
+def count_capped_within(
+    session: Session,
+    filters: dict[str, Any],
+    *,
+    q: str | None = None,
+    tag: str | None = None,
+    include_deleted: bool = False,
+    cap: int,
+    seconds: float,
+) -> int:
+    """``count_capped``, stopped by the database after ``seconds``
+    (CountTookTooLong). What a count costs grows with the rows it reads to
+    find cap + 1 matches: cheap for one indexed filter, dear for two filters
+    one index cannot answer together, or a common tag. The budget keeps a
+    page fast whatever the filters; the caller shows a smaller total then.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        return _sqlite_count_within(session, filters, q, tag, include_deleted, cap, seconds)
+    if dialect == "postgresql":
+        return _postgresql_count_within(session, filters, q, tag, include_deleted, cap, seconds)
+    return _mariadb_count_within(session, filters, q, tag, include_deleted, cap, seconds)
+
+
+def _postgresql_count_within(
+    session: Session,
+    filters: dict[str, Any],
+    q: str | None,
+    tag: str | None,
+    include_deleted: bool,
+    cap: int,
+    seconds: float,
+) -> int:
+    # In a savepoint: a cancelled statement spoils only the savepoint, whose
+    # rollback also undoes the SET LOCAL.
+    try:
+        with session.begin_nested():
+            session.execute(text(f"SET LOCAL statement_timeout = {max(1, int(seconds * 1000))}"))
+            found = _count(session, filters, q, tag, include_deleted, cap)
+            session.execute(text("SET LOCAL statement_timeout TO DEFAULT"))
+            return found
+    except DBAPIError as exc:
+        if "statement timeout" in str(exc):
+            raise CountTookTooLong from None
+        raise
+
+
+def _mariadb_count_within(
+    session: Session,
+    filters: dict[str, Any],
+    q: str | None,
+    tag: str | None,
+    include_deleted: bool,
+    cap: int,
+    seconds: float,
+) -> int:
+    try:
+        session.execute(text(f"SET SESSION max_statement_time = {seconds:.3f}"))
+    except DBAPIError:  # MySQL has no max_statement_time: count without a budget
+        return _count(session, filters, q, tag, include_deleted, cap)
+    try:
+        return _count(session, filters, q, tag, include_deleted, cap)
+    except DBAPIError as exc:
+        if "max_statement_time" in str(exc):
+            raise CountTookTooLong from None
+        raise
+    finally:
+        session.execute(text("SET SESSION max_statement_time = DEFAULT"))
+
+
+def _count(
+    session: Session,
+    filters: dict[str, Any],
+    q: str | None,
+    tag: str | None,
+    include_deleted: bool,
+    cap: int,
+) -> int:
+    return count_capped(session, filters, q=q, tag=tag, include_deleted=include_deleted, cap=cap)
+
+
+def _sqlite_count_within(
+    session: Session,
+    filters: dict[str, Any],
+    q: str | None,
+    tag: str | None,
+    include_deleted: bool,
+    cap: int,
+    seconds: float,
+) -> int:
+    raw: Any = session.connection().connection.driver_connection
+    deadline = time.perf_counter() + seconds
+
+    def past_deadline() -> int:
+        return 1 if time.perf_counter() > deadline else 0
+
+    raw.set_progress_handler(past_deadline, 2000)  # checked every 2,000 VM steps
+    try:
+        return _count(session, filters, q, tag, include_deleted, cap)
+    except DBAPIError as exc:
+        if "interrupted" in str(exc):
+            raise CountTookTooLong from None
+        raise
+    finally:
+        raw.set_progress_handler(None, 0)

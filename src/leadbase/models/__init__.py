@@ -13,6 +13,7 @@ from leadbase.models.lead import (
     LeadSource,
     SalesLead,
 )
+from leadbase.models.saved_view import ListColumns, SavedView
 from leadbase.models.sync import MigrationLog, SyncStatus
 from leadbase.models.user import ROLES, ApiKey, RefreshToken, User
 
@@ -32,9 +33,11 @@ __all__ = [
     "Job",
     "LeadEvent",
     "LeadSource",
+    "ListColumns",
     "MigrationLog",
     "RefreshToken",
     "SalesLead",
+    "SavedView",
     "SyncStatus",
     "User",
     "new_id",

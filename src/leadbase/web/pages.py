@@ -47,6 +47,16 @@ async def tokens_css() -> PlainTextResponse:
     )
 
 
+@router.get("/favicon.ico")
+async def favicon() -> Response:
+    """The logo mark, for browsers that ask before reading a page's icon link."""
+    return Response(
+        (rendering.STATIC / "logo.svg").read_bytes(),
+        media_type="image/svg+xml",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
+
+
 @router.get("/login")
 async def login_page(request: Request, next: str | None = None) -> Response:
     if request.cookies.get(session.SESSION_COOKIE):
@@ -178,12 +188,12 @@ def console_error(request: Request, exc: LeadbaseError) -> Response:
 def install(app: FastAPI) -> None:
     """Mount the console on the app: its routers, static files and the
     sign-in redirect."""
-    from leadbase.web import companies, export, lead_detail, leads_list, quick_add
+    from leadbase.web import companies, export, lead_detail, leads_list, list_views, quick_add
 
     app.include_router(router)
-    app.include_router(export.router)  # /leads/export, before /leads/{lead_id}
-    # Literal paths (/leads/quick-add) before /leads/{lead_id}.
-    for section in (quick_add.router, leads_list.router, lead_detail.router, companies.router):
+    # Literal paths (/leads/quick-add, /leads/columns, /leads/export) before /leads/{lead_id}.
+    sections = (quick_add.router, list_views.router, export.router, leads_list.router)
+    for section in (*sections, lead_detail.router, companies.router):
         app.include_router(section)
     app.mount("/static", StaticFiles(directory=rendering.STATIC), name="static")
     app.add_exception_handler(session.LoginRequired, _login_required)

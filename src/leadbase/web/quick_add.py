@@ -27,6 +27,7 @@ from leadbase.http_support import database, write
 from leadbase.leads import repository, service
 from leadbase.leads.schemas import LeadOut
 from leadbase.web import pages, rendering
+from leadbase.web.leads_list import columns_from
 from leadbase.web.session import ConsoleUser, Editor, SignedIn, is_form_post
 
 router = APIRouter(include_in_schema=False)
@@ -36,13 +37,18 @@ FORM_FIELDS = ("email", "domain", "name")
 _FORM_FIELD_OF = {"company_domain": "domain", "full_name": "name"}
 _FRIENDLIER = {"Field required": "Enter the lead's email address."}
 MAX_STATUS_IDS = 200
+MAX_COLUMNS_PARAM = 400
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
 
 
-def row_html(lead: Mapping[str, Any], user: ConsoleUser) -> str:
-    """The lead's row of the /leads table, as the list page renders it."""
+def row_html(lead: Mapping[str, Any], user: ConsoleUser, columns: str | None = None) -> str:
+    """The lead's row of the /leads table, as the list page renders it, with
+    the page's columns (its table's ``data-columns``; the default without)."""
     template = rendering.ENVIRONMENT.get_template("leads/_row.html")
-    return template.render(lead=lead, user=user)
+    values: dict[str, Any] = {"lead": lead, "user": user}
+    if columns is not None:
+        values["columns"] = columns_from([key.strip() for key in columns.split(",")])
+    return template.render(values)
 
 
 def _lead_view(row: RowMapping | Any) -> dict[str, Any]:
@@ -54,8 +60,9 @@ def _lead_view(row: RowMapping | Any) -> dict[str, Any]:
 # --- quick-add --------------------------------------------------------------------------
 
 
-async def _submitted(request: Request) -> dict[str, Any]:
-    """The form's fields from a form post or a JSON body; blanks left out.
+async def _submitted(request: Request) -> tuple[dict[str, Any], str | None]:
+    """The form's fields from a form post or a JSON body, blanks left out,
+    and the columns of the page's table (``columns``, comma-separated).
 
     Values are passed on as sent: the service checks them (a number where
     text belongs is its 422, not ours)."""
@@ -75,7 +82,8 @@ async def _submitted(request: Request) -> dict[str, Any]:
             value = value.strip()
         if value not in (None, ""):
             given[field] = value
-    return given
+    columns = body.get("columns")
+    return given, columns[:MAX_COLUMNS_PARAM] if isinstance(columns, str) else None
 
 
 def _field_errors(exc: ValidationError | DuplicateLeadError) -> list[dict[str, Any]]:
@@ -112,8 +120,9 @@ async def quick_add(request: Request, user: Editor) -> Response:
     A plain form post (no script) is sent back to /leads, or gets an error page.
     """
     as_form = is_form_post(request)
+    columns: str | None = None
     try:
-        given = await _submitted(request)
+        given, columns = await _submitted(request)
 
         def added(uow: UnitOfWork) -> RowMapping | None:
             result = service.quick_add(uow, given, on_duplicate="reject")
@@ -135,7 +144,7 @@ async def quick_add(request: Request, user: Editor) -> Response:
     if as_form:
         return RedirectResponse("/leads", status_code=303)
     lead = _lead_view(row)
-    data = {"id": lead["id"], "row_html": row_html(lead, user)}
+    data = {"id": lead["id"], "row_html": row_html(lead, user, columns)}
     return JSONResponse({"success": True, "data": data}, status_code=201)
 
 
@@ -157,6 +166,7 @@ async def lead_statuses(
     request: Request,
     user: SignedIn,
     ids: Annotated[str, Query(max_length=MAX_STATUS_IDS * 40)] = "",
+    columns: Annotated[str | None, Query(max_length=MAX_COLUMNS_PARAM)] = None,
 ) -> JSONResponse:
     """``{"success": true, "data": {id: {"enrichment_status", "row_html"}}}``
     for the leads named (comma-separated, at most 200); unknown ids are left out."""
@@ -168,6 +178,6 @@ async def lead_statuses(
         for lead in leads:
             statuses[lead["id"]] = {
                 "enrichment_status": lead["enrichment_status"],
-                "row_html": row_html(lead, user),
+                "row_html": row_html(lead, user, columns),
             }
     return JSONResponse({"success": True, "data": statuses}, headers={"Cache-Control": "no-store"})

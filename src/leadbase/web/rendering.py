@@ -10,14 +10,18 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from fastapi import Request
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import HTMLResponse
+
+from leadbase.views import repository as views_repository
+from leadbase.views.schemas import DEFAULT_LEAD_COLUMNS, LEAD_COLUMNS, LEADS, NAME_COLUMN, ViewLink
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -82,6 +86,21 @@ def format_time(value: datetime | str | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M")
 
 
+def iso_time(value: datetime | str | None) -> str:
+    """A timestamp as ISO 8601 UTC (``2026-12-01T16:10:05Z``) for
+    ``<time datetime>``: console.js reads it to show the browser's local time."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return ""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _environment() -> Environment:
     environment = Environment(
         loader=FileSystemLoader(TEMPLATES),
@@ -90,12 +109,29 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    environment.globals.update(static_url=static_url, nav=NAV)
+    environment.globals.update(
+        static_url=static_url,
+        nav=NAV,
+        default_columns=[LEAD_COLUMNS[key] for key in DEFAULT_LEAD_COLUMNS],
+        name_column=NAME_COLUMN,
+    )
     environment.filters["time"] = format_time
+    environment.filters["iso"] = iso_time
     return environment
 
 
 ENVIRONMENT = _environment()
+
+
+def nav_views(request: Request, user_id: str) -> list[ViewLink]:
+    """The saved views the nav lists under Leads on every page: one indexed
+    query of at most a hundred short rows."""
+    database = request.app.state.database
+    try:
+        with database.read_session(single_statement=True) as session:
+            return views_repository.visible_to(session, user_id, LEADS)
+    except SQLAlchemyError:  # an error page about the database itself still renders
+        return []
 
 
 def render(
@@ -113,6 +149,8 @@ def render(
         "path": request.url.path,
     }
     values.update(context or {})
+    if values["user"] is not None and "nav_views" not in values:
+        values["nav_views"] = nav_views(request, values["user"].principal.user_id)
     body = ENVIRONMENT.get_template(template).render(values)
     response = HTMLResponse(body, status_code=status_code, headers=headers)
     response.headers["Cache-Control"] = "no-store"  # pages hold personal data

@@ -1,9 +1,25 @@
-// The /leads explorer: a clean URL from the filter form, row selection and
-// the bulk action bar. Loaded with defer (the CSP allows no inline script).
-// Without it the page still works: the filter form is a plain GET form and
-// the bulk form posts whatever rows are ticked.
+// The /leads explorer: a clean URL from the filter form, the flash message
+// once only, row selection and the bulk bar, "select all matching", and the
+// column chooser's move buttons. Loaded with defer (the CSP allows no inline
+// script). Without it the filters still work (a plain GET form).
 (function () {
   "use strict";
+
+  // A bulk action's outcome (?done=tagged-3) is said once: drop it from the
+  // URL, so a reload or a shared link does not say it again.
+  (function dropFlashParams() {
+    var url = new URL(window.location.href);
+    var had = false;
+    ["done", "skipped", "error"].forEach(function (name) {
+      if (url.searchParams.has(name)) {
+        url.searchParams.delete(name);
+        had = true;
+      }
+    });
+    if (had) {
+      window.history.replaceState(window.history.state, "", url.pathname + url.search + url.hash);
+    }
+  })();
 
   // Filters: leave empty fields (and the default sort) out of the URL, so a
   // shared or bookmarked list says only what narrows it.
@@ -32,6 +48,23 @@
     });
   }
 
+  // The column chooser: move a column up or down; focus stays on the button.
+  document.querySelectorAll('[data-role="column-list"]').forEach(function (list) {
+    list.addEventListener("click", function (event) {
+      var button = event.target.closest("[data-move]");
+      if (!button) {
+        return;
+      }
+      var item = button.closest("li");
+      if (button.getAttribute("data-move") === "up" && item.previousElementSibling) {
+        list.insertBefore(item, item.previousElementSibling);
+      } else if (button.getAttribute("data-move") === "down" && item.nextElementSibling) {
+        list.insertBefore(item.nextElementSibling, item);
+      }
+      button.focus();
+    });
+  });
+
   var rows = document.getElementById("lead-rows");
   if (!rows) {
     return; // the list could not be shown (a bad filter value)
@@ -51,7 +84,13 @@
   var selectAll = document.getElementById("select-all");
   var count = bulk.querySelector('[data-role="selected-count"]');
   var message = bulk.querySelector('[data-role="bulk-message"]');
+  var matching = bulk.querySelector('[data-role="matching"]');
+  var selectMatching = bulk.querySelector('[data-role="select-matching"]');
+  var clearSelection = bulk.querySelector('[data-role="clear-selection"]');
+  var exportSelected = bulk.querySelector('[data-role="export-selected"]');
   var tag = document.getElementById("bulk-tag");
+  var total = selectMatching ? Number(selectMatching.getAttribute("data-total")) : 0;
+  var cap = selectMatching ? Number(selectMatching.getAttribute("data-cap")) : 0;
 
   function boxes() {
     return Array.prototype.slice.call(rows.querySelectorAll('input[name="ids"]'));
@@ -66,17 +105,48 @@
     message.hidden = !text;
   }
 
+  function allMatching() {
+    return !matching.disabled;
+  }
+
+  function setAllMatching(on) {
+    matching.disabled = !on;
+    if (exportSelected) {
+      // The export of every match is the list's own export link.
+      exportSelected.hidden = on;
+    }
+  }
+
+  function plural(n) {
+    return n.toLocaleString() + (n === 1 ? " lead" : " leads");
+  }
+
   function refresh() {
     var all = boxes();
     var n = selected().length;
-    count.textContent = n + " selected";
     if (selectAll) {
       selectAll.checked = all.length > 0 && n === all.length;
       selectAll.indeterminate = n > 0 && n < all.length;
       selectAll.disabled = all.length === 0;
     }
+    if (n < all.length || n === 0) {
+      setAllMatching(false);
+    }
+    if (allMatching()) {
+      count.textContent = "All " + selectMatching.getAttribute("data-count-text") + " matching leads selected";
+    } else {
+      count.textContent = n + " selected";
+    }
+    if (selectMatching) {
+      selectMatching.hidden = !(n > 0 && n === all.length) || allMatching();
+    }
+    var wasHidden = bulk.hidden;
+    bulk.hidden = n === 0;
     if (n > 0) {
       say("");
+    }
+    if (wasHidden !== bulk.hidden) {
+      document.body.classList.toggle("has-selection", !bulk.hidden);
     }
   }
 
@@ -86,6 +156,21 @@
       refresh();
     });
   }
+  if (selectMatching) {
+    selectMatching.addEventListener("click", function () {
+      setAllMatching(true);
+      refresh();
+      clearSelection.focus();
+    });
+  }
+  clearSelection.addEventListener("click", function () {
+    boxes().forEach(function (box) { box.checked = false; });
+    setAllMatching(false);
+    refresh();
+    if (selectAll) {
+      selectAll.focus();
+    }
+  });
   rows.addEventListener("change", function (event) {
     if (event.target && event.target.name === "ids") {
       refresh();
@@ -97,11 +182,20 @@
   window.addEventListener("pageshow", refresh);
 
   bulk.addEventListener("submit", function (event) {
-    var n = selected().length;
-    var action = event.submitter ? event.submitter.value : "";
+    var n = allMatching() ? total : selected().length;
+    var submitter = event.submitter;
+    var action = submitter && submitter.name === "action" ? submitter.value : "";
     if (n === 0) {
       event.preventDefault();
       say("Select at least one lead first.");
+      return;
+    }
+    if (!action) {
+      return; // Export selected: a download, the page stays
+    }
+    if (allMatching() && total > cap) {
+      event.preventDefault();
+      say("“Select all matching” acts on at most " + cap.toLocaleString() + " leads at once: narrow the filters first.");
       return;
     }
     if (action === "tag" && tag && tag.value.trim() === "") {
@@ -110,8 +204,7 @@
       tag.focus();
       return;
     }
-    var what = n === 1 ? "1 lead" : n + " leads";
-    if (action === "delete" && !window.confirm("Delete " + what + "? Show deleted leads to restore them.")) {
+    if (action === "delete" && !window.confirm("Delete " + plural(n) + "? Show deleted leads to restore them.")) {
       event.preventDefault();
     }
   });

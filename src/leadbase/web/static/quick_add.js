@@ -1,12 +1,14 @@
 // Quick-add on /leads, and the live enrichment status of lead rows.
 //
-// The form (templates/leads/_quick_add.html) posts JSON to /leads/quick-add
-// and puts the new row, "in progress", at the top of #lead-rows; without
-// script it posts as a plain form. Every row on the page whose
+// The form (a dialog, templates/leads/_quick_add.html) posts JSON to
+// /leads/quick-add; the dialog closes and the new row, "in progress", goes
+// to the top of #lead-rows, scrolled into view. Every row on the page whose
 // data-enrichment-status is "in_progress" (quick-added or not) is watched:
-// GET /leads/status?ids=... every second, backing off to five while nothing
-// changes, until none is left; a row whose status changed is swapped for its
-// new rendering and the change is announced in the polite live region.
+// GET /leads/status?ids=... after a second, backing off to thirty while
+// nothing changes; a row whose status changed is swapped for its new
+// rendering and the change is announced in the polite live region. After
+// GIVE_UP without any change the page stops asking and says so on the rows
+// ("still working — reload later"): a stuck job must not poll forever.
 (function () {
   "use strict";
   var lb = window.leadbase;
@@ -14,8 +16,10 @@
     return;
   }
 
-  var FIRST_DELAY = 1000;
-  var MAX_DELAY = 5000;
+  var tuning = window.leadbaseStatusPolling || {}; // tests shorten these
+  var FIRST_DELAY = tuning.firstDelay || 1000;
+  var MAX_DELAY = tuning.maxDelay || 30000;
+  var GIVE_UP = tuning.giveUpAfter || 5 * 60 * 1000;
   var BACKOFF = 1.5;
   var BATCH = 200; // the most ids /leads/status answers at once
   var WATCHED = 'tr[data-lead-id][data-enrichment-status="in_progress"]';
@@ -23,6 +27,8 @@
   var STATUS_WORDS = { completed: "enriched", failed: "enrichment failed", pending: "waiting for enrichment" };
 
   var delay = FIRST_DELAY;
+  var lastChange = Date.now();
+  var gaveUp = false;
   var timer = null;
   var busy = false;
   var missing = {}; // ids the server no longer knows: not asked for again
@@ -106,8 +112,34 @@
     return byId;
   }
 
+  function tableColumns() {
+    var table = document.querySelector("table[data-columns]");
+    return table ? table.getAttribute("data-columns") : null;
+  }
+
   function ask(ids) {
-    return lb.getJSON("/leads/status?ids=" + ids.map(encodeURIComponent).join(","));
+    var columns = tableColumns();
+    var url = "/leads/status?ids=" + ids.map(encodeURIComponent).join(",");
+    if (columns !== null) {
+      url += "&columns=" + encodeURIComponent(columns);
+    }
+    return lb.getJSON(url);
+  }
+
+  // Nothing changed for GIVE_UP: stop, and say so on each row still waiting.
+  function giveUp(rows) {
+    gaveUp = true;
+    rows.forEach(function (row) {
+      var cell = row.querySelector('[data-role="enrichment-status"]') || row.cells[row.cells.length - 1];
+      if (cell && !cell.querySelector(".polling-hint")) {
+        var hint = document.createElement("span");
+        hint.className = "polling-hint";
+        hint.setAttribute("data-role", "polling-hint");
+        hint.textContent = "still working — reload later";
+        cell.appendChild(hint);
+      }
+    });
+    announce("Enrichment is still working on " + rows.length + (rows.length === 1 ? " lead" : " leads") + ". Reload the page later to see the results.");
   }
 
   function apply(byId, answers) {
@@ -147,6 +179,10 @@
     if (!rows.length) {
       return;
     }
+    if (Date.now() - lastChange > GIVE_UP) {
+      giveUp(rows);
+      return;
+    }
     var byId = rowsById(rows);
     var ids = Object.keys(byId);
     var batches = [];
@@ -158,6 +194,9 @@
       return ask(batch).then(function (answer) { answer.asked = batch; return answer; });
     })).then(function (answers) {
       var changed = apply(byId, answers);
+      if (changed) {
+        lastChange = Date.now();
+      }
       delay = changed ? FIRST_DELAY : Math.min(MAX_DELAY, delay * BACKOFF);
     }).catch(function () {
       delay = MAX_DELAY; // the server is busy or away: ask less often
@@ -170,6 +209,11 @@
   function schedule(soon) {
     if (soon) {
       delay = FIRST_DELAY;
+      lastChange = Date.now();
+      if (gaveUp) {
+        gaveUp = false;
+        document.querySelectorAll('[data-role="polling-hint"]').forEach(function (hint) { hint.remove(); });
+      }
       if (timer) {
         window.clearTimeout(timer);
         timer = null;
@@ -272,8 +316,16 @@
       var row = rowFrom(data.row_html);
       table.insertBefore(row, table.firstElementChild);
       form.reset();
-      status.textContent = "Added " + email + ". Enriching it now.";
-      input("email").focus();
+      status.textContent = "";
+      row.classList.add("just-added");
+      var dialog = form.closest("dialog");
+      if (dialog && dialog.open) {
+        // Focus goes to the new lead's link once the dialog has closed.
+        dialog.returnFocusTo = row.querySelector("a") || dialog.returnFocusTo;
+        dialog.close();
+      }
+      row.scrollIntoView({ block: "center" });
+      announce("Added " + email + ". Enriching it now.");
       schedule(true);
     }
 
@@ -285,6 +337,9 @@
       clearErrors();
       var body = {};
       FIELDS.forEach(function (field) { body[field] = input(field).value; });
+      if (tableColumns() !== null) {
+        body.columns = tableColumns();
+      }
       form.setAttribute("aria-busy", "true");
       button.disabled = true;
       status.textContent = "Adding…";
@@ -306,6 +361,19 @@
   var form = document.querySelector('form[data-role="quick-add"]');
   if (form) {
     setUpForm(form);
+    var dialog = form.closest("dialog");
+    if (dialog) {
+      // Each opening starts clean: no errors from the last try.
+      dialog.addEventListener("leadbase:open", function () {
+        form.querySelectorAll("[data-error-for]").forEach(function (slot) {
+          slot.hidden = true;
+          slot.textContent = "";
+        });
+        form.querySelectorAll("[aria-invalid]").forEach(function (field) {
+          field.removeAttribute("aria-invalid");
+        });
+      });
+    }
   }
   schedule(true);
 })();
