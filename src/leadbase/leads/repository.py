@@ -25,6 +25,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    true,
 )
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
@@ -244,6 +245,87 @@ def filtered(
     return query
 
 
+# --- the values a filter can take (leads.facets caches and folds them) -----------------
+
+# Columns whose values the list's filters offer; each has a (column,
+# created_at, id) index (models.lead: FILTERED).
+FACET_COLUMNS = ("source", "country", "lead_status", "industry")
+
+
+def distinct_values(session: Session, field: str, cap: int) -> list[str]:
+    """Up to ``cap`` distinct stored values of ``field`` (of any lead, deleted
+    too), in the index's order.
+
+    A loose index scan: each step asks the (field, created_at, id) index for
+    the least value past the previous one, one seek a value, so this costs
+    the number of distinct values, not of leads (0.1 ms for a dozen values
+    on 1M leads, where SELECT DISTINCT reads the whole index). MariaDB's own
+    loose scan would do as well; the recursive form runs on all three.
+    """
+    column = SalesLead.__table__.c[field].name
+    statement = text(
+        f"WITH RECURSIVE walk(v, n) AS ("
+        f"SELECT (SELECT min({column}) FROM sales_leads), 1 "
+        f"UNION ALL SELECT (SELECT min({column}) FROM sales_leads WHERE {column} > walk.v), n + 1 "
+        f"FROM walk WHERE walk.v IS NOT NULL AND n < :cap"
+        f") SELECT v FROM walk WHERE v IS NOT NULL"
+    )
+    return [str(value) for value in session.scalars(statement, {"cap": cap})]
+
+
+def value_counts(session: Session, field: str) -> list[tuple[str, int]]:
+    """Active leads per stored value of ``field`` (blank values left out).
+
+    All leads by value from the covering (field, created_at, id) index,
+    minus the deleted ones by value through the is_deleted index: counting
+    the active ones directly reads every row (2.5 s on 1M SQLite leads
+    against 0.2 s this way), and deleted leads are few.
+    """
+    column: Any = SalesLead.__table__.c[field]
+    every = session.execute(
+        select(column, func.count()).where(column.is_not(None)).group_by(column)
+    ).all()
+    deleted: dict[Any, int] = {
+        value: int(total)
+        for value, total in session.execute(
+            select(column, func.count())
+            .where(column.is_not(None), SalesLead.is_deleted == true())
+            .group_by(column)
+        )
+    }
+    counts = ((str(value), int(total) - deleted.get(value, 0)) for value, total in every)
+    return [(value, total) for value, total in counts if total > 0 and value.strip()]
+
+
+_TAG_COUNTS = {
+    "sqlite": (
+        "SELECT tag.value, count(*) FROM sales_leads, json_each(sales_leads.tags) AS tag "
+        "WHERE sales_leads.tags IS NOT NULL AND sales_leads.is_deleted IS NOT 1 "
+        "AND tag.type = 'text' GROUP BY tag.value"
+    ),
+    "postgresql": (
+        "SELECT tag, count(*) FROM sales_leads, jsonb_array_elements_text(sales_leads.tags) AS tag "
+        "WHERE sales_leads.tags IS NOT NULL AND jsonb_typeof(sales_leads.tags) = 'array' "
+        "AND sales_leads.is_deleted IS NOT true GROUP BY tag"
+    ),
+    "mysql": (
+        "SELECT tag.value, count(*) FROM sales_leads, JSON_TABLE(sales_leads.tags, '$[*]' "
+        "COLUMNS (value VARCHAR(255) PATH '$')) AS tag "
+        "WHERE sales_leads.tags IS NOT NULL AND sales_leads.is_deleted IS NOT true "
+        "AND tag.value IS NOT NULL GROUP BY tag.value"
+    ),
+}
+
+
+def tag_counts(session: Session) -> list[tuple[str, int]]:
+    """Active leads per tag. Tags live in a JSON array, which no index
+    lists, so this reads every tagged lead: about 1.5 s on 1M SQLite leads
+    (callers cache it, see leads.facets)."""
+    dialect = session.get_bind().dialect.name
+    rows = session.execute(text(_TAG_COUNTS[dialect])).all()
+    return [(str(value), int(total)) for value, total in rows if str(value).strip()]
+
+
 def ids_matching(
     session: Session,
     filters: dict[str, Any],
@@ -391,9 +473,9 @@ def _is_broad(session: Session, match: str) -> bool:
     return bool(found == SQLITE_BROAD_SEARCH)
 
 
-def _sqlite_search(session: Session, words: list[str], tag: str | None) -> list[Condition]:
+def _sqlite_search(session: Session, words: list[str], tags: list[str]) -> list[Condition]:
     """One FTS5 MATCH for the words and the tag's words; the tag itself is
-    then checked exactly on the rows the index leaves.
+    then checked exactly (any of its spellings) on the rows the index leaves.
 
     A narrow search reads its few matches and sorts them. A broad one (a
     common name, a common tag) walks the sort's index instead and keeps the
@@ -405,8 +487,11 @@ def _sqlite_search(session: Session, words: list[str], tag: str | None) -> list[
     if words:
         prefixes = " AND ".join(f"{_fts5_phrase(word)}*" for word in words)
         word_terms.append(f"({SEARCHED_FTS5_COLUMNS} : ({prefixes}))")
-    if tag is not None and _has_fts5_tokens(tag):
-        tag_terms.append(f"(tags : {_fts5_phrase(tag)})")
+    if tags and all(_has_fts5_tokens(tag) for tag in tags):
+        # unicode61 folds case, so spellings differing in case are one
+        # phrase; others (ß, ss) are asked for each.
+        phrases = sorted({_fts5_phrase(tag) for tag in tags})
+        tag_terms.append(f"(tags : ({' OR '.join(phrases)}))")
     conditions: list[Condition] = []
     if word_terms or tag_terms:
         broad = _is_broad(session, " AND ".join(word_terms + tag_terms))
@@ -419,17 +504,17 @@ def _sqlite_search(session: Session, words: list[str], tag: str | None) -> list[
                     "WHERE lead_search MATCH :lead_search_match)"
                 ).bindparams(lead_search_match=" AND ".join(terms))
             )
-    if tag is not None:
+    if tags:
         conditions.append(
             text(
                 "EXISTS (SELECT 1 FROM json_each(sales_leads.tags) "
-                "WHERE json_each.value = :lead_search_tag)"
-            ).bindparams(lead_search_tag=tag)
+                "WHERE json_each.value IN :lead_search_tags)"
+            ).bindparams(bindparam("lead_search_tags", value=tags, expanding=True))
         )
     return conditions
 
 
-def _postgresql_search(words: list[str], tag: str | None) -> list[Condition]:
+def _postgresql_search(words: list[str], tags: list[str]) -> list[Condition]:
     conditions: list[Condition] = []
     if words:
         # Quoted lexemes with :* (prefix); lead_search_fold folds accents the
@@ -441,17 +526,20 @@ def _postgresql_search(words: list[str], tag: str | None) -> list[Condition]:
                 "@@ to_tsquery('simple', lead_search_fold(:lead_search_query))"
             ).bindparams(lead_search_query=tsquery)
         )
-    if tag is not None:
-        # GIN (jsonb_path_ops) index lead_search_tags answers @>.
-        conditions.append(
-            text("sales_leads.tags @> CAST(:lead_search_tags AS JSONB)").bindparams(
-                lead_search_tags=json.dumps([tag])
+    if tags:
+        # GIN (jsonb_path_ops) index lead_search_tags answers @>; one @> a
+        # spelling, OR-ed (a BitmapOr of index scans).
+        contains = [
+            text(f"sales_leads.tags @> CAST(:lead_search_tag_{i} AS JSONB)").bindparams(
+                **{f"lead_search_tag_{i}": json.dumps([tag])}
             )
-        )
+            for i, tag in enumerate(tags)
+        ]
+        conditions.append(or_(*contains) if len(contains) > 1 else contains[0])
     return conditions
 
 
-def _mariadb_search(words: list[str], tag: str | None) -> list[Condition]:
+def _mariadb_search(words: list[str], tags: list[str]) -> list[Condition]:
     conditions: list[Condition] = []
     if words:
         # Boolean mode: +word* = this word or a word it starts. InnoDB leaves
@@ -466,34 +554,43 @@ def _mariadb_search(words: list[str], tag: str | None) -> list[Condition]:
                 "sales_leads.title) AGAINST (:lead_search_query IN BOOLEAN MODE)"
             ).bindparams(lead_search_query=against)
         )
-    if tag is not None:
+    if tags:
         # No index: MariaDB cannot index JSON arrays (a scan, unlike SQLite and
         # PostgreSQL). Its JSON_CONTAINS compares strings as written, escapes
         # undecoded: ask for both spellings of a non-ASCII tag.
-        conditions.append(
-            text(
-                "(JSON_CONTAINS(sales_leads.tags, :lead_search_tag) "
-                "OR JSON_CONTAINS(sales_leads.tags, :lead_search_tag_utf8))"
-            ).bindparams(
-                lead_search_tag=json.dumps(tag),
-                lead_search_tag_utf8=json.dumps(tag, ensure_ascii=False),
-            )
-        )
+        params: dict[str, str] = {}
+        for i, tag in enumerate(tags):
+            params[f"lead_search_tag_{i}"] = json.dumps(tag)
+            params[f"lead_search_tag_utf8_{i}"] = json.dumps(tag, ensure_ascii=False)
+        either = " OR ".join(f"JSON_CONTAINS(sales_leads.tags, :{name})" for name in params)
+        conditions.append(text(f"({either})").bindparams(**params))
     return conditions
 
 
+# A tag filter: one tag, or the stored spellings of one (leads.facets.resolve_tag).
+TagFilter = str | Sequence[str] | None
+
+
+def _tag_spellings(tag: TagFilter) -> list[str]:
+    if tag is None:
+        return []
+    return [tag] if isinstance(tag, str) else list(dict.fromkeys(tag))
+
+
 def search_conditions(
-    session: Session, q: str | None = None, tag: str | None = None
+    session: Session, q: str | None = None, tag: TagFilter = None
 ) -> list[Condition]:
-    """WHERE conditions for text search ``q`` and the ``tag`` filter. A ``q``
-    without a single word (blank, only punctuation) does not narrow."""
+    """WHERE conditions for text search ``q`` and the ``tag`` filter (a tag,
+    or a list of spellings: leads holding any of them). A ``q`` without a
+    single word (blank, only punctuation) does not narrow."""
     dialect = session.get_bind().dialect.name
     words = search_words(q, dialect) if q else []
+    tags = _tag_spellings(tag)
     if dialect == "sqlite":
-        return _sqlite_search(session, words, tag)
+        return _sqlite_search(session, words, tags)
     if dialect == "postgresql":
-        return _postgresql_search(words, tag)
-    return _mariadb_search(words, tag)
+        return _postgresql_search(words, tags)
+    return _mariadb_search(words, tags)
 
 
 def searched(
@@ -501,10 +598,12 @@ def searched(
     filters: dict[str, Any],
     *,
     q: str | None = None,
-    tag: str | None = None,
+    tag: TagFilter = None,
     include_deleted: bool = False,
 ) -> Select[tuple[SalesLead]]:
-    """``filtered`` plus text search and the tag filter."""
+    """``filtered`` plus text search and the tag filter. Exact values, as
+    given: leads.facets.resolve_filters turns what a user typed into the
+    stored spellings first."""
     return filtered(filters, include_deleted=include_deleted).where(
         *search_conditions(session, q, tag)
     )
@@ -609,14 +708,16 @@ def filtered_page(
     is the cheap way after all.
 
     Newest first (the default), a (filter, created_at, id) index serves any
-    one equality filter in order, so no window is needed.
+    one equality filter in order, so no window is needed. A filter of a few
+    values (the spellings of a country or source) is as many such walks,
+    merged (see ``_merged_page``): SQLite would otherwise read every lead of
+    every spelling and sort them.
     """
-    if (
-        filters
-        and session.get_bind().dialect.name == "sqlite"
-        and _windowable(after)
-        and not _in_filter_index_order(filters, sort)
-    ):
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    split = _split_field(filters, sort) if sqlite else None
+    if split is not None:
+        return _merged_page(session, filters, split, include_deleted, sort, after, limit)
+    if filters and sqlite and _windowable(after) and not _in_filter_index_order(filters, sort):
         size = SQLITE_FILTER_WINDOW
         rows = _window_page(session, filters, include_deleted, sort, after, limit, size)
         if len(rows) < limit and len(rows) * SQLITE_FILTER_WIDENING >= limit:
@@ -637,6 +738,47 @@ def _in_filter_index_order(filters: dict[str, Any], sort: Sort) -> bool:
         field in FILTERED and not isinstance(value, list | tuple | set) and value is not None
         for field, value in filters.items()
     )
+
+
+# At most this many values of one filter are walked one by one (see _merged_page).
+SQLITE_SPLIT_VALUES = 16
+
+
+def _split_field(filters: dict[str, Any], sort: Sort) -> str | None:
+    """A filter of a few values to walk value by value in sort order: when
+    no single-valued filter's index already lists the matches in order."""
+    if sort.field != "created_at" or _in_filter_index_order(filters, sort):
+        return None
+    for field, value in filters.items():
+        if (
+            field in FILTERED
+            and isinstance(value, list | tuple | set)
+            and 1 < len(value) <= SQLITE_SPLIT_VALUES
+            and None not in value
+        ):
+            return field
+    return None
+
+
+def _merged_page(
+    session: Session,
+    filters: dict[str, Any],
+    field: str,
+    include_deleted: bool,
+    sort: Sort,
+    after: Position | None,
+    limit: int,
+) -> list[RowMapping]:
+    """The page of ``filters`` where ``filters[field]`` lists values: one
+    page per value, each a walk of that value's (field, created_at, id)
+    index from the cursor, merged. Any page holds the first ``limit`` of its
+    value's matches, so the merge's first ``limit`` are the list's."""
+    rows: list[RowMapping] = []
+    for value in dict.fromkeys(filters[field]):
+        query = filtered({**filters, field: value}, include_deleted=include_deleted)
+        rows += page(session, query, sort=sort, after=after, limit=limit)
+    rows.sort(key=lambda row: (row[sort.field], row["id"]), reverse=sort.descending)
+    return rows[:limit]
 
 
 def _windowable(after: Position | None) -> bool:

@@ -32,7 +32,7 @@ from starlette.responses import Response
 from leadbase.db import UnitOfWork, serialize_writers
 from leadbase.errors import ValidationError
 from leadbase.http_support import database, write
-from leadbase.leads import repository, service
+from leadbase.leads import facets, repository, service
 from leadbase.leads.repository import Position, Sort
 from leadbase.models import SalesLead
 from leadbase.models.lead import ENRICHMENT_STATUSES, LEAD_STATUSES
@@ -227,14 +227,16 @@ def _rows(
 ) -> list[RowMapping]:
     """Up to ``limit`` leads of the view past ``after`` in ``sort`` order:
     the same queries as GET /api/v1/leads."""
+    filters = facets.resolve_filters(session, view.filters)  # "fr" finds "France"
     if view.q or view.tag:
+        tags = facets.resolve_tag(session, view.tag)
         query = repository.searched(
-            session, view.filters, q=view.q, tag=view.tag, include_deleted=view.include_deleted
+            session, filters, q=view.q, tag=tags, include_deleted=view.include_deleted
         )
         return repository.page(session, query, sort=sort, after=after, limit=limit)
     return repository.filtered_page(
         session,
-        view.filters,
+        filters,
         include_deleted=view.include_deleted,
         sort=sort,
         after=after,

@@ -179,8 +179,10 @@ def install(app: FastAPI) -> None:
     """Mount the console on the app: its routers, static files and the
     sign-in redirect."""
     from leadbase.web import companies, lead_detail, leads_list, quick_add
+    from leadbase.web import facets as facet_values
 
     app.include_router(router)
+    app.include_router(facet_values.router)  # /leads/facets/{field}: before /leads/{lead_id}
     # Literal paths (/leads/quick-add) before /leads/{lead_id}.
     for section in (quick_add.router, leads_list.router, lead_detail.router, companies.router):
         app.include_router(section)
