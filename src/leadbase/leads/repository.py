@@ -309,8 +309,10 @@ _TAG_COUNTS = {
         "AND sales_leads.is_deleted IS NOT true GROUP BY tag"
     ),
     "mysql": (
+        # A binary collation: JSON_CONTAINS (the tag filter) tells "VIP" from
+        # "vip", so the spellings must not merge as the default collation would.
         "SELECT tag.value, count(*) FROM sales_leads, JSON_TABLE(sales_leads.tags, '$[*]' "
-        "COLUMNS (value VARCHAR(255) PATH '$')) AS tag "
+        "COLUMNS (value VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin PATH '$')) AS tag "
         "WHERE sales_leads.tags IS NOT NULL AND sales_leads.is_deleted IS NOT true "
         "AND tag.value IS NOT NULL GROUP BY tag.value"
     ),
