@@ -44,8 +44,8 @@
     list.id = listId;
     list.className = "facet-list";
     list.setAttribute("role", "listbox");
-    var label = input.labels && input.labels.length ? input.labels[0].textContent.trim() : field;
-    list.setAttribute("aria-label", label + " values");
+    // Not named after the field's label: get_by_label("Country") must find the field alone.
+    list.setAttribute("aria-label", "Suggestions");
     list.hidden = true;
     input.insertAdjacentElement("afterend", list);
     if (input.parentElement) {
