@@ -212,14 +212,16 @@ def _page_rows(
     with db.read_session() as session:
         filters = facets.resolve_filters(session, filters)
         if q or tag is not None:
-            query = repository.searched(
+            return repository.searched_page(
                 session,
                 filters,
                 q=q,
                 tag=facets.resolve_tag(session, tag),
                 include_deleted=include_deleted,
+                sort=order,
+                after=after,
+                limit=limit,
             )
-            return repository.page(session, query, sort=order, after=after, limit=limit)
         return repository.filtered_page(
             session, filters, include_deleted=include_deleted, sort=order, after=after, limit=limit
         )

@@ -229,11 +229,16 @@ def _rows(
     the same queries as GET /api/v1/leads."""
     filters = facets.resolve_filters(session, view.filters)  # "fr" finds "France"
     if view.q or view.tag:
-        tags = facets.resolve_tag(session, view.tag)
-        query = repository.searched(
-            session, filters, q=view.q, tag=tags, include_deleted=view.include_deleted
+        return repository.searched_page(
+            session,
+            filters,
+            q=view.q,
+            tag=facets.resolve_tag(session, view.tag),
+            include_deleted=view.include_deleted,
+            sort=sort,
+            after=after,
+            limit=limit,
         )
-        return repository.page(session, query, sort=sort, after=after, limit=limit)
     return repository.filtered_page(
         session,
         filters,
