@@ -218,3 +218,68 @@ def test_the_repository_queries_behind_the_facets(api: Api) -> None:
             "is_manual": False,
         }
         assert facets.resolve_tag(session, None) is None
+
+
+def test_sqlite_strategies_for_several_spellings_give_the_same_pages(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite a filter of several spellings is walked value by value
+    (newest first) or through a window of the sort's index, with or
+    without a search; every page matches the plain query's, in order."""
+    database = Database(sqlite_url, api_settings(sqlite_url))
+    rows = [
+        {
+            "full_name": f"Lead {i % 7}" if i % 6 else None,
+            "email": f"w{i}@example.com",
+            "country": ["US", "France", "FR", "DE"][i % 4],
+            "source": ["apify", "Apify", "APIFY", "csv_import"][i % 5 % 4],
+            "tags": [["vip"], ["VIP", "warm"], None][i % 3],
+            "lead_score": [None, 5, 9][i % 3],
+        }
+        for i in range(80)
+    ]
+    with context.acting_as("test:seed"), database.unit_of_work() as uow:
+        for chunk in (rows[:30], rows[30:55], rows[55:]):  # three created_at values
+            leads_service.bulk_create(uow, chunk)
+    queries = [
+        ({"country": "fr"}, None, "-created_at"),
+        ({"country": "fr", "source": "apify"}, None, "created_at"),
+        ({"source": "apify"}, "vip", "-created_at"),
+        ({"source": "APIFY"}, "vip", "full_name"),
+        ({"country": "france"}, "warm", "-lead_score"),
+        ({"source": "apify"}, None, "-lead_score"),
+    ]
+
+    def walk(plain: bool) -> list[list[str]]:
+        answers = []
+        for filters, tag, spec in queries:
+            sort, after, ids = repository.Sort.parse(spec), None, []
+            while True:
+                with database.read_session() as session:
+                    resolved = facets.resolve_filters(session, filters)
+                    tags = facets.resolve_tag(session, tag)
+                    where: dict[str, Any] = {"sort": sort, "after": after, "limit": 3}
+                    if plain:
+                        query = repository.searched(session, resolved, tag=tags)
+                        page = repository.page(session, query, sort=sort, after=after, limit=3)
+                    elif tag is None:
+                        page = repository.filtered_page(
+                            session, resolved, include_deleted=False, **where
+                        )
+                    else:
+                        page = repository.searched_page(
+                            session, resolved, q=None, tag=tags, include_deleted=False, **where
+                        )
+                ids += [row["id"] for row in page]
+                if len(page) < 3:
+                    break
+                after = repository.Position(page[-1][sort.field], page[-1]["id"])
+            answers.append(ids)
+        return answers
+
+    plain = walk(plain=True)
+    for window in (1, 8, 1_000_000):
+        monkeypatch.setattr(repository, "SQLITE_FILTER_WINDOW", window)
+        assert walk(plain=False) == plain, window
+    assert [len(ids) for ids in plain] == [40, 32, 43, 43, 13, 64]
+    database.dispose()
