@@ -208,10 +208,6 @@ class _CountCache:
         self._store(engine, field, counts)
         return counts
 
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
     def _store(self, engine: Engine, field: str, counts: Counts) -> None:
         with self._lock:
             self._entries.setdefault(engine, {})[field] = _Entry(counts, time.monotonic())
