@@ -9,7 +9,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
@@ -29,7 +29,7 @@ from leadbase.http_support import (
     stale_is_412,
     write,
 )
-from leadbase.leads import export, repository, service
+from leadbase.leads import export, facets, listing, repository, service
 from leadbase.leads.schemas import (
     BulkItem,
     DuplicatePolicy,
@@ -38,11 +38,11 @@ from leadbase.leads.schemas import (
     LeadHistory,
     LeadOut,
     LeadPage,
-    LeadStatus,
     QuickAddInput,
     TimelineEvent,
 )
 from leadbase.models import SalesLead
+from leadbase.models.lead import LEAD_STATUSES
 
 MAX_PAGE = 500
 MAX_BULK = 1000
@@ -64,6 +64,17 @@ def _one(lead: SalesLead, response: Response) -> Envelope[LeadOut]:
 
 
 SORT_PATTERN = "^-?(" + "|".join(repository.SORT_FIELDS) + ")$"
+LEAD_STATUS_PATTERN = "(?i)^(" + "|".join(LEAD_STATUSES) + ")$"
+IGNORING_CASE = "Ignoring case: every stored spelling of the value"
+# The list's case-insensitive status filter (GET /leads and its export).
+LeadStatusFilter = Annotated[
+    str | None,
+    Query(
+        max_length=20,
+        pattern=LEAD_STATUS_PATTERN,
+        description=f"One of {', '.join(LEAD_STATUSES)}, ignoring case",
+    ),
+]
 
 
 def _encode_cursor(sort: repository.Sort, lead: RowMapping) -> str:
@@ -141,19 +152,34 @@ async def list_leads(
     ] = None,
     tag: Annotated[
         str | None,
-        Query(min_length=1, max_length=50, description="Leads whose tags include this one"),
+        Query(
+            min_length=1,
+            max_length=50,
+            description="Leads whose tags include this one, ignoring case",
+        ),
     ] = None,
     is_manual: bool | None = None,
     enrichment_status: EnrichmentStatus | None = None,
-    lead_status: LeadStatus | None = None,
-    source: Annotated[str | None, Query(max_length=50)] = None,
-    country: Annotated[str | None, Query(max_length=100)] = None,
-    industry: Annotated[str | None, Query(max_length=100)] = None,
+    lead_status: LeadStatusFilter = None,
+    source: Annotated[str | None, Query(max_length=50, description=IGNORING_CASE)] = None,
+    country: Annotated[
+        str | None,
+        Query(
+            max_length=100,
+            description="A country's name or ISO 3166 code, ignoring case: FR, fra, "
+            "France find leads stored with any of them",
+        ),
+    ] = None,
+    industry: Annotated[str | None, Query(max_length=100, description=IGNORING_CASE)] = None,
     company_id: Annotated[str | None, Query(max_length=36)] = None,
     include_deleted: bool = False,
 ) -> Envelope[LeadPage]:
     """Leads, newest first by default, one keyset page at a time: pass
-    ``data.next_cursor`` back as ``cursor`` with the same filters and sort."""
+    ``data.next_cursor`` back as ``cursor`` with the same filters and sort.
+
+    Text filters (source, country, industry, lead_status, tag) ignore case:
+    each finds every stored spelling of its value (``GET
+    /leads/facets/{field}`` lists the values that exist)."""
     order = repository.Sort.parse(sort)
     after = _decode_cursor(cursor, order) if cursor else None
     filters = {
@@ -186,14 +212,8 @@ def _page_rows(
     limit: int,
 ) -> list[RowMapping]:
     with db.read_session() as session:
-        if q or tag is not None:
-            query = repository.searched(
-                session, filters, q=q, tag=tag, include_deleted=include_deleted
-            )
-            return repository.page(session, query, sort=order, after=after, limit=limit)
-        return repository.filtered_page(
-            session, filters, include_deleted=include_deleted, sort=order, after=after, limit=limit
-        )
+        wanted = listing.resolve(session, filters, q=q, tag=tag, include_deleted=include_deleted)
+        return listing.page(session, wanted, sort=order, after=after, limit=limit)
 
 
 @router.post("", status_code=201, response_model=Envelope[LeadOut])
@@ -319,7 +339,7 @@ async def export_leads(
     tag: Annotated[str | None, Query(min_length=1, max_length=50)] = None,
     is_manual: bool | None = None,
     enrichment_status: EnrichmentStatus | None = None,
-    lead_status: LeadStatus | None = None,
+    lead_status: LeadStatusFilter = None,
     source: Annotated[str | None, Query(max_length=50)] = None,
     country: Annotated[str | None, Query(max_length=100)] = None,
     industry: Annotated[str | None, Query(max_length=100)] = None,
@@ -357,6 +377,30 @@ async def export_leads(
         format=format,
     )
     return await export.response(database(request), wanted, principal.actor)
+
+
+# A plain def, unlike the other reads: a cold cache counts while the
+# request waits (up to seconds on 1M leads), which must not stall the loop.
+@router.get("/facets/{field}", response_model=Envelope[facets.FacetValues])
+def facet_values(
+    request: Request,
+    _principal: Reader,
+    field: Literal["source", "country", "tag", "lead_status", "industry"],
+    prefix: Annotated[
+        str | None,
+        Query(
+            max_length=100, description="Only values starting so (any word), case and accents aside"
+        ),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=facets.MAX_LIMIT)] = facets.DEFAULT_LIMIT,
+) -> Envelope[facets.FacetValues]:
+    """The values a list filter takes, each with how many active leads it
+    finds, most common first. Spellings that filter alike are one value
+    ("apify" and "Apify"; "FR" and "France"). Counts are kept for up to a
+    minute."""
+    with database(request).read_session() as session:
+        found = facets.values(session, field, prefix=prefix, limit=limit)
+    return Envelope(data=found)
 
 
 @router.get("/{lead_id}", response_model=Envelope[LeadOut])

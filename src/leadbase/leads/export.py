@@ -35,7 +35,7 @@ from starlette.responses import StreamingResponse
 from leadbase import logs
 from leadbase.db import Database
 from leadbase.errors import ValidationError
-from leadbase.leads import repository
+from leadbase.leads import listing, repository
 from leadbase.leads.repository import Position, Sort
 
 log = logs.get_logger(__name__)
@@ -229,23 +229,14 @@ def _read_page(
                 {"id": list(leads.ids)}, include_deleted=leads.include_deleted
             )
             return repository.page(session, query, sort=leads.sort, after=after, limit=limit)
-        if leads.q or leads.tag is not None:
-            query = repository.searched(
-                session,
-                leads.filters,
-                q=leads.q,
-                tag=leads.tag,
-                include_deleted=leads.include_deleted,
-            )
-            return repository.page(session, query, sort=leads.sort, after=after, limit=limit)
-        return repository.filtered_page(
+        wanted = listing.resolve(
             session,
             leads.filters,
+            q=leads.q,
+            tag=leads.tag,
             include_deleted=leads.include_deleted,
-            sort=leads.sort,
-            after=after,
-            limit=limit,
         )
+        return listing.page(session, wanted, sort=leads.sort, after=after, limit=limit)
 
 
 def pages(

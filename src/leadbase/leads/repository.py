@@ -9,7 +9,7 @@ import json
 import re
 import time
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    true,
 )
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import InstrumentedAttribute, Session
@@ -246,6 +247,90 @@ def filtered(
     return query
 
 
+# --- the values a filter can take (leads.facets caches and folds them) -----------------
+
+# Columns whose values the list's filters offer; each has a (column,
+# created_at, id) index (models.lead: FILTERED).
+FACET_COLUMNS = ("source", "country", "lead_status", "industry")
+
+
+def distinct_values(session: Session, field: str, cap: int) -> list[str]:
+    """Up to ``cap`` distinct stored values of ``field`` (of any lead, deleted
+    too), in the index's order.
+
+    A loose index scan: each step asks the (field, created_at, id) index for
+    the least value past the previous one, one seek a value, so this costs
+    the number of distinct values, not of leads (on 1M leads, a dozen
+    values: 0.1 ms on SQLite, 0.7 ms on PostgreSQL, where SELECT DISTINCT
+    reads the whole index). The recursive form runs on all three.
+    """
+    column = SalesLead.__table__.c[field].name
+    statement = text(
+        f"WITH RECURSIVE walk(v, n) AS ("
+        f"SELECT (SELECT min({column}) FROM sales_leads), 1 "
+        f"UNION ALL SELECT (SELECT min({column}) FROM sales_leads WHERE {column} > walk.v), n + 1 "
+        f"FROM walk WHERE walk.v IS NOT NULL AND n < :cap"
+        f") SELECT v FROM walk WHERE v IS NOT NULL"
+    )
+    return [str(value) for value in session.scalars(statement, {"cap": cap})]
+
+
+def value_counts(session: Session, field: str) -> list[tuple[str, int]]:
+    """Active leads per stored value of ``field`` (blank values left out).
+
+    All leads by value from the covering (field, created_at, id) index,
+    minus the deleted ones by value through the is_deleted index: counting
+    the active ones directly reads every row (2.5 s on 1M SQLite leads
+    against 0.1 s this way; 0.1-0.2 s on PostgreSQL), and deleted leads are
+    few. Still too slow for every keystroke: leads.facets caches it.
+    """
+    column: Any = SalesLead.__table__.c[field]
+    every = session.execute(
+        select(column, func.count()).where(column.is_not(None)).group_by(column)
+    ).all()
+    deleted: dict[Any, int] = {
+        value: int(total)
+        for value, total in session.execute(
+            select(column, func.count())
+            .where(column.is_not(None), SalesLead.is_deleted == true())
+            .group_by(column)
+        )
+    }
+    counts = ((str(value), int(total) - deleted.get(value, 0)) for value, total in every)
+    return [(value, total) for value, total in counts if total > 0 and value.strip()]
+
+
+_TAG_COUNTS = {
+    "sqlite": (
+        "SELECT tag.value, count(*) FROM sales_leads, json_each(sales_leads.tags) AS tag "
+        "WHERE sales_leads.tags IS NOT NULL AND sales_leads.is_deleted IS NOT 1 "
+        "AND tag.type = 'text' GROUP BY tag.value"
+    ),
+    "postgresql": (
+        "SELECT tag, count(*) FROM sales_leads, jsonb_array_elements_text(sales_leads.tags) AS tag "
+        "WHERE sales_leads.tags IS NOT NULL AND jsonb_typeof(sales_leads.tags) = 'array' "
+        "AND sales_leads.is_deleted IS NOT true GROUP BY tag"
+    ),
+    "mysql": (
+        # A binary collation: JSON_CONTAINS (the tag filter) tells "VIP" from
+        # "vip", so the spellings must not merge as the default collation would.
+        "SELECT tag.value, count(*) FROM sales_leads, JSON_TABLE(sales_leads.tags, '$[*]' "
+        "COLUMNS (value VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin PATH '$')) AS tag "
+        "WHERE sales_leads.tags IS NOT NULL AND sales_leads.is_deleted IS NOT true "
+        "AND tag.value IS NOT NULL GROUP BY tag.value"
+    ),
+}
+
+
+def tag_counts(session: Session) -> list[tuple[str, int]]:
+    """Active leads per tag. Tags live in a JSON array, which no index
+    lists, so this reads every tagged lead: on 1M leads about 1.5 s on
+    SQLite, 0.3 s on PostgreSQL (leads.facets caches it)."""
+    dialect = session.get_bind().dialect.name
+    rows = session.execute(text(_TAG_COUNTS[dialect])).all()
+    return [(str(value), int(total)) for value, total in rows if str(value).strip()]
+
+
 def ids_matching(
     session: Session,
     filters: dict[str, Any],
@@ -403,9 +488,9 @@ def _is_broad(session: Session, match: str) -> bool:
     return bool(found == SQLITE_BROAD_SEARCH)
 
 
-def _sqlite_search(session: Session, words: list[str], tag: str | None) -> list[Condition]:
+def _sqlite_search(session: Session, words: list[str], tags: list[str]) -> list[Condition]:
     """One FTS5 MATCH for the words and the tag's words; the tag itself is
-    then checked exactly on the rows the index leaves.
+    then checked exactly (any of its spellings) on the rows the index leaves.
 
     A narrow search reads its few matches and sorts them. A broad one (a
     common name, a common tag) walks the sort's index instead and keeps the
@@ -417,8 +502,11 @@ def _sqlite_search(session: Session, words: list[str], tag: str | None) -> list[
     if words:
         prefixes = " AND ".join(f"{_fts5_phrase(word)}*" for word in words)
         word_terms.append(f"({SEARCHED_FTS5_COLUMNS} : ({prefixes}))")
-    if tag is not None and _has_fts5_tokens(tag):
-        tag_terms.append(f"(tags : {_fts5_phrase(tag)})")
+    if tags and all(_has_fts5_tokens(tag) for tag in tags):
+        # Any of the spellings: unicode61 folds case, so most match alike,
+        # but not all ("ß" and "SS").
+        phrases = sorted({_fts5_phrase(tag) for tag in tags})
+        tag_terms.append(f"(tags : ({' OR '.join(phrases)}))")
     conditions: list[Condition] = []
     if word_terms or tag_terms:
         broad = _is_broad(session, " AND ".join(word_terms + tag_terms))
@@ -431,17 +519,17 @@ def _sqlite_search(session: Session, words: list[str], tag: str | None) -> list[
                     "WHERE lead_search MATCH :lead_search_match)"
                 ).bindparams(lead_search_match=" AND ".join(terms))
             )
-    if tag is not None:
+    if tags:
         conditions.append(
             text(
                 "EXISTS (SELECT 1 FROM json_each(sales_leads.tags) "
-                "WHERE json_each.value = :lead_search_tag)"
-            ).bindparams(lead_search_tag=tag)
+                "WHERE json_each.value IN :lead_search_tags)"
+            ).bindparams(bindparam("lead_search_tags", value=tags, expanding=True))
         )
     return conditions
 
 
-def _postgresql_search(words: list[str], tag: str | None) -> list[Condition]:
+def _postgresql_search(words: list[str], tags: list[str]) -> list[Condition]:
     conditions: list[Condition] = []
     if words:
         # Quoted lexemes with :* (prefix); lead_search_fold folds accents the
@@ -453,17 +541,20 @@ def _postgresql_search(words: list[str], tag: str | None) -> list[Condition]:
                 "@@ to_tsquery('simple', lead_search_fold(:lead_search_query))"
             ).bindparams(lead_search_query=tsquery)
         )
-    if tag is not None:
-        # GIN (jsonb_path_ops) index lead_search_tags answers @>.
-        conditions.append(
-            text("sales_leads.tags @> CAST(:lead_search_tags AS JSONB)").bindparams(
-                lead_search_tags=json.dumps([tag])
+    if tags:
+        # GIN (jsonb_path_ops) index lead_search_tags answers @>; one @> a
+        # spelling, OR-ed (a BitmapOr of index scans).
+        contains = [
+            text(f"sales_leads.tags @> CAST(:lead_search_tag_{i} AS JSONB)").bindparams(
+                **{f"lead_search_tag_{i}": json.dumps([tag])}
             )
-        )
+            for i, tag in enumerate(tags)
+        ]
+        conditions.append(or_(*contains) if len(contains) > 1 else contains[0])
     return conditions
 
 
-def _mariadb_search(words: list[str], tag: str | None) -> list[Condition]:
+def _mariadb_search(words: list[str], tags: list[str]) -> list[Condition]:
     conditions: list[Condition] = []
     if words:
         # Boolean mode: +word* = this word or a word it starts. InnoDB leaves
@@ -478,34 +569,43 @@ def _mariadb_search(words: list[str], tag: str | None) -> list[Condition]:
                 "sales_leads.title) AGAINST (:lead_search_query IN BOOLEAN MODE)"
             ).bindparams(lead_search_query=against)
         )
-    if tag is not None:
+    if tags:
         # No index: MariaDB cannot index JSON arrays (a scan, unlike SQLite and
         # PostgreSQL). Its JSON_CONTAINS compares strings as written, escapes
         # undecoded: ask for both spellings of a non-ASCII tag.
-        conditions.append(
-            text(
-                "(JSON_CONTAINS(sales_leads.tags, :lead_search_tag) "
-                "OR JSON_CONTAINS(sales_leads.tags, :lead_search_tag_utf8))"
-            ).bindparams(
-                lead_search_tag=json.dumps(tag),
-                lead_search_tag_utf8=json.dumps(tag, ensure_ascii=False),
-            )
-        )
+        params: dict[str, str] = {}
+        for i, tag in enumerate(tags):
+            params[f"lead_search_tag_{i}"] = json.dumps(tag)
+            params[f"lead_search_tag_utf8_{i}"] = json.dumps(tag, ensure_ascii=False)
+        either = " OR ".join(f"JSON_CONTAINS(sales_leads.tags, :{name})" for name in params)
+        conditions.append(text(f"({either})").bindparams(**params))
     return conditions
 
 
+# A tag filter: one tag, or the stored spellings of one (leads.facets.resolve_tag).
+TagFilter = str | Sequence[str] | None
+
+
+def _tag_spellings(tag: TagFilter) -> list[str]:
+    if tag is None:
+        return []
+    return [tag] if isinstance(tag, str) else list(dict.fromkeys(tag))
+
+
 def search_conditions(
-    session: Session, q: str | None = None, tag: str | None = None
+    session: Session, q: str | None = None, tag: TagFilter = None
 ) -> list[Condition]:
-    """WHERE conditions for text search ``q`` and the ``tag`` filter. A ``q``
-    without a single word (blank, only punctuation) does not narrow."""
+    """WHERE conditions for text search ``q`` and the ``tag`` filter (a tag,
+    or a list of spellings: leads holding any of them). A ``q`` without a
+    single word (blank, only punctuation) does not narrow."""
     dialect = session.get_bind().dialect.name
     words = search_words(q, dialect) if q else []
+    tags = _tag_spellings(tag)
     if dialect == "sqlite":
-        return _sqlite_search(session, words, tag)
+        return _sqlite_search(session, words, tags)
     if dialect == "postgresql":
-        return _postgresql_search(words, tag)
-    return _mariadb_search(words, tag)
+        return _postgresql_search(words, tags)
+    return _mariadb_search(words, tags)
 
 
 def searched(
@@ -513,13 +613,50 @@ def searched(
     filters: dict[str, Any],
     *,
     q: str | None = None,
-    tag: str | None = None,
+    tag: TagFilter = None,
     include_deleted: bool = False,
+    unindexed: bool = False,
 ) -> Select[tuple[SalesLead]]:
-    """``filtered`` plus text search and the tag filter."""
-    return filtered(filters, include_deleted=include_deleted).where(
+    """``filtered`` plus text search and the tag filter. Exact values, as
+    given: leads.facets.resolve_filters turns what a user typed into the
+    stored spellings first."""
+    return filtered(filters, include_deleted=include_deleted, unindexed=unindexed).where(
         *search_conditions(session, q, tag)
     )
+
+
+def searched_page(
+    session: Session,
+    filters: dict[str, Any],
+    *,
+    q: str | None,
+    tag: TagFilter,
+    include_deleted: bool,
+    sort: Sort,
+    after: Position | None,
+    limit: int,
+) -> list[RowMapping]:
+    """``page(searched(...))``, with filtered_page's strategies on SQLite.
+    Given ``source IN ('apify', 'Apify')`` and a tag, SQLite reads every
+    lead of the source by its index and sorts them (0.3-1 s on 1M leads):
+    newest first, one walk a spelling stops after a page; in another order,
+    a window of the sort's index usually holds a page (see filtered_page).
+    """
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    split = _split_field(filters, sort) if sqlite else None
+
+    def build(narrowed: dict[str, Any], unindexed: bool = False) -> Select[tuple[SalesLead]]:
+        return searched(
+            session, narrowed, q=q, tag=tag, include_deleted=include_deleted, unindexed=unindexed
+        )
+
+    if split is not None:
+        return _merged_page(session, build, filters, split, sort, after, limit)
+    if filters and sqlite and _windowable(after) and not _in_filter_index_order(filters, sort):
+        rows = _windows(session, build(filters, unindexed=True), sort, after, limit)
+        if len(rows) == limit:
+            return rows
+    return page(session, build(filters), sort=sort, after=after, limit=limit)
 
 
 def _after(sort: Sort, position: Position) -> ColumnElement[bool]:
@@ -621,21 +758,22 @@ def filtered_page(
     is the cheap way after all.
 
     Newest first (the default), a (filter, created_at, id) index serves any
-    one equality filter in order, so no window is needed.
+    one equality filter in order, so no window is needed. A filter of a few
+    values (the spellings of a country or source) is as many such walks,
+    merged (see ``_merged_page``): SQLite would otherwise read every lead of
+    every spelling and sort them.
     """
-    if (
-        filters
-        and session.get_bind().dialect.name == "sqlite"
-        and _windowable(after)
-        and not _in_filter_index_order(filters, sort)
-    ):
-        size = SQLITE_FILTER_WINDOW
-        rows = _window_page(session, filters, include_deleted, sort, after, limit, size)
-        if len(rows) < limit and len(rows) * SQLITE_FILTER_WIDENING >= limit:
-            size *= SQLITE_FILTER_WIDENING
-            rows = _window_page(session, filters, include_deleted, sort, after, limit, size)
-        # A full page is exactly the first `limit` matches after the cursor:
-        # a window is the start of the sort order from there.
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    split = _split_field(filters, sort) if sqlite else None
+    if split is not None:
+
+        def build(narrowed: dict[str, Any]) -> Select[tuple[SalesLead]]:
+            return filtered(narrowed, include_deleted=include_deleted)
+
+        return _merged_page(session, build, filters, split, sort, after, limit)
+    if filters and sqlite and _windowable(after) and not _in_filter_index_order(filters, sort):
+        tested = filtered(filters, include_deleted=include_deleted, unindexed=True)
+        rows = _windows(session, tested, sort, after, limit)
         if len(rows) == limit:
             return rows
     query = filtered(filters, include_deleted=include_deleted)
@@ -651,21 +789,80 @@ def _in_filter_index_order(filters: dict[str, Any], sort: Sort) -> bool:
     )
 
 
+# At most this many values of one filter are walked one by one (see _merged_page).
+SQLITE_SPLIT_VALUES = 16
+
+
+def _split_field(filters: dict[str, Any], sort: Sort) -> str | None:
+    """A filter of a few values to walk value by value in sort order: when
+    no single-valued filter's index already lists the matches in order."""
+    if sort.field != "created_at" or _in_filter_index_order(filters, sort):
+        return None
+    for field, value in filters.items():
+        if (
+            field in FILTERED
+            and isinstance(value, list | tuple | set)
+            and 1 < len(value) <= SQLITE_SPLIT_VALUES
+            and None not in value
+        ):
+            return field
+    return None
+
+
+def _merged_page(
+    session: Session,
+    build: Callable[[dict[str, Any]], Select[tuple[SalesLead]]],
+    filters: dict[str, Any],
+    field: str,
+    sort: Sort,
+    after: Position | None,
+    limit: int,
+) -> list[RowMapping]:
+    """The page of ``build(filters)`` where ``filters[field]`` lists values:
+    one page per value, each a walk of that value's (field, created_at, id)
+    index from the cursor, merged. Any page holds the first ``limit`` of its
+    value's matches, so the merge's first ``limit`` are the list's."""
+    rows: list[RowMapping] = []
+    for value in dict.fromkeys(filters[field]):
+        rows += page(session, build({**filters, field: value}), sort=sort, after=after, limit=limit)
+    rows.sort(key=lambda row: (row[sort.field], row["id"]), reverse=sort.descending)
+    return rows[:limit]
+
+
 def _windowable(after: Position | None) -> bool:
     """Valued rows still to come (the empty ones of a nullable sort have no window)."""
     return after is None or after.value is not None
 
 
+def _windows(
+    session: Session,
+    tested: Select[tuple[SalesLead]],
+    sort: Sort,
+    after: Position | None,
+    limit: int,
+) -> list[RowMapping]:
+    """The first ``limit`` matches of ``tested`` in the next window of leads
+    in sort order, widened once when it held some but not a page. A full
+    page is exactly the first ``limit`` matches after the cursor: a window is
+    the start of the sort order from there."""
+    size = SQLITE_FILTER_WINDOW
+    rows = _window_page(session, tested, sort, after, limit, size)
+    if len(rows) < limit and len(rows) * SQLITE_FILTER_WIDENING >= limit:
+        size *= SQLITE_FILTER_WIDENING
+        rows = _window_page(session, tested, sort, after, limit, size)
+    return rows
+
+
 def _window_page(
     session: Session,
-    filters: dict[str, Any],
-    include_deleted: bool,
+    tested: Select[tuple[SalesLead]],
     sort: Sort,
     after: Position | None,
     limit: int,
     size: int,
 ) -> list[RowMapping]:
-    """The first ``limit`` matches among the next ``size`` leads in sort order."""
+    """The first ``limit`` rows of ``tested`` (its conditions unindexed)
+    among the next ``size`` leads in sort order."""
     column = sort.column
     order = [column.desc() if sort.descending else column.asc(), _id_order(sort)]
     rowid: ColumnClause[Any] = literal_column("sales_leads.rowid")
@@ -676,8 +873,7 @@ def _window_page(
         window = window.where(column.is_not(None))
     if after is not None:
         window = window.where(_after(sort, after))
-    query = filtered(filters, include_deleted=include_deleted, unindexed=True)
-    query = query.where(rowid.in_(window.correlate(None).scalar_subquery()))
+    query = tested.where(rowid.in_(window.correlate(None).scalar_subquery()))
     return _first(session, query, order, limit)
 
 
@@ -689,7 +885,7 @@ def _listed(
     filters: dict[str, Any],
     *,
     q: str | None,
-    tag: str | None,
+    tag: TagFilter,
     include_deleted: bool,
 ) -> Select[tuple[SalesLead]]:
     """The leads a list of these filters shows (as its pages do)."""
@@ -703,7 +899,7 @@ def count_capped(
     filters: dict[str, Any],
     *,
     q: str | None = None,
-    tag: str | None = None,
+    tag: TagFilter = None,
     include_deleted: bool = False,
     cap: int,
 ) -> int:
@@ -721,7 +917,7 @@ def ids_listed(
     filters: dict[str, Any],
     *,
     q: str | None = None,
-    tag: str | None = None,
+    tag: TagFilter = None,
     include_deleted: bool = False,
     limit: int,
 ) -> list[str]:
@@ -740,7 +936,7 @@ def count_capped_within(
     filters: dict[str, Any],
     *,
     q: str | None = None,
-    tag: str | None = None,
+    tag: TagFilter = None,
     include_deleted: bool = False,
     cap: int,
     seconds: float,
@@ -763,7 +959,7 @@ def _postgresql_count_within(
     session: Session,
     filters: dict[str, Any],
     q: str | None,
-    tag: str | None,
+    tag: TagFilter,
     include_deleted: bool,
     cap: int,
     seconds: float,
@@ -786,7 +982,7 @@ def _mariadb_count_within(
     session: Session,
     filters: dict[str, Any],
     q: str | None,
-    tag: str | None,
+    tag: TagFilter,
     include_deleted: bool,
     cap: int,
     seconds: float,
@@ -809,7 +1005,7 @@ def _count(
     session: Session,
     filters: dict[str, Any],
     q: str | None,
-    tag: str | None,
+    tag: TagFilter,
     include_deleted: bool,
     cap: int,
 ) -> int:
@@ -820,7 +1016,7 @@ def _sqlite_count_within(
     session: Session,
     filters: dict[str, Any],
     q: str | None,
-    tag: str | None,
+    tag: TagFilter,
     include_deleted: bool,
     cap: int,
     seconds: float,

@@ -37,7 +37,7 @@ from starlette.responses import Response
 from leadbase.db import UnitOfWork, serialize_writers
 from leadbase.errors import ValidationError
 from leadbase.http_support import database, write
-from leadbase.leads import repository, service
+from leadbase.leads import listing, repository, service
 from leadbase.leads.repository import Position, Sort
 from leadbase.models import SalesLead
 from leadbase.models.lead import ENRICHMENT_STATUSES, LEAD_STATUSES
@@ -305,18 +305,13 @@ def _rows(
 ) -> list[RowMapping]:
     """Up to ``limit`` leads of the view past ``after`` in ``sort`` order:
     the same queries as GET /api/v1/leads."""
-    if view.q or view.tag:
-        query = repository.searched(
-            session, view.filters, q=view.q, tag=view.tag, include_deleted=view.include_deleted
-        )
-        return repository.page(session, query, sort=sort, after=after, limit=limit)
-    return repository.filtered_page(
-        session,
-        view.filters,
-        include_deleted=view.include_deleted,
-        sort=sort,
-        after=after,
-        limit=limit,
+    return listing.page(session, _listing(session, view), sort=sort, after=after, limit=limit)
+
+
+def _listing(session: Session, view: ListView) -> listing.Listing:
+    """The view's filters as stored spellings: "fr" finds "France"."""
+    return listing.resolve(
+        session, view.filters, q=view.q, tag=view.tag, include_deleted=view.include_deleted
     )
 
 
@@ -393,16 +388,17 @@ def count_total(session: Session, view: ListView) -> tuple[int, int]:
     first; more, then up to TOTAL_CAP within COUNT_BUDGET_SECONDS. A count
     that runs out of time (two filters no one index answers, a common tag)
     leaves "1,000+": the page stays fast on a million leads."""
-    q, tag, deleted = view.q, view.tag, view.include_deleted
+    wanted = _listing(session, view)
+    q, tag, deleted = wanted.q, wanted.tag, wanted.include_deleted
     quick = repository.count_capped(
-        session, view.filters, q=q, tag=tag, include_deleted=deleted, cap=QUICK_CAP
+        session, wanted.filters, q=q, tag=tag, include_deleted=deleted, cap=QUICK_CAP
     )
     if quick <= QUICK_CAP:
         return quick, QUICK_CAP
     try:
         total = repository.count_capped_within(
             session,
-            view.filters,
+            wanted.filters,
             q=q,
             tag=tag,
             include_deleted=deleted,
@@ -637,12 +633,13 @@ def apply_bulk(uow: UnitOfWork, action: str, lead_ids: Sequence[str], tag: str) 
 def _every_match(session: Session, view: ListView) -> list[str] | None:
     """Ids of every lead the list matches, read in the action's own unit of
     work; None when more than SELECT_ALL_CAP match."""
+    wanted = _listing(session, view)
     ids = repository.ids_listed(
         session,
-        view.filters,
-        q=view.q,
-        tag=view.tag,
-        include_deleted=view.include_deleted,
+        wanted.filters,
+        q=wanted.q,
+        tag=wanted.tag,
+        include_deleted=wanted.include_deleted,
         limit=SELECT_ALL_CAP + 1,
     )
     return None if len(ids) > SELECT_ALL_CAP else ids
