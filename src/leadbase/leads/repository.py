@@ -262,9 +262,18 @@ def distinct_values(session: Session, field: str, cap: int) -> list[str]:
     the least value past the previous one, one seek a value, so this costs
     the number of distinct values, not of leads (on 1M leads, a dozen
     values: 0.1 ms on SQLite, 0.7 ms on PostgreSQL, where SELECT DISTINCT
-    reads the whole index). The recursive form runs on all three.
+    reads the whole index). MariaDB runs that recursive form as a scan a
+    step (1.5 s for 10 values of 50k leads), but scans loosely by itself
+    for a GROUP BY (0.3 ms); its default collation ignores case, so it
+    lists one spelling of each, which its = and IN match alike.
     """
     column = SalesLead.__table__.c[field].name
+    if session.get_bind().dialect.name == "mysql":
+        loose = text(
+            f"SELECT {column} FROM sales_leads WHERE {column} IS NOT NULL "
+            f"GROUP BY {column} LIMIT :cap"
+        )
+        return [str(value) for value in session.scalars(loose, {"cap": cap})]
     statement = text(
         f"WITH RECURSIVE walk(v, n) AS ("
         f"SELECT (SELECT min({column}) FROM sales_leads), 1 "
