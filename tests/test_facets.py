@@ -273,7 +273,7 @@ def test_sqlite_strategies_for_several_spellings_give_the_same_pages(
                 ids += [row["id"] for row in page]
                 if len(page) < 3:
                     break
-                after = repository.Position(page[-1][sort.field], page[-1]["id"])
+                after = repository.Position(page[-1][sort.key], page[-1]["id"])
             answers.append(ids)
         return answers
 

@@ -834,7 +834,7 @@ def _merged_page(
     rows: list[RowMapping] = []
     for value in dict.fromkeys(filters[field]):
         rows += page(session, build({**filters, field: value}), sort=sort, after=after, limit=limit)
-    rows.sort(key=lambda row: (row[sort.field], row["id"]), reverse=sort.descending)
+    rows.sort(key=lambda row: (row[sort.key], row["id"]), reverse=sort.descending)
     return rows[:limit]
 
 
