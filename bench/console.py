@@ -66,11 +66,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import api_load
 from leadbase import context, logs
-from leadbase.api import create_app
 from leadbase.auth import service as auth_service
 from leadbase.config import Settings
 from leadbase.db import Database, create_db_engine, normalise_url
 from leadbase.errors import NotFoundError
+from leadbase.http.app import create_app
 from leadbase.leads import export
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -6,10 +6,10 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from leadbase.api import create_app
 from leadbase.auth import service as auth_service
 from leadbase.config import Settings
 from leadbase.db import Database
+from leadbase.http.app import create_app
 
 PASSWORD = "correct horse battery"
 SECRET_KEY = "test-secret-key-of-some-length-0123456789"

@@ -29,10 +29,10 @@ import pytest
 import uvicorn
 
 from leadbase import context
-from leadbase.api import create_app
 from leadbase.auth import service as auth_service
 from leadbase.config import Settings
 from leadbase.db import Database
+from leadbase.http.app import create_app
 from leadbase.leads import service as leads_service
 
 CHROMIUM = Path("/usr/bin/chromium")

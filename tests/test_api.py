@@ -11,11 +11,11 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
 from leadbase import context
-from leadbase.api import client_ip, create_app, envelope_error
 from leadbase.client import LeadDatabase
 from leadbase.config import Settings
 from leadbase.db import Database
 from leadbase.errors import DuplicateLeadError, ValidationError
+from leadbase.http.app import client_ip, create_app, envelope_error
 from leadbase.leads import service
 from tests.helpers import audit_entries
 

@@ -20,10 +20,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from leadbase import audit
-from leadbase.api import create_app
 from leadbase.auth import service as auth_service
 from leadbase.config import Settings
 from leadbase.db import Database
+from leadbase.http.app import create_app
 from leadbase.models import AuditLog
 
 PASSWORD = "correct horse battery"

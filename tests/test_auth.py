@@ -26,7 +26,7 @@ from leadbase.auth.errors import AuthenticationError
 from leadbase.config import Settings, get_settings
 from leadbase.db import Database
 from leadbase.errors import LeadbaseError, ValidationError
-from leadbase.http_support import envelope_error
+from leadbase.http.support import envelope_error
 from leadbase.models import ApiKey, AuditLog, RefreshToken, User
 
 PASSWORD = "correct horse battery"

@@ -11,10 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from leadbase.api import create_app
 from leadbase.auth import service as auth_service
 from leadbase.config import Settings
 from leadbase.db import Database
+from leadbase.http.app import create_app
 from leadbase.models import AuditLog
 
 PASSWORD = "correct horse battery"

@@ -13,11 +13,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
-from leadbase.api import create_app
 from leadbase.auth import service as auth_service
 from leadbase.auth import tokens
 from leadbase.config import Settings
 from leadbase.db import Database
+from leadbase.http.app import create_app
 from leadbase.models import IdempotencyKey, SalesLead, utcnow
 
 PASSWORD = "correct horse battery"

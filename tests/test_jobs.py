@@ -17,12 +17,12 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from leadbase import context
-from leadbase.api import create_app
 from leadbase.auth import service as auth_service
 from leadbase.cli import app as cli_app
 from leadbase.config import Settings, get_settings
 from leadbase.db import Database
 from leadbase.errors import ConflictError, NotFoundError, ValidationError
+from leadbase.http.app import create_app
 from leadbase.jobs import registry, repository, runner, service
 from leadbase.jobs.local import LocalRunner
 from leadbase.leads import service as leads_service

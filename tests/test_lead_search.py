@@ -16,12 +16,12 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from leadbase import schema
-from leadbase.api import create_app
 from leadbase.auth import service as auth_service
 from leadbase.backup import backup, restore
 from leadbase.client import LeadDatabase
 from leadbase.config import Settings
 from leadbase.db import Database, create_db_engine
+from leadbase.http.app import create_app
 from leadbase.leads import repository
 from leadbase.models import SalesLead
 from tests import dbs, legacy_rows

@@ -13,11 +13,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from leadbase.api import create_app
 from leadbase.auth import service as auth_service
 from leadbase.auth import tokens
 from leadbase.config import Settings
 from leadbase.db import Database
+from leadbase.http.app import create_app
 from leadbase.models import SalesLead, User
 from tests import dbs
 
@@ -147,7 +147,7 @@ def test_redis_down_limits_per_process_without_errors(
     # Port 1 refuses connections: a configured Redis that is down.
     client = deployment.client(mutation_rate_limit="3/minute", redis_url="redis://127.0.0.1:1/0")
     ed = deployment.tokens["ed"]
-    with caplog.at_level(logging.WARNING, logger="leadbase.ratelimit"):
+    with caplog.at_level(logging.WARNING, logger="leadbase.http.ratelimit"):
         for n in range(3):
             assert _post_lead(client, ed, n).status_code == 201
         _assert_rate_limited(_post_lead(client, ed, 3), 60)

@@ -21,11 +21,11 @@ from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from leadbase.api import create_app
 from leadbase.auth import service as auth_service
 from leadbase.client import LeadDatabase
 from leadbase.config import Settings
 from leadbase.db import Database
+from leadbase.http.app import create_app
 
 EXAMPLES = 20  # per operation: enough to find crashes, small enough for `make test`
 SECRET = "fuzz-secret-key-of-some-length-0123456789"

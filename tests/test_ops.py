@@ -17,11 +17,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine
 
 from leadbase import logs, schema
-from leadbase.api import create_app
 from leadbase.auth import service as auth_service
 from leadbase.auth.service import Principal
 from leadbase.config import Settings
 from leadbase.db import Database
+from leadbase.http.app import create_app
 from tests import dbs
 
 PASSWORD = "correct horse battery"

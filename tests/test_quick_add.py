@@ -14,11 +14,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from leadbase import context
-from leadbase.api import create_app
 from leadbase.auth import service as auth_service
 from leadbase.config import Settings
 from leadbase.db import Database
 from leadbase.enrichment.breaker import BREAKERS
+from leadbase.http.app import create_app
 from leadbase.leads import service as leads_service
 from leadbase.models import Job, SalesLead
 from tests.api_clients import PASSWORD, api_settings, signed_in

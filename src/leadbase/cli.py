@@ -94,9 +94,9 @@ def serve(
     finally:
         database.dispose()
     # uvicorn applies log_config in every worker process; its own access log
-    # is off because leadbase.ops logs each request with more facts.
+    # is off because leadbase.http.ops logs each request with more facts.
     uvicorn.run(
-        "leadbase.api:create_app",
+        "leadbase.http.app:create_app",
         factory=True,
         host=host,
         port=port,

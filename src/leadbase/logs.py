@@ -94,7 +94,7 @@ def logging_config(
 
     uvicorn's loggers lose their own handlers and propagate to the root, so
     its lines are rendered like ours. Its access log stays off: the request
-    log of ``leadbase.ops`` says more (route, request id, actor).
+    log of ``leadbase.http.ops`` says more (route, request id, actor).
     """
     level = level.upper()
     return {

@@ -18,7 +18,7 @@ import hashlib
 from fastapi import Request
 from limits import RateLimitItem
 
-from leadbase.ratelimit import Limiter, RateLimitedError, limits_of
+from leadbase.http.ratelimit import Limiter, RateLimitedError, limits_of
 
 
 class LoginThrottle:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 from leadbase.auth import passwords, repository, service
 from leadbase.auth.endpoints import require_role
 from leadbase.auth.service import Principal
-from leadbase.http_support import Envelope, database, writing
+from leadbase.http.support import Envelope, database, writing
 from leadbase.models import User
 
 MAX_PAGE = 500

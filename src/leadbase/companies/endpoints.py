@@ -21,7 +21,7 @@ from leadbase.companies.schemas import (
 )
 from leadbase.dedupe import normalise as norm
 from leadbase.errors import NotFoundError
-from leadbase.http_support import (
+from leadbase.http.support import (
     Envelope,
     IfMatch,
     database,

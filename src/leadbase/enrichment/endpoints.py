@@ -10,7 +10,7 @@ from leadbase.auth.endpoints import require_role
 from leadbase.auth.service import Principal
 from leadbase.db import UnitOfWork
 from leadbase.enrichment.schemas import EnrichmentRun, EnrichmentRunInput, QueuedEnrichment
-from leadbase.http_support import Envelope, write
+from leadbase.http.support import Envelope, write
 from leadbase.leads import repository as leads_repository
 from leadbase.leads import service as leads_service
 

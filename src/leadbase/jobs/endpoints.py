@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from leadbase.auth.endpoints import get_principal
 from leadbase.auth.service import Principal
 from leadbase.errors import NotFoundError
-from leadbase.http_support import Envelope, database
+from leadbase.http.support import Envelope, database
 from leadbase.jobs import repository
 from leadbase.jobs.schemas import JobOut
 

@@ -20,7 +20,7 @@ from leadbase.auth.endpoints import get_principal, require_role
 from leadbase.auth.service import Principal
 from leadbase.db import Database, UnitOfWork
 from leadbase.errors import NotFoundError, ValidationError
-from leadbase.http_support import (
+from leadbase.http.support import (
     Envelope,
     IfMatch,
     database,

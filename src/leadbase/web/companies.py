@@ -26,7 +26,7 @@ from leadbase.companies.schemas import (
     name_search_prefix,
 )
 from leadbase.errors import NotFoundError
-from leadbase.http_support import database
+from leadbase.http.support import database
 from leadbase.leads.schemas import LeadOut
 from leadbase.web import rendering
 from leadbase.web.session import SignedIn

@@ -19,7 +19,7 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from leadbase.errors import ValidationError
-from leadbase.http_support import database
+from leadbase.http.support import database
 from leadbase.leads import export
 from leadbase.leads.repository import Sort
 from leadbase.web import pages

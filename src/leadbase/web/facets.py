@@ -17,7 +17,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from leadbase.http_support import database
+from leadbase.http.support import database
 from leadbase.leads import facets
 from leadbase.web.session import SignedIn
 

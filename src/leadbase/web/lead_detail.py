@@ -34,10 +34,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
-from leadbase import http_support
 from leadbase.audit import repository as audit_repository
 from leadbase.companies import repository as companies_repository
 from leadbase.errors import ConflictError, DuplicateLeadError, NotFoundError, ValidationError
+from leadbase.http import support as http_support
 from leadbase.leads import repository, service
 from leadbase.leads.schemas import IDENTITY_FIELDS, LeadInput, LeadStatus
 from leadbase.models import LeadEvent, LeadSource

@@ -36,7 +36,7 @@ from starlette.responses import Response
 
 from leadbase.db import UnitOfWork, serialize_writers
 from leadbase.errors import ValidationError
-from leadbase.http_support import database, write
+from leadbase.http.support import database, write
 from leadbase.leads import listing, repository, service
 from leadbase.leads.repository import Position, Sort
 from leadbase.models import SalesLead

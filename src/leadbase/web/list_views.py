@@ -17,7 +17,7 @@ from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
 from leadbase.errors import ValidationError
-from leadbase.http_support import write
+from leadbase.http.support import write
 from leadbase.views import service
 from leadbase.views.schemas import LEADS, ColumnsIn, SavedViewIn
 from leadbase.web import leads_list

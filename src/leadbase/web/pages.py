@@ -20,8 +20,8 @@ from leadbase.auth import service as auth_service
 from leadbase.auth import throttle
 from leadbase.auth.errors import AuthenticationError
 from leadbase.errors import LeadbaseError
-from leadbase.http_support import database, envelope, envelope_error
-from leadbase.ratelimit import RateLimitedError
+from leadbase.http.ratelimit import RateLimitedError
+from leadbase.http.support import database, envelope, envelope_error
 from leadbase.web import rendering, session
 from leadbase.web.session import ConsoleUser
 

@@ -23,7 +23,7 @@ from starlette.responses import Response
 
 from leadbase.db import UnitOfWork
 from leadbase.errors import DuplicateLeadError, NotFoundError, ValidationError
-from leadbase.http_support import database, write
+from leadbase.http.support import database, write
 from leadbase.leads import repository, service
 from leadbase.leads.schemas import LeadOut
 from leadbase.web import pages, rendering

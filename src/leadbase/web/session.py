@@ -27,7 +27,7 @@ from leadbase.auth.errors import PermissionDeniedError
 from leadbase.auth.service import Principal
 from leadbase.db import Database
 from leadbase.errors import LeadbaseError
-from leadbase.http_support import database
+from leadbase.http.support import database
 
 SESSION_COOKIE = "leadbase_session"
 LOGIN_CSRF_COOKIE = "leadbase_login_csrf"

@@ -1,4 +1,4 @@
-"""Named queries over idempotency_keys. Only leadbase.idempotency writes here."""
+"""Named queries over idempotency_keys. Only leadbase.http.idempotency writes here."""
 
 from __future__ import annotations
 

@@ -40,7 +40,7 @@ from leadbase.auth.errors import AuthenticationError
 from leadbase.config import Settings
 from leadbase.db import Database
 
-log = logging.getLogger("leadbase.ratelimit")
+log = logging.getLogger("leadbase.http.ratelimit")
 
 MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # A Redis that answers slower than this is treated as down: a rate limit must

@@ -52,7 +52,7 @@ UNMATCHED = "unmatched"
 # Any other method string a client sends is one label, not a new series.
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
-log = logs.get_logger("leadbase.ops")
+log = logs.get_logger("leadbase.http.ops")
 request_log = logs.get_logger("leadbase.request")
 
 
@@ -286,7 +286,7 @@ class RequestObserver:
     """Pure ASGI middleware: metrics and the request log line for every response.
 
     The request id, client ip and principal are those the request-context
-    middleware in ``leadbase.api`` (and the auth dependency) leave in the
+    middleware in ``leadbase.http.app`` (and the auth dependency) leave in the
     request state, so the log line names the same request id as the
     ``X-Request-ID`` header and the audit rows.
     """

@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from leadbase import __version__, api_docs, context, idempotency, logs, ops, ratelimit, schema
+from leadbase import __version__, context, logs, schema
 from leadbase.auth import endpoints as auth_endpoints
 from leadbase.auth import service as auth_service
 from leadbase.auth import user_endpoints
@@ -34,12 +34,14 @@ from leadbase.config import Settings, get_settings
 from leadbase.db import Database
 from leadbase.enrichment import endpoints as enrichment_endpoints
 from leadbase.errors import LeadbaseError
-from leadbase.http_support import envelope, envelope_error
+from leadbase.http import docs as api_docs
+from leadbase.http import idempotency, ops, ratelimit
+from leadbase.http.support import envelope, envelope_error
 from leadbase.jobs import endpoints as jobs_endpoints
 from leadbase.leads import endpoints as leads_endpoints
 from leadbase.web import pages
 
-log = logs.get_logger("leadbase.api")
+log = logs.get_logger("leadbase.http.app")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _HTTP_CODES = {
@@ -103,7 +105,7 @@ def _request_id(header: str | None) -> str:
 
 class RequestContext:
     """Pure ASGI middleware: request id, client ip and user agent into the audit
-    context (and request state, for the request log of leadbase.ops, which wraps
+    context (and request state, for the request log of leadbase.http.ops, which wraps
     this); security headers and X-Request-ID on every response; an unexpected
     error answered here as the 500 envelope, so it keeps those headers and is
     counted and logged with its request id.

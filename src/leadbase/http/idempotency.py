@@ -46,15 +46,15 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from leadbase import idempotency_repository as repository
 from leadbase.auth import service as auth_service
 from leadbase.auth import tokens
 from leadbase.auth.errors import AuthenticationError
 from leadbase.config import Settings
 from leadbase.db import Database
+from leadbase.http import idempotency_repository as repository
 from leadbase.models import IdempotencyKey, utcnow
 
-log = logging.getLogger("leadbase.idempotency")
+log = logging.getLogger("leadbase.http.idempotency")
 
 HEADER = "idempotency-key"
 REPLAYED_HEADER = "Idempotent-Replayed"
