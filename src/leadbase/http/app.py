@@ -39,7 +39,7 @@ from leadbase.http import idempotency, ops, ratelimit
 from leadbase.http.support import envelope, envelope_error
 from leadbase.jobs import endpoints as jobs_endpoints
 from leadbase.leads import endpoints as leads_endpoints
-from leadbase.web import pages
+from leadbase.web import console, pages
 
 log = logs.get_logger("leadbase.http.app")
 
@@ -342,6 +342,6 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     ):
         app.include_router(router, dependencies=limited, responses=ERROR_RESPONSES)
     api_docs.install(app)
-    pages.install(app)
+    console.install(app)
     _bootstrap_admin(app.state.database, settings)
     return app

@@ -185,18 +185,10 @@ def console_error(request: Request, exc: LeadbaseError) -> Response:
     return error_page(request, exc.status_code, exc.message)
 
 
-def install(app: FastAPI) -> None:
-    """Mount the console on the app: its routers, static files and the
-    sign-in redirect."""
-    from leadbase.web import companies, export, lead_detail, leads_list, list_views, quick_add
-    from leadbase.web import facets as facet_values
-
+def mount_assets(app: FastAPI) -> None:
+    """This module's routes (sign-in, assets), the static files and the
+    sign-in redirect; web.console mounts the sections around them."""
     app.include_router(router)
-    # Literal paths (/leads/quick-add, /leads/columns, /leads/export,
-    # /leads/facets/{field}) before /leads/{lead_id}.
-    sections = (quick_add.router, list_views.router, export.router, facet_values.router)
-    for section in (*sections, leads_list.router, lead_detail.router, companies.router):
-        app.include_router(section)
     app.mount("/static", StaticFiles(directory=rendering.STATIC), name="static")
     app.add_exception_handler(session.LoginRequired, _login_required)
 
