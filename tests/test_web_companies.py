@@ -225,10 +225,10 @@ def test_companies_by_name_and_their_people_in_the_browser(
     people = page.locator("#company-lead-rows tr")
     expect(people).to_have_count(2)
     expect(people.nth(0).locator("td")).to_have_text(
-        ["\u00c9mile Zola", "Head of Sales", "emile@acmerobotics.io", "qualified"]
+        ["\u00c9mile Zola", "Head of Sales", "emile@acmerobotics.io", "Qualified"]
     )
     expect(people.nth(1).locator("td")).to_have_text(
-        ["Jane Doe", "CTO", "jane@acmerobotics.io", "new"]
+        ["Jane Doe", "CTO", "jane@acmerobotics.io", "New"]
     )
     expect(page.get_by_role("link", name="jane@acmerobotics.io")).to_have_attribute(
         "href", "mailto:jane@acmerobotics.io"

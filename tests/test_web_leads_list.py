@@ -305,7 +305,9 @@ def test_first_run_no_match_and_past_the_end_states(console: ConsoleServer) -> N
     )
     listed = client.get("/leads")
     assert ids_on(listed.text) == [lead_id]
-    assert re.fullmatch(r"db;dur=[\d.]+, render;dur=[\d.]+", listed.headers["server-timing"])
+    assert re.fullmatch(
+        r"db;dur=[\d.]+, count;dur=[\d.]+, render;dur=[\d.]+", listed.headers["server-timing"]
+    )
     client.close()
 
 
