@@ -43,6 +43,8 @@ from leadbase.models import (
     MigrationLog,
     SalesLead,
 )
+from leadbase.views import service as views_service
+from leadbase.views.schemas import ColumnsIn, SavedViewIn
 from tests import dbs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -126,6 +128,18 @@ def populate(url: str) -> None:
             )
             auth_service.create_api_key(uow.session, admin, "agent")
             auth_service.login(uow.session, "root@example.com", "long password", client.db.settings)
+            root = auth_service.Principal(admin.id, admin.email, admin.role)
+            views_service.save_columns(
+                uow, root, "leads", ColumnsIn(columns=["title", "country", "tags"])
+            )
+            views_service.save_view(
+                uow,
+                root,
+                "leads",
+                SavedViewIn(
+                    name="Hot in Lyon ☃", shared=True, query="country=FR", columns=["city"]
+                ),
+            )
             companies.update(uow, looms, {"employee_count": 12, "city": "Lyon"})
         ada = client.add_lead(
             {
