@@ -730,10 +730,10 @@ def _first(
     read, and fifty entities cost twice what their rows do. ``columns``:
     only those (they include the id), else all.
     """
-    ids = list(session.scalars(query.with_only_columns(SalesLead.id).order_by(*order).limit(limit)))
+    ids = session.scalars(query.with_only_columns(SalesLead.id).order_by(*order).limit(limit)).all()
     if not ids:
         return []
-    rows = session.connection().execute(_rows_by_ids(columns), {"lead_ids": ids}).mappings()
+    rows = session.connection().execute(_rows_by_ids(columns), {"lead_ids": ids}).mappings().all()
     found = {row["id"]: row for row in rows}
     return [found[lead_id] for lead_id in ids if lead_id in found]
 
