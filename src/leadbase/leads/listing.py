@@ -9,7 +9,7 @@ the repository's keyset page for it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,9 +51,17 @@ def resolve(
 
 
 def page(
-    session: Session, listing: Listing, *, sort: Sort, after: Position | None, limit: int
+    session: Session,
+    listing: Listing,
+    *,
+    sort: Sort,
+    after: Position | None,
+    limit: int,
+    columns: Sequence[str] | None = None,
 ) -> list[RowMapping]:
-    """Up to ``limit`` leads of the list past ``after`` in ``sort`` order."""
+    """Up to ``limit`` leads of the list past ``after`` in ``sort`` order;
+    every column of each, or (``columns``) only those, its id and the sort's
+    key (an export reads no more than it writes)."""
     if listing.searched:
         return repository.searched_page(
             session,
@@ -64,6 +72,7 @@ def page(
             sort=sort,
             after=after,
             limit=limit,
+            columns=columns,
         )
     return repository.filtered_page(
         session,
@@ -72,4 +81,5 @@ def page(
         sort=sort,
         after=after,
         limit=limit,
+        columns=columns,
     )

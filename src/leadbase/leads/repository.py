@@ -5,6 +5,7 @@ Only leads.service calls the insert functions here; everything else reads.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
@@ -644,13 +645,16 @@ def searched_page(
     sort: Sort,
     after: Position | None,
     limit: int,
+    columns: Sequence[str] | None = None,
 ) -> list[RowMapping]:
     """``page(searched(...))``, with filtered_page's strategies on SQLite.
     Given ``source IN ('apify', 'Apify')`` and a tag, SQLite reads every
     lead of the source by its index and sorts them (0.3-1 s on 1M leads):
     newest first, one walk a spelling stops after a page; in another order,
     a window of the sort's index usually holds a page (see filtered_page).
+    ``columns``: see ``page``.
     """
+    projected = projection(columns, sort)
     sqlite = session.get_bind().dialect.name == "sqlite"
     split = _split_field(filters, sort) if sqlite else None
 
@@ -660,12 +664,13 @@ def searched_page(
         )
 
     if split is not None:
-        return _merged_page(session, build, filters, split, sort, after, limit)
+        return _merged_page(session, build, filters, split, sort, after, limit, projected)
     if filters and sqlite and _windowable(after) and not _in_filter_index_order(filters, sort):
-        rows = _windows(session, build(filters, unindexed=True), sort, after, limit)
+        tested = build(filters, unindexed=True)
+        rows = _windows(session, tested, sort, after, limit, projected)
         if len(rows) == limit:
             return rows
-    return page(session, build(filters), sort=sort, after=after, limit=limit)
+    return page(session, build(filters), sort=sort, after=after, limit=limit, columns=projected)
 
 
 def _after(sort: Sort, position: Position) -> ColumnElement[bool]:
@@ -686,8 +691,34 @@ _ROWS_BY_IDS = select(SalesLead.__table__).where(
 )
 
 
+def projection(columns: Sequence[str] | None, sort: Sort) -> tuple[str, ...] | None:
+    """The columns a page of ``sort`` reads when its caller needs only
+    ``columns``: those, plus the id and the sort's key, which the keyset
+    position and the merge of split pages read. None: every column."""
+    if columns is None:
+        return None
+    return tuple(dict.fromkeys(["id", sort.key, *columns]))
+
+
+@functools.lru_cache(maxsize=64)
+def _rows_by_ids(columns: tuple[str, ...] | None) -> Select[Any]:
+    """_ROWS_BY_IDS, of only ``columns`` (all of them for None): an export
+    of a few columns then skips decoding the JSON ones (raw_data,
+    enrichment_data...), more than half of its time when it read them all."""
+    if columns is None:
+        return _ROWS_BY_IDS
+    table = SalesLead.__table__
+    return select(*(table.c[name] for name in columns)).where(
+        SalesLead.id.in_(bindparam("lead_ids", expanding=True))
+    )
+
+
 def _first(
-    session: Session, query: Select[tuple[SalesLead]], order: list[Any], limit: int
+    session: Session,
+    query: Select[tuple[SalesLead]],
+    order: list[Any],
+    limit: int,
+    columns: tuple[str, ...] | None = None,
 ) -> list[RowMapping]:
     """The first ``limit`` leads of ``query`` in ``order``: the ids first,
     then their rows. Sorting whole rows, SQLite would copy every column of
@@ -696,12 +727,13 @@ def _first(
     Two statements, not a join: joined, PostgreSQL with stale statistics
     (after a bulk import, before autoanalyze) ran the id query once per row
     of the table, minutes for 100k leads. Rows, not entities: a page is only
-    read, and fifty entities cost twice what their rows do.
+    read, and fifty entities cost twice what their rows do. ``columns``:
+    only those (they include the id), else all.
     """
-    ids = list(session.scalars(query.with_only_columns(SalesLead.id).order_by(*order).limit(limit)))
+    ids = session.scalars(query.with_only_columns(SalesLead.id).order_by(*order).limit(limit)).all()
     if not ids:
         return []
-    rows = session.connection().execute(_ROWS_BY_IDS, {"lead_ids": ids}).mappings()
+    rows = session.connection().execute(_rows_by_ids(columns), {"lead_ids": ids}).mappings().all()
     found = {row["id"]: row for row in rows}
     return [found[lead_id] for lead_id in ids if lead_id in found]
 
@@ -713,28 +745,31 @@ def page(
     sort: Sort,
     after: Position | None,
     limit: int,
+    columns: Sequence[str] | None = None,
 ) -> list[RowMapping]:
-    """One keyset page of ``query`` in (sort value, id) order.
+    """One keyset page of ``query`` in (sort value, id) order: rows of
+    every column, or (``columns``) of those, the id and the sort's key.
 
     Leads without a value of a nullable sort field come after all the others
     in either direction, in id order: the page reads the valued rows from the
     (field, id) index, then, once those run out, the empty ones.
     """
     column = sort.column
+    projected = projection(columns, sort)
     rows: list[RowMapping] = []
     if after is None or after.value is not None:
         valued = query.where(column.is_not(None)) if sort.nullable else query
         if after is not None:
             valued = valued.where(_after(sort, after))
         order = [column.desc() if sort.descending else column.asc(), _id_order(sort)]
-        rows = _first(session, valued, order, limit)
+        rows = _first(session, valued, order, limit, projected)
         if not sort.nullable or len(rows) == limit:
             return rows
         after = None
     empty = query.where(column.is_(None))
     if after is not None:
         empty = empty.where(SalesLead.id < after.id if sort.descending else SalesLead.id > after.id)
-    rows.extend(_first(session, empty, [_id_order(sort)], limit - len(rows)))
+    rows.extend(_first(session, empty, [_id_order(sort)], limit - len(rows), projected))
     return rows
 
 
@@ -754,6 +789,7 @@ def filtered_page(
     sort: Sort,
     after: Position | None,
     limit: int,
+    columns: Sequence[str] | None = None,
 ) -> list[RowMapping]:
     """``page(filtered(filters))``, with a shortcut for SQLite.
 
@@ -770,8 +806,9 @@ def filtered_page(
     one equality filter in order, so no window is needed. A filter of a few
     values (the spellings of a country or source) is as many such walks,
     merged (see ``_merged_page``): SQLite would otherwise read every lead of
-    every spelling and sort them.
+    every spelling and sort them. ``columns``: see ``page``.
     """
+    projected = projection(columns, sort)
     sqlite = session.get_bind().dialect.name == "sqlite"
     split = _split_field(filters, sort) if sqlite else None
     if split is not None:
@@ -779,14 +816,14 @@ def filtered_page(
         def build(narrowed: dict[str, Any]) -> Select[tuple[SalesLead]]:
             return filtered(narrowed, include_deleted=include_deleted)
 
-        return _merged_page(session, build, filters, split, sort, after, limit)
+        return _merged_page(session, build, filters, split, sort, after, limit, projected)
     if filters and sqlite and _windowable(after) and not _in_filter_index_order(filters, sort):
         tested = filtered(filters, include_deleted=include_deleted, unindexed=True)
-        rows = _windows(session, tested, sort, after, limit)
+        rows = _windows(session, tested, sort, after, limit, projected)
         if len(rows) == limit:
             return rows
     query = filtered(filters, include_deleted=include_deleted)
-    return page(session, query, sort=sort, after=after, limit=limit)
+    return page(session, query, sort=sort, after=after, limit=limit, columns=projected)
 
 
 def _in_filter_index_order(filters: dict[str, Any], sort: Sort) -> bool:
@@ -826,6 +863,7 @@ def _merged_page(
     sort: Sort,
     after: Position | None,
     limit: int,
+    columns: tuple[str, ...] | None = None,
 ) -> list[RowMapping]:
     """The page of ``build(filters)`` where ``filters[field]`` lists values:
     one page per value, each a walk of that value's (field, created_at, id)
@@ -833,7 +871,8 @@ def _merged_page(
     value's matches, so the merge's first ``limit`` are the list's."""
     rows: list[RowMapping] = []
     for value in dict.fromkeys(filters[field]):
-        rows += page(session, build({**filters, field: value}), sort=sort, after=after, limit=limit)
+        narrowed = build({**filters, field: value})
+        rows += page(session, narrowed, sort=sort, after=after, limit=limit, columns=columns)
     rows.sort(key=lambda row: (row[sort.key], row["id"]), reverse=sort.descending)
     return rows[:limit]
 
@@ -849,16 +888,17 @@ def _windows(
     sort: Sort,
     after: Position | None,
     limit: int,
+    columns: tuple[str, ...] | None = None,
 ) -> list[RowMapping]:
     """The first ``limit`` matches of ``tested`` in the next window of leads
     in sort order, widened once when it held some but not a page. A full
     page is exactly the first ``limit`` matches after the cursor: a window is
     the start of the sort order from there."""
     size = SQLITE_FILTER_WINDOW
-    rows = _window_page(session, tested, sort, after, limit, size)
+    rows = _window_page(session, tested, sort, after, limit, size, columns)
     if len(rows) < limit and len(rows) * SQLITE_FILTER_WIDENING >= limit:
         size *= SQLITE_FILTER_WIDENING
-        rows = _window_page(session, tested, sort, after, limit, size)
+        rows = _window_page(session, tested, sort, after, limit, size, columns)
     return rows
 
 
@@ -869,6 +909,7 @@ def _window_page(
     after: Position | None,
     limit: int,
     size: int,
+    columns: tuple[str, ...] | None = None,
 ) -> list[RowMapping]:
     """The first ``limit`` rows of ``tested`` (its conditions unindexed)
     among the next ``size`` leads in sort order."""
@@ -883,7 +924,7 @@ def _window_page(
     if after is not None:
         window = window.where(_after(sort, after))
     query = tested.where(rowid.in_(window.correlate(None).scalar_subquery()))
-    return _first(session, query, order, limit)
+    return _first(session, query, order, limit, columns)
 
 
 # --- the console list: its total and "select all matching" (issue 11) ----------------
