@@ -182,23 +182,24 @@ async def list_leads(
     /leads/facets/{field}`` lists the values that exist)."""
     order = repository.Sort.parse(sort)
     after = _decode_cursor(cursor, order) if cursor else None
-    filters = {
-        name: value
-        for name, value in {
-            "is_manual": is_manual,
-            "enrichment_status": enrichment_status,
-            "lead_status": lead_status,
-            "source": source,
-            "country": country,
-            "industry": industry,
-            "company_id": company_id,
-        }.items()
-        if value is not None
-    }
+    filters = _given(
+        is_manual=is_manual,
+        enrichment_status=enrichment_status,
+        lead_status=lead_status,
+        source=source,
+        country=country,
+        industry=industry,
+        company_id=company_id,
+    )
     rows = _page_rows(database(request), filters, q, tag, include_deleted, order, after, limit + 1)
     items = [LeadOut.model_validate(dict(row)) for row in rows[:limit]]
     next_cursor = _encode_cursor(order, rows[limit - 1]) if len(rows) > limit else None
     return Envelope(data=LeadPage(items=items, next_cursor=next_cursor))
+
+
+def _given(**filters: Any) -> dict[str, Any]:
+    """The list filters a request set (a filter left out is None)."""
+    return {name: value for name, value in filters.items() if value is not None}
 
 
 def _page_rows(
@@ -348,19 +349,15 @@ async def export_leads(
 ) -> StreamingResponse:
     """Every lead GET /leads would list for the same filters, search and sort,
     or a selection of them, as CSV or XLSX (any signed-in role)."""
-    filters = {
-        name: value
-        for name, value in {
-            "is_manual": is_manual,
-            "enrichment_status": enrichment_status,
-            "lead_status": lead_status,
-            "source": source,
-            "country": country,
-            "industry": industry,
-            "company_id": company_id,
-        }.items()
-        if value is not None
-    }
+    filters = _given(
+        is_manual=is_manual,
+        enrichment_status=enrichment_status,
+        lead_status=lead_status,
+        source=source,
+        country=country,
+        industry=industry,
+        company_id=company_id,
+    )
     selection = export.parse_ids(ids) if ids is not None else None
     if selection is not None and (filters or q or tag is not None):
         raise ValidationError("ids", "a selection is exported as it is: leave out the filters")

@@ -998,28 +998,26 @@ def count_capped_within(
     page fast whatever the filters; the caller shows a smaller total then.
     """
     dialect = session.get_bind().dialect.name
+
+    def count() -> int:
+        return count_capped(
+            session, filters, q=q, tag=tag, include_deleted=include_deleted, cap=cap
+        )
+
     if dialect == "sqlite":
-        return _sqlite_count_within(session, filters, q, tag, include_deleted, cap, seconds)
+        return _sqlite_count_within(session, count, seconds)
     if dialect == "postgresql":
-        return _postgresql_count_within(session, filters, q, tag, include_deleted, cap, seconds)
-    return _mariadb_count_within(session, filters, q, tag, include_deleted, cap, seconds)
+        return _postgresql_count_within(session, count, seconds)
+    return _mariadb_count_within(session, count, seconds)
 
 
-def _postgresql_count_within(
-    session: Session,
-    filters: dict[str, Any],
-    q: str | None,
-    tag: TagFilter,
-    include_deleted: bool,
-    cap: int,
-    seconds: float,
-) -> int:
+def _postgresql_count_within(session: Session, count: Callable[[], int], seconds: float) -> int:
     # In a savepoint: a cancelled statement spoils only the savepoint, whose
     # rollback also undoes the SET LOCAL.
     try:
         with session.begin_nested():
             session.execute(text(f"SET LOCAL statement_timeout = {max(1, int(seconds * 1000))}"))
-            found = _count(session, filters, q, tag, include_deleted, cap)
+            found = count()
             session.execute(text("SET LOCAL statement_timeout TO DEFAULT"))
             return found
     except DBAPIError as exc:
@@ -1028,21 +1026,13 @@ def _postgresql_count_within(
         raise
 
 
-def _mariadb_count_within(
-    session: Session,
-    filters: dict[str, Any],
-    q: str | None,
-    tag: TagFilter,
-    include_deleted: bool,
-    cap: int,
-    seconds: float,
-) -> int:
+def _mariadb_count_within(session: Session, count: Callable[[], int], seconds: float) -> int:
     try:
         session.execute(text(f"SET SESSION max_statement_time = {seconds:.3f}"))
     except DBAPIError:  # MySQL has no max_statement_time: count without a budget
-        return _count(session, filters, q, tag, include_deleted, cap)
+        return count()
     try:
-        return _count(session, filters, q, tag, include_deleted, cap)
+        return count()
     except DBAPIError as exc:
         if "max_statement_time" in str(exc):
             raise CountTookTooLong from None
@@ -1051,26 +1041,7 @@ def _mariadb_count_within(
         session.execute(text("SET SESSION max_statement_time = DEFAULT"))
 
 
-def _count(
-    session: Session,
-    filters: dict[str, Any],
-    q: str | None,
-    tag: TagFilter,
-    include_deleted: bool,
-    cap: int,
-) -> int:
-    return count_capped(session, filters, q=q, tag=tag, include_deleted=include_deleted, cap=cap)
-
-
-def _sqlite_count_within(
-    session: Session,
-    filters: dict[str, Any],
-    q: str | None,
-    tag: TagFilter,
-    include_deleted: bool,
-    cap: int,
-    seconds: float,
-) -> int:
+def _sqlite_count_within(session: Session, count: Callable[[], int], seconds: float) -> int:
     raw: Any = session.connection().connection.driver_connection
     deadline = time.perf_counter() + seconds
 
@@ -1079,7 +1050,7 @@ def _sqlite_count_within(
 
     raw.set_progress_handler(past_deadline, 2000)  # checked every 2,000 VM steps
     try:
-        return _count(session, filters, q, tag, include_deleted, cap)
+        return count()
     except DBAPIError as exc:
         if "interrupted" in str(exc):
             raise CountTookTooLong from None
