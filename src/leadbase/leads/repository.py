@@ -346,11 +346,13 @@ def ids_matching(
     filters: dict[str, Any],
     *,
     q: str | None = None,
-    tag: str | None = None,
+    tag: TagFilter = None,
+    include_deleted: bool = False,
     limit: int,
 ) -> list[str]:
-    """Ids of active leads matching list filters (and search), oldest first."""
-    query = searched(session, filters, q=q, tag=tag) if q or tag else filtered(filters)
+    """Ids of up to ``limit`` leads a list of these filters (and search)
+    shows, oldest first."""
+    query = _listed(session, filters, q=q, tag=tag, include_deleted=include_deleted)
     ordered = query.with_only_columns(SalesLead.id).order_by(SalesLead.created_at, SalesLead.id)
     return list(session.scalars(ordered.limit(limit)))
 
@@ -960,21 +962,6 @@ def count_capped(
     matching = _listed(session, filters, q=q, tag=tag, include_deleted=include_deleted)
     capped = matching.with_only_columns(SalesLead.id).limit(cap + 1).subquery()
     return int(session.scalar(select(func.count()).select_from(capped)) or 0)
-
-
-def ids_listed(
-    session: Session,
-    filters: dict[str, Any],
-    *,
-    q: str | None = None,
-    tag: TagFilter = None,
-    include_deleted: bool = False,
-    limit: int,
-) -> list[str]:
-    """Ids of up to ``limit`` leads the list matches, oldest first."""
-    matching = _listed(session, filters, q=q, tag=tag, include_deleted=include_deleted)
-    ordered = matching.with_only_columns(SalesLead.id).order_by(SalesLead.id)
-    return list(session.scalars(ordered.limit(limit)))
 
 
 class CountTookTooLong(Exception):

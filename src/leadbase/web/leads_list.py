@@ -642,7 +642,7 @@ def _every_match(session: Session, view: ListView) -> list[str] | None:
     """Ids of every lead the list matches, read in the action's own unit of
     work; None when more than SELECT_ALL_CAP match."""
     wanted = _listing(session, view)
-    ids = repository.ids_listed(
+    ids = repository.ids_matching(
         session,
         wanted.filters,
         q=wanted.q,
