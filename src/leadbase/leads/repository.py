@@ -158,9 +158,9 @@ def pending_sync_lead_ids(session: Session, lead_ids: Sequence[str], target: str
     return found
 
 
-# Rows per INSERT statement on SQLite: 600 rows of ~50 columns stay under
-# its limit of 32,766 bound parameters.
-SQLITE_ROWS_PER_INSERT = 600
+# SQLite's limit of bound parameters in one statement: each multi-row
+# INSERT takes as many rows as fit under it.
+SQLITE_MAX_PARAMETERS = 32766
 
 
 def insert_leads(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -198,7 +198,7 @@ def _insert_leads_sqlite(session: Session, rows: list[dict[str, Any]]) -> None:
     quote = dialect.identifier_preparer.quote
     head = f"INSERT INTO sales_leads ({', '.join(quote(c) for c in columns)}) VALUES "
     one_row = f"({', '.join('?' for _ in columns)})"
-    for chunk in chunked(rows, SQLITE_ROWS_PER_INSERT):
+    for chunk in chunked(rows, SQLITE_MAX_PARAMETERS // len(columns)):
         params: list[Any] = []
         for row in chunk:
             values = [row[name] for name in columns]

@@ -23,6 +23,7 @@ from leadbase.companies import service as companies_service
 from leadbase.config import get_settings
 from leadbase.db import UnitOfWork, serialize_writers
 from leadbase.dedupe import normalise as norm
+from leadbase.dedupe.keys import KEY_SOURCE_FIELDS, match_keys
 from leadbase.dedupe.merge import merged_values
 from leadbase.errors import ConflictError, DuplicateLeadError, NotFoundError, ValidationError
 from leadbase.jobs import service as jobs_service
@@ -414,6 +415,7 @@ def _insert_new(session: Session, rows: list[dict[str, Any]]) -> None:
     for row in rows:
         row.update(stamp)
         row["sort_name"] = norm.sort_key(row["full_name"])
+        row.update(match_keys(row))
     repository.insert_leads(session, rows)
     repository.insert_sources(session, [_source(row, now, actor) for row in rows])
     events = []
@@ -530,6 +532,9 @@ def _apply(lead: SalesLead, changes: Changes) -> None:
         setattr(lead, field, new)
     if "full_name" in changes:
         lead.sort_name = norm.sort_key(lead.full_name)
+    if not KEY_SOURCE_FIELDS.isdisjoint(changes):
+        for column, value in match_keys(row_values(lead, KEY_SOURCE_FIELDS)).items():
+            setattr(lead, column, value)
     lead.updated_by = context.current().actor
 
 

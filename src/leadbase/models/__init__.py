@@ -4,6 +4,7 @@ from leadbase.models.apify import ApifySyncState
 from leadbase.models.audit import GENESIS_HASH, AuditChainHead, AuditLog
 from leadbase.models.base import Base, new_id, utcnow
 from leadbase.models.company import Company
+from leadbase.models.duplicate import DedupeDismissal, DuplicateCluster, Merge
 from leadbase.models.idempotency import IdempotencyKey
 from leadbase.models.job import JOB_STATUSES, Job
 from leadbase.models.lead import (
@@ -29,11 +30,14 @@ __all__ = [
     "AuditLog",
     "Base",
     "Company",
+    "DedupeDismissal",
+    "DuplicateCluster",
     "IdempotencyKey",
     "Job",
     "LeadEvent",
     "LeadSource",
     "ListColumns",
+    "Merge",
     "MigrationLog",
     "RefreshToken",
     "SalesLead",

@@ -49,6 +49,16 @@ FILTERED = (
     "company_id",
 )
 
+# The duplicate match keys, one indexed column each (dedupe.keys).
+MATCH_KEY_COLUMNS = (
+    "key_email",
+    "key_domain",
+    "key_name",
+    "key_name_alt",
+    "key_company",
+    "key_address",
+)
+
 
 class SalesLead(AuditColumns, SoftDeleteColumns, Base):
     __tablename__ = "sales_leads"
@@ -105,6 +115,16 @@ class SalesLead(AuditColumns, SoftDeleteColumns, Base):
     merged_into_id: Mapped[str | None] = mapped_column(
         String(36), ForeignKey("sales_leads.id", ondelete="SET NULL"), index=True
     )
+    # Duplicate match keys (dedupe.keys.match_keys), derived by the write
+    # path from the fields above, never given by a caller, not audited: a
+    # canonical email, the registered company domain, and blocking keys that
+    # let a fuzzy lookup touch a few candidates instead of the whole table.
+    key_email: Mapped[str | None] = mapped_column(String(255))
+    key_domain: Mapped[str | None] = mapped_column(String(255))
+    key_name: Mapped[str | None] = mapped_column(String(64))
+    key_name_alt: Mapped[str | None] = mapped_column(String(64))
+    key_company: Mapped[str | None] = mapped_column(String(255))
+    key_address: Mapped[str | None] = mapped_column(String(100))
 
     company: Mapped[Company | None] = relationship(back_populates="leads", lazy="raise")
 
@@ -122,6 +142,7 @@ class SalesLead(AuditColumns, SoftDeleteColumns, Base):
         # Filtered lists, newest first: `country = ? ORDER BY created_at DESC`
         # walks one of these in order and stops after a page.
         *(Index(f"idx_lead_{field}_created", field, "created_at", "id") for field in FILTERED),
+        *(Index(f"idx_lead_{column}", column) for column in MATCH_KEY_COLUMNS),
     )
     __mapper_args__: dict[str, Any] = {"version_id_col": version}
 
@@ -132,8 +153,9 @@ class LeadSource(AuditColumns, SoftDeleteColumns, Base):
     __tablename__ = "lead_sources"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    # Not unique: a merge moves the merged leads' sources to the survivor.
     lead_id: Mapped[str] = mapped_column(
-        String(36), ForeignKey("sales_leads.id", ondelete="CASCADE"), nullable=False, unique=True
+        String(36), ForeignKey("sales_leads.id", ondelete="CASCADE"), nullable=False, index=True
     )
     source_type: Mapped[str] = mapped_column(String(50), nullable=False, index=True)
     source_name: Mapped[str | None] = mapped_column(String(255))

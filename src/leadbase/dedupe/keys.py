@@ -1,0 +1,154 @@
+"""Match keys: what duplicate detection looks leads up by.
+
+``match_keys`` derives, from a lead's normalised fields, the values stored in
+the ``key_*`` columns (``models.lead.MATCH_KEY_COLUMNS``): exact keys that
+say "same person" on their own (a canonical email) and blocking keys that
+only say "worth comparing" (a phonetic name code, a company name key, a
+postcode with a street number), so a fuzzy lookup reads a few candidates
+through an index and never the whole table.
+
+Pure functions of the lead's fields: the write path and migration 0009 call
+them; change them and the stored keys need ``leadbase dedupe rekey``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+import jellyfish
+
+from leadbase.dedupe import normalise as norm
+
+# The fields the keys are derived from: a change to any of them re-keys the lead.
+KEY_SOURCE_FIELDS = frozenset(
+    {
+        "email",
+        "company_domain",
+        "full_name",
+        "first_name",
+        "last_name",
+        "company_name",
+        "street",
+        "postal_code",
+        "city",
+    }
+)
+
+# Providers that ignore dots in the local part ("j.doe" = "jdoe").
+_DOTLESS = {"gmail.com": "gmail.com", "googlemail.com": "gmail.com"}
+# Free-mail domains name no employer: no company domain comes from them.
+FREE_MAIL = frozenset(
+    {
+        "gmail.com",
+        "googlemail.com",
+        "yahoo.com",
+        "hotmail.com",
+        "outlook.com",
+        "live.com",
+        "msn.com",
+        "aol.com",
+        "icloud.com",
+        "me.com",
+        "mac.com",
+        "proton.me",
+        "protonmail.com",
+        "gmx.com",
+        "gmx.de",
+        "gmx.net",
+        "web.de",
+        "yandex.ru",
+        "mail.ru",
+        "qq.com",
+        "163.com",
+        "fastmail.com",
+        "zoho.com",
+    }
+)
+_WORD = re.compile(r"[^\W\d_]+")
+_DIGITS = re.compile(r"\d+")
+_SPACE = re.compile(r"\s+")
+_KEY_MAX = 64
+
+
+@lru_cache(maxsize=65536)
+def canonical_email(email: str | None) -> str | None:
+    """``J.Doe+news@GoogleMail.com`` -> ``jdoe@gmail.com``: case and plus-tags
+    dropped everywhere, dots only where the provider ignores them."""
+    if not email or "@" not in email:
+        return None
+    local, _, domain = email.lower().rpartition("@")
+    local = local.split("+", 1)[0] or local
+    if domain in _DOTLESS:
+        domain = _DOTLESS[domain]
+        local = local.replace(".", "")
+    return f"{local}@{domain}"
+
+
+def company_domain_key(company_domain: str | None, email: str | None) -> str | None:
+    """The registered domain of the company: its own domain, else a work email's."""
+    if company_domain:
+        return norm.registered_domain(company_domain)
+    if email and "@" in email:
+        domain = norm.registered_domain(email.rpartition("@")[2])
+        if domain and domain not in FREE_MAIL:
+            return domain
+    return None
+
+
+@lru_cache(maxsize=65536)
+def phonetic(word: str | None) -> str | None:
+    """A sound-alike code of one name word (accents folded first)."""
+    folded = norm.sort_key(word)
+    if not folded:
+        return None
+    letters = "".join(_WORD.findall(folded))
+    if not letters:
+        return None
+    return jellyfish.metaphone(letters)[:8] or None
+
+
+def _name_words(lead: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    first, last = lead.get("first_name"), lead.get("last_name")
+    if not first and not last and lead.get("full_name"):
+        first, last = norm.split_name(lead["full_name"])
+    return first, last
+
+
+def name_key(first: str | None, last: str | None) -> str | None:
+    """Both names' codes, sorted: "Smith John" and "Jon Smyth" share it."""
+    codes = sorted(code for code in (phonetic(first), phonetic(last)) if code)
+    return " ".join(codes)[:_KEY_MAX] or None
+
+
+def _postcode(postal_code: str) -> str:
+    return _SPACE.sub("", postal_code).upper()
+
+
+def address_key(postal_code: str | None, street: str | None) -> str | None:
+    """Postcode and house number: one door."""
+    if not postal_code:
+        return None
+    number = _DIGITS.search(street or "")
+    return f"{_postcode(postal_code)} {number.group(0) if number else ''}".strip()[:_KEY_MAX]
+
+
+def match_keys(lead: Mapping[str, Any]) -> dict[str, str | None]:
+    """Every ``key_*`` column's value for one lead's (normalised) fields."""
+    first, last = _name_words(lead)
+    last_code = phonetic(last)
+    return {
+        "key_email": canonical_email(lead.get("email")),
+        "key_domain": company_domain_key(lead.get("company_domain"), lead.get("email")),
+        "key_name": name_key(first, last),
+        # The surname's sound and the postcode: finds a typo in the first name.
+        "key_name_alt": (
+            f"{last_code} {_postcode(lead['postal_code'])}"[:_KEY_MAX]
+            if last_code and lead.get("postal_code")
+            else None
+        ),
+        "key_company": norm.company_name_key(lead.get("company_name")),
+        "key_address": address_key(lead.get("postal_code"), lead.get("street")),
+    }
