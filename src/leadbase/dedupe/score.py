@@ -21,7 +21,7 @@ a similar name at the same company a colleague. Their action is at most
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal, NamedTuple
@@ -220,6 +220,16 @@ def _street_sim(a: Features, b: Features) -> float:
     return words if words is not None else 0.0
 
 
+def _swapped_lines(a: Features, b: Features) -> float:
+    """Street and second address line written the other way round."""
+    best = 0.0
+    if a.street and b.line2:
+        best = _text_sim(a.street, b.line2)
+    if a.line2 and b.street:
+        best = max(best, _text_sim(a.line2, b.street))
+    return best
+
+
 def _postcode_sim(a: str, b: str) -> float:
     if a == b:
         return 1.0
@@ -228,43 +238,38 @@ def _postcode_sim(a: str, b: str) -> float:
     return 0.0
 
 
-def _same(a: str, b: str) -> float:
-    return 1.0 if a == b else 0.0
-
-
-# weight name -> (how to read it from a pair, label in the reasons, exact?)
-_Similarity = Callable[[Features, Features], float | None]
-
-
-def _both(attr: str, sim: Callable[[Any, Any], float]) -> _Similarity:
-    def similarity(a: Features, b: Features) -> float | None:
-        x, y = getattr(a, attr), getattr(b, attr)
-        return sim(x, y) if x and y else None
-
-    return similarity
-
-
-def _street_field(a: Features, b: Features) -> float | None:
+def _similarities(a: Features, b: Features) -> list[tuple[str, float]]:
+    """(field, similarity) for each field both leads have."""
+    found: list[tuple[str, float]] = []
+    name = name_similarity(a, b)
+    if name is not None:
+        found.append(("name", name))
+    if a.company and b.company:
+        found.append(("company", _text_sim(a.company, b.company)))
+    if a.domain and b.domain:
+        found.append(("domain", 1.0 if a.domain == b.domain else 0.0))
+    swapped = _swapped_lines(a, b) if (a.line2 or b.line2) else 0.0
     if (a.street or a.house) and (b.street or b.house):
-        return _street_sim(a, b)
-    return None
+        found.append(("street", max(_street_sim(a, b), swapped)))
+    if a.line2 and b.line2:
+        found.append(("address_line2", max(_text_sim(a.line2, b.line2), swapped)))
+    if a.city and b.city:
+        found.append(("city", _jw(a.city, b.city)))
+    if a.postcode and b.postcode:
+        found.append(("postal_code", _postcode_sim(a.postcode, b.postcode)))
+    for field in ("state", "country", "phone"):
+        x, y = getattr(a, field), getattr(b, field)
+        if x and y:
+            found.append((field, 1.0 if x == y else 0.0))
+    return found
 
 
-_FIELDS: tuple[tuple[str, str, bool, _Similarity], ...] = (
-    ("name", "name", False, name_similarity),
-    ("company", "company", False, _both("company", _text_sim)),
-    ("domain", "domain", True, _both("domain", _same)),
-    ("street", "street", False, _street_field),
-    ("address_line2", "address line 2", False, _both("line2", _text_sim)),
-    ("city", "city", False, _both("city", _jw)),
-    ("postal_code", "postcode", False, _both("postcode", _postcode_sim)),
-    ("state", "state", True, _both("state", _same)),
-    ("country", "country", True, _both("country", _same)),
-    ("phone", "phone", True, _both("phone", _same)),
-)
+_LABELS = {"address_line2": "address line 2", "postal_code": "postcode"}
+_EXACT_FIELDS = frozenset({"domain", "state", "country", "phone"})
 
 
-def _reason(label: str, exact: bool, similarity: float) -> str:
+def _reason(field: str, similarity: float) -> str:
+    label, exact = _LABELS.get(field, field), field in _EXACT_FIELDS
     if similarity >= 1.0:
         return f"same {label}"
     if exact or similarity <= 0.0:
@@ -296,20 +301,17 @@ def compare_features(a: Features, b: Features, rules: Rules) -> Verdict | None:
         return Verdict(1.0, (exact,), "merge")
     weights = rules.weights
     total = weighed = 0.0
-    reasons: list[str] = []
-    for name, label, exact_field, similarity_of in _FIELDS:
-        weight = weights.get(name, 0.0)
-        if not weight:
-            continue
-        similarity = similarity_of(a, b)
-        if similarity is None:
-            continue
-        total += weight * similarity
-        weighed += weight
-        reasons.append(_reason(label, exact_field, similarity))
+    counted = []
+    for field, similarity in _similarities(a, b):
+        weight = weights.get(field, 0.0)
+        if weight:
+            total += weight * similarity
+            weighed += weight
+            counted.append((field, similarity))
     score = round(total / max(weighed, rules.min_weight), 4)
     if score < rules.low:
         return None
+    reasons = [_reason(field, similarity) for field, similarity in counted]
     differ = _identities_differ(a, b)
     if differ:
         reasons.append(differ)

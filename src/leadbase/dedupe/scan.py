@@ -1,0 +1,301 @@
+"""The whole-database duplicate scan: clusters of leads that look alike.
+
+Streaming and memory-lean: one pass per blocking key, each a single query
+of the active leads ordered by that key (its index gives the order), and
+only the leads of one run of equal keys (a block) in memory at a time.
+Within a block every pair is compared; a block larger than
+``rules.max_block`` (a common name, a big employer) is sorted by name and
+each lead compared with the ``rules.window`` leads after it (the sorted
+neighbourhood). A pair an earlier pass already compared (it shares that
+pass's key, in a block compared in full) is not compared again.
+
+Pairs at or above ``rules.low`` become links; clusters are built from them
+the way Kruskal builds a spanning forest: merge-level links first, then
+review-level ones, each strongest first, and never joining two groups when
+a pair across them was dismissed (so a dismissed pair never lands in one
+cluster, not even through a third lead). So:
+
+- a cluster's ``score`` is its weakest link in that spanning forest (the
+  link without which it would fall apart), its ``reasons`` that link's;
+- its ``action`` is "merge" only when merge-level links alone hold all its
+  leads together; one uncertain link makes the whole cluster "review", so
+  an automatic merge never takes in a lead a person should look at.
+
+The scan merges nothing and stores nothing: the caller stores the clusters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import combinations, groupby
+from operator import itemgetter
+from typing import Any, Literal
+
+from sqlalchemy import Row, and_, func, select, tuple_
+from sqlalchemy.orm import Session
+
+from leadbase.dedupe.matcher import SELECTED
+from leadbase.dedupe.repository import all_dismissed_pairs, pair
+from leadbase.dedupe.rules import Rules
+from leadbase.dedupe.score import Features, Verdict, compare_features, features
+from leadbase.models import SalesLead
+
+# One pass per key, the exact (cheap, certain) ones first.
+PASSES: tuple[tuple[str, ...], ...] = (
+    ("key_email",),
+    ("linkedin_url",),
+    ("provider_name", "external_id"),
+    ("phone",),
+    ("key_name",),
+    ("key_name_alt",),
+    ("key_address",),
+    ("key_company",),
+    ("key_domain",),
+)
+STREAM_BATCH = 5000
+PROGRESS_EVERY = 20_000
+
+
+@dataclass(frozen=True)
+class Cluster:
+    lead_ids: tuple[str, ...]
+    score: float
+    reasons: tuple[str, ...]
+    action: Literal["merge", "review"]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "lead_ids": list(self.lead_ids),
+            "score": self.score,
+            "reasons": list(self.reasons),
+            "action": self.action,
+        }
+
+
+@dataclass(frozen=True)
+class Link:
+    a: str
+    b: str
+    verdict: Verdict
+
+
+@dataclass
+class ScanStats:
+    leads: int = 0
+    compared: int = 0
+    links: int = 0
+
+
+def _active() -> Any:
+    return and_(SalesLead.is_deleted.is_(False), SalesLead.merged_into_id.is_(None))
+
+
+def count_active(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(SalesLead).where(_active())) or 0)
+
+
+def stream_by_key(session: Session, columns: Sequence[str]) -> Iterator[Row[Any]]:
+    """The active leads that share their ``columns`` with another lead,
+    ordered by them. The database finds the shared keys (a GROUP BY on the
+    key's index), so the leads no other lead shares a key with, most of
+    them, never reach Python."""
+    keyed = [getattr(SalesLead, c) for c in columns]
+    shared = (
+        select(*keyed)
+        .where(*(c.is_not(None) for c in keyed))
+        .group_by(*keyed)
+        .having(func.count() > 1)
+    )
+    where = keyed[0].in_(shared) if len(keyed) == 1 else tuple_(*keyed).in_(shared)
+    query = (
+        select(*(getattr(SalesLead, name) for name in SELECTED))
+        .where(_active(), where)
+        .order_by(*keyed)
+    )
+    result = session.execute(query, execution_options={"stream_results": True})
+    for partition in result.partitions(STREAM_BATCH):
+        yield from partition
+
+
+_POSITION = {name: at for at, name in enumerate(SELECTED)}
+
+
+class _Pass:
+    """One key's pass: compares pairs, remembers which blocks it cut short."""
+
+    def __init__(self, columns: tuple[str, ...], earlier: Sequence[_Pass]) -> None:
+        self.columns = columns
+        self.positions = tuple(_POSITION[c] for c in columns)
+        self.earlier = earlier
+        self.windowed: set[Any] = set()
+        # A row's key: one column's value, or a tuple (None when a part is missing).
+        self.key: Callable[[Sequence[Any]], Any]
+        if len(self.positions) == 1:
+            self.key = itemgetter(self.positions[0])
+        else:
+            parts = itemgetter(*self.positions)
+            self.key = lambda row: None if None in (key := parts(row)) else key
+
+    def compared_before(self, x: Sequence[Any], y: Sequence[Any]) -> bool:
+        for done in self.earlier:
+            key = done.key(x)
+            if key is not None and key == done.key(y) and key not in done.windowed:
+                return True
+        return False
+
+
+def _pairs(block: list[Any], feats: list[Features], rules: Rules) -> Iterator[tuple[int, int]]:
+    if len(block) <= rules.max_block:
+        yield from combinations(range(len(block)), 2)
+        return
+    order = sorted(range(len(block)), key=lambda i: (feats[i].last or "", feats[i].first or ""))
+    for at, i in enumerate(order):
+        for j in order[at + 1 : at + 1 + rules.window]:
+            yield i, j
+
+
+class _FeatureCache(dict[str, Features]):
+    """Each lead's features, computed once for all passes (bounded)."""
+
+    limit = 300_000
+
+    def add(self, row: Sequence[Any]) -> Features:
+        if len(self) >= self.limit:
+            self.clear()
+        found = self[row[0]] = features(dict(zip(SELECTED, row, strict=True)))
+        return found
+
+
+def _scan_block(
+    block: list[Any],
+    cache: _FeatureCache,
+    current: _Pass,
+    rules: Rules,
+    dismissed: set[tuple[str, str]],
+    stats: ScanStats,
+    links: list[Link],
+) -> None:
+    if len(block) > rules.max_block:
+        current.windowed.add(current.key(block[0]))
+    feats = [cache.get(row[0]) or cache.add(row) for row in block]
+    for i, j in _pairs(block, feats, rules):
+        x, y = block[i], block[j]
+        if current.compared_before(x, y):
+            continue
+        ids = pair(x[0], y[0])
+        if ids in dismissed:
+            continue
+        stats.compared += 1
+        verdict = compare_features(feats[i], feats[j], rules)
+        if verdict is not None:
+            links.append(Link(ids[0], ids[1], verdict))
+
+
+def find_links(
+    session: Session,
+    rules: Rules,
+    progress: Callable[[int, int], None] | None = None,
+    stats: ScanStats | None = None,
+) -> list[Link]:
+    stats = stats if stats is not None else ScanStats()
+    dismissed = all_dismissed_pairs(session)
+    stats.leads = count_active(session)
+    total = stats.leads * len(PASSES)
+    links: list[Link] = []
+    passes: list[_Pass] = []
+    cache = _FeatureCache()
+    for number, columns in enumerate(PASSES):
+        current = _Pass(columns, list(passes))
+        read = 0
+        for _, group in groupby(stream_by_key(session, columns), key=current.key):
+            block = list(group)
+            read += len(block)
+            if len(block) > 1:
+                _scan_block(block, cache, current, rules, dismissed, stats, links)
+            if progress is not None and read >= PROGRESS_EVERY:
+                progress(number * stats.leads + read, total)
+        passes.append(current)
+        if progress is not None:
+            progress((number + 1) * stats.leads, total)
+    stats.links = len(links)
+    return links
+
+
+class _Forest:
+    """Union-find over lead ids that refuses to join across a dismissed pair."""
+
+    def __init__(self, dismissed: set[tuple[str, str]]) -> None:
+        self.parent: dict[str, str] = {}
+        self.members: dict[str, list[str]] = {}
+        self.apart: dict[str, set[str]] = {}
+        for a, b in dismissed:
+            self.apart.setdefault(a, set()).add(b)
+            self.apart.setdefault(b, set()).add(a)
+
+    def find(self, lead_id: str) -> str:
+        parent = self.parent.setdefault(lead_id, lead_id)
+        if parent == lead_id:
+            self.members.setdefault(lead_id, [lead_id])
+            return lead_id
+        root = self.find(parent)
+        self.parent[lead_id] = root
+        return root
+
+    def join(self, a: str, b: str) -> str | None:
+        """The new root, or None when already together or kept apart."""
+        ra, rb = self.find(a), self.find(b)
+        if ra == rb:
+            return None
+        small, big = sorted((ra, rb), key=lambda r: len(self.members[r]))
+        for member in self.members[small]:
+            if any(self.find(other) == big for other in self.apart.get(member, ())):
+                return None
+        self.parent[small] = big
+        self.members[big].extend(self.members.pop(small))
+        return big
+
+
+def build_clusters(links: Sequence[Link], dismissed: set[tuple[str, str]]) -> list[Cluster]:
+    """Clusters from links (see the module's doc), strongest first."""
+    forest = _Forest(dismissed)
+    weakest: dict[str, Verdict] = {}
+    merge_only: dict[str, bool] = {}
+    ordered = sorted(links, key=lambda link: (link.verdict.action != "merge", -link.verdict.score))
+    for link in ordered:
+        ra, rb = forest.find(link.a), forest.find(link.b)
+        root = forest.join(link.a, link.b)
+        if root is None:
+            continue
+        held = [v for v in (link.verdict, weakest.get(ra), weakest.get(rb)) if v is not None]
+        weakest[root] = min(held, key=lambda v: v.score)
+        merge_only[root] = (
+            link.verdict.action == "merge"
+            and merge_only.get(ra, True)
+            and merge_only.get(rb, True)
+        )
+    clusters = []
+    for root, verdict in weakest.items():
+        if forest.find(root) != root:
+            continue
+        clusters.append(
+            Cluster(
+                lead_ids=tuple(sorted(forest.members[root])),
+                score=verdict.score,
+                reasons=verdict.reasons,
+                action="merge" if merge_only[root] else "review",
+            )
+        )
+    clusters.sort(key=lambda c: (-c.score, c.lead_ids))
+    return clusters
+
+
+def scan(
+    session: Session,
+    rules: Rules,
+    progress: Callable[[int, int], None] | None = None,
+    stats: ScanStats | None = None,
+) -> list[Cluster]:
+    """Every cluster of look-alike active leads (dismissed pairs never joined)."""
+    links = find_links(session, rules, progress, stats)
+    return build_clusters(links, all_dismissed_pairs(session))
