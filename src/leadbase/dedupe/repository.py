@@ -216,12 +216,15 @@ def add_merge(session: Session, merge: Merge) -> None:
 # --- exact rows: what a merge snapshots and an unmerge puts back ---------------------
 
 
-def encode_row(table: Table, row: Mapping[str, Any]) -> dict[str, Any]:
+Row = Mapping[str, Any] | RowMapping
+
+
+def encode_row(model: type[Base], row: Row) -> dict[str, Any]:
     """Every column of ``row`` as JSON values ``decode_row`` turns back into
     exactly the same Python values (timestamps as ISO 8601 with microseconds
     and offset; JSON columns as they are)."""
     encoded: dict[str, Any] = {}
-    for column in table.columns:
+    for column in _table(model).columns:
         value = row[column.name]
         if isinstance(value, datetime):
             value = value.isoformat()
@@ -229,9 +232,9 @@ def encode_row(table: Table, row: Mapping[str, Any]) -> dict[str, Any]:
     return encoded
 
 
-def decode_row(table: Table, data: Mapping[str, Any]) -> dict[str, Any]:
+def decode_row(model: type[Base], data: Mapping[str, Any]) -> dict[str, Any]:
     decoded: dict[str, Any] = {}
-    for column in table.columns:
+    for column in _table(model).columns:
         value = data[column.name]
         if value is not None and isinstance(column.type, UTCDateTime):
             value = datetime.fromisoformat(value)
