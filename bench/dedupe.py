@@ -141,7 +141,9 @@ def prf(found: set[tuple[str, str]], truth: set[tuple[str, str]]) -> tuple[float
 def run_ours(folder: Path, label: str, records: list[dict[str, str]]) -> dict[str, Any]:
     url = migrated(folder / f"{label.replace(' ', '_').replace('+', '_')}.db")
     leads = [to_lead(r) for r in records]
-    stored = [(r["rec_id"], lead) for r, lead in zip(records, leads, strict=True) if has_identity(lead)]
+    stored = [
+        (r["rec_id"], lead) for r, lead in zip(records, leads, strict=True) if has_identity(lead)
+    ]
     client = LeadDatabase(url, actor="bench:dedupe")
     try:
         ids = client.add_leads([lead for _, lead in stored], on_duplicate="allow")
@@ -270,7 +272,15 @@ def scale_leads(count: int, seed: int) -> Iterable[dict[str, Any]]:
     records = read_febrl(["dataset3.csv", "dataset4a.csv"])
     pools = {
         field: sorted({r[field] for r in records if r[field]})
-        for field in ("given_name", "surname", "address_1", "address_2", "suburb", "postcode", "state")
+        for field in (
+            "given_name",
+            "surname",
+            "address_1",
+            "address_2",
+            "suburb",
+            "postcode",
+            "state",
+        )
     }
     recent: list[dict[str, Any]] = []
     for n in range(count):
@@ -287,7 +297,9 @@ def scale_leads(count: int, seed: int) -> Iterable[dict[str, Any]]:
             "state": rng.choice(pools["state"]),
             "country": "AU",
             "phone": f"+6129{n:07d}"[:12] if rng.random() < 0.3 else None,
-            "company_name": f"Company {rng.randrange(count // 20 + 1)}" if rng.random() < 0.4 else None,
+            "company_name": f"Company {rng.randrange(count // 20 + 1)}"
+            if rng.random() < 0.4
+            else None,
         }
         recent.append(lead)
         if len(recent) > 5000:
@@ -316,10 +328,18 @@ def build_scale_db(path: Path, count: int, seed: int) -> str:
         "created_at": now,
         "updated_at": now,
     }
-    columns = (
-        "first_name last_name street address_line2 city postal_code state country phone "
-        "company_name".split()
-    )
+    columns = [
+        "first_name",
+        "last_name",
+        "street",
+        "address_line2",
+        "city",
+        "postal_code",
+        "state",
+        "country",
+        "phone",
+        "company_name",
+    ]
     batch: list[dict[str, Any]] = []
     with engine.begin() as connection:
         for lead in scale_leads(count, seed):
@@ -392,7 +412,9 @@ def scale(folder: Path, count: int, seed: int, keep: Path | None) -> bool:
     )
     timings = write_lookups(url, count, seed)
     p50, p99 = timings[len(timings) // 2], timings[int(len(timings) * 0.99)]
-    print(f"write lookup (Matcher.prefetch + best, one row): p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms")
+    print(
+        f"write lookup (Matcher.prefetch + best, one row): p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms"
+    )
     met = seconds < 120 and rss < 2048 and p99 < 0.002
     print(f"target (scan < 120 s, RSS < 2048 MB, lookup p99 < 2 ms): {'met' if met else 'NOT met'}")
     return met

@@ -14,6 +14,7 @@ from leadbase import __version__, context
 from leadbase.auth.cli import users_app
 from leadbase.config import get_settings
 from leadbase.db import Database
+from leadbase.dedupe.cli import dedupe_app
 from leadbase.enrichment.cli import enrich
 from leadbase.errors import LeadbaseError
 from leadbase.jobs.cli import jobs_app, worker
@@ -26,6 +27,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
 app.add_typer(users_app, name="users")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(dedupe_app, name="dedupe")
 app.command("worker")(worker)
 app.command("enrich")(enrich)
 

@@ -30,16 +30,19 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import combinations, groupby
 from operator import itemgetter
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from sqlalchemy import Row, and_, func, select, tuple_
+from sqlalchemy import Row, Table, and_, bindparam, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
+from leadbase.dedupe.keys import KEY_SOURCE_FIELDS, match_keys
 from leadbase.dedupe.matcher import SELECTED
 from leadbase.dedupe.repository import all_dismissed_pairs, pair
 from leadbase.dedupe.rules import Rules
 from leadbase.dedupe.score import Features, Verdict, compare_features, features
+from leadbase.errors import ConflictError
 from leadbase.models import SalesLead
+from leadbase.models.lead import MATCH_KEY_COLUMNS
 
 # One pass per key, the exact (cheap, certain) ones first.
 PASSES: tuple[tuple[str, ...], ...] = (
@@ -270,9 +273,7 @@ def build_clusters(links: Sequence[Link], dismissed: set[tuple[str, str]]) -> li
         held = [v for v in (link.verdict, weakest.get(ra), weakest.get(rb)) if v is not None]
         weakest[root] = min(held, key=lambda v: v.score)
         merge_only[root] = (
-            link.verdict.action == "merge"
-            and merge_only.get(ra, True)
-            and merge_only.get(rb, True)
+            link.verdict.action == "merge" and merge_only.get(ra, True) and merge_only.get(rb, True)
         )
     clusters = []
     for root, verdict in weakest.items():
@@ -299,3 +300,62 @@ def scan(
     """Every cluster of look-alike active leads (dismissed pairs never joined)."""
     links = find_links(session, rules, progress, stats)
     return build_clusters(links, all_dismissed_pairs(session))
+
+
+# --- what the CLI needs besides the scan ------------------------------------------------
+
+
+def survivor_first(session: Session, lead_ids: Sequence[str]) -> tuple[str, list[str]]:
+    """(the oldest active lead, the other active leads) of a cluster: the
+    oldest has the longest history to keep. A cluster with fewer than two
+    active leads left raises ConflictError."""
+    rows = session.execute(
+        select(SalesLead.id)
+        .where(SalesLead.id.in_(list(lead_ids)), _active())
+        .order_by(SalesLead.created_at, SalesLead.id)
+    ).all()
+    ids = [row.id for row in rows]
+    if len(ids) < 2:
+        raise ConflictError("fewer than two of its leads are still active")
+    return ids[0], ids[1:]
+
+
+def count_leads(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(SalesLead)) or 0)
+
+
+@dataclass(frozen=True)
+class RekeyBatch:
+    last_id: str | None  # None: no lead after ``after``
+    seen: int
+    changed: int
+
+
+_KEY_SOURCES = sorted(KEY_SOURCE_FIELDS)
+
+
+def rekey_batch(session: Session, after: str, size: int) -> RekeyBatch:
+    """Recompute the match keys of the ``size`` leads after id ``after``
+    (deleted and merged ones too: a restore or unmerge brings them back).
+    Keys are derived, not audited: no version bump, no event."""
+    columns = [SalesLead.id, *(getattr(SalesLead, c) for c in (*_KEY_SOURCES, *MATCH_KEY_COLUMNS))]
+    rows = session.execute(
+        select(*columns).where(SalesLead.id > after).order_by(SalesLead.id).limit(size)
+    ).all()
+    if not rows:
+        return RekeyBatch(None, 0, 0)
+    changes = []
+    for row in rows:
+        values = dict(row._mapping)
+        wanted = match_keys(values)
+        if any(values[c] != wanted[c] for c in MATCH_KEY_COLUMNS):
+            changes.append({"lead_id": row.id, **wanted})
+    if changes:
+        table = cast(Table, SalesLead.__table__)
+        session.execute(
+            update(table)
+            .where(table.c.id == bindparam("lead_id"))
+            .values({c: bindparam(c) for c in MATCH_KEY_COLUMNS}),
+            changes,
+        )
+    return RekeyBatch(rows[-1].id, len(rows), len(changes))
