@@ -7,7 +7,10 @@ from typing import Any
 from leadbase.client import LeadDatabase
 from leadbase.dedupe.keys import match_keys
 from leadbase.dedupe.matcher import Matcher
+from leadbase.dedupe.repository import add_dismissals
 from leadbase.dedupe.rules import Rules
+from leadbase.dedupe.scan import Link, ScanStats, build_clusters, scan
+from leadbase.dedupe.score import Verdict
 from leadbase.leads.service import clean_input
 
 RULES = Rules()
@@ -52,8 +55,6 @@ def test_matcher_finds_stored_and_batch_candidates(leads: LeadDatabase) -> None:
 
 
 def test_matcher_skips_dismissed_pairs(leads: LeadDatabase) -> None:
-    from leadbase.dedupe.repository import add_dismissals
-
     a, b = leads.add_leads(
         [
             {"full_name": "Ann Lee", "company_name": "Acme", "phone": "+14155550100"},
@@ -70,3 +71,86 @@ def test_matcher_skips_dismissed_pairs(leads: LeadDatabase) -> None:
         assert matcher.best(row, exclude_id=a) is None
         found = matcher.best(row)
         assert found is not None and found.lead_id in (a, b)
+
+
+# --- the scan ---------------------------------------------------------------------
+
+
+def test_scan_clusters_the_whole_database(leads: LeadDatabase) -> None:
+    ids = leads.add_leads(
+        [
+            {"full_name": "Jonathan Smith", "company_name": "Acme", "postal_code": "10115"},
+            {"full_name": "Smith Jonathan", "company_name": "ACME Inc.", "postal_code": "10115"},
+            {"full_name": "Jonathon Smith", "company_name": "Acme GmbH", "postal_code": "10115"},
+            {"full_name": "Ana Pérez", "email": "ana@example.com"},
+            {"full_name": "A. Perez", "email": "Ana@Example.com"},
+            {"full_name": "Grace Hopper", "company_name": "Navy"},
+            {"full_name": "Grace Hopper", "company_name": "Navy"},
+        ],
+        on_duplicate="allow",
+    )
+    leads.delete_lead(ids[6])  # a deleted lead is in no cluster
+    seen: list[tuple[int, int]] = []
+    stats = ScanStats()
+    with leads.db.read_session() as session:
+        clusters = scan(session, RULES, lambda done, total: seen.append((done, total)), stats)
+    by_ids = {c.lead_ids: c for c in clusters}
+    smiths, anas = tuple(sorted(ids[:3])), tuple(sorted(ids[3:5]))
+    assert set(by_ids) == {smiths, anas}
+    assert by_ids[anas].reasons == ("same email",) and by_ids[anas].score == 1.0
+    assert by_ids[smiths].action == "merge"
+    assert stats.leads == 6 and stats.compared >= 3
+    assert seen[-1][0] == seen[-1][1] > 0
+
+
+def test_scan_never_joins_a_dismissed_pair(leads: LeadDatabase) -> None:
+    a, b, c = leads.add_leads(
+        [
+            {"full_name": "Ann Lee", "company_name": "Acme", "phone": "+14155550100"},
+            {"full_name": "Anne Lee", "company_name": "Acme", "phone": "+14155550100"},
+            {"full_name": "Ann Lee", "company_name": "Acme Inc", "phone": "+14155550100"},
+        ],
+        on_duplicate="allow",
+    )
+    with leads.db.read_session() as session:
+        assert [cl.lead_ids for cl in scan(session, RULES)] == [tuple(sorted((a, b, c)))]
+    with leads.db.unit_of_work() as uow:
+        add_dismissals(uow.session, [a, c], actor="test")
+    with leads.db.read_session() as session:
+        clusters = scan(session, RULES)
+    assert len(clusters) == 1
+    assert not {a, c} <= set(clusters[0].lead_ids)  # not even through b
+    assert b in clusters[0].lead_ids
+
+
+def test_large_blocks_are_compared_by_a_sorted_window(leads: LeadDatabase) -> None:
+    people = [{"full_name": f"{n} Person", "company_name": "Acme"} for n in "ABCDEFGH"]
+    people.append({"full_name": "Margaret Hamilton", "company_name": "Acme"})
+    people.append({"full_name": "Margaret Hamiltn", "company_name": "Acme"})
+    ids = leads.add_leads(people, on_duplicate="allow")
+    small = Rules(max_block=3, window=1)
+    stats = ScanStats()
+    with leads.db.read_session() as session:
+        clusters = scan(session, small, stats=stats)
+    assert [c.lead_ids for c in clusters] == [tuple(sorted(ids[-2:]))]
+    assert stats.compared < 10 * 9 // 2  # not every pair of the company
+
+
+def verdict(score: float, action: str = "merge") -> Verdict:
+    return Verdict(score, (f"name {score:.2f}",), action)  # type: ignore[arg-type]
+
+
+def test_cluster_score_is_its_weakest_link_and_one_review_link_makes_it_review() -> None:
+    links = [
+        Link("a", "b", verdict(0.97)),
+        Link("b", "c", verdict(0.92)),
+        Link("a", "c", verdict(0.91)),  # not needed to hold the cluster together
+        Link("x", "y", verdict(0.95)),
+        Link("y", "z", verdict(0.8, "review")),
+    ]
+    clusters = build_clusters(links, set())
+    assert [(c.lead_ids, c.score, c.action) for c in clusters] == [
+        (("a", "b", "c"), 0.92, "merge"),
+        (("x", "y", "z"), 0.8, "review"),
+    ]
+    assert clusters[0].reasons == ("name 0.92",)
