@@ -308,12 +308,28 @@ def scale_leads(count: int, seed: int) -> Iterable[dict[str, Any]]:
 
 
 def build_scale_db(path: Path, count: int, seed: int) -> str:
-    from sqlalchemy import insert
+    """The scale database, written fast: the migrated schema's indexes and
+    search triggers are dropped while the rows go in (one executemany per
+    10,000 through ``db.bulk_insert``) and the indexes built afterwards; the
+    full-text search index stays empty (the scan does not use it)."""
+    import sqlite3
 
+    from sqlalchemy.orm import Session
+
+    from leadbase.db import bulk_insert
     from leadbase.dedupe import normalise as norm
     from leadbase.models import SalesLead, new_id, utcnow
 
     url = migrated(path)
+    raw = sqlite3.connect(path)
+    ddl = raw.execute(
+        "SELECT type, name, sql FROM sqlite_master WHERE tbl_name = 'sales_leads' "
+        "AND type IN ('index', 'trigger') AND sql IS NOT NULL"
+    ).fetchall()
+    for kind, name, _ in ddl:
+        raw.execute(f"DROP {kind.upper()} {name}")
+    raw.commit()
+    raw.close()
     engine = create_db_engine(url)
     now = utcnow()
     base = {
@@ -324,24 +340,17 @@ def build_scale_db(path: Path, count: int, seed: int) -> str:
         "email_verified": False,
         "phone_verified": False,
         "is_deleted": False,
+        "merged_into_id": None,
         "version": 1,
         "created_at": now,
         "updated_at": now,
     }
-    columns = [
-        "first_name",
-        "last_name",
-        "street",
-        "address_line2",
-        "city",
-        "postal_code",
-        "state",
-        "country",
-        "phone",
-        "company_name",
-    ]
+    columns = (
+        "first_name last_name street address_line2 city postal_code state country phone "
+        "company_name".split()
+    )
     batch: list[dict[str, Any]] = []
-    with engine.begin() as connection:
+    with Session(engine) as session:
         for lead in scale_leads(count, seed):
             row = {**base, **{c: lead.get(c) for c in columns}, "id": new_id()}
             row["full_name"] = " ".join(p for p in (row["first_name"], row["last_name"]) if p)
@@ -349,11 +358,18 @@ def build_scale_db(path: Path, count: int, seed: int) -> str:
             row.update(match_keys(row))
             batch.append(row)
             if len(batch) == 10_000:
-                connection.execute(insert(SalesLead.__table__), batch)
+                bulk_insert(session, SalesLead, batch)
                 batch = []
         if batch:
-            connection.execute(insert(SalesLead.__table__), batch)
+            bulk_insert(session, SalesLead, batch)
+        session.commit()
     engine.dispose()
+    raw = sqlite3.connect(path)
+    for kind, _, sql in ddl:
+        if kind == "index":
+            raw.execute(sql)
+    raw.commit()
+    raw.close()
     return url
 
 
@@ -366,7 +382,7 @@ def write_lookups(url: str, count: int, seed: int, samples: int = 2000) -> list[
 
     rng = random.Random(seed + 1)
     rows = []
-    for lead in scale_leads(samples * 3, seed + 7):
+    for lead in scale_leads(samples, seed + 7):
         row = clean_input(lead)
         rows.append({**row, **match_keys(row)})
     rng.shuffle(rows)
@@ -375,12 +391,13 @@ def write_lookups(url: str, count: int, seed: int, samples: int = 2000) -> list[
     try:
         with database.read_session() as session:
             rules = load_rules()
-            for row in rows[:samples]:
+            for at, row in enumerate(rows[: samples + 100]):
                 start = time.perf_counter()
                 matcher = Matcher(session, rules)
                 matcher.prefetch([row])
                 matcher.best(row)
-                timings.append(time.perf_counter() - start)
+                if at >= 100:  # the first hundred warm the caches, as a running server has them
+                    timings.append(time.perf_counter() - start)
     finally:
         database.dispose()
     return sorted(timings)

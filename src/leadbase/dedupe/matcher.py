@@ -18,10 +18,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, and_, select, tuple_
+from sqlalchemy import Row, or_, select, tuple_
 from sqlalchemy.orm import Session
 
-from leadbase.db import chunked
+from leadbase.db import IN_LIST_CHUNK, chunked
 from leadbase.dedupe.repository import dismissed_pairs, pair
 from leadbase.dedupe.rules import Rules, load_rules
 from leadbase.dedupe.score import COMPARED_FIELDS, Features, Verdict, compare_features, features
@@ -31,7 +31,7 @@ from leadbase.models.lead import MATCH_KEY_COLUMNS
 # The columns a candidate is found by, one indexed lookup each.
 LOOKUP_COLUMNS = ("key_email", "linkedin_url", "phone", "key_name", "key_name_alt", "key_address")
 PROVIDER_RECORD = "provider_name+external_id"
-SELECTED = ("id", *COMPARED_FIELDS, *MATCH_KEY_COLUMNS)
+SELECTED = ("id", *COMPARED_FIELDS, *MATCH_KEY_COLUMNS, "is_deleted", "merged_into_id")
 
 
 @dataclass(frozen=True)
@@ -47,22 +47,39 @@ def _lookup_keys(row: Mapping[str, Any]) -> list[tuple[str, Any]]:
     return found
 
 
-def _active() -> Any:
-    return and_(SalesLead.is_deleted.is_(False), SalesLead.merged_into_id.is_(None))
+def is_active(row: Sequence[Any]) -> bool:
+    """Not deleted, not merged (rows of SELECTED). Checked here, not in SQL:
+    given ``is_deleted = false`` SQLite walks the is_deleted index (all rows)
+    instead of the key's."""
+    return not row[-2] and row[-1] is None
 
 
-def candidate_rows(session: Session, column: str, values: Iterable[Any]) -> list[Row[Any]]:
-    """The active leads whose ``column`` (or provider record) is one of
-    ``values``, with the fields compare() reads and their keys."""
+def _condition(column: str, values: Sequence[Any]) -> Any:
+    if column == PROVIDER_RECORD:
+        return tuple_(SalesLead.provider_name, SalesLead.external_id).in_(values)
+    return getattr(SalesLead, column).in_(values)
+
+
+def candidate_rows(session: Session, wanted: Mapping[str, Iterable[Any]]) -> list[Row[Any]]:
+    """The active leads whose key column (or provider record) holds one of
+    the wanted values, with the fields compare() reads and their keys. One
+    query (the keys OR-ed, each by its index) when the values fit in one
+    statement, as for a single write; else a query per chunk of each key."""
     selected = [getattr(SalesLead, name) for name in SELECTED]
-    rows: list[Row[Any]] = []
-    for chunk in chunked(sorted(set(values))):
-        if column == PROVIDER_RECORD:
-            where = tuple_(SalesLead.provider_name, SalesLead.external_id).in_(chunk)
-        else:
-            where = getattr(SalesLead, column).in_(chunk)
-        rows.extend(session.execute(select(*selected).where(where, _active())))
-    return rows
+    sorted_values = {column: sorted(set(values)) for column, values in wanted.items()}
+    if sum(map(len, sorted_values.values())) <= IN_LIST_CHUNK:
+        conditions = [_condition(c, values) for c, values in sorted_values.items() if values]
+        statements = [select(*selected).where(or_(*conditions))] if conditions else []
+    else:
+        statements = [
+            select(*selected).where(_condition(column, chunk))
+            for column, values in sorted_values.items()
+            for chunk in chunked(values)
+        ]
+    rows: dict[str, Row[Any]] = {}
+    for statement in statements:
+        rows.update((row.id, row) for row in session.execute(statement) if is_active(row))
+    return list(rows.values())
 
 
 class Matcher:
@@ -90,7 +107,8 @@ class Matcher:
         for column, values in wanted.items():
             for value in values:
                 self._by_key.setdefault((column, value), [])
-            for found in candidate_rows(self.session, column, values):
+        if wanted:
+            for found in candidate_rows(self.session, wanted):
                 self._index(found.id, dict(found._mapping))
 
     def add(self, lead_id: str, row: Mapping[str, Any]) -> None:

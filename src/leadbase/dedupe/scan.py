@@ -36,7 +36,7 @@ from sqlalchemy import Row, Table, and_, bindparam, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from leadbase.dedupe.keys import KEY_SOURCE_FIELDS, match_keys
-from leadbase.dedupe.matcher import SELECTED
+from leadbase.dedupe.matcher import SELECTED, is_active
 from leadbase.dedupe.repository import all_dismissed_pairs, pair
 from leadbase.dedupe.rules import Rules
 from leadbase.dedupe.score import Features, Verdict, compare_features, features
@@ -113,12 +113,12 @@ def stream_by_key(session: Session, columns: Sequence[str]) -> Iterator[Row[Any]
     where = keyed[0].in_(shared) if len(keyed) == 1 else tuple_(*keyed).in_(shared)
     query = (
         select(*(getattr(SalesLead, name) for name in SELECTED))
-        .where(_active(), where)
+        .where(where)
         .order_by(*keyed)
     )
     result = session.execute(query, execution_options={"stream_results": True})
     for partition in result.partitions(STREAM_BATCH):
-        yield from partition
+        yield from (row for row in partition if is_active(row))
 
 
 _POSITION = {name: at for at, name in enumerate(SELECTED)}
