@@ -7,8 +7,8 @@ goes to the review queue, below ``low`` it is no match.
 The defaults below are built in; ``LEADBASE_DEDUPE_RULES`` may name a TOML
 or JSON file that overrides any of them, e.g.::
 
-    high = 0.9
-    low = 0.75
+    high = 0.85
+    low = 0.7
     [weights]
     name = 3.0
     phone = 1.0
@@ -56,9 +56,9 @@ class RulesError(LeadbaseError):
 @dataclass(frozen=True)
 class Rules:
     # At or above: merge automatically.
-    high: float = 0.9
+    high: float = 0.8
     # Between low and high: review queue; below: no match.
-    low: float = 0.75
+    low: float = 0.65
     weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     # The weight of evidence a full score needs: a pair that agrees on less
     # (a name alone weighs 3) scores at most its weight over this, so a

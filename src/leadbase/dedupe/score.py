@@ -24,6 +24,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import ne
 from typing import Any, Literal, NamedTuple
 
 from rapidfuzz import fuzz
@@ -175,11 +176,15 @@ def _jw(a: str, b: str) -> float:
 
 
 def _first_sim(a: str, b: str) -> float:
+    """First names are short: unrelated ones ("Jane", "John") still agree
+    to 0.7 by Jaro-Winkler, so 0.7 is read as 0 and a typo ("Jonh")
+    stays near 1: a different first name is most often a different person."""
     if a == b or keys.NICKNAMES.get(a, a) == keys.NICKNAMES.get(b, b):
         return 1.0
     if len(a) == 1 or len(b) == 1:  # an initial: "J" for "John"
         return 0.8 if a[0] == b[0] else 0.0
-    return _jw(a, b)
+    sim: float = JaroWinkler.similarity(a, b)
+    return max(0.0, (sim - 0.7) / 0.3)
 
 
 def _name_pair(
@@ -203,8 +208,8 @@ def name_similarity(a: Features, b: Features) -> float | None:
     if not (a.first or a.last) or not (b.first or b.last):
         return None
     straight = _name_pair(a.first, a.last, b.first, b.last)
-    if straight == 1.0:
-        return 1.0
+    if straight >= 0.9:  # swapping cannot beat a name this close by much
+        return straight
     return max(straight, _name_pair(a.first, a.last, b.last, b.first))
 
 
@@ -233,7 +238,7 @@ def _swapped_lines(a: Features, b: Features) -> float:
 def _postcode_sim(a: str, b: str) -> float:
     if a == b:
         return 1.0
-    if len(a) == len(b) and sum(x != y for x, y in zip(a, b, strict=True)) == 1:
+    if len(a) == len(b) and sum(map(ne, a, b)) == 1:
         return 0.5  # one digit off: a typo, or the next district
     return 0.0
 
@@ -257,10 +262,12 @@ def _similarities(a: Features, b: Features) -> list[tuple[str, float]]:
         found.append(("city", _jw(a.city, b.city)))
     if a.postcode and b.postcode:
         found.append(("postal_code", _postcode_sim(a.postcode, b.postcode)))
-    for field in ("state", "country", "phone"):
-        x, y = getattr(a, field), getattr(b, field)
-        if x and y:
-            found.append((field, 1.0 if x == y else 0.0))
+    if a.state and b.state:
+        found.append(("state", 1.0 if a.state == b.state else 0.0))
+    if a.country and b.country:
+        found.append(("country", 1.0 if a.country == b.country else 0.0))
+    if a.phone and b.phone:
+        found.append(("phone", 1.0 if a.phone == b.phone else 0.0))
     return found
 
 
