@@ -415,15 +415,16 @@ def scale(folder: Path, count: int, seed: int, keep: Path | None) -> bool:
     stats = ScanStats()
     try:
         with database.read_session() as session:
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             clusters = scan(session, load_rules(), stats=stats)
-            seconds = time.perf_counter() - start
+            seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     finally:
         database.dispose()
     rss = peak_rss_mb()
     merge = sum(1 for c in clusters if c.action == "merge")
     print(
-        f"scan of {stats.leads:,} leads: {seconds:.1f}s, {stats.compared:,} pairs compared, "
+        f"scan of {stats.leads:,} leads: {seconds:.1f}s (CPU {cpu:.1f}s), "
+        f"{stats.compared:,} pairs compared, "
         f"{len(clusters):,} clusters ({merge:,} merge); peak RSS {rss:,.0f} MB "
         f"(before the scan {rss_before:,.0f} MB)"
     )

@@ -77,8 +77,9 @@ def candidate_rows(session: Session, wanted: Mapping[str, Iterable[Any]]) -> lis
             for chunk in chunked(values)
         ]
     rows: dict[str, Row[Any]] = {}
+    connection = session.connection()  # Core rows: no ORM loading per row
     for statement in statements:
-        rows.update((row.id, row) for row in session.execute(statement) if is_active(row))
+        rows.update((row.id, row) for row in connection.execute(statement) if is_active(row))
     return list(rows.values())
 
 

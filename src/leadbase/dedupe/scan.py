@@ -27,6 +27,7 @@ The scan merges nothing and stores nothing: the caller stores the clusters.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import combinations, groupby
 from operator import itemgetter
@@ -56,6 +57,7 @@ PASSES: tuple[tuple[str, ...], ...] = (
     ("key_company",),
     ("key_domain",),
 )
+NAME_KEYS = frozenset({"key_name", "key_name_alt"})
 STREAM_BATCH = 5000
 PROGRESS_EVERY = 20_000
 
@@ -116,8 +118,9 @@ def stream_by_key(session: Session, columns: Sequence[str]) -> Iterator[Row[Any]
         .where(where)
         .order_by(*keyed)
     )
-    result = session.execute(query, execution_options={"stream_results": True})
-    for partition in result.partitions(STREAM_BATCH):
+    # Core, not the ORM: plain rows, without the ORM's per-row loading.
+    connection = session.connection().execution_options(stream_results=True)
+    for partition in connection.execute(query).partitions(STREAM_BATCH):
         yield from (row for row in partition if is_active(row))
 
 
@@ -129,6 +132,9 @@ class _Pass:
 
     def __init__(self, columns: tuple[str, ...], earlier: Sequence[_Pass]) -> None:
         self.columns = columns
+        # Leads sharing a name key sound alike; those sharing a phone, an
+        # address or an employer need not: colleagues are most such pairs.
+        self.names_alike = columns[0] in NAME_KEYS
         self.positions = tuple(_POSITION[c] for c in columns)
         self.earlier = earlier
         self.windowed: set[Any] = set()
@@ -146,6 +152,18 @@ class _Pass:
             if key is not None and key == done.key(y) and key not in done.windowed:
                 return True
         return False
+
+
+def _initials_meet(a: Features, b: Features) -> bool:
+    """Whether two names share an initial, either way round (or one lead has
+    no name): a cheap test that spares the full comparison of most
+    colleagues, housemates and switchboard sharers. A duplicate with both
+    initials mistyped is rare; the name-key passes do not use this test."""
+    mine = {name[0] for name in (a.first, a.last) if name}
+    if not mine:
+        return True
+    theirs = {name[0] for name in (b.first, b.last) if name}
+    return not theirs or not mine.isdisjoint(theirs)
 
 
 def _pairs(block: list[Any], feats: list[Features], rules: Rules) -> Iterator[tuple[int, int]]:
@@ -184,6 +202,8 @@ def _scan_block(
     feats = [cache.get(row[0]) or cache.add(row) for row in block]
     for i, j in _pairs(block, feats, rules):
         x, y = block[i], block[j]
+        if not current.names_alike and not _initials_meet(feats[i], feats[j]):
+            continue
         if current.compared_before(x, y):
             continue
         ids = pair(x[0], y[0])
@@ -298,8 +318,26 @@ def scan(
     stats: ScanStats | None = None,
 ) -> list[Cluster]:
     """Every cluster of look-alike active leads (dismissed pairs never joined)."""
-    links = find_links(session, rules, progress, stats)
+    with _unmapped(session):
+        links = find_links(session, rules, progress, stats)
     return build_clusters(links, all_dismissed_pairs(session))
+
+
+@contextmanager
+def _unmapped(session: Session) -> Iterator[None]:
+    """On SQLite, read without memory-mapping the file for the scan: it
+    reads every page once per pass, which mapping does not speed up, and
+    mapped pages count in the process's memory (a 1M-lead file is 1.4 GB)."""
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    before = connection.exec_driver_sql("PRAGMA mmap_size").scalar()
+    connection.exec_driver_sql("PRAGMA mmap_size=0")
+    try:
+        yield
+    finally:
+        connection.exec_driver_sql(f"PRAGMA mmap_size={int(before or 0)}")
 
 
 # --- what the CLI needs besides the scan ------------------------------------------------
