@@ -201,8 +201,8 @@ def febrl(folder: Path) -> bool:
     rules = load_rules()
     print(f"rules: high {rules.high}, low {rules.low} (the defaults, the same for every set)")
     print()
-    head = f"{'':13} {'':14} {'pairs':>6} {'prec':>6} {'recall':>6} {'F1':>6} {'compared':>9} {'seconds':>8}"
-    print(head)
+    columns = ("pairs", "prec", "recall", "F1")
+    print(f"{'':28} {' '.join(f'{c:>6}' for c in columns)} {'compared':>9} {'seconds':>8}")
     ok = True
     for label, names in FEBRL_SETS.items():
         records = read_febrl(names)
@@ -345,10 +345,10 @@ def build_scale_db(path: Path, count: int, seed: int) -> str:
         "created_at": now,
         "updated_at": now,
     }
-    columns = (
-        "first_name last_name street address_line2 city postal_code state country phone "
-        "company_name".split()
-    )
+    columns = [
+        *("first_name", "last_name", "street", "address_line2", "city"),
+        *("postal_code", "state", "country", "phone", "company_name"),
+    ]
     batch: list[dict[str, Any]] = []
     with Session(engine) as session:
         for lead in scale_leads(count, seed):
@@ -431,7 +431,8 @@ def scale(folder: Path, count: int, seed: int, keep: Path | None) -> bool:
     timings = write_lookups(url, count, seed)
     p50, p99 = timings[len(timings) // 2], timings[int(len(timings) * 0.99)]
     print(
-        f"write lookup (Matcher.prefetch + best, one row): p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms"
+        "write lookup (Matcher.prefetch + best, one row): "
+        f"p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms"
     )
     met = seconds < 120 and rss < 2048 and p99 < 0.002
     print(f"target (scan < 120 s, RSS < 2048 MB, lookup p99 < 2 ms): {'met' if met else 'NOT met'}")
@@ -445,10 +446,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, help="--scale: reuse (or create) this SQLite file")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="leadbase-dedupe-") as tmp:
-        if args.scale:
-            ok = scale(Path(tmp), args.scale, args.seed, args.keep)
-        else:
-            ok = febrl(Path(tmp))
+        ok = scale(Path(tmp), args.scale, args.seed, args.keep) if args.scale else febrl(Path(tmp))
     return 0 if ok else 1
 
 

@@ -113,11 +113,7 @@ def stream_by_key(session: Session, columns: Sequence[str]) -> Iterator[Row[Any]
         .having(func.count() > 1)
     )
     where = keyed[0].in_(shared) if len(keyed) == 1 else tuple_(*keyed).in_(shared)
-    query = (
-        select(*(getattr(SalesLead, name) for name in SELECTED))
-        .where(where)
-        .order_by(*keyed)
-    )
+    query = select(*(getattr(SalesLead, name) for name in SELECTED)).where(where).order_by(*keyed)
     # Core, not the ORM: plain rows, without the ORM's per-row loading.
     connection = session.connection().execution_options(stream_results=True)
     for partition in connection.execute(query).partitions(STREAM_BATCH):
