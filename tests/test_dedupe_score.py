@@ -96,6 +96,7 @@ def test_reasons_name_the_fields_and_their_similarity() -> None:
     ("a", "b"),
     [
         (lead("John Smith"), lead("John Smith")),  # a name alone is not enough
+        (lead("John Smith", city="Berlin"), lead("John Smith", city="Berlin")),  # nor with a city
         (lead("John Smith", **ACME), lead("Mary Jones", **ACME)),  # colleagues
         (lead("John Smith", company_name="Acme"), lead("John Smith", company_name="Globex")),
         (

@@ -56,14 +56,14 @@ class RulesError(LeadbaseError):
 @dataclass(frozen=True)
 class Rules:
     # At or above: merge automatically.
-    high: float = 0.8
+    high: float = 0.75
     # Between low and high: review queue; below: no match.
-    low: float = 0.65
+    low: float = 0.6
     weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     # The weight of evidence a full score needs: a pair that agrees on less
     # (a name alone weighs 3) scores at most its weight over this, so a
     # shared name with nothing else to go by is never a match.
-    min_weight: float = 5.0
+    min_weight: float = 6.0
     # Blocks (leads sharing one key) larger than this are compared by a
     # sorted-neighbourhood window of ``window`` leads instead of all pairs.
     max_block: int = 50

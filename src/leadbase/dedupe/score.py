@@ -238,8 +238,12 @@ def _swapped_lines(a: Features, b: Features) -> float:
 def _postcode_sim(a: str, b: str) -> float:
     if a == b:
         return 1.0
-    if len(a) == len(b) and sum(map(ne, a, b)) == 1:
-        return 0.5  # one digit off: a typo, or the next district
+    if len(a) == len(b):
+        differ = [i for i, same in enumerate(map(ne, a, b)) if same]
+        if len(differ) == 1:
+            return 0.5  # one digit off: a typo, or the next district
+        if len(differ) == 2 and differ[1] == differ[0] + 1 and a[differ[0]] == b[differ[1]]:
+            return 0.7  # two digits swapped: a typo
     return 0.0
 
 
@@ -254,7 +258,8 @@ def _similarities(a: Features, b: Features) -> list[tuple[str, float]]:
     if a.domain and b.domain:
         found.append(("domain", 1.0 if a.domain == b.domain else 0.0))
     swapped = _swapped_lines(a, b) if (a.line2 or b.line2) else 0.0
-    if (a.street or a.house) and (b.street or b.house):
+    # A house number alone against a street name alone says nothing.
+    if (a.street and b.street) or (a.house and b.house):
         found.append(("street", max(_street_sim(a, b), swapped)))
     if a.line2 and b.line2:
         found.append(("address_line2", max(_text_sim(a.line2, b.line2), swapped)))
