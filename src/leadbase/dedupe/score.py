@@ -24,7 +24,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from operator import ne
 from typing import Any, Literal, NamedTuple
 
 from rapidfuzz import fuzz
@@ -110,21 +109,27 @@ _STREET_WORDS = {
 }
 
 
+def _casefold(text: str) -> str:
+    """``normalise.sort_key`` without its cost for plain ASCII, most text."""
+    if text.isascii():
+        return text.lower()
+    return norm.sort_key(text) or ""
+
+
 @lru_cache(maxsize=65536)
 def _fold(text: str | None) -> str | None:
     """Accents, case and punctuation gone; words kept apart by one space."""
-    folded = norm.sort_key(text)
-    if not folded:
+    if not text:
         return None
-    return " ".join(_WORDS.findall(folded)) or None
+    return " ".join(_WORDS.findall(_casefold(text))) or None
 
 
-@lru_cache(maxsize=65536)
 def _street(text: str | None) -> tuple[str | None, str | None]:
-    """(street words with abbreviations spelled out, house number)."""
-    folded = norm.sort_key(text)
-    if not folded:
+    """(street words with abbreviations spelled out, house number). Not
+    memoised: nearly every lead's street is its own."""
+    if not text:
         return None, None
+    folded = _casefold(text)
     number = _DIGITS.search(folded)
     words = [_STREET_WORDS.get(word, word) for word in _WORDS.findall(folded)]
     return " ".join(words) or None, number.group(0) if number else None
@@ -134,32 +139,55 @@ def _postcode(text: str | None) -> str | None:
     return "".join(text.split()).upper() if text else None
 
 
+# What features() reads, in this order: the compared fields, then two keys.
+FEATURE_FIELDS = (*COMPARED_FIELDS, "key_email", "key_domain")
+
+
 def features(row: Mapping[str, Any]) -> Features:
-    first, last = row.get("first_name"), row.get("last_name")
-    if not first and not last and row.get("full_name"):
-        first, last = norm.split_name(row["full_name"])
-    provider, external = row.get("provider_name"), row.get("external_id")
-    street, house = _street(row.get("street"))
-    email = row.get("key_email") or keys.canonical_email(row.get("email"))
-    domain = row.get("key_domain") or keys.company_domain_key(
-        row.get("company_domain"), row.get("email")
-    )
+    return features_of(*(row.get(field) for field in FEATURE_FIELDS))
+
+
+def features_of(
+    first_name: str | None,
+    last_name: str | None,
+    full_name: str | None,
+    email: str | None,
+    linkedin_url: str | None,
+    provider_name: str | None,
+    external_id: str | None,
+    phone: str | None,
+    company_name: str | None,
+    company_domain: str | None,
+    street: str | None,
+    address_line2: str | None,
+    city: str | None,
+    state: str | None,
+    postal_code: str | None,
+    country: str | None,
+    key_email: str | None,
+    key_domain: str | None,
+) -> Features:
+    """A lead's features from its FEATURE_FIELDS values, in order (the scan
+    passes a row's values as they come)."""
+    if not first_name and not last_name and full_name:
+        first_name, last_name = norm.split_name(full_name)
+    street_words, house = _street(street)
     return Features(
-        email=email,
-        linkedin=row.get("linkedin_url"),
-        provider_record=(provider, external) if provider and external else None,
-        first=keys.letters(first),
-        last=keys.letters(last),
-        phone=row.get("phone"),
-        company=norm.company_name_key(row.get("company_name")),
-        domain=domain,
-        street=street,
+        email=key_email or keys.canonical_email(email),
+        linkedin=linkedin_url,
+        provider_record=(provider_name, external_id) if provider_name and external_id else None,
+        first=keys.letters(first_name),
+        last=keys.letters(last_name),
+        phone=phone,
+        company=norm.company_name_key(company_name),
+        domain=key_domain or keys.company_domain_key(company_domain, email),
+        street=street_words,
         house=house,
-        line2=_fold(row.get("address_line2")),
-        city=_fold(row.get("city")),
-        postcode=_postcode(row.get("postal_code")),
-        state=_fold(row.get("state")),
-        country=_fold(row.get("country")),
+        line2=_fold(address_line2),
+        city=_fold(city),
+        postcode=_postcode(postal_code),
+        state=_fold(state),
+        country=_fold(country),
     )
 
 
@@ -236,15 +264,23 @@ def _swapped_lines(a: Features, b: Features) -> float:
 
 
 def _postcode_sim(a: str, b: str) -> float:
+    """1 the same; 0.7 two neighbouring digits swapped, 0.5 one digit off
+    (typos, or the next district); else 0."""
     if a == b:
         return 1.0
-    if len(a) == len(b):
-        differ = [i for i, same in enumerate(map(ne, a, b)) if same]
-        if len(differ) == 1:
-            return 0.5  # one digit off: a typo, or the next district
-        if len(differ) == 2 and differ[1] == differ[0] + 1 and a[differ[0]] == b[differ[1]]:
-            return 0.7  # two digits swapped: a typo
-    return 0.0
+    if len(a) != len(b):
+        return 0.0
+    first = -1
+    for at, (x, y) in enumerate(zip(a, b, strict=True)):
+        if x == y:
+            continue
+        if first < 0:
+            first = at
+        elif at == first + 1 and a[first] == y and b[first] == x and a[at + 1 :] == b[at + 1 :]:
+            return 0.7
+        else:
+            return 0.0
+    return 0.5
 
 
 def _similarities(a: Features, b: Features) -> list[tuple[str, float]]:
