@@ -24,7 +24,15 @@ from sqlalchemy.orm import Session
 from leadbase.db import IN_LIST_CHUNK, chunked
 from leadbase.dedupe.repository import dismissed_pairs, pair
 from leadbase.dedupe.rules import Rules, load_rules
-from leadbase.dedupe.score import COMPARED_FIELDS, Features, Verdict, compare_features, features
+from leadbase.dedupe.score import (
+    COMPARED_FIELDS,
+    FEATURE_FIELDS,
+    Features,
+    Verdict,
+    compare_features,
+    features,
+    features_of,
+)
 from leadbase.models import SalesLead
 from leadbase.models.lead import MATCH_KEY_COLUMNS
 
@@ -32,6 +40,10 @@ from leadbase.models.lead import MATCH_KEY_COLUMNS
 LOOKUP_COLUMNS = ("key_email", "linkedin_url", "phone", "key_name", "key_name_alt", "key_address")
 PROVIDER_RECORD = "provider_name+external_id"
 SELECTED = ("id", *COMPARED_FIELDS, *MATCH_KEY_COLUMNS, "is_deleted", "merged_into_id")
+# SELECTED is the id, then FEATURE_FIELDS in their order (then the other keys).
+_FEATURE_END = 1 + len(FEATURE_FIELDS)
+if SELECTED[1:_FEATURE_END] != FEATURE_FIELDS:  # pragma: no cover - a guard for editors
+    raise ImportError("SELECTED must start with the id and FEATURE_FIELDS")
 
 
 @dataclass(frozen=True)
@@ -91,8 +103,8 @@ class Matcher:
         self._by_key: dict[tuple[str, Any], list[str]] = {}
         self._dismissed: dict[str, set[tuple[str, str]]] = {}
 
-    def _index(self, lead_id: str, row: Mapping[str, Any]) -> None:
-        self._features[lead_id] = features(row)
+    def _index(self, lead_id: str, row: Mapping[str, Any], found: Features | None = None) -> None:
+        self._features[lead_id] = found or features(row)
         for key in _lookup_keys(row):
             ids = self._by_key.setdefault(key, [])
             if lead_id not in ids:
@@ -110,7 +122,7 @@ class Matcher:
                 self._by_key.setdefault((column, value), [])
         if wanted:
             for found in candidate_rows(self.session, wanted):
-                self._index(found.id, dict(found._mapping))
+                self._index(found.id, found._mapping, features_of(*found[1:_FEATURE_END]))  # type: ignore[arg-type]
 
     def add(self, lead_id: str, row: Mapping[str, Any]) -> None:
         """A row this batch just accepted: a candidate for the rows after it."""
@@ -124,7 +136,7 @@ class Matcher:
         return self._dismissed[exclude_id]
 
     def all(self, row: Mapping[str, Any], *, exclude_id: str | None = None) -> list[Candidate]:
-        """Every candidate at or above ``rules.low``, best first (ties: oldest id order)."""
+        """Every candidate at or above ``rules.low``, best first (on a tie, merge before review)."""
         ids: dict[str, None] = {}
         for key in _lookup_keys(row):
             ids.update(dict.fromkeys(self._by_key.get(key, ())))

@@ -140,9 +140,7 @@ def _sqlite_rows(connection: Connection, query: Select[Any]) -> Iterator[Sequenc
 
 
 _POSITION = {name: at for at, name in enumerate(SELECTED)}
-# SELECTED is the id, then FEATURE_FIELDS in their order (then the other keys).
-_FEATURE_END = 1 + len(FEATURE_FIELDS)
-assert SELECTED[1:_FEATURE_END] == FEATURE_FIELDS
+_FEATURE_END = 1 + len(FEATURE_FIELDS)  # SELECTED: the id, then FEATURE_FIELDS
 
 
 class _Pass:
