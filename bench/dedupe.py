@@ -377,7 +377,11 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def write_lookups(url: str, count: int, seed: int, samples: int = 2000) -> list[float]:
+def write_lookups(
+    url: str, count: int, seed: int, samples: int = 2000
+) -> tuple[list[float], list[float]]:
+    """Wall and CPU seconds of each lookup, sorted. This machine is shared:
+    a lookup the scheduler pauses takes wall time but no CPU time."""
     from leadbase.leads.service import clean_input
 
     rng = random.Random(seed + 1)
@@ -387,20 +391,21 @@ def write_lookups(url: str, count: int, seed: int, samples: int = 2000) -> list[
         rows.append({**row, **match_keys(row)})
     rng.shuffle(rows)
     database = Database(url)
-    timings = []
+    timings, cpu_timings = [], []
     try:
         with database.read_session() as session:
             rules = load_rules()
             for at, row in enumerate(rows[: samples + 100]):
-                start = time.perf_counter()
+                start, cpu = time.perf_counter(), time.thread_time()
                 matcher = Matcher(session, rules)
                 matcher.prefetch([row])
                 matcher.best(row)
                 if at >= 100:  # the first hundred warm the caches, as a running server has them
                     timings.append(time.perf_counter() - start)
+                    cpu_timings.append(time.thread_time() - cpu)
     finally:
         database.dispose()
-    return sorted(timings)
+    return sorted(timings), sorted(cpu_timings)
 
 
 def scale(folder: Path, count: int, seed: int, keep: Path | None) -> bool:
@@ -428,11 +433,13 @@ def scale(folder: Path, count: int, seed: int, keep: Path | None) -> bool:
         f"{len(clusters):,} clusters ({merge:,} merge); peak RSS {rss:,.0f} MB "
         f"(before the scan {rss_before:,.0f} MB)"
     )
-    timings = write_lookups(url, count, seed)
+    timings, cpu_timings = write_lookups(url, count, seed)
     p50, p99 = timings[len(timings) // 2], timings[int(len(timings) * 0.99)]
+    cpu50, cpu99 = cpu_timings[len(timings) // 2], cpu_timings[int(len(timings) * 0.99)]
     print(
-        "write lookup (Matcher.prefetch + best, one row): "
-        f"p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms"
+        f"write lookup (Matcher.prefetch + best, one row, {len(timings):,} lookups): "
+        f"p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms wall; "
+        f"CPU p50 {cpu50 * 1000:.2f} ms, p99 {cpu99 * 1000:.2f} ms"
     )
     met = seconds < 120 and rss < 2048 and p99 < 0.002
     print(f"target (scan < 120 s, RSS < 2048 MB, lookup p99 < 2 ms): {'met' if met else 'NOT met'}")

@@ -197,3 +197,89 @@ def test_missing_rules_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     get_settings.cache_clear()
     with pytest.raises(RulesError, match=r"nope\.toml"):
         load_rules()
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "reason"),
+    [
+        # An initial for a first name.
+        (lead("J Müller", **ACME), lead("Jürgen Müller", **ACME), "name 0.90"),
+        # A full name only, split like the write path splits it.
+        ({"full_name": "Ada Lovelace", **ACME}, lead("Ada Lovelace", **ACME), "same name"),
+        # A surname only on one side: it counts, a little less.
+        (lead(" Lovelace", **ACME), lead("Ada Lovelace", **ACME), "name 0.90"),
+    ],
+)
+def test_partial_names(a: dict[str, Any], b: dict[str, Any], reason: str) -> None:
+    found = verdict(a, b)
+    assert found is not None and found.reasons[0] == reason
+
+
+HOME = {"city": "Sydney", "state": "nsw", "country": "AU"}
+
+
+@pytest.mark.parametrize(
+    ("mine", "theirs", "reason"),
+    [
+        ({"postal_code": "2000"}, {"postal_code": "2000"}, "same postcode"),
+        ({"postal_code": "2010"}, {"postal_code": "2001"}, "postcode 0.70"),  # digits swapped
+        ({"postal_code": "2000"}, {"postal_code": "2001"}, "postcode 0.50"),  # one digit off
+        ({"postal_code": "2000"}, {"postal_code": "3117"}, "different postcode"),
+        ({"postal_code": "2000"}, {"postal_code": "20000"}, "different postcode"),
+        (
+            {"street": "12 Main St", "address_line2": "Unit 4"},
+            {"street": "Unit 4", "address_line2": "12 Main Street"},  # lines swapped
+            "same street",
+        ),
+        ({"street": "12 Main St"}, {"street": "14 Main St"}, "street 0.60"),
+        ({"state": "nsw"}, {"state": "vic"}, "different state"),
+    ],
+)
+def test_address_similarities(mine: dict[str, Any], theirs: dict[str, Any], reason: str) -> None:
+    found = compare(
+        lead("Ana Perez", **{**HOME, **mine}),
+        lead("Ana Perez", **{**HOME, **theirs}),
+        Rules(low=0.01),
+    )
+    assert found is not None
+    assert reason in found.reasons, found.reasons
+
+
+def test_a_house_number_alone_is_not_compared_with_a_street_name_alone() -> None:
+    found = compare(
+        lead("Ana Perez", **HOME, street="13"),
+        lead("Ana Perez", **HOME, street="Brigalow Street"),
+        Rules(low=0.01),
+    )
+    assert found is not None and not any("street" in r for r in found.reasons)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"weights": {"name": -1}}, "weights must be numbers >= 0"),
+        ({"weights": "heavy"}, "weights must be a table"),
+        ({"min_weight": 0}, "min_weight must be > 0"),
+        ({"window": 0}, "window >= 1"),
+    ],
+)
+def test_rules_are_checked(changes: dict[str, Any], message: str) -> None:
+    from leadbase.dedupe.rules import rules_from_mapping
+
+    with pytest.raises(RulesError, match=message):
+        rules_from_mapping(changes)
+
+
+def test_a_rules_file_must_be_a_table(tmp_path: Path) -> None:
+    from leadbase.dedupe.rules import read_rules_file
+
+    path = tmp_path / "rules.json"
+    path.write_text("[1, 2]")
+    with pytest.raises(RulesError, match="expected a table"):
+        read_rules_file(path)
+
+
+def test_thresholds_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEADBASE_DEDUPE_LOW", "0.5")
+    get_settings.cache_clear()
+    assert (load_rules().high, load_rules().low) == (Rules().high, 0.5)
