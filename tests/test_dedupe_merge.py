@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import pytest
@@ -501,7 +502,7 @@ def test_clusters_page_best_first(leads: LeadDatabase) -> None:
 # --- two merges at once -------------------------------------------------------------------
 
 
-def _race(db: LeadDatabase, merges: Sequence[Callable[[], str]]) -> list[Any]:
+def _race(merges: Sequence[Callable[[], str]]) -> list[Any]:
     barrier = threading.Barrier(len(merges))
     outcomes: list[Any] = [None] * len(merges)
 
@@ -538,8 +539,7 @@ def test_two_merges_of_overlapping_clusters_one_wins(db_url: str) -> None:
             )
             before = _everything(one, [a, shared, c])
             outcomes = _race(
-                one,
-                [lambda: one.merge_leads(a, [shared]), lambda: two.merge_leads(c, [shared])],
+                [partial(one.merge_leads, a, [shared]), partial(two.merge_leads, c, [shared])]
             )
             conflicts = [o for o in outcomes if isinstance(o, ConflictError)]
             won = [o for o in outcomes if isinstance(o, str)]
