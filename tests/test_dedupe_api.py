@@ -215,7 +215,7 @@ def test_unknown_ids_are_404_and_conflicts_409(api: tuple[TestClient, Auth, Data
         response = client.request(method, path, json=body, headers=ed)
         assert response.status_code == 404, (path, response.text)
         assert response.json()["error"] == "not_found"
-    assert client.get("/api/v1/duplicates?cursor=nonsense", headers=ed).status_code == 422
+    assert client.get("/api/v1/duplicates?cursor=not%20an%20id", headers=ed).status_code == 422
     assert client.get("/api/v1/duplicates?status=closed", headers=ed).status_code == 422
 
     ok = client.post(
