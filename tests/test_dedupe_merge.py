@@ -175,6 +175,23 @@ def test_choices_override_every_rule() -> None:
     assert values["notes"] is None
 
 
+def test_finished_enrichment_and_chosen_flags() -> None:
+    survivor = _lead("s", verified=True)
+    done = _lead(
+        "o",
+        enrichment_status="completed",
+        enrichment_task_id="job-1",
+        enrichment_data={"steps": [], "fields": {}},
+    )
+    values = survive([survivor, done], {"verified": "o", "is_manual": "o"}).values
+    # the survivor was never enriched: it takes the finished enrichment, with its job
+    assert (values["enrichment_status"], values["enrichment_task_id"]) == ("completed", "job-1")
+    assert values["enrichment_data"] == {"steps": [], "fields": {}}
+    assert values["verified"] is False and values["is_manual"] is False
+    running = _lead("s", enrichment_status="in_progress", enrichment_task_id="job-2")
+    assert survive([running, done]).values["enrichment_task_id"] == "job-2"
+
+
 @pytest.mark.parametrize(
     ("choices", "field"),
     [
@@ -399,6 +416,16 @@ def test_bad_merges_change_nothing(leads: LeadDatabase) -> None:
     assert after["leads"][0] == before["leads"][0]
     with leads.db.read_session() as session:
         assert service.merges_for_lead(session, a) == []
+
+
+def test_too_many_or_malformed_ids_are_refused(leads: LeadDatabase) -> None:
+    a = leads.add_lead({"full_name": "Ada"})
+    with pytest.raises(ValidationError, match="at most"):
+        leads.merge_leads(a, [f"id-{i}" for i in range(service.MAX_MERGE)])
+    with pytest.raises(ValidationError, match="non-empty strings"):
+        leads.merge_leads(a, [""])
+    with pytest.raises(ValidationError, match="at least one"):
+        leads.merge_leads(a, "not-a-list")
 
 
 def test_a_merged_lead_cannot_be_merged_again(leads: LeadDatabase) -> None:

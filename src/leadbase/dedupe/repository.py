@@ -319,11 +319,3 @@ def restore_versioned(
         .values(values)
     )
     return bool(getattr(result, "rowcount", 0) == 1)
-
-
-def set_columns(
-    session: Session, model: type[Base], ids: Sequence[str], values: Mapping[str, Any]
-) -> None:
-    table = _table(model)
-    for chunk in chunked(list(ids)):
-        session.execute(update(table).where(table.c.id.in_(chunk)).values(dict(values)))
