@@ -68,7 +68,11 @@ class DuplicateLeadError(LeadbaseError):
             f"{where}a {entity} with {same} already exists: {existing_id}{why}",
             details=[
                 {"field": matched_on, "existing_id": existing_id}
-                | ({"score": round(score, 3), "reasons": list(reasons)} if score is not None else {})
+                | (
+                    {"score": round(score, 3), "reasons": list(reasons)}
+                    if score is not None
+                    else {}
+                )
             ],
         )
         self.existing_id = existing_id

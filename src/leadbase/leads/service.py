@@ -384,9 +384,14 @@ def bulk_create(
     results: list[WriteResult] = []
     for i, clean in enumerate(cleaned):
         candidate = matcher.best(keyed[i]) if matcher is not None else None
-        if candidate is not None and candidate.verdict.action == "merge" and on_duplicate in (
-            "reject",
-            "merge",
+        if (
+            candidate is not None
+            and candidate.verdict.action == "merge"
+            and on_duplicate
+            in (
+                "reject",
+                "merge",
+            )
         ):
             if on_duplicate == "reject":
                 raise _refusal(candidate, prefixes[i])
