@@ -134,7 +134,7 @@ def test_an_edit_to_another_leads_email_is_refused(leads: LeadDatabase) -> None:
 def test_an_edit_that_makes_a_fuzzy_duplicate_is_saved_and_queued(leads: LeadDatabase) -> None:
     first = leads.add_lead(JANE)
     other = leads.add_lead({"full_name": "Someone Else", "city": "Oslo"})
-    leads.update_lead(other, {k: v for k, v in JANE_AGAIN.items()})
+    leads.update_lead(other, JANE_AGAIN)
     lead = leads.get_lead(other)
     assert lead is not None and lead["last_name"] == "Whitfeld"
     [cluster] = clusters(leads)

@@ -23,8 +23,8 @@ from leadbase.companies import service as companies_service
 from leadbase.config import get_settings
 from leadbase.db import UnitOfWork, serialize_writers
 from leadbase.dedupe import normalise as norm
-from leadbase.dedupe.keys import KEY_SOURCE_FIELDS, match_keys
 from leadbase.dedupe import repository as dedupe_repository
+from leadbase.dedupe.keys import KEY_SOURCE_FIELDS, match_keys
 from leadbase.dedupe.matcher import Candidate, Matcher
 from leadbase.dedupe.merge import merged_values
 from leadbase.dedupe.score import COMPARED_FIELDS
