@@ -4,13 +4,17 @@ enrichment's edits, quick-add; on SQLite, PostgreSQL and MariaDB."""
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from leadbase.client import LeadDatabase
+from leadbase.db import Database
 from leadbase.errors import DuplicateLeadError
 from leadbase.models import DuplicateCluster
+from tests.api_clients import api_settings, signed_in
 from tests.helpers import counts
 
 JANE = {
@@ -49,7 +53,7 @@ def test_fuzzy_duplicate_is_refused_merged_allowed_or_queued(leads: LeadDatabase
     with pytest.raises(DuplicateLeadError) as caught:
         leads.add_lead(JANE_AGAIN, on_duplicate="reject")
     assert caught.value.existing_id == first
-    assert caught.value.score is not None and caught.value.score < 1
+    assert caught.value.matched_on == "full_name" and caught.value.score is not None
     assert caught.value.reasons  # why: the scores of the fields that agree
     assert counts(leads) == before
 
@@ -147,3 +151,31 @@ def test_bad_policy_is_refused_and_changes_nothing(leads: LeadDatabase) -> None:
     with pytest.raises(Exception, match="on_duplicate"):
         leads.add_lead(JANE, on_duplicate="squash")  # type: ignore[arg-type]
     assert counts(leads) == before
+
+
+@pytest.fixture
+def api(sqlite_url: str) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    database = Database(sqlite_url, api_settings(sqlite_url))
+    client, by_email = signed_in(database, {"ed@example.com": "editor"})
+    yield client, by_email["ed@example.com"]
+    database.dispose()
+
+
+def test_api_answers_a_fuzzy_duplicate_with_its_score_and_reasons(
+    api: tuple[TestClient, dict[str, str]],
+) -> None:
+    client, editor = api
+    first = client.post("/api/v1/leads", json=JANE, headers=editor)
+    assert first.status_code == 201
+    refused = client.post("/api/v1/leads", json=JANE_AGAIN, headers=editor)
+    assert refused.status_code == 409
+    body = refused.json()
+    assert body["error"] == "duplicate" and "likely duplicate" in body["message"]
+    [detail] = body["details"]
+    assert detail["existing_id"] == first.json()["data"]["id"]
+    assert 0 < detail["score"] <= 1 and len(detail["reasons"]) > 1
+
+    queued = client.post("/api/v1/leads?on_duplicate=review", json=JANE_AGAIN, headers=editor)
+    assert queued.status_code == 201
+    bad = client.post("/api/v1/leads?on_duplicate=squash", json=JANE_AGAIN, headers=editor)
+    assert bad.status_code == 422

@@ -62,7 +62,7 @@ class DuplicateLeadError(LeadbaseError):
         score: float | None = None,
         reasons: tuple[str, ...] = (),
     ) -> None:
-        why = f" ({', '.join(reasons)})" if reasons and score is not None and score < 1 else ""
+        why = f" ({', '.join(reasons)})" if len(reasons) > 1 else ""
         same = f"the same {matched_on}" if not why else "a likely duplicate"
         super().__init__(
             f"{where}a {entity} with {same} already exists: {existing_id}{why}",

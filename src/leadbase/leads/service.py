@@ -176,25 +176,25 @@ def _check_companies(
 # --- duplicates ------------------------------------------------------------------
 
 POLICIES = ("reject", "merge", "allow", "review")
-# The identity field an exact reason names ("same email"): a 409 names it.
-_EXACT_FIELDS = (
-    ("email", "email"),
-    ("linkedin", "linkedin_url"),
-    ("provider", "provider_name+external_id"),
-    ("external", "provider_name+external_id"),
-    ("phone", "phone"),
-)
+# The identity key an exact match names (dedupe.score's exact reasons).
+_EXACT_FIELDS = {
+    "same email": "email",
+    "same LinkedIn URL": "linkedin_url",
+    "same provider record": "provider_name+external_id",
+    "same phone": "phone",
+}
+
+
+def _exact_field(candidate: Candidate) -> str | None:
+    """The identity key of an exact match; None for a fuzzy one."""
+    reasons = candidate.verdict.reasons
+    return _EXACT_FIELDS.get(reasons[0]) if len(reasons) == 1 else None
 
 
 def _matched_on(candidate: Candidate) -> str:
     """The field a refusal names: the identity key of an exact match, else
     the name (a fuzzy match is about the person as a whole)."""
-    if candidate.verdict.score >= 1:
-        first = candidate.verdict.reasons[0].lower() if candidate.verdict.reasons else ""
-        for word, field in _EXACT_FIELDS:
-            if word in first:
-                return field
-    return "full_name"
+    return _exact_field(candidate) or "full_name"
 
 
 def _refusal(candidate: Candidate, where: str = "") -> DuplicateLeadError:
@@ -632,7 +632,7 @@ def _check_duplicates(
     candidate = matcher.best(row, exclude_id=lead_id)
     if candidate is None:
         return
-    exact = candidate.verdict.action == "merge" and candidate.verdict.score >= 1
+    exact = candidate.verdict.action == "merge" and _exact_field(candidate) is not None
     if exact and on_duplicate != "review":
         raise _refusal(candidate)
     _queue_reviews(session, [_review(candidate, lead_id)])

@@ -91,7 +91,7 @@ def _field_errors(exc: ValidationError | DuplicateLeadError) -> list[dict[str, A
     a message for the whole form)."""
     if isinstance(exc, DuplicateLeadError):
         field = _FORM_FIELD_OF.get(exc.matched_on, exc.matched_on)
-        if exc.score is not None and exc.score < 1:  # fuzzy: the person, not one field
+        if len(exc.reasons) > 1:  # fuzzy: the person as a whole, not one field
             field = ""
             message = f"This looks like a lead you already have ({', '.join(exc.reasons)})."
         else:
