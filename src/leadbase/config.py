@@ -100,6 +100,18 @@ class Settings(BaseSettings):
     )
     enrichment_webhook_url: str | None = None
     enrichment_webhook_token: str | None = None
+    # duplicates (issue 12)
+    dedupe_rules: Path | None = Field(
+        default=None,
+        description="a TOML or JSON file of duplicate rules (thresholds, weights); "
+        "default: the rules built into leadbase.dedupe.rules",
+    )
+    dedupe_high: float | None = Field(
+        default=None, ge=0, le=1, description="overrides the rules' auto-merge threshold"
+    )
+    dedupe_low: float | None = Field(
+        default=None, ge=0, le=1, description="overrides the rules' review threshold"
+    )
     rate_limit_key_prefix: str = Field(
         default="leadbase",
         description="prefix of the rate limit keys in Redis (several deployments can share one)",

@@ -67,6 +67,75 @@ FREE_MAIL = frozenset(
         "zoho.com",
     }
 )
+# Short forms of first names and the name they stand for: "Bob Smith" and
+# "Robert Smith" share their name key, so a lookup finds one from the other.
+# Short forms of more than one common name ("Chris", "Alex", "Pat") are left
+# out: they would make strangers look alike.
+_NICKNAME_GROUPS = {
+    "abigail": "abby abbie gail",
+    "albert": "al bertie",
+    "alexander": "alec xander",
+    "alexandra": "alexa lexi",
+    "alfred": "alf alfie fred",
+    "andrew": "andy drew",
+    "anthony": "tony ant",
+    "barbara": "barb babs",
+    "benjamin": "ben benny benji",
+    "catherine": "cathy cat kate katie kathy",
+    "charles": "charlie chuck chas",
+    "christina": "chrissy tina",
+    "christopher": "kit topher",
+    "daniel": "dan danny",
+    "david": "dave davy",
+    "deborah": "deb debbie",
+    "donald": "don donny",
+    "douglas": "doug",
+    "edward": "ed eddie ted teddy ned",
+    "elizabeth": "liz lizzie beth betty betsy eliza libby",
+    "frances": "fanny",
+    "francis": "frank frankie",
+    "frederick": "freddie freddy",
+    "gregory": "greg",
+    "harold": "hal",
+    "henry": "harry hank",
+    "jacob": "jake",
+    "james": "jim jimmy jamie",
+    "janet": "jan",
+    "jennifer": "jen jenny jenn",
+    "jessica": "jess jessie",
+    "john": "johnny jack",
+    "jonathan": "jonny",
+    "joseph": "joe joey",
+    "joshua": "josh",
+    "katherine": "kath",
+    "kenneth": "ken kenny",
+    "lawrence": "larry",
+    "leonard": "leo len lenny",
+    "margaret": "maggie meg peggy marge madge",
+    "matthew": "matt",
+    "michael": "mike mick mikey",
+    "nathaniel": "nate",
+    "nicholas": "nick nicky",
+    "patricia": "patty trish tricia",
+    "patrick": "paddy",
+    "peter": "pete",
+    "philip": "phil",
+    "rebecca": "becky becca",
+    "richard": "rick ricky dick rich",
+    "robert": "bob bobby rob robbie bert",
+    "ronald": "ron ronnie",
+    "samuel": "sam sammy",
+    "stephen": "steve stevie steven",
+    "susan": "sue susie",
+    "theodore": "theo",
+    "thomas": "tom tommy",
+    "timothy": "tim timmy",
+    "victoria": "vicky tori",
+    "walter": "walt wally",
+    "william": "bill billy will willy liam",
+    "zachary": "zach zack",
+}
+NICKNAMES = {short: full for full, shorts in _NICKNAME_GROUPS.items() for short in shorts.split()}
 _WORD = re.compile(r"[^\W\d_]+")
 _DIGITS = re.compile(r"\d+")
 _SPACE = re.compile(r"\s+")
@@ -99,15 +168,28 @@ def company_domain_key(company_domain: str | None, email: str | None) -> str | N
 
 
 @lru_cache(maxsize=65536)
-def phonetic(word: str | None) -> str | None:
-    """A sound-alike code of one name word (accents folded first)."""
+def letters(word: str | None) -> str | None:
+    """A name word folded for comparison: accents and case gone, only letters."""
     folded = norm.sort_key(word)
     if not folded:
         return None
-    letters = "".join(_WORD.findall(folded))
-    if not letters:
+    return "".join(_WORD.findall(folded)) or None
+
+
+@lru_cache(maxsize=65536)
+def first_name_form(word: str | None) -> str | None:
+    """A first name as compared: folded, a nickname read as the full name."""
+    folded = letters(word)
+    return NICKNAMES.get(folded, folded) if folded else None
+
+
+@lru_cache(maxsize=65536)
+def phonetic(word: str | None) -> str | None:
+    """A sound-alike code of one name word (accents folded first)."""
+    folded = letters(word)
+    if not folded:
         return None
-    return jellyfish.metaphone(letters)[:8] or None
+    return jellyfish.metaphone(folded)[:8] or None
 
 
 def _name_words(lead: Mapping[str, Any]) -> tuple[str | None, str | None]:
@@ -118,8 +200,9 @@ def _name_words(lead: Mapping[str, Any]) -> tuple[str | None, str | None]:
 
 
 def name_key(first: str | None, last: str | None) -> str | None:
-    """Both names' codes, sorted: "Smith John" and "Jon Smyth" share it."""
-    codes = sorted(code for code in (phonetic(first), phonetic(last)) if code)
+    """Both names' codes, sorted: "Smith John" and "Jon Smyth" share it, and
+    so do "Bob Smith" and "Robert Smith" (a nickname is coded as its name)."""
+    codes = sorted(code for code in (phonetic(first_name_form(first)), phonetic(last)) if code)
     return " ".join(codes)[:_KEY_MAX] or None
 
 
@@ -127,28 +210,40 @@ def _postcode(postal_code: str) -> str:
     return _SPACE.sub("", postal_code).upper()
 
 
-def address_key(postal_code: str | None, street: str | None) -> str | None:
-    """Postcode and house number: one door."""
-    if not postal_code:
-        return None
+def address_key(postal_code: str | None, street: str | None, city: str | None = None) -> str | None:
+    """Postcode and house number: one door. Without a postcode, the city
+    and the house number."""
     number = _DIGITS.search(street or "")
-    return f"{_postcode(postal_code)} {number.group(0) if number else ''}".strip()[:_KEY_MAX]
+    door = number.group(0) if number else ""
+    if postal_code:
+        return f"{_postcode(postal_code)} {door}".strip()[:_KEY_MAX]
+    place = norm.sort_key(city)
+    if place and door:
+        return f"{place} {door}"[:_KEY_MAX]
+    return None
+
+
+def _place(lead: Mapping[str, Any], domain: str | None) -> str | None:
+    """Where a person is, for the second name key: their postcode, else
+    their employer (domain, else company name key)."""
+    if lead.get("postal_code"):
+        return _postcode(lead["postal_code"])
+    return domain or norm.company_name_key(lead.get("company_name"))
 
 
 def match_keys(lead: Mapping[str, Any]) -> dict[str, str | None]:
     """Every ``key_*`` column's value for one lead's (normalised) fields."""
     first, last = _name_words(lead)
     last_code = phonetic(last)
+    domain = company_domain_key(lead.get("company_domain"), lead.get("email"))
+    place = _place(lead, domain)
     return {
         "key_email": canonical_email(lead.get("email")),
-        "key_domain": company_domain_key(lead.get("company_domain"), lead.get("email")),
+        "key_domain": domain,
         "key_name": name_key(first, last),
-        # The surname's sound and the postcode: finds a typo in the first name.
-        "key_name_alt": (
-            f"{last_code} {_postcode(lead['postal_code'])}"[:_KEY_MAX]
-            if last_code and lead.get("postal_code")
-            else None
-        ),
+        # The surname's sound and where the person is (postcode, else
+        # employer): finds a typo in the first name.
+        "key_name_alt": f"{last_code} {place}"[:_KEY_MAX] if last_code and place else None,
         "key_company": norm.company_name_key(lead.get("company_name")),
-        "key_address": address_key(lead.get("postal_code"), lead.get("street")),
+        "key_address": address_key(lead.get("postal_code"), lead.get("street"), lead.get("city")),
     }

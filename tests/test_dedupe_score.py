@@ -1,0 +1,198 @@
+"""Pair scores: exact keys, fuzzy hits and near misses, the differing-emails rule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from leadbase.config import get_settings
+from leadbase.dedupe.rules import DEFAULT_WEIGHTS, Rules, RulesError, load_rules
+from leadbase.dedupe.score import Verdict, compare
+
+RULES = Rules()
+
+
+def lead(name: str, **fields: Any) -> dict[str, Any]:
+    first, _, last = name.partition(" ")
+    return {"first_name": first or None, "last_name": last or None, **fields}
+
+
+def verdict(a: dict[str, Any], b: dict[str, Any]) -> Verdict | None:
+    return compare(a, b, RULES)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "reason"),
+    [
+        (
+            lead("Ada Lovelace", email="ada+news@example.com"),
+            lead("A King", email="ADA@example.com"),
+            "same email",
+        ),
+        (
+            lead("Jane Doe", email="j.doe@gmail.com"),
+            lead("J Doe", email="jdoe@googlemail.com"),
+            "same email",
+        ),
+        (
+            lead("Ada Lovelace", linkedin_url="https://www.linkedin.com/in/ada"),
+            lead("Augusta King", linkedin_url="https://www.linkedin.com/in/ada"),
+            "same LinkedIn URL",
+        ),
+        (
+            lead("Ada Lovelace", provider_name="apollo", external_id="42"),
+            lead("Ada L", provider_name="apollo", external_id="42"),
+            "same provider record",
+        ),
+    ],
+)
+def test_exact_keys_score_one(a: dict[str, Any], b: dict[str, Any], reason: str) -> None:
+    assert verdict(a, b) == Verdict(1.0, (reason,), "merge")
+
+
+ACME = {"company_name": "Acme Inc.", "city": "Berlin"}
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        (lead("Jonathan Smith", **ACME), lead("Jonathan Smiht", **ACME)),  # typo
+        (lead("Smith Jonathan", **ACME), lead("Jonathan Smith", **ACME)),  # swapped
+        (lead("Bob Miller", **ACME), lead("Robert Miller", **ACME)),  # nickname
+        (lead("Bill Gates", **ACME), lead("William Gates", **ACME)),
+        (lead("Liz Taylor", **ACME), lead("Elizabeth Taylor", **ACME)),
+        (lead("José Müller", **ACME), lead("Jose Muller", **ACME)),  # accents
+        (
+            lead("Ingrid Bergman", company_name="Acme GmbH"),
+            lead("Ingrid Bergman", company_name="ACME"),
+        ),
+        (
+            lead("Ana Pérez", street="12 Main St", postal_code="10115", city="Berlin"),
+            lead("Ana Perez", street="12 Main Street", postal_code="10115", city="Berlin"),
+        ),
+    ],
+)
+def test_fuzzy_hits_merge(a: dict[str, Any], b: dict[str, Any]) -> None:
+    found = verdict(a, b)
+    assert found is not None and found.action == "merge", found
+    assert found.score >= RULES.high
+    assert verdict(b, a) == found  # symmetric
+
+
+def test_reasons_name_the_fields_and_their_similarity() -> None:
+    found = verdict(
+        lead("Jonathan Smith", company_name="Acme", postal_code="10115", phone="+4930123456"),
+        lead("Jonathon Smith", company_name="Acme Labs", postal_code="10115", phone="+4930123456"),
+    )
+    assert found is not None
+    name, company, postcode, phone = found.reasons
+    assert name.startswith("name 0.") and company.startswith("company 0.")
+    assert (postcode, phone) == ("same postcode", "same phone")
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        (lead("John Smith"), lead("John Smith")),  # a name alone is not enough
+        (lead("John Smith", **ACME), lead("Mary Jones", **ACME)),  # colleagues
+        (lead("John Smith", company_name="Acme"), lead("John Smith", company_name="Globex")),
+        (
+            lead("Ana Perez", street="12 Main St", postal_code="10115"),
+            lead("Ana Perez", street="98 Oak Road", postal_code="80331"),
+        ),
+    ],
+)
+def test_near_misses_do_not_merge(a: dict[str, Any], b: dict[str, Any]) -> None:
+    found = verdict(a, b)
+    assert found is None or found.action == "review", found
+
+
+def test_shared_phone_with_different_emails_is_at_most_review() -> None:
+    switchboard = "+14155550100"
+    a = lead("Jon Smith", company_name="Acme", phone=switchboard, email="jon@acme.com")
+    b = lead("John Smith", company_name="Acme", phone=switchboard, email="john.smith@acme.com")
+    found = verdict(a, b)
+    assert found is not None
+    assert found.action == "review"
+    assert found.score >= RULES.high  # it would merge, were the emails not different
+    assert "different emails" in found.reasons
+    # Without the emails the same evidence merges.
+    strip = {"email": None, "company_domain": "acme.com"}
+    alike = verdict({**a, **strip}, {**b, **strip})
+    assert alike is not None and alike.action == "merge"
+    assert alike.reasons == found.reasons[:-1]
+
+
+def test_same_name_at_one_company_with_different_emails_is_review() -> None:
+    a = lead("Maria Garcia", company_name="Acme Inc.", email="maria@acme.com")
+    b = lead("Maria Garcia", company_name="ACME", email="mgarcia@acme.com")
+    found = verdict(a, b)
+    assert found is not None and found.action == "review"
+    assert found.reasons[-1] == "different emails"
+
+
+def test_different_linkedin_urls_are_at_most_review() -> None:
+    a = lead("Maria Garcia", company_name="Acme", linkedin_url="https://www.linkedin.com/in/m1")
+    b = lead("Maria Garcia", company_name="Acme", linkedin_url="https://www.linkedin.com/in/m2")
+    found = verdict(a, b)
+    assert found is not None and found.action == "review"
+    assert "different LinkedIn URLs" in found.reasons
+
+
+# --- rules ------------------------------------------------------------------------
+
+
+def test_default_rules() -> None:
+    rules = load_rules()
+    assert rules == Rules()
+    assert 0 < rules.low < rules.high <= 1
+    assert dict(rules.weights) == dict(DEFAULT_WEIGHTS)
+
+
+@pytest.mark.parametrize("suffix", [".toml", ".json"])
+def test_rules_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str) -> None:
+    path = tmp_path / f"rules{suffix}"
+    if suffix == ".toml":
+        path.write_text("high = 0.95\nlow = 0.6\n[weights]\nphone = 0.5\n")
+    else:
+        path.write_text('{"high": 0.95, "low": 0.6, "weights": {"phone": 0.5}}')
+    monkeypatch.setenv("LEADBASE_DEDUPE_RULES", str(path))
+    get_settings.cache_clear()
+    rules = load_rules()
+    assert (rules.high, rules.low, rules.weights["phone"]) == (0.95, 0.6, 0.5)
+    assert rules.weights["name"] == DEFAULT_WEIGHTS["name"]
+    monkeypatch.setenv("LEADBASE_DEDUPE_HIGH", "0.99")
+    get_settings.cache_clear()
+    assert load_rules().high == 0.99
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("high = 0.5\nlow = 0.8\n", "need 0 < low <= high <= 1"),
+        ("[weights]\nshoe_size = 1\n", "unknown weights shoe_size"),
+        ("threshold = 0.9\n", "unknown settings threshold"),
+        ('high = "very"\n', "high must be a number"),
+        ("high = \n", "rules.toml"),
+    ],
+)
+def test_bad_rules_file_says_what_is_wrong(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, message: str
+) -> None:
+    path = tmp_path / "rules.toml"
+    path.write_text(text)
+    monkeypatch.setenv("LEADBASE_DEDUPE_RULES", str(path))
+    get_settings.cache_clear()
+    with pytest.raises(RulesError) as error:
+        load_rules()
+    assert message in error.value.message
+    assert str(path) in error.value.message
+
+
+def test_missing_rules_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEADBASE_DEDUPE_RULES", str(tmp_path / "nope.toml"))
+    get_settings.cache_clear()
+    with pytest.raises(RulesError, match=r"nope\.toml"):
+        load_rules()
