@@ -3,15 +3,39 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+import typing
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from itertools import combinations
 from typing import Any
 
-from sqlalchemy import or_, select, tuple_
+from sqlalchemy import (
+    RowMapping,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    or_,
+    select,
+    tuple_,
+    type_coerce,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from leadbase.db import chunked
-from leadbase.models import DedupeDismissal, DuplicateCluster, utcnow
+from leadbase.models import (
+    Base,
+    DedupeDismissal,
+    DuplicateCluster,
+    LeadEvent,
+    LeadSource,
+    Merge,
+    SalesLead,
+    utcnow,
+)
+from leadbase.models.base import UTCDateTime
 
 
 def fingerprint(lead_ids: Iterable[str]) -> str:
@@ -108,3 +132,192 @@ def upsert_clusters(session: Session, clusters: Sequence[dict[str, Any]], origin
             row.action = cluster["action"]
     session.flush()
     return new
+
+
+def get_cluster(session: Session, cluster_id: str) -> DuplicateCluster | None:
+    return session.get(DuplicateCluster, cluster_id, populate_existing=True)
+
+
+def clusters_page(
+    session: Session,
+    *,
+    status: str | None,
+    action: str | None,
+    after: tuple[float, str] | None,
+    limit: int,
+) -> Sequence[DuplicateCluster]:
+    """Clusters best first (score descending, then id), one keyset page."""
+    query = select(DuplicateCluster)
+    if status is not None:
+        query = query.where(DuplicateCluster.status == status)
+    if action is not None:
+        query = query.where(DuplicateCluster.action == action)
+    if after is not None:
+        score, last_id = after
+        query = query.where(
+            or_(
+                DuplicateCluster.score < score,
+                and_(DuplicateCluster.score == score, DuplicateCluster.id > last_id),
+            )
+        )
+    query = query.order_by(DuplicateCluster.score.desc(), DuplicateCluster.id).limit(limit)
+    return session.scalars(query).all()
+
+
+def _json_text(session: Session, column: Any) -> Any:
+    """A JSON column as its text, for LIKE: PostgreSQL's JSONB needs a cast."""
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(column, Text)
+    return type_coerce(column, Text)
+
+
+def _holding(session: Session, column: Any, lead_id: str) -> Any:
+    """``column`` (a JSON list of ids) holds ``lead_id``.
+
+    No index serves this (the lists are JSON); the clusters and merges
+    tables stay small next to the leads: one row per open question or merge.
+    """
+    return _json_text(session, column).contains(f'"{lead_id}"', autoescape=True)
+
+
+def clusters_for_leads(
+    session: Session, lead_ids: Iterable[str], *, status: str | None = "open"
+) -> list[DuplicateCluster]:
+    """Clusters holding any of ``lead_ids``, best first."""
+    conditions = [_holding(session, DuplicateCluster.lead_ids, i) for i in set(lead_ids)]
+    if not conditions:
+        return []
+    query = select(DuplicateCluster).where(or_(*conditions))
+    if status is not None:
+        query = query.where(DuplicateCluster.status == status)
+    query = query.order_by(DuplicateCluster.score.desc(), DuplicateCluster.id)
+    return list(session.scalars(query))
+
+
+def merges_for(session: Session, entity: str, entity_id: str) -> list[Merge]:
+    """Every merge ``entity_id`` took part in, as survivor or merged, newest first."""
+    return list(
+        session.scalars(
+            select(Merge)
+            .where(
+                Merge.entity == entity,
+                or_(Merge.survivor_id == entity_id, _holding(session, Merge.merged_ids, entity_id)),
+            )
+            .order_by(Merge.created_at.desc(), Merge.id.desc())
+        )
+    )
+
+
+def add_merge(session: Session, merge: Merge) -> None:
+    session.add(merge)
+    session.flush()
+
+
+# --- exact rows: what a merge snapshots and an unmerge puts back ---------------------
+
+
+def encode_row(table: Table, row: Mapping[str, Any]) -> dict[str, Any]:
+    """Every column of ``row`` as JSON values ``decode_row`` turns back into
+    exactly the same Python values (timestamps as ISO 8601 with microseconds
+    and offset; JSON columns as they are)."""
+    encoded: dict[str, Any] = {}
+    for column in table.columns:
+        value = row[column.name]
+        if isinstance(value, datetime):
+            value = value.isoformat()
+        encoded[column.name] = value
+    return encoded
+
+
+def decode_row(table: Table, data: Mapping[str, Any]) -> dict[str, Any]:
+    decoded: dict[str, Any] = {}
+    for column in table.columns:
+        value = data[column.name]
+        if value is not None and isinstance(column.type, UTCDateTime):
+            value = datetime.fromisoformat(value)
+        decoded[column.name] = value
+    return decoded
+
+
+def _table(model: type[Base]) -> Table:
+    return typing.cast(Table, model.__table__)
+
+
+def rows_by_id(session: Session, model: type[Base], ids: Sequence[Any]) -> dict[Any, RowMapping]:
+    """Every column of these rows (leads or companies), by id, as stored now."""
+    table = _table(model)
+    found: dict[Any, RowMapping] = {}
+    for chunk in chunked(list(ids)):
+        for row in session.execute(select(table).where(table.c.id.in_(chunk))).mappings():
+            found[row["id"]] = row
+    return found
+
+
+def rows_of_leads(
+    session: Session, model: type[LeadEvent] | type[LeadSource], lead_ids: Sequence[str]
+) -> list[RowMapping]:
+    """Every column of the events (or sources) of these leads, in id order."""
+    table = _table(model)
+    found: list[RowMapping] = []
+    for chunk in chunked(list(lead_ids)):
+        query = select(table).where(table.c.lead_id.in_(chunk)).order_by(table.c.id)
+        found.extend(session.execute(query).mappings())
+    return found
+
+
+def lead_ids_of_companies(session: Session, company_ids: Sequence[str]) -> list[str]:
+    found: list[str] = []
+    for chunk in chunked(list(company_ids)):
+        found.extend(
+            session.scalars(
+                select(SalesLead.id).where(SalesLead.company_id.in_(chunk)).order_by(SalesLead.id)
+            )
+        )
+    return found
+
+
+def move_to_lead(
+    session: Session, model: type[LeadEvent] | type[LeadSource], ids: Sequence[Any], lead_id: str
+) -> None:
+    """These events (or sources) now belong to ``lead_id``."""
+    table = _table(model)
+    for chunk in chunked(list(ids)):
+        session.execute(update(table).where(table.c.id.in_(chunk)).values(lead_id=lead_id))
+
+
+def write_rows(session: Session, model: type[Base], rows: Sequence[Mapping[str, Any]]) -> None:
+    """Put every column of these rows back as given (one executemany)."""
+    if not rows:
+        return
+    table = _table(model)
+    names = [column.name for column in table.columns if column.name != "id"]
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values({name: bindparam(f"b_{name}") for name in names})
+    )
+    params = [{f"b_{name}": row[name] for name in ("id", *names)} for row in rows]
+    session.execute(statement, params)
+
+
+def restore_versioned(
+    session: Session, model: type[Base], row: Mapping[str, Any], current_version: int
+) -> bool:
+    """Put every column of one lead (or company) back, if it is still at
+    ``current_version``: False when someone changed it meanwhile."""
+    table = _table(model)
+    values = {name: value for name, value in row.items() if name != "id"}
+    result = session.execute(
+        update(table)
+        .where(table.c.id == row["id"], table.c.version == current_version)
+        .values(values)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+def set_columns(
+    session: Session, model: type[Base], ids: Sequence[str], values: Mapping[str, Any]
+) -> None:
+    table = _table(model)
+    for chunk in chunked(list(ids)):
+        session.execute(update(table).where(table.c.id.in_(chunk)).values(dict(values)))
