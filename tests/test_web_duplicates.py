@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -222,6 +223,197 @@ def test_hostile_values_in_a_cluster_render_as_text(console: ConsoleServer) -> N
     html = console.client("editor").get("/duplicates").text
     assert "<script>alert" not in html and "<img src=x" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def merge_form(html: str) -> dict[str, Any]:
+    """What a browser would post from the first cluster's form, untouched."""
+    form: dict[str, Any] = {"lead": re.findall(r'name="lead" value="([^"]+)"', html)}
+    for name, value in re.findall(r'name="(version\.[^"]+)" value="(\d+)"', html):
+        form[name] = value
+    form["return_to"] = re.search(r'name="return_to" value="([^"]*)"', html).group(1)
+    for name in set(re.findall(r'name="((?:survivor|choice\.\w+))"', html)):
+        form[name] = checked(html, name)
+    return form
+
+
+def test_merge_keeps_the_picked_values_and_undo_puts_both_back(any_console: ConsoleServer) -> None:
+    console = any_console
+    ada, again = console.add_leads([ADA, ADA_AGAIN])
+    cluster_id = store_cluster(console, [ada, again])
+    client = console.client("editor")
+    form = merge_form(client.get("/duplicates?action=review").text)
+    assert form["lead"] == [ada, again] and form["return_to"] == "/duplicates?action=review"
+    form["choice.email"] = again  # the other lead's address, picked by hand
+    answer = client.post(f"/duplicates/{cluster_id}/merge", form)
+    assert answer.status_code == 303
+    location = answer.headers["location"]
+    assert location.startswith("/duplicates?action=review&done=merged&merge=")
+    kept, merged = lead_now(console, ada), lead_now(console, again)
+    assert merged.merged_into_id == ada and kept.merged_into_id is None
+    assert kept.email == "countess@engines.example"  # picked
+    assert kept.phone == "+442079460958"  # only the other had one
+    assert kept.title == "Countess" and kept.additional_emails == ["ada@example.com"]
+    assert set(kept.tags or []) == {"vip", "math"}
+    assert kept.updated_by == "user:editor@example.com"
+    assert cluster_row(console, cluster_id).status == "merged"
+
+    # The flash says so, links both leads, and carries the Undo.
+    html = client.get(location).text
+    flash = re.search(r'data-testid="flash">(.*?)</div>', html, re.S).group(1)
+    assert "Merged 1 lead into Ada Lovelace." in visible_text(flash)
+    assert f'href="/leads/{again}"' in flash and ">Undo</button>" in flash
+    assert 'data-testid="cluster"' not in html  # no open cluster left
+    assert 'data-testid="nav-count-duplicates"' not in html
+    merge_id = location.rsplit("=", 1)[1]
+    undo = {"merge_id": merge_id, "return_to": "/duplicates?action=review"}
+    answer = client.post("/duplicates/unmerge", undo)
+    assert answer.headers["location"] == (
+        f"/duplicates?action=review&done=unmerged&merge={merge_id}"
+    )
+    assert lead_now(console, again).merged_into_id is None
+    back = lead_now(console, ada)
+    assert (back.email, back.phone, back.additional_emails) == ("ada@example.com", None, None)
+    html = client.get(answer.headers["location"]).text
+    assert "Merge undone: Ada Lovelace and 1 other lead are apart again." in visible_text(html)
+    assert ">Undo</button>" not in html
+    # The cluster is open again, for a person to decide.
+    assert cluster_row(console, cluster_id).status == "open"
+    assert html.count('data-testid="cluster"') == 1
+    # A second Undo of the same merge is refused in words.
+    again_undo = client.post("/duplicates/unmerge", undo).headers["location"]
+    assert again_undo.endswith("error=undone")
+    assert "That merge was already undone." in client.get(again_undo).text
+    client.close()
+
+
+def test_dismiss_is_remembered_and_a_stale_merge_is_refused(any_console: ConsoleServer) -> None:
+    console = any_console
+    ada, again, bob, bobby = console.add_leads(
+        [
+            ADA,
+            ADA_AGAIN,
+            {"full_name": "Bob Smith", "email": "bob@example.com"},
+            {"full_name": "Bobby Smith", "email": "bobby@example.com"},
+        ]
+    )
+    bobs = store_cluster(console, [bob, bobby], reasons=["name 0.90"])
+    adas = store_cluster(console, [ada, again])
+    client = console.client("editor")
+    answer = client.post(f"/duplicates/{bobs}/dismiss", {"return_to": "/duplicates"})
+    assert answer.headers["location"] == "/duplicates?done=dismissed"
+    html = client.get(answer.headers["location"]).text
+    assert "Marked as not duplicates" in html and "name 0.90" not in html
+    assert cluster_row(console, bobs).status == "dismissed"
+    with console.database.read_session() as session:
+        assert dedupe_repository.dismissed_pairs(session, [bob]) == {tuple(sorted([bob, bobby]))}
+    assert "name 0.90" in client.get("/duplicates?status=dismissed").text
+
+    # Someone edits a lead after the page was read: the merge is refused,
+    # nothing changes, and the page says why.
+    form = merge_form(client.get(f"/duplicates/{adas}").text)
+    with context.acting_as("user:admin@example.com"), console.database.unit_of_work() as uow:
+        leads_service.update(uow, again, {"title": "Analyst"})
+    refused = client.post(f"/duplicates/{adas}/merge", form).headers["location"]
+    assert refused == f"/duplicates/{adas}?error=conflict"
+    assert "Someone changed these leads" in client.get(refused).text
+    assert lead_now(console, again).merged_into_id is None
+    # A survivor that is not one of the leads shown is no merge at all.
+    bad = client.post(f"/duplicates/{adas}/merge", {**form, "survivor": bob})
+    assert bad.headers["location"].endswith("error=invalid")
+    bad = client.post(f"/duplicates/{adas}/merge", {**form, "lead": [ada, bob], "survivor": ada})
+    assert bad.headers["location"].endswith("error=invalid")
+    assert cluster_row(console, adas).status == "open"
+    client.close()
+
+
+def test_viewers_and_forged_posts_change_nothing(console: ConsoleServer) -> None:
+    ada, again = console.add_leads([ADA, ADA_AGAIN])
+    cluster_id = store_cluster(console, [ada, again])
+    form = {"lead": [ada, again], "survivor": ada, "return_to": "/duplicates"}
+    viewer = console.client("viewer")
+    assert viewer.post(f"/duplicates/{cluster_id}/merge", form).status_code == 403
+    assert viewer.post(f"/duplicates/{cluster_id}/dismiss").status_code == 403
+    viewer.close()
+    editor = console.client("editor")
+    assert editor.http.post(f"/duplicates/{cluster_id}/merge", data=form).status_code == 403
+    assert editor.http.post(f"/duplicates/{cluster_id}/dismiss", data={}).status_code == 403
+    assert editor.post("/duplicates/no-such-cluster/dismiss").status_code == 404
+    assert editor.post("/duplicates/unmerge", {"merge_id": "../x"}).status_code == 422
+    assert editor.post("/duplicates/unmerge", {"merge_id": "nope"}).status_code == 404
+    editor.close()
+    assert cluster_row(console, cluster_id).status == "open"
+    assert lead_now(console, again).merged_into_id is None
+
+
+def test_the_lead_page_shows_possible_duplicates_merge_history_and_follows_a_merge(
+    any_console: ConsoleServer,
+) -> None:
+    console = any_console
+    ada, again = console.add_leads([ADA, ADA_AGAIN])
+    cluster_id = store_cluster(console, [ada, again])
+    client = console.client("editor")
+    html = client.get(f"/leads/{ada}").text
+    possible = re.search(r'data-testid="possible-duplicates"(.*?)</section>', html, re.S).group(1)
+    assert f'href="/leads/{again}"' in possible and f'href="/duplicates/{cluster_id}"' in possible
+    assert "Review · score 0.93 · name 1.00, company 0.88, same city" in visible_text(possible)
+    assert 'data-testid="merge-history"' not in html
+
+    form = merge_form(client.get(f"/duplicates/{cluster_id}").text)
+    client.post(f"/duplicates/{cluster_id}/merge", form)
+    # The merged lead's page goes on to the lead it went into, and says so.
+    answer = client.get(f"/leads/{again}")
+    assert answer.status_code == 303
+    assert answer.headers["location"] == f"/leads/{ada}?merged_from={again}"
+    html = client.get(answer.headers["location"]).text
+    note = re.search(r'data-testid="merged-note">(.*?)</p>', html, re.S).group(1)
+    assert "Ada Lovelace was merged into this lead" in visible_text(note)
+    assert f'href="/leads/{again}?follow=no"' in note
+    assert 'data-testid="possible-duplicates"' not in html
+    history = re.search(r'data-testid="merge-history"(.*?)</section>', html, re.S).group(1)
+    assert "Merged Ada Lovelace into this lead" in visible_text(history)
+    assert "by editor@example.com" in visible_text(history)
+    assert "Undo merge</button>" in history
+    # A merged_from that was not merged here shows no note.
+    assert 'data-testid="merged-note"' not in client.get(f"/leads/{ada}?merged_from={ada}").text
+    own = client.get(f"/leads/{again}?follow=no").text
+    assert "was merged into" in own and "Merged into" in own and "Undo merge" in own
+
+    # Undo from the lead page: back on it, both leads apart again.
+    merge_id = re.search(r'name="merge_id" value="([^"]+)"', history).group(1)
+    answer = client.post("/duplicates/unmerge", {"merge_id": merge_id, "back": "lead"})
+    assert answer.headers["location"] == f"/leads/{ada}?notice=unmerged"
+    html = client.get(answer.headers["location"]).text
+    assert "Merge undone: the merged leads are back on their own." in html
+    assert client.get(f"/leads/{again}").status_code == 200
+    history = re.search(r'data-testid="merge-history"(.*?)</section>', html, re.S).group(1)
+    assert "Undone by editor@example.com" in visible_text(history)
+    assert "Undo merge</button>" not in history
+    # Undoing it again from the lead page is an error page saying why.
+    twice = client.post("/duplicates/unmerge", {"merge_id": merge_id, "back": "lead"})
+    assert twice.status_code == 409 and "undone already" in twice.text
+    client.close()
+
+
+def test_a_merge_changed_since_cannot_be_undone_from_the_lead_page(
+    console: ConsoleServer,
+) -> None:
+    ada, again = console.add_leads([ADA, ADA_AGAIN])
+    cluster_id = store_cluster(console, [ada, again])
+    client = console.client("editor")
+    form = merge_form(client.get("/duplicates").text)
+    merged = client.post(f"/duplicates/{cluster_id}/merge", form).headers["location"]
+    with context.acting_as("user:admin@example.com"), console.database.unit_of_work() as uow:
+        leads_service.update(uow, ada, {"city": "Paris"})
+    html = client.get(f"/leads/{ada}").text
+    assert "Undo merge</button>" not in html
+    assert "This lead changed after the merge" in html
+    # The flash's Undo says it in words too.
+    merge_id = merged.rsplit("=", 1)[1]
+    refused = client.post("/duplicates/unmerge", {"merge_id": merge_id, "return_to": "/duplicates"})
+    assert refused.headers["location"] == "/duplicates?error=undo-refused"
+    assert "cannot be undone" in client.get(refused.headers["location"]).text
+    assert lead_now(console, again).merged_into_id == ada
+    client.close()
 
 
 # --- the pieces -------------------------------------------------------------------------

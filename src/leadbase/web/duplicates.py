@@ -23,20 +23,24 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.responses import Response
 
-from leadbase.errors import NotFoundError
+from leadbase.db import UnitOfWork
+from leadbase.dedupe import repository as dedupe_repository
+from leadbase.dedupe import service as dedupe_service
+from leadbase.dedupe.merge import GROUPS, NOT_CHOOSABLE, survive
+from leadbase.errors import ConflictError, NotFoundError, ValidationError
 from leadbase.http import support as http_support
 from leadbase.leads import repository as leads_repository
 from leadbase.models import DuplicateCluster, Merge, SalesLead
 from leadbase.models.duplicate import CLUSTER_ACTIONS, CLUSTER_STATUSES
-from leadbase.models.lead import LEAD_STATUSES
 from leadbase.web import lead_detail, rendering
 from leadbase.web.lead_detail import FormField
-from leadbase.web.session import SignedIn
+from leadbase.web.session import Editor, SignedIn
 
 router = APIRouter(include_in_schema=False)
 
@@ -55,36 +59,22 @@ NONE_TEXT = {
     "merged": "No possible duplicates were merged",
 }
 
-# Kinds whose values are combined by a merge rather than picked: every list
-# item is kept, and a flag is set when any lead has it.
-COMBINED_KINDS = frozenset({"list", "checkbox"})
-COMBINED_NOTE = {"list": "All kept", "checkbox": "Yes if any is"}
+# Fields a merge makes from every lead's values rather than one lead's
+# (dedupe.merge.survive): no choice to make, the row says what happens.
+COMBINED = {
+    "additional_emails": "All kept, with the emails not kept above",
+    "additional_phones": "All kept, with the phones not kept above",
+    "tags": "All kept",
+    "notes": "Joined",
+    "verified": "Yes if any is",
+    "is_manual": "Yes if any is",
+}
+# A field of a group moves with the others of its group (a name, an
+# address...): one choice per group, made on its first differing row.
+GROUP_OF = {name: group for group, names in GROUPS.items() for name in names}
 
 
-# --- queries (until dedupe.service has them) -------------------------------------
-
-
-def clusters_page(
-    session: Session, *, status: str, action: str, after: str | None, limit: int
-) -> list[DuplicateCluster]:
-    """Clusters of one status, highest score first (ties by id), after the
-    cluster ``after``; ``action`` narrows to "merge" or "review"."""
-    query = select(DuplicateCluster).where(
-        DuplicateCluster.entity == "lead", DuplicateCluster.status == status
-    )
-    if action:
-        query = query.where(DuplicateCluster.action == action)
-    if after is not None:
-        last = session.get(DuplicateCluster, after)
-        if last is not None:
-            query = query.where(
-                or_(
-                    DuplicateCluster.score < last.score,
-                    and_(DuplicateCluster.score == last.score, DuplicateCluster.id > last.id),
-                )
-            )
-    order = (DuplicateCluster.score.desc(), DuplicateCluster.id)
-    return list(session.scalars(query.order_by(*order).limit(limit)))
+# --- queries dedupe.service has no function for -------------------------------------
 
 
 def open_cluster_count(session: Session, cap: int = NAV_COUNT_CAP) -> int:
@@ -99,7 +89,8 @@ def open_cluster_count(session: Session, cap: int = NAV_COUNT_CAP) -> int:
 
 
 def merge_by_id(session: Session, merge_id: str) -> Merge | None:
-    return session.get(Merge, merge_id)
+    merge = session.get(Merge, merge_id)
+    return merge if merge is not None and merge.entity == "lead" else None
 
 
 # --- one cluster, side by side ------------------------------------------------------
@@ -120,14 +111,8 @@ class FieldRow:
     cells: tuple[Cell, ...]
     differs: bool
     chosen: str  # the lead whose value the merge keeps by default
-
-    @property
-    def pickable(self) -> bool:
-        return self.differs and self.field.kind not in COMBINED_KINDS
-
-    @property
-    def note(self) -> str:
-        return COMBINED_NOTE.get(self.field.kind, "") if self.differs else ""
+    pickable: bool = False  # this row's radios choose (for its group, if any)
+    note: str = ""  # what the merge does instead of a choice here
 
 
 @dataclass(frozen=True)
@@ -187,28 +172,26 @@ def survivor_order(leads: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]
     return sorted(leads, key=lambda lead: (-_completeness(lead), lead["created_at"], lead["id"]))
 
 
-def _status_rank(value: Any) -> int:
-    return LEAD_STATUSES.index(value) if value in LEAD_STATUSES else -1
+def default_winners(leads: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """Field -> the lead whose value a merge keeps when nobody chooses:
+    dedupe.merge's own survivorship, the first lead kept; except that a
+    value beats none. (survive counts a group's false flag, phone_verified
+    say, as a value: a kept lead without a phone would keep none.)"""
+    winners = survive(leads).winners
+    by_id = {str(lead["id"]): lead for lead in leads}
+    for names in GROUPS.values():
+        winner = winners.get(names[0])
+        if winner is None or _holds(by_id[winner], names):
+            continue
+        holder = next((lead for lead in leads if _holds(lead, names)), None)
+        if holder is not None:
+            winners.update(dict.fromkeys(names, str(holder["id"])))
+    return winners
 
 
-_VERIFIED_BY = {"email": "email_verified", "phone": "phone_verified"}
-
-
-def default_choice(name: str, leads: Sequence[Mapping[str, Any]]) -> str:
-    """The lead whose value a merge keeps for ``name`` unless told otherwise:
-    the survivor's (``leads[0]``) when it has one, a verified email or phone
-    over an unverified one, the most advanced status; else the first lead
-    that has a value."""
-    holders = [lead for lead in leads if _filled(lead.get(name))]
-    if not holders:
-        return str(leads[0]["id"])
-    if name == "lead_status":
-        return str(max(holders, key=lambda lead: _status_rank(lead.get(name)))["id"])
-    flag = _VERIFIED_BY.get(name)
-    if flag:
-        verified = [lead for lead in holders if lead.get(flag)]
-        holders = verified or holders
-    return str(holders[0]["id"])
+def _holds(lead: Mapping[str, Any], names: Sequence[str]) -> bool:
+    """Whether the lead has a value (not just a flag) among ``names``."""
+    return any(_filled(lead.get(name)) and not isinstance(lead.get(name), bool) for name in names)
 
 
 def _cell_text(form_field: FormField, value: Any) -> str:
@@ -225,10 +208,14 @@ def _cell_text(form_field: FormField, value: Any) -> str:
 
 def field_rows(leads: Sequence[Mapping[str, Any]]) -> list[FieldRow]:
     """Every field some lead has, in the lead page's order; a field differs
-    when the leads do not all show the same value."""
-    rows = []
+    when the leads do not all show the same value. The radios of a group
+    sit on its first differing row; its other rows go with it."""
+    winners = default_winners(leads) if len(leads) > 1 else {}
+    rows: list[FieldRow] = []
+    picked_on: dict[str, str] = {}  # group -> the label of the row choosing for it
     for form_field in lead_detail.FORM_FIELDS.values():
-        values = [lead.get(form_field.name) for lead in leads]
+        name = form_field.name
+        values = [lead.get(name) for lead in leads]
         if not any(_filled(value) for value in values):
             continue
         cells = tuple(
@@ -236,8 +223,18 @@ def field_rows(leads: Sequence[Mapping[str, Any]]) -> list[FieldRow]:
             for lead, value in zip(leads, values, strict=True)
         )
         differs = len({cell.text for cell in cells}) > 1
-        chosen = default_choice(form_field.name, leads)
-        rows.append(FieldRow(form_field, cells, differs, chosen))
+        chosen = winners.get(name, str(leads[0]["id"]))
+        group = GROUP_OF.get(name, "")
+        pickable, note = False, ""
+        if differs and name in COMBINED:
+            note = COMBINED[name]
+        elif differs and group in picked_on:
+            note = f"Goes with {picked_on[group]}"
+        elif differs and name not in NOT_CHOOSABLE:
+            pickable = True
+            if group:
+                picked_on[group] = form_field.label.lower()
+        rows.append(FieldRow(form_field, cells, differs, chosen, pickable, note))
     return rows
 
 
@@ -293,6 +290,7 @@ ERRORS = {
         "comes first. Undo it from the lead's page."
     ),
     "undone": "That merge was already undone.",
+    "decided": "These leads were merged meanwhile: there is nothing left to dismiss.",
     "undo-refused": (
         "The merge cannot be undone: the kept lead was changed after it "
         "(undoing would lose that change)."
@@ -352,12 +350,21 @@ def _read_list(
     request: Request, status: str, action: str, cursor: str | None
 ) -> tuple[list[ClusterView], bool, Flash | None]:
     with http_support.database(request).read_session() as session:
-        clusters = clusters_page(
-            session, status=status, action=action, after=cursor, limit=PAGE_SIZE + 1
+        # The cursor is the last cluster shown: the page goes on after its
+        # place. One that does not exist has nothing after it.
+        last = dedupe_repository.get_cluster(session, cursor) if cursor else None
+        if cursor and last is None:
+            return [], False, flash(session, request.query_params)
+        page = dedupe_service.list_clusters(
+            session,
+            status=status,
+            action=action or None,
+            limit=PAGE_SIZE,
+            after=(last.score, last.id) if last else None,
         )
-        views = cluster_views(session, clusters[:PAGE_SIZE])
+        views = cluster_views(session, page.items)
         shown_flash = flash(session, request.query_params)
-    return views, len(clusters) > PAGE_SIZE, shown_flash
+    return views, page.next_after is not None, shown_flash
 
 
 @router.get("/duplicates")
@@ -390,9 +397,12 @@ async def duplicates_page(
 
 def _read_one(request: Request, cluster_id: str) -> tuple[ClusterView, Flash | None]:
     with http_support.database(request).read_session() as session:
-        cluster = session.get(DuplicateCluster, cluster_id) if _ID.match(cluster_id) else None
-        if cluster is None or cluster.entity != "lead":
+        if not _ID.match(cluster_id):
             raise NotFoundError(f"possible duplicate {cluster_id[:64]} not found")
+        try:
+            cluster = dedupe_service.get_cluster(session, cluster_id)
+        except NotFoundError:
+            raise NotFoundError(f"possible duplicate {cluster_id} not found") from None
         [view] = cluster_views(session, [cluster])
         return view, flash(session, request.query_params)
 
@@ -427,6 +437,153 @@ def _render(request: Request, user: Any, context: dict[str, Any]) -> Response:
         lead_name=lead_name,
     )
     return rendering.render(request, "duplicates.html", context)
+
+
+# --- merge, dismiss, undo ----------------------------------------------------------------
+
+CHOICE_PREFIX = "choice."
+VERSION_PREFIX = "version."
+
+
+@dataclass(frozen=True)
+class MergeRequest:
+    """A cluster's form as posted: the leads shown (and the version each was
+    shown at), the one to keep, and the values picked."""
+
+    lead_ids: list[str]
+    survivor_id: str
+    choices: dict[str, str]
+    versions: dict[str, int]
+
+    @classmethod
+    def from_form(cls, form: FormData) -> MergeRequest | None:
+        """None when the post does not make a merge (a survivor or a choice
+        that is not one of the leads shown)."""
+        lead_ids = list(dict.fromkeys(v for v in form.getlist("lead") if isinstance(v, str)))
+        survivor = form.get("survivor")
+        choices: dict[str, str] = {}
+        versions: dict[str, int] = {}
+        for key, value in form.multi_items():
+            if not isinstance(value, str):
+                continue
+            if key.startswith(CHOICE_PREFIX):
+                choices[key.removeprefix(CHOICE_PREFIX)] = value
+            elif key.startswith(VERSION_PREFIX) and value.isdigit():
+                versions[key.removeprefix(VERSION_PREFIX)] = int(value)
+        shown = set(lead_ids)
+        if not isinstance(survivor, str) or survivor not in shown or len(shown) < 2:
+            return None
+        if not set(choices.values()) <= shown or not set(versions) <= shown:
+            return None
+        return cls(lead_ids, survivor, choices, versions)
+
+    @property
+    def others(self) -> list[str]:
+        return [lead_id for lead_id in self.lead_ids if lead_id != self.survivor_id]
+
+
+def merge_cluster_leads(uow: UnitOfWork, cluster_id: str, sent: MergeRequest) -> Merge:
+    """Merge the leads shown of the cluster; the cluster is resolved with it
+    when they are all of its leads (some may have been deleted or merged
+    since the scan: the merge then leaves the cluster open, to dismiss)."""
+    cluster = dedupe_service.get_cluster(uow.session, cluster_id)
+    if not set(sent.lead_ids) <= set(cluster.lead_ids):
+        raise ValidationError("lead", "every lead merged must be one of the cluster's")
+    whole = set(cluster.lead_ids) <= set(sent.lead_ids)
+    return dedupe_service.merge_leads(
+        uow,
+        sent.survivor_id,
+        sent.others,
+        sent.choices,
+        cluster_id=cluster_id if whole else None,
+        expected_versions=sent.versions,
+    )
+
+
+@router.post("/duplicates/{cluster_id}/merge")
+async def merge_cluster(request: Request, user: Editor, cluster_id: str) -> Response:
+    """Merge a cluster's leads into the one kept, with the values picked."""
+    form = await request.form()
+    return_to = form.get("return_to")
+    sent = MergeRequest.from_form(form)
+    if sent is None:
+        return back_to(return_to, error="invalid")
+    try:
+        merge = await http_support.write(
+            request, user.principal, lambda uow: merge_cluster_leads(uow, cluster_id, sent)
+        )
+    except ConflictError:
+        return back_to(return_to, error="conflict")
+    except NotFoundError:
+        return back_to(return_to, error="gone")
+    except ValidationError:
+        return back_to(return_to, error="invalid")
+    return back_to(return_to, done="merged", merge=merge.id)
+
+
+@router.post("/duplicates/{cluster_id}/dismiss")
+async def dismiss_cluster(request: Request, user: Editor, cluster_id: str) -> Response:
+    """Not duplicates: remembered, so they are never suggested together again."""
+    form = await request.form()
+    return_to = form.get("return_to")
+    try:
+        await http_support.write(
+            request, user.principal, lambda uow: dedupe_service.dismiss_cluster(uow, cluster_id)
+        )
+    except ConflictError:  # merged meanwhile
+        return back_to(return_to, error="decided")
+    return back_to(return_to, done="dismissed")
+
+
+class NotLatestMergeError(ConflictError):
+    """The merge asked for is not the one an unmerge of its lead would undo."""
+
+
+class AlreadyUndoneError(ConflictError):
+    """The merge asked for was undone already (a second click, another tab)."""
+
+
+def undo_merge(uow: UnitOfWork, merge_id: str) -> Merge:
+    """Undo exactly this merge: refused (and rolled back) when a later merge
+    of its leads would be undone instead."""
+    merge = merge_by_id(uow.session, merge_id)
+    if merge is None:
+        raise NotFoundError(f"merge {merge_id[:64]} not found")
+    if merge.undone_at is not None:
+        raise AlreadyUndoneError(f"merge {merge_id} was undone already")
+    undone = dedupe_service.unmerge(uow, merge.survivor_id)
+    if undone.id != merge.id:
+        raise NotLatestMergeError(f"merge {merge_id} is not the latest merge of its lead")
+    return undone
+
+
+def _undo_refusal(exc: ConflictError) -> str:
+    if isinstance(exc, NotLatestMergeError):
+        return "not-latest"
+    return "undone" if isinstance(exc, AlreadyUndoneError) else "undo-refused"
+
+
+@router.post("/duplicates/unmerge")
+async def unmerge(request: Request, user: Editor) -> Response:
+    """A merge's Undo (its flash message, or the lead page's merge history):
+    every lead, event and source back as it was before."""
+    form = await request.form()
+    merge_id = form.get("merge_id")
+    return_to = form.get("return_to")
+    to_lead = form.get("back") == "lead"
+    if not isinstance(merge_id, str) or not _ID.match(merge_id):
+        raise ValidationError("merge_id", "name the merge to undo")
+    try:
+        merge = await http_support.write(
+            request, user.principal, lambda uow: undo_merge(uow, merge_id)
+        )
+    except ConflictError as exc:
+        if to_lead:
+            raise  # the lead page's actions fail as an error page
+        return back_to(return_to, error=_undo_refusal(exc))
+    if to_lead:
+        return RedirectResponse(f"/leads/{merge.survivor_id}?notice=unmerged", status_code=303)
+    return back_to(return_to, done="unmerged", merge=merge.id)
 
 
 # --- where an action goes back to -----------------------------------------------------
