@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from leadbase import context
 from leadbase.dedupe import repository as dedupe_repository
@@ -20,6 +21,7 @@ from leadbase.models import DuplicateCluster, SalesLead
 from leadbase.web import duplicates
 from tests import dbs
 from tests.browser import ConsoleServer
+from tests.test_web_accessibility import UNLABELLED
 
 ADA = {
     "full_name": "Ada Lovelace",
@@ -101,6 +103,114 @@ def checked(html: str, name: str) -> str | None:
     """The value of the checked radio called ``name``."""
     found = re.search(rf'name="{re.escape(name)}" value="([^"]+)" checked', html)
     return found.group(1) if found else None
+
+
+# --- in the browser ---------------------------------------------------------------------
+
+
+def test_compare_pick_merge_undo_and_dismiss_in_the_browser(
+    console: ConsoleServer, page: Any, shot: Any
+) -> None:
+    ada, again, bob, bobby = console.add_leads(
+        [
+            ADA,
+            ADA_AGAIN,
+            {"full_name": "Bob Smith", "email": "bob@example.com", "city": "Leeds"},
+            {"full_name": "Bobby Smith", "email": "bobby@example.com", "city": "Leeds"},
+        ]
+    )
+    store_cluster(console, [ada, again], score=0.95)
+    store_cluster(console, [bob, bobby], score=0.86, reasons=["name 0.90", "same city"])
+    console.sign_in(page, "editor")
+    expect(page.get_by_test_id("nav-count-duplicates")).to_have_text("2 open")
+    page.get_by_role("link", name=re.compile("^Duplicates")).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Possible duplicates")
+    clusters = page.get_by_test_id("cluster")
+    expect(clusters).to_have_count(2)
+    adas = clusters.filter(has_text="name 1.00")
+    expect(adas.get_by_test_id("why")).to_contain_text("Score 0.95")
+    expect(adas.get_by_test_id("why")).to_contain_text("name 1.00, company 0.88, same city")
+
+    # The differing field is marked, in colour and in words; a shared one is not.
+    email_row = adas.locator('tr[data-field="email"]')
+    expect(email_row.locator("th")).to_contain_text("differs")
+    background = "cell => getComputedStyle(cell).backgroundColor"
+    marked = email_row.locator("td").first.evaluate(background)
+    assert marked == "rgb(255, 244, 214)"  # tokens.json warning-bg
+    assert adas.locator('tr[data-field="city"] td').first.evaluate(background) != marked
+    expect(adas.locator('tr[data-field="city"] th')).not_to_contain_text("differs")
+    assert page.evaluate(UNLABELLED) == []
+    shot(page, "clusters-desktop")
+
+    # Pick the other lead's email, and merge.
+    other_email = adas.locator(f'input[name="choice.email"][value="{again}"]')
+    other_email.check()
+    expect(other_email).to_be_checked()
+    adas.get_by_role("button", name="Merge 2 leads").click()
+    flash = page.get_by_test_id("flash")
+    expect(flash).to_contain_text("Merged 1 lead into Ada Lovelace.")
+    expect(page.get_by_test_id("cluster")).to_have_count(1)
+    expect(page.get_by_test_id("nav-count-duplicates")).to_have_text("1 open")
+    shot(page, "merged")
+
+    # The survivor holds the picked value; the merged lead's page leads to it.
+    page.goto(f"{console.url}/leads/{again}")
+    expect(page).to_have_url(re.compile(f"/leads/{ada}\\?merged_from={again}$"))
+    expect(page.get_by_test_id("merged-note")).to_contain_text("was merged into this lead")
+    contact = page.locator("#section-contact")
+    expect(contact.get_by_role("link", name="countess@engines.example")).to_be_visible()
+    expect(page.get_by_test_id("merge-history")).to_contain_text("into this lead")
+    assert lead_now(console, ada).email == "countess@engines.example"
+    shot(page, "survivor")
+
+    # Undo from the flash: both leads are back, and so is their cluster.
+    page.go_back()
+    page.get_by_test_id("flash").get_by_role("button", name="Undo").click()
+    expect(page.get_by_test_id("flash")).to_contain_text(
+        "Merge undone: Ada Lovelace and 1 other lead are apart again."
+    )
+    expect(page.get_by_test_id("cluster")).to_have_count(2)
+    assert lead_now(console, again).merged_into_id is None
+    assert lead_now(console, ada).email == "ada@example.com"
+    page.get_by_role("link", name="Leads", exact=True).click()
+    expect(page.locator("#lead-rows tr").filter(has_text="Ada Lovelace")).to_have_count(2)
+
+    # Not duplicates: the cluster goes, and stays gone.
+    page.goto(f"{console.url}/duplicates")
+    bobs = page.get_by_test_id("cluster").filter(has_text="Bobby Smith")
+    bobs.get_by_role("button", name="Not duplicates").click()
+    expect(page.get_by_test_id("flash")).to_contain_text("Marked as not duplicates")
+    expect(page.get_by_test_id("cluster")).to_have_count(1)
+    expect(page.get_by_test_id("cluster").filter(has_text="Bobby Smith")).to_have_count(0)
+    page.reload()
+    expect(page.get_by_test_id("cluster").filter(has_text="Bobby Smith")).to_have_count(0)
+
+    # On a phone the table scrolls inside its card; the page does not.
+    page.set_viewport_size({"width": 360, "height": 800})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    shot(page, "clusters-360px")
+
+
+def test_pick_merge_and_undo_work_without_script(chromium: Any, console: ConsoleServer) -> None:
+    """The core flow is plain forms: it works with script turned off."""
+    ada, again = console.add_leads([ADA, ADA_AGAIN])
+    store_cluster(console, [ada, again])
+    browser_context = chromium.new_context(java_script_enabled=False)
+    page = browser_context.new_page()
+    try:
+        console.sign_in(page, "editor")
+        page.goto(f"{console.url}/duplicates")
+        page.locator(f'input[name="survivor"][value="{again}"]').check()
+        page.locator(f'input[name="choice.title"][value="{ada}"]').check()
+        page.get_by_role("button", name="Merge 2 leads").click()
+        expect(page.get_by_test_id("flash")).to_contain_text("Merged 1 lead into Ada Lovelace.")
+        kept = lead_now(console, again)
+        assert kept.title == "Countess" and lead_now(console, ada).merged_into_id == again
+        page.get_by_role("button", name="Undo").click()
+        expect(page.get_by_test_id("flash")).to_contain_text("Merge undone")
+        assert lead_now(console, ada).merged_into_id is None
+    finally:
+        browser_context.close()
 
 
 # --- over HTTP, on each database ------------------------------------------------------
@@ -261,9 +371,13 @@ def test_merge_keeps_the_picked_values_and_undo_puts_both_back(any_console: Cons
     html = client.get(location).text
     flash = re.search(r'data-testid="flash">(.*?)</div>', html, re.S).group(1)
     assert "Merged 1 lead into Ada Lovelace." in visible_text(flash)
-    assert f'href="/leads/{again}"' in flash and ">Undo</button>" in flash
+    assert f'<a href="/leads/{ada}">Open the kept lead</a>' in flash
+    assert ">Undo</button>" in flash
     assert 'data-testid="cluster"' not in html  # no open cluster left
     assert 'data-testid="nav-count-duplicates"' not in html
+    # Dismissing what was just merged is refused in words.
+    late = client.post(f"/duplicates/{cluster_id}/dismiss", {"return_to": "/duplicates"})
+    assert late.headers["location"] == "/duplicates?error=decided"
     merge_id = location.rsplit("=", 1)[1]
     undo = {"merge_id": merge_id, "return_to": "/duplicates?action=review"}
     answer = client.post("/duplicates/unmerge", undo)
@@ -275,6 +389,7 @@ def test_merge_keeps_the_picked_values_and_undo_puts_both_back(any_console: Cons
     assert (back.email, back.phone, back.additional_emails) == ("ada@example.com", None, None)
     html = client.get(answer.headers["location"]).text
     assert "Merge undone: Ada Lovelace and 1 other lead are apart again." in visible_text(html)
+    assert f'href="/leads/{again}"' in html and f'href="/leads/{ada}"' in html
     assert ">Undo</button>" not in html
     # The cluster is open again, for a person to decide.
     assert cluster_row(console, cluster_id).status == "open"
@@ -413,6 +528,30 @@ def test_a_merge_changed_since_cannot_be_undone_from_the_lead_page(
     assert refused.headers["location"] == "/duplicates?error=undo-refused"
     assert "cannot be undone" in client.get(refused.headers["location"]).text
     assert lead_now(console, again).merged_into_id == ada
+    client.close()
+
+
+def test_only_the_latest_merge_of_a_lead_is_undone(console: ConsoleServer) -> None:
+    ada, again, third = console.add_leads(
+        [ADA, ADA_AGAIN, {"full_name": "Ada King", "email": "king@example.com"}]
+    )
+    first = store_cluster(console, [ada, again])
+    second = store_cluster(console, [ada, third], reasons=["name 0.86"])
+    client = console.client("editor")
+    form = merge_form(client.get(f"/duplicates/{first}").text)
+    first_merge = client.post(f"/duplicates/{first}/merge", {**form, "survivor": ada})
+    form = merge_form(client.get(f"/duplicates/{second}").text)
+    client.post(f"/duplicates/{second}/merge", {**form, "survivor": ada})
+    undo = {"merge_id": first_merge.headers["location"].rsplit("=", 1)[1]}
+    refused = client.post("/duplicates/unmerge", {**undo, "return_to": "/duplicates"})
+    assert refused.headers["location"] == "/duplicates?error=not-latest"
+    assert "a later merge of the same lead" in client.get(refused.headers["location"]).text
+    # Nothing was undone: both merges stand.
+    assert lead_now(console, again).merged_into_id == ada
+    assert lead_now(console, third).merged_into_id == ada
+    history = client.get(f"/leads/{ada}").text
+    assert history.count('data-testid="merge-item"') == 2
+    assert history.count("Undo merge</button>") == 1  # the latest one's
     client.close()
 
 
