@@ -166,9 +166,9 @@ def merge_leads(
         survivor_id=survivor_id,
         merged_ids=others,
         snapshot={
-            "rows": [repository.encode_row(SalesLead.__table__, before[i]) for i in ids],
-            "events": [repository.encode_row(LeadEvent.__table__, row) for row in events],
-            "sources": [repository.encode_row(LeadSource.__table__, row) for row in sources],
+            "rows": [repository.encode_row(SalesLead, before[i]) for i in ids],
+            "events": [repository.encode_row(LeadEvent, row) for row in events],
+            "sources": [repository.encode_row(LeadSource, row) for row in sources],
             "versions": {i: leads[i].version for i in ids},
             "choices": dict(choices or {}),
             "kept": outcome.kept,
@@ -287,14 +287,13 @@ def unmerge(uow: UnitOfWork, lead_id: str) -> Merge:
     now = repository.rows_by_id(session, SalesLead, ids)
     _check_unchanged(merge, now, "lead")
     snapshot = merge.snapshot
-    rows = [repository.decode_row(SalesLead.__table__, row) for row in snapshot["rows"]]
+    rows = [repository.decode_row(SalesLead, row) for row in snapshot["rows"]]
     for row in rows:
         if not repository.restore_versioned(session, SalesLead, row, now[row["id"]]["version"]):
             raise ConflictError(f"lead {row['id']} changed meanwhile; reload and retry")
     for model, key in ((LeadEvent, "events"), (LeadSource, "sources")):
-        table = model.__table__
         repository.write_rows(
-            session, model, [repository.decode_row(table, row) for row in snapshot[key]]
+            session, model, [repository.decode_row(model, row) for row in snapshot[key]]
         )
     session.expire_all()  # the ORM's copies of these rows are stale now
     changes = {row["id"]: diff(_tracked(now[row["id"]]), _tracked(row)) for row in rows}
@@ -313,7 +312,7 @@ def unmerge(uow: UnitOfWork, lead_id: str) -> Merge:
     return merge
 
 
-def _tracked(row: Mapping[str, Any]) -> dict[str, Any]:
+def _tracked(row: repository.Row) -> dict[str, Any]:
     return {name: row[name] for name in TRACKED}
 
 
@@ -361,8 +360,8 @@ def dismiss_cluster(uow: UnitOfWork, cluster_id: str) -> DuplicateCluster:
 @dataclass(frozen=True)
 class ClusterPage:
     items: list[DuplicateCluster]
-    # (score, id) of the last item when more follow: pass it back as ``after``
-    next_after: tuple[float, str] | None
+    # The id of the last item when more follow: pass it back as ``after``.
+    next_after: str | None
 
 
 def list_clusters(
@@ -371,15 +370,17 @@ def list_clusters(
     status: str | None = "open",
     action: str | None = None,
     limit: int = 50,
-    after: tuple[float, str] | None = None,
+    after: str | None = None,
 ) -> ClusterPage:
     """Stored clusters best first (highest score), one page at a time."""
     rows = list(
-        repository.clusters_page(session, status=status, action=action, after=after, limit=limit + 1)
+        repository.clusters_page(
+            session, status=status, action=action, after=after, limit=limit + 1
+        )
     )
     items = rows[:limit]
     more = len(rows) > limit
-    return ClusterPage(items, (items[-1].score, items[-1].id) if more and items else None)
+    return ClusterPage(items, items[-1].id if more and items else None)
 
 
 def get_cluster(session: Session, cluster_id: str) -> DuplicateCluster:
@@ -498,8 +499,8 @@ def merge_companies(
         survivor_id=survivor_id,
         merged_ids=others,
         snapshot={
-            "rows": [repository.encode_row(Company.__table__, before[i]) for i in ids],
-            "leads": [repository.encode_row(SalesLead.__table__, r) for r in lead_rows.values()],
+            "rows": [repository.encode_row(Company, before[i]) for i in ids],
+            "leads": [repository.encode_row(SalesLead, r) for r in lead_rows.values()],
             "versions": {i: companies[i].version for i in ids},
             "lead_versions": {i: row["version"] + 1 for i, row in lead_rows.items()},
             "choices": dict(choices or {}),
@@ -577,10 +578,10 @@ def unmerge_company(uow: UnitOfWork, company_id: str) -> Merge:
                 "undoing the merge would lose that change"
             )
     for row in snapshot["rows"]:
-        decoded = repository.decode_row(Company.__table__, row)
+        decoded = repository.decode_row(Company, row)
         if not repository.restore_versioned(session, Company, decoded, now[row["id"]]["version"]):
             raise ConflictError(f"company {row['id']} changed meanwhile; reload and retry")
-    restored_leads = [repository.decode_row(SalesLead.__table__, r) for r in snapshot["leads"]]
+    restored_leads = [repository.decode_row(SalesLead, r) for r in snapshot["leads"]]
     events = []
     when = utcnow()
     for row in restored_leads:
@@ -589,7 +590,9 @@ def unmerge_company(uow: UnitOfWork, company_id: str) -> Merge:
         changes: Changes = {"company_id": [merge.survivor_id, row["company_id"]]}
         audit.append(session, "lead", row["id"], "update", changes)
         events.append(
-            leads_service._event(row["id"], "updated", when, changes, {"reason": "company_unmerged"})
+            leads_service._event(
+                row["id"], "updated", when, changes, {"reason": "company_unmerged"}
+            )
         )
     leads_repository.insert_events(session, events)
     leads_service._mark_for_sync(session, [row["id"] for row in restored_leads], "update")

@@ -408,12 +408,23 @@ async def get_lead(
     lead_id: str,
     include_deleted: bool = False,
 ) -> Envelope[LeadOut]:
+    """One lead.
+
+    A lead merged into another still answers 200 with its own row as it
+    stands (``merged_into_id`` names the lead that now holds its data), and
+    a ``Link: </api/v1/leads/{survivor}>; rel="canonical"`` header points
+    there. Not a redirect: a client following it silently would take the
+    survivor for the lead it asked for, and the merged row is what
+    ``POST /leads/{id}/unmerge`` and the merge history talk about. A
+    survivor merged again has its own Link: follow them to the end."""
     with database(request).read_session(single_statement=True) as session:
         row = repository.row_by_id(session, lead_id, include_deleted=include_deleted)
     if row is None:
         raise NotFoundError(f"lead {lead_id} not found")
     lead = LeadOut.model_validate(dict(row))
     response.headers["ETag"] = etag(lead.version)
+    if lead.merged_into_id is not None:
+        response.headers["Link"] = f'</api/v1/leads/{lead.merged_into_id}>; rel="canonical"'
     return Envelope(data=lead)
 
 
