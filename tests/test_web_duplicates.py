@@ -278,6 +278,27 @@ def test_filters_narrow_by_status_and_suggested_action(any_console: ConsoleServe
     client.close()
 
 
+def test_pages_follow_each_other_by_score(
+    any_console: ConsoleServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    console = any_console
+    monkeypatch.setattr(duplicates, "PAGE_SIZE", 2)
+    ids = console.add_leads(
+        [{"full_name": f"Person {i}", "email": f"p{i}@x.example"} for i in range(6)]
+    )
+    for i, score in enumerate((0.91, 0.97, 0.91)):
+        store_cluster(console, ids[2 * i : 2 * i + 2], score=score, reasons=[f"reason {i}"])
+    client = console.client("viewer")
+    first = client.get("/duplicates").text
+    # Highest score first; an equal score by id (the older cluster first).
+    assert re.findall(r"reason \d", first) == ["reason 1", "reason 0"]
+    next_url = re.search(r'href="([^"]+)" rel="next"', first).group(1).replace("&amp;", "&")
+    second = client.get(next_url).text
+    assert re.findall(r"reason \d", second) == ["reason 2"]
+    assert 'rel="next"' not in second and 'href="/duplicates">First page' in second
+    client.close()
+
+
 def test_the_empty_page_says_how_to_find_duplicates(console: ConsoleServer) -> None:
     client = console.client("editor")
     html = client.get("/duplicates").text

@@ -30,7 +30,6 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from leadbase.db import UnitOfWork
-from leadbase.dedupe import repository as dedupe_repository
 from leadbase.dedupe import service as dedupe_service
 from leadbase.dedupe.merge import GROUPS, NOT_CHOOSABLE, survive
 from leadbase.errors import ConflictError, NotFoundError, ValidationError
@@ -351,16 +350,9 @@ def _read_list(
 ) -> tuple[list[ClusterView], bool, Flash | None]:
     with http_support.database(request).read_session() as session:
         # The cursor is the last cluster shown: the page goes on after its
-        # place. One that does not exist has nothing after it.
-        last = dedupe_repository.get_cluster(session, cursor) if cursor else None
-        if cursor and last is None:
-            return [], False, flash(session, request.query_params)
+        # place (after one that does not exist, nothing).
         page = dedupe_service.list_clusters(
-            session,
-            status=status,
-            action=action or None,
-            limit=PAGE_SIZE,
-            after=(last.score, last.id) if last else None,
+            session, status=status, action=action or None, limit=PAGE_SIZE, after=cursor
         )
         views = cluster_views(session, page.items)
         shown_flash = flash(session, request.query_params)
