@@ -23,6 +23,7 @@ from leadbase import audit
 from leadbase.auth import service as auth_service
 from leadbase.config import Settings
 from leadbase.db import Database
+from leadbase.dedupe import repository as dedupe_repository
 from leadbase.http.app import create_app
 from leadbase.models import AuditLog
 
@@ -174,12 +175,33 @@ def _enrichment_routes(s: Sweep) -> None:
     s.call("POST", "/api/v1/enrichment/run", EDITOR, json={"limit": 5})
 
 
+def _duplicate_routes(s: Sweep) -> None:
+    a = s.call("POST", "/api/v1/leads", EDITOR, json={"full_name": "Ann Dup"})
+    b = s.call("POST", "/api/v1/leads", EDITOR, json={"full_name": "Anne Dup"})
+    found = {"lead_ids": [a["id"], b["id"]], "score": 0.9, "reasons": [], "action": "review"}
+    with s.database.unit_of_work() as uow:
+        dedupe_repository.upsert_clusters(uow.session, [found], origin="scan")
+    [cluster] = s.client.get("/api/v1/duplicates", headers=s.bearer(EDITOR)).json()["data"]["items"]
+    template = "/api/v1/duplicates/{cluster_id}/dismiss"
+    s.call("POST", template, EDITOR, path=f"/api/v1/duplicates/{cluster['id']}/dismiss")
+    body = {"survivor_id": a["id"], "merged_ids": [b["id"]]}
+    s.call("POST", "/api/v1/leads/merge", EDITOR, json=body)
+    path = f"/api/v1/leads/{b['id']}/unmerge"
+    s.call("POST", "/api/v1/leads/{lead_id}/unmerge", EDITOR, path=path)
+    other = s.call("POST", "/api/v1/companies", EDITOR, json={"name": "Acme Two"})
+    body = {"survivor_id": s.ids["company"], "merged_ids": [other["id"]]}
+    s.call("POST", "/api/v1/companies/merge", EDITOR, json=body)
+    path = f"/api/v1/companies/{other['id']}/unmerge"
+    s.call("POST", "/api/v1/companies/{company_id}/unmerge", EDITOR, path=path)
+
+
 SWEEPS: list[Callable[[Sweep], None]] = [
     _auth_routes,
     _user_routes,
     _company_routes,
     _lead_routes,
     _enrichment_routes,
+    _duplicate_routes,
 ]
 
 

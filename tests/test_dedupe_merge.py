@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import pytest
@@ -172,6 +173,23 @@ def test_choices_override_every_rule() -> None:
     assert values["lead_status"] == "new"
     assert values["tags"] == ["y"]
     assert values["notes"] is None
+
+
+def test_finished_enrichment_and_chosen_flags() -> None:
+    survivor = _lead("s", verified=True)
+    done = _lead(
+        "o",
+        enrichment_status="completed",
+        enrichment_task_id="job-1",
+        enrichment_data={"steps": [], "fields": {}},
+    )
+    values = survive([survivor, done], {"verified": "o", "is_manual": "o"}).values
+    # the survivor was never enriched: it takes the finished enrichment, with its job
+    assert (values["enrichment_status"], values["enrichment_task_id"]) == ("completed", "job-1")
+    assert values["enrichment_data"] == {"steps": [], "fields": {}}
+    assert values["verified"] is False and values["is_manual"] is False
+    running = _lead("s", enrichment_status="in_progress", enrichment_task_id="job-2")
+    assert survive([running, done]).values["enrichment_task_id"] == "job-2"
 
 
 @pytest.mark.parametrize(
@@ -400,6 +418,16 @@ def test_bad_merges_change_nothing(leads: LeadDatabase) -> None:
         assert service.merges_for_lead(session, a) == []
 
 
+def test_too_many_or_malformed_ids_are_refused(leads: LeadDatabase) -> None:
+    a = leads.add_lead({"full_name": "Ada"})
+    with pytest.raises(ValidationError, match="at most"):
+        leads.merge_leads(a, [f"id-{i}" for i in range(service.MAX_MERGE)])
+    with pytest.raises(ValidationError, match="non-empty strings"):
+        leads.merge_leads(a, [""])
+    with pytest.raises(ValidationError, match="at least one"):
+        leads.merge_leads(a, "not-a-list")
+
+
 def test_a_merged_lead_cannot_be_merged_again(leads: LeadDatabase) -> None:
     a, b = _two(leads)
     c = leads.add_lead({"full_name": "Someone Else"})
@@ -501,7 +529,7 @@ def test_clusters_page_best_first(leads: LeadDatabase) -> None:
 # --- two merges at once -------------------------------------------------------------------
 
 
-def _race(db: LeadDatabase, merges: Sequence[Callable[[], str]]) -> list[Any]:
+def _race(merges: Sequence[Callable[[], str]]) -> list[Any]:
     barrier = threading.Barrier(len(merges))
     outcomes: list[Any] = [None] * len(merges)
 
@@ -538,8 +566,7 @@ def test_two_merges_of_overlapping_clusters_one_wins(db_url: str) -> None:
             )
             before = _everything(one, [a, shared, c])
             outcomes = _race(
-                one,
-                [lambda: one.merge_leads(a, [shared]), lambda: two.merge_leads(c, [shared])],
+                [partial(one.merge_leads, a, [shared]), partial(two.merge_leads, c, [shared])]
             )
             conflicts = [o for o in outcomes if isinstance(o, ConflictError)]
             won = [o for o in outcomes if isinstance(o, str)]

@@ -18,7 +18,7 @@ from leadbase.enrichment.breaker import BREAKERS
 from leadbase.enrichment.schemas import CompanyHint, EnrichmentOutcome, FieldValue, Step
 from leadbase.jobs.registry import JobRun
 from leadbase.jobs.registry import get as get_handler
-from leadbase.models import Company, LeadEvent
+from leadbase.models import Company, DuplicateCluster, LeadEvent
 from tests.enrichment_servers import DnsServer
 from tests.helpers import audit_entries
 
@@ -274,6 +274,23 @@ def test_a_value_another_lead_holds_is_dropped_and_noted(db: LeadDatabase) -> No
         {"field": "phone", "value": "+14155550132", "existing_id": other}
     ]
     assert "phone" not in after["enrichment_data"]["fields"]
+
+
+def test_enrichment_that_reveals_a_likely_duplicate_queues_it(db: LeadDatabase) -> None:
+    """Enrichment's policy: a fuzzy look-alike it reveals goes to review; its
+    edit is kept (only an exact identity clash drops a value, as above)."""
+    typed = db.add_lead(
+        {"full_name": "Jane Doe", "company_domain": "acmerobotics.io", "phone": "+14155550199"}
+    )
+    lead_id = waiting_lead(db)
+    apply(
+        db, lead_id, "job-1", outcome(first_name=("Jane", "webhook"), last_name=("Doe", "webhook"))
+    )
+    assert lead(db, lead_id)["last_name"] == "Doe"
+    with db.db.read_session() as session:
+        [cluster] = session.scalars(select(DuplicateCluster))
+    assert sorted(cluster.lead_ids) == sorted([typed, lead_id])
+    assert cluster.origin == "write" and cluster.status == "open"
 
 
 def test_an_existing_company_is_linked_and_keeps_its_own_values(db: LeadDatabase) -> None:

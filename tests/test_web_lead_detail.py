@@ -616,13 +616,17 @@ def test_failed_enrichment_conflicts_sources_and_a_merge_are_told(
             },
         ]
     )
-    # No merge service for leads exists yet: mark the merge as it would.
+    # Marked merged as a merge leaves it (the merge itself: test_web_duplicates.py).
     with console.database.unit_of_work() as uow:
         uow.session.execute(
             update(SalesLead).where(SalesLead.id == merged).values(merged_into_id=target)
         )
     viewer = console.client("viewer")
-    html = viewer.get(f"/leads/{merged}").text
+    # Its page goes on to the lead it went into; follow=no shows its own record.
+    assert viewer.get(f"/leads/{merged}").headers["location"] == (
+        f"/leads/{target}?merged_from={merged}"
+    )
+    html = viewer.get(f"/leads/{merged}?follow=no").text
     assert f'href="/leads/{target}"' in html and "was merged into" in html
     text = visible_text(html)
     assert "Enrichment failed" in text
@@ -636,7 +640,7 @@ def test_failed_enrichment_conflicts_sources_and_a_merge_are_told(
     assert provenance is not None and "junk" not in provenance.group(1)  # not a record
     viewer.close()
     admin = console.client("admin")
-    html = admin.get(f"/leads/{merged}").text
+    html = admin.get(f"/leads/{merged}?follow=no").text
     source = re.search(r'data-testid="source">(.*?)</dl>', html, re.S)
     assert source is not None
     assert all(part in source.group(1) for part in ("apify", "google_maps", "place-123"))

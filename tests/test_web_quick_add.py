@@ -144,6 +144,30 @@ def test_quick_add_refuses_bad_input_by_field_and_writes_nothing(console: Consol
     client.close()
 
 
+def test_quick_add_names_a_likely_duplicate_and_why(console: ConsoleServer) -> None:
+    """A lead typed in before without an email, the same person added by
+    email now: refused with the existing lead and the evidence."""
+    with context.acting_as("test:seed"), console.database.unit_of_work() as uow:
+        existing = leads_service.create(
+            uow,
+            {
+                "full_name": "Jane Whitfield",
+                "company_domain": "acme-robotics.com",
+                "company_name": "Acme Robotics",
+            },
+        )
+    client = console.client("editor")
+    answer = _post_json(
+        client,
+        {"email": "jane@acme-robotics.com", "name": "Jane Whitfeld", "domain": "acme-robotics.com"},
+    )
+    assert answer.status_code == 409, answer.text
+    detail = answer.json()["details"][0]
+    assert detail["existing_id"] == existing.lead_id and detail["field"] is None
+    assert detail["message"].startswith("This looks like a lead you already have (name 0.")
+    client.close()
+
+
 def test_the_form_works_without_script(console: ConsoleServer) -> None:
     client = console.client("editor")
     added = client.post("/leads/quick-add", {"email": "plain@example.com", "name": "Plain Form"})

@@ -53,14 +53,32 @@ class DuplicateLeadError(LeadbaseError):
     code = "duplicate"
 
     def __init__(
-        self, existing_id: str, matched_on: str, entity: str = "lead", *, where: str = ""
+        self,
+        existing_id: str,
+        matched_on: str,
+        entity: str = "lead",
+        *,
+        where: str = "",
+        score: float | None = None,
+        reasons: tuple[str, ...] = (),
     ) -> None:
+        why = f" ({', '.join(reasons)})" if len(reasons) > 1 else ""
+        same = f"the same {matched_on}" if not why else "a likely duplicate"
         super().__init__(
-            f"{where}a {entity} with the same {matched_on} already exists: {existing_id}",
-            details=[{"field": matched_on, "existing_id": existing_id}],
+            f"{where}a {entity} with {same} already exists: {existing_id}{why}",
+            details=[
+                {"field": matched_on, "existing_id": existing_id}
+                | (
+                    {"score": round(score, 3), "reasons": list(reasons)}
+                    if score is not None
+                    else {}
+                )
+            ],
         )
         self.existing_id = existing_id
         self.matched_on = matched_on
+        self.score = score
+        self.reasons = reasons
 
 
 class AuditChainError(LeadbaseError):

@@ -30,7 +30,7 @@ from leadbase.http.support import (
     stale_is_412,
     writing,
 )
-from leadbase.leads.schemas import DuplicatePolicy, LeadOut, LeadPage, LeadStatus
+from leadbase.leads.schemas import CompanyDuplicatePolicy, LeadOut, LeadPage, LeadStatus
 from leadbase.models import Company
 
 MAX_PAGE = 500
@@ -126,7 +126,7 @@ def create_company(
     response: Response,
     principal: Editor,
     payload: CompanyCreate,
-    on_duplicate: DuplicatePolicy = "reject",
+    on_duplicate: CompanyDuplicatePolicy = "reject",
 ) -> Envelope[CompanyOut]:
     """A company with the domain of an existing one is a 409 naming it, unless
     ``on_duplicate`` is ``merge`` (fill its empty fields; 200) or ``allow``."""

@@ -23,7 +23,7 @@ from leadbase.companies.schemas import COMPANY_FIELDS, TEXT_FIELDS, CompanyInput
 from leadbase.db import UnitOfWork, serialize_writers
 from leadbase.dedupe import normalise as norm
 from leadbase.errors import ConflictError, DuplicateLeadError, NotFoundError, ValidationError
-from leadbase.leads.schemas import DuplicatePolicy
+from leadbase.leads.schemas import CompanyDuplicatePolicy
 from leadbase.models import Company, new_id, utcnow
 from leadbase.validation import parse
 
@@ -53,13 +53,13 @@ def _duplicate_of(
 
 
 def create(
-    uow: UnitOfWork, data: Mapping[str, Any], *, on_duplicate: DuplicatePolicy = "reject"
+    uow: UnitOfWork, data: Mapping[str, Any], *, on_duplicate: CompanyDuplicatePolicy = "reject"
 ) -> Company:
     return create_or_merge(uow, data, on_duplicate=on_duplicate)[0]
 
 
 def create_or_merge(
-    uow: UnitOfWork, data: Mapping[str, Any], *, on_duplicate: DuplicatePolicy = "reject"
+    uow: UnitOfWork, data: Mapping[str, Any], *, on_duplicate: CompanyDuplicatePolicy = "reject"
 ) -> tuple[Company, bool]:
     """Like ``create``, and says whether the company is new (False: the data
     was merged into the existing company with the same domain)."""

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -23,7 +20,7 @@ from leadbase.dedupe.schemas import (
     MergeInput,
     MergeOut,
 )
-from leadbase.errors import NotFoundError, ValidationError
+from leadbase.errors import NotFoundError
 from leadbase.http.support import Envelope, database, write
 from leadbase.leads import repository as leads_repository
 from leadbase.leads.schemas import LeadOut
@@ -40,23 +37,6 @@ PathId = Annotated[str, Path(pattern=ID_PATTERN)]
 # --- clusters --------------------------------------------------------------------------
 
 
-def _encode_cursor(after: tuple[float, str]) -> str:
-    raw = json.dumps({"s": after[0], "id": after[1]}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[float, str]:
-    """The position a cursor of ours names; anything else is a 422."""
-    try:
-        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        score, last_id = raw["s"], raw["id"]
-        if not isinstance(score, int | float) or not isinstance(last_id, str):
-            raise ValueError("not a cursor")
-    except (ValueError, TypeError, KeyError, binascii.Error):
-        raise ValidationError("cursor", "is not a cursor of this list") from None
-    return float(score), last_id
-
-
 @router.get("/duplicates", response_model=Envelope[ClusterPage])
 def list_duplicates(
     request: Request,
@@ -71,24 +51,22 @@ def list_duplicates(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[
-        str | None, Query(max_length=200, description="data.next_cursor of the last page")
+        str | None, Query(pattern=ID_PATTERN, description="data.next_cursor of the last page")
     ] = None,
 ) -> Envelope[ClusterPage]:
     """Stored duplicate clusters (from ``leadbase dedupe scan`` and from
     writes), best first: highest score, then id. Pass ``data.next_cursor``
     back as ``cursor`` with the same filters for the next page."""
-    after = _decode_cursor(cursor) if cursor else None
     with database(request).read_session() as session:
         page = service.list_clusters(
             session,
             status=None if status == "all" else status,
             action=action,
             limit=limit,
-            after=after,
+            after=cursor,
         )
         items = [ClusterOut.of(cluster) for cluster in page.items]
-    next_cursor = _encode_cursor(page.next_after) if page.next_after else None
-    return Envelope(data=ClusterPage(items=items, next_cursor=next_cursor))
+    return Envelope(data=ClusterPage(items=items, next_cursor=page.next_after))
 
 
 @router.get("/duplicates/{cluster_id}", response_model=Envelope[ClusterOut])

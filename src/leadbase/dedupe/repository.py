@@ -143,21 +143,24 @@ def clusters_page(
     *,
     status: str | None,
     action: str | None,
-    after: tuple[float, str] | None,
+    after: str | None,
     limit: int,
 ) -> Sequence[DuplicateCluster]:
-    """Clusters best first (score descending, then id), one keyset page."""
+    """Clusters best first (score descending, then id), one keyset page
+    after the cluster ``after``. Its score is read in SQL, not carried in the
+    cursor: MariaDB's FLOAT is single precision, and a score sent back as a
+    double would not equal the stored one."""
     query = select(DuplicateCluster)
     if status is not None:
         query = query.where(DuplicateCluster.status == status)
     if action is not None:
         query = query.where(DuplicateCluster.action == action)
     if after is not None:
-        score, last_id = after
+        last = select(DuplicateCluster.score).where(DuplicateCluster.id == after).scalar_subquery()
         query = query.where(
             or_(
-                DuplicateCluster.score < score,
-                and_(DuplicateCluster.score == score, DuplicateCluster.id > last_id),
+                DuplicateCluster.score < last,
+                and_(DuplicateCluster.score == last, DuplicateCluster.id > after),
             )
         )
     query = query.order_by(DuplicateCluster.score.desc(), DuplicateCluster.id).limit(limit)
@@ -316,11 +319,3 @@ def restore_versioned(
         .values(values)
     )
     return bool(getattr(result, "rowcount", 0) == 1)
-
-
-def set_columns(
-    session: Session, model: type[Base], ids: Sequence[str], values: Mapping[str, Any]
-) -> None:
-    table = _table(model)
-    for chunk in chunked(list(ids)):
-        session.execute(update(table).where(table.c.id.in_(chunk)).values(dict(values)))

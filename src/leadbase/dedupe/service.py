@@ -360,8 +360,8 @@ def dismiss_cluster(uow: UnitOfWork, cluster_id: str) -> DuplicateCluster:
 @dataclass(frozen=True)
 class ClusterPage:
     items: list[DuplicateCluster]
-    # (score, id) of the last item when more follow: pass it back as ``after``
-    next_after: tuple[float, str] | None
+    # The id of the last item when more follow: pass it back as ``after``.
+    next_after: str | None
 
 
 def list_clusters(
@@ -370,7 +370,7 @@ def list_clusters(
     status: str | None = "open",
     action: str | None = None,
     limit: int = 50,
-    after: tuple[float, str] | None = None,
+    after: str | None = None,
 ) -> ClusterPage:
     """Stored clusters best first (highest score), one page at a time."""
     rows = list(
@@ -380,7 +380,7 @@ def list_clusters(
     )
     items = rows[:limit]
     more = len(rows) > limit
-    return ClusterPage(items, (items[-1].score, items[-1].id) if more and items else None)
+    return ClusterPage(items, items[-1].id if more and items else None)
 
 
 def get_cluster(session: Session, cluster_id: str) -> DuplicateCluster:

@@ -14,7 +14,13 @@ Tag = Annotated[str, StringConstraints(min_length=1, max_length=50)]
 
 EnrichmentStatus = Literal["pending", "in_progress", "completed", "failed"]
 LeadStatus = Literal["new", "contacted", "qualified", "converted", "lost"]
-DuplicatePolicy = Literal["reject", "merge", "allow"]
+# What a write does with a lead it finds to be a duplicate (dedupe.matcher):
+# reject (409), merge into it, allow (no lookup), or review (write, and
+# queue every likely duplicate for a person). All but allow queue the
+# matches below the auto-merge threshold for review.
+DuplicatePolicy = Literal["reject", "merge", "allow", "review"]
+# Companies are matched on their domain alone: no review queue.
+CompanyDuplicatePolicy = Literal["reject", "merge", "allow"]
 
 
 class LeadInput(BaseModel):

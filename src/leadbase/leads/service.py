@@ -23,8 +23,11 @@ from leadbase.companies import service as companies_service
 from leadbase.config import get_settings
 from leadbase.db import UnitOfWork, serialize_writers
 from leadbase.dedupe import normalise as norm
+from leadbase.dedupe import repository as dedupe_repository
 from leadbase.dedupe.keys import KEY_SOURCE_FIELDS, match_keys
+from leadbase.dedupe.matcher import Candidate, Matcher
 from leadbase.dedupe.merge import merged_values
+from leadbase.dedupe.score import COMPARED_FIELDS
 from leadbase.errors import ConflictError, DuplicateLeadError, NotFoundError, ValidationError
 from leadbase.jobs import service as jobs_service
 from leadbase.leads import repository
@@ -40,6 +43,7 @@ from leadbase.models import SalesLead, new_id, utcnow
 from leadbase.validation import parse
 
 SYNC_TARGET = "airtable"
+COMPARED = frozenset(COMPARED_FIELDS)
 DEFAULTS: dict[str, Any] = LeadInput().model_dump()
 Outcome = Literal["created", "merged", "unchanged", "updated"]
 
@@ -171,52 +175,57 @@ def _check_companies(
 
 # --- duplicates ------------------------------------------------------------------
 
-
-def _keys(row: Mapping[str, Any]) -> list[tuple[str, Any]]:
-    """Duplicate keys in priority order (seed 004: LinkedIn, email, then others)."""
-    keys: list[tuple[str, Any]] = []
-    if row.get("linkedin_url"):
-        keys.append(("linkedin_url", row["linkedin_url"]))
-    if row.get("email"):
-        keys.append(("email", row["email"]))
-    if row.get("phone"):
-        keys.append(("phone", row["phone"]))
-    if row.get("provider_name") and row.get("external_id"):
-        keys.append(("provider_name+external_id", (row["provider_name"], row["external_id"])))
-    return keys
+POLICIES = ("reject", "merge", "allow", "review")
+# The identity key an exact match names (dedupe.score's exact reasons).
+_EXACT_FIELDS = {
+    "same email": "email",
+    "same LinkedIn URL": "linkedin_url",
+    "same provider record": "provider_name+external_id",
+    "same phone": "phone",
+}
 
 
-def _known_keys(session: Session, rows: Sequence[Mapping[str, Any]]) -> dict[tuple[str, Any], str]:
-    """Every duplicate key of ``rows`` already held by an active lead: one query per kind."""
-    wanted: dict[str, set[Any]] = {}
-    for row in rows:
-        for kind, value in _keys(row):
-            wanted.setdefault(kind, set()).add(value)
-    lookups = {
-        "linkedin_url": repository.ids_by_linkedin_url,
-        "email": repository.ids_by_email,
-        "phone": repository.ids_by_phone,
-        "provider_name+external_id": repository.ids_by_provider_external,
+def _exact_field(candidate: Candidate) -> str | None:
+    """The identity key of an exact match; None for a fuzzy one."""
+    reasons = candidate.verdict.reasons
+    return _EXACT_FIELDS.get(reasons[0]) if len(reasons) == 1 else None
+
+
+def _matched_on(candidate: Candidate) -> str:
+    """The field a refusal names: the identity key of an exact match, else
+    the name (a fuzzy match is about the person as a whole)."""
+    return _exact_field(candidate) or "full_name"
+
+
+def _refusal(candidate: Candidate, where: str = "") -> DuplicateLeadError:
+    verdict = candidate.verdict
+    return DuplicateLeadError(
+        candidate.lead_id,
+        _matched_on(candidate),
+        where=where,
+        score=verdict.score,
+        reasons=verdict.reasons,
+    )
+
+
+def _keyed(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A lead's fields with its match keys: what the matcher compares."""
+    return {**row, **match_keys(row)}
+
+
+def _review(candidate: Candidate, lead_id: str) -> dict[str, Any]:
+    return {
+        "lead_ids": [lead_id, candidate.lead_id],
+        "score": candidate.verdict.score,
+        "reasons": list(candidate.verdict.reasons),
+        "action": candidate.verdict.action,
     }
-    known: dict[tuple[str, Any], str] = {}
-    for kind, values in wanted.items():
-        for value, lead_id in lookups[kind](session, values).items():  # type: ignore[operator]
-            known[(kind, value)] = lead_id
-    return known
 
 
-def _first_match(
-    row: Mapping[str, Any],
-    known: Mapping[tuple[str, Any], str],
-    exclude: str | None = None,
-    *,
-    keys: list[tuple[str, Any]] | None = None,
-) -> tuple[str, str] | None:
-    for key in _keys(row) if keys is None else keys:
-        lead_id = known.get(key)
-        if lead_id is not None and lead_id != exclude:
-            return key[0], lead_id
-    return None
+def _queue_reviews(session: Session, reviews: Sequence[dict[str, Any]]) -> None:
+    """Likely duplicates a write found but did not merge: kept for a person."""
+    if reviews:
+        dedupe_repository.upsert_clusters(session, reviews, origin="write")
 
 
 # --- rows we write besides the lead ------------------------------------------------
@@ -355,8 +364,8 @@ def bulk_create(
     All or nothing: the first invalid row or (with ``reject``) duplicate
     raises and the caller's unit of work rolls everything back.
     """
-    if on_duplicate not in ("reject", "merge", "allow"):
-        raise ValidationError("on_duplicate", "must be one of: reject, merge, allow")
+    if on_duplicate not in POLICIES:
+        raise ValidationError("on_duplicate", "must be one of: " + ", ".join(POLICIES))
     session = uow.session
     prefixes = [""] if _single else [f"rows[{i}]." for i in range(len(rows))]
     cleaned = [clean_input(row, prefix=prefixes[i]) for i, row in enumerate(rows)]
@@ -365,34 +374,48 @@ def bulk_create(
     serialize_writers(session)
     _check_companies(session, cleaned, prefixes)
 
-    known = _known_keys(session, cleaned) if on_duplicate != "allow" else {}
+    matcher = Matcher(session) if on_duplicate != "allow" else None
+    keyed = [_keyed(clean) for clean in cleaned]
+    if matcher is not None:
+        matcher.prefetch(keyed)
     new_rows: dict[str, dict[str, Any]] = {}
     merges: dict[str, list[dict[str, Any]]] = {}
+    reviews: list[dict[str, Any]] = []
     results: list[WriteResult] = []
     for i, clean in enumerate(cleaned):
-        # A new row's keys are its clean keys: the defaults it adds are all None.
-        keys = _keys(clean)
-        match = _first_match(clean, known, keys=keys) if on_duplicate != "allow" else None
-        if match is not None:
-            matched_on, lead_id = match
+        candidate = matcher.best(keyed[i]) if matcher is not None else None
+        if (
+            candidate is not None
+            and candidate.verdict.action == "merge"
+            and on_duplicate
+            in (
+                "reject",
+                "merge",
+            )
+        ):
             if on_duplicate == "reject":
-                raise DuplicateLeadError(lead_id, matched_on, where=prefixes[i])
+                raise _refusal(candidate, prefixes[i])
+            lead_id = candidate.lead_id
             if lead_id in new_rows:  # an earlier row of this same batch
                 new_rows[lead_id].update(merged_values(new_rows[lead_id], clean))
-                keys = _keys(new_rows[lead_id])
+                assert matcher is not None
+                matcher.add(lead_id, _keyed(new_rows[lead_id]))
             else:
                 merges.setdefault(lead_id, []).append(clean)
             results.append(WriteResult(lead_id, "merged"))
-        else:
-            lead_id = new_id()
-            new_rows[lead_id] = {**DEFAULTS, **clean, "id": lead_id}
-            results.append(WriteResult(lead_id, "created"))
-        for key in keys:
-            known.setdefault(key, lead_id)
+            continue
+        lead_id = new_id()
+        new_rows[lead_id] = {**DEFAULTS, **clean, "id": lead_id}
+        results.append(WriteResult(lead_id, "created"))
+        if matcher is not None:
+            matcher.add(lead_id, keyed[i])
+            if candidate is not None:
+                reviews.append(_review(candidate, lead_id))
 
     _link_companies(uow, [row for row in new_rows.values() if not row.get("company_id")])
     _insert_new(session, list(new_rows.values()))
     merged_ids = _apply_merges(uow, merges)
+    _queue_reviews(session, reviews)
     unchanged = {lead_id for lead_id in merges if lead_id not in merged_ids}
     return [WriteResult(r.lead_id, "unchanged") if r.lead_id in unchanged else r for r in results]
 
@@ -586,8 +609,8 @@ def update(
         _relink(uow, current, clean, changes)
         if not changes:
             return lead
-    if on_duplicate != "allow":
-        _reject_duplicates(session, {f: clean[f] for f in changes}, lead_id)
+    if on_duplicate != "allow" and not COMPARED.isdisjoint(changes):
+        _check_duplicates(session, {**current, **clean}, lead_id, on_duplicate)
     _apply(lead, changes)
     _flush(session)
     repository.insert_events(session, [_event(lead_id, "updated", utcnow(), changes)])
@@ -596,10 +619,23 @@ def update(
     return lead
 
 
-def _reject_duplicates(session: Session, changed: Mapping[str, Any], lead_id: str) -> None:
-    match = _first_match(changed, _known_keys(session, [changed]), exclude=lead_id)
-    if match is not None:
-        raise DuplicateLeadError(match[1], match[0])
+def _check_duplicates(
+    session: Session, values: Mapping[str, Any], lead_id: str, on_duplicate: DuplicatePolicy
+) -> None:
+    """An edit that makes a lead another's duplicate: an exact match on an
+    identity key (another active lead holds this email) is refused, unless
+    the policy is review; a fuzzy one is a suggestion, not a reason to
+    refuse a person's (or enrichment's) edit, so it is queued for review."""
+    matcher = Matcher(session)
+    row = _keyed(values)
+    matcher.prefetch([row])
+    candidate = matcher.best(row, exclude_id=lead_id)
+    if candidate is None:
+        return
+    exact = candidate.verdict.action == "merge" and _exact_field(candidate) is not None
+    if exact and on_duplicate != "review":
+        raise _refusal(candidate)
+    _queue_reviews(session, [_review(candidate, lead_id)])
 
 
 def soft_delete(uow: UnitOfWork, lead_id: str, *, expected_version: int | None = None) -> SalesLead:

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from leadbase.web import (
     companies,
+    duplicates,
     export,
     lead_detail,
     leads_list,
@@ -26,5 +27,11 @@ def install(app: FastAPI) -> None:
     # Literal paths (/leads/quick-add, /leads/columns, /leads/export,
     # /leads/facets/{field}) before /leads/{lead_id}.
     sections = (quick_add.router, list_views.router, export.router, facet_values.router)
-    for section in (*sections, leads_list.router, lead_detail.router, companies.router):
+    for section in (
+        *sections,
+        leads_list.router,
+        lead_detail.router,
+        companies.router,
+        duplicates.router,
+    ):
         app.include_router(section)

@@ -41,7 +41,8 @@ from leadbase.http import support as http_support
 from leadbase.leads import repository, service
 from leadbase.leads.schemas import IDENTITY_FIELDS, LeadInput, LeadStatus
 from leadbase.models import LeadEvent, LeadSource
-from leadbase.web import forms, lead_enrichment, lead_timeline, rendering
+from leadbase.web import forms, lead_duplicates, lead_enrichment, lead_timeline, rendering
+from leadbase.web.lead_duplicates import LeadDuplicates
 from leadbase.web.lead_timeline import Change, HistoryItem, display
 from leadbase.web.session import ConsoleUser, Editor, SignedIn
 
@@ -194,6 +195,7 @@ NOTICES = {
     "unchanged": "Nothing to save: no field was changed.",
     "deleted": "",  # the deleted banner says it, once
     "restored": "Lead restored.",
+    "unmerged": "Merge undone: the merged leads are back on their own.",
 }
 IDENTITY_MESSAGE = "Keep a name, an email, a phone or a LinkedIn address: a lead needs one of them."
 
@@ -338,6 +340,7 @@ class LeadRecord:
     events: list[LeadEvent]  # oldest first
     sources: list[LeadSource]
     company: dict[str, Any] | None  # the linked company: id, name, domain
+    duplicates: LeadDuplicates = field(default_factory=LeadDuplicates)
 
     @property
     def last_seq(self) -> int:
@@ -361,7 +364,7 @@ class LeadRecord:
         ]
 
 
-def read_lead(request: Request, lead_id: str) -> LeadRecord:
+def read_lead(request: Request, lead_id: str, merged_from: str | None = None) -> LeadRecord:
     with http_support.database(request).read_session() as session:
         row = repository.row_by_id(session, lead_id, include_deleted=True)
         if row is None:
@@ -379,6 +382,7 @@ def read_lead(request: Request, lead_id: str) -> LeadRecord:
             events=list(repository.events_for(session, lead_id)),
             sources=list(repository.sources_for(session, lead_id)),
             company=company,
+            duplicates=lead_duplicates.read(session, lead, merged_from),
         )
 
 
@@ -538,6 +542,7 @@ def _page(request: Request, user: ConsoleUser, record: LeadRecord, view: View) -
             "phone_text": phone_text,
             "who": lead_timeline.who,
             "pretty_json": _pretty_json,
+            "duplicates": record.duplicates,
         },
         status_code=view.status_code,
     )
@@ -554,8 +559,16 @@ async def lead_page(
     lead_id: str,
     notice: str | None = None,
     edit: str | None = None,
+    merged_from: str | None = None,
+    follow: str | None = None,
 ) -> Response:
-    record = await run_in_threadpool(read_lead, request, lead_id)
+    """The lead; a merged lead's page goes on to the lead it was merged into
+    (``follow=no`` shows the merged record itself)."""
+    record = await run_in_threadpool(read_lead, request, lead_id, merged_from)
+    into = record.lead.get("merged_into_id")
+    if into and follow != "no":
+        target = f"/leads/{quote(into, safe='')}?merged_from={quote(lead_id, safe='')}"
+        return RedirectResponse(target, status_code=303)
     view = View(editing=edit or "", notice=NOTICES.get(notice or "", ""))
     return _page(request, user, record, view)
 

@@ -91,10 +91,15 @@ def _field_errors(exc: ValidationError | DuplicateLeadError) -> list[dict[str, A
     a message for the whole form)."""
     if isinstance(exc, DuplicateLeadError):
         field = _FORM_FIELD_OF.get(exc.matched_on, exc.matched_on)
+        if len(exc.reasons) > 1:  # fuzzy: the person as a whole, not one field
+            field = ""
+            message = f"This looks like a lead you already have ({', '.join(exc.reasons)})."
+        else:
+            message = f"A lead with this {exc.matched_on.replace('_', ' ')} already exists."
         return [
             {
                 "field": field if field in FORM_FIELDS else None,
-                "message": f"A lead with this {exc.matched_on.replace('_', ' ')} already exists.",
+                "message": message,
                 "existing_id": exc.existing_id,
             }
         ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -18,6 +19,7 @@ from typing import Any
 from fastapi import Request
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 from starlette.responses import HTMLResponse
 
 from leadbase.views import repository as views_repository
@@ -37,7 +39,15 @@ class NavItem:
 
 # The console's sections, in menu order. Later features (duplicates, imports,
 # sync, analytics) add their page here and it shows in every page's menu.
-NAV: list[NavItem] = [NavItem("Leads", "/leads"), NavItem("Companies", "/companies")]
+NAV: list[NavItem] = [
+    NavItem("Leads", "/leads"),
+    NavItem("Companies", "/companies"),
+    NavItem("Duplicates", "/duplicates"),
+]
+# A section's count beside its menu item (open duplicates, say): path ->
+# a bounded query giving the text to show ("" for none). Sections register
+# theirs, so this module imports none of them.
+NAV_COUNTS: dict[str, Callable[[Session], str]] = {}
 
 
 def load_tokens(path: Path = TOKENS_FILE) -> dict[str, Any]:
@@ -123,15 +133,28 @@ def _environment() -> Environment:
 ENVIRONMENT = _environment()
 
 
-def nav_views(request: Request, user_id: str) -> list[ViewLink]:
-    """The saved views the nav lists under Leads on every page: one indexed
-    query of at most a hundred short rows."""
+def nav_counts(request: Request) -> dict[str, str]:
+    """Each section's count beside its menu item (for a page that read its
+    saved views itself)."""
+    try:
+        with request.app.state.database.read_session(single_statement=True) as session:
+            return {path: count(session) for path, count in NAV_COUNTS.items()}
+    except SQLAlchemyError:
+        return {}
+
+
+def nav_state(request: Request, user_id: str) -> tuple[list[ViewLink], dict[str, str]]:
+    """What the nav shows on every page: the saved views under Leads (one
+    indexed query of at most a hundred short rows) and each section's count
+    (bounded queries); they need not agree, so no transaction holds them."""
     database = request.app.state.database
     try:
         with database.read_session(single_statement=True) as session:
-            return views_repository.visible_to(session, user_id, LEADS)
+            views = views_repository.visible_to(session, user_id, LEADS)
+            counts = {path: count(session) for path, count in NAV_COUNTS.items()}
+            return views, counts
     except SQLAlchemyError:  # an error page about the database itself still renders
-        return []
+        return [], {}
 
 
 def render(
@@ -150,7 +173,11 @@ def render(
     }
     values.update(context or {})
     if values["user"] is not None and "nav_views" not in values:
-        values["nav_views"] = nav_views(request, values["user"].principal.user_id)
+        values["nav_views"], values["nav_counts"] = nav_state(
+            request, values["user"].principal.user_id
+        )
+    elif values["user"] is not None and "nav_counts" not in values:
+        values["nav_counts"] = nav_counts(request)
     body = ENVIRONMENT.get_template(template).render(values)
     response = HTMLResponse(body, status_code=status_code, headers=headers)
     response.headers["Cache-Control"] = "no-store"  # pages hold personal data
