@@ -141,17 +141,18 @@ def verdict(score: float, action: str = "merge") -> Verdict:
     return Verdict(score, (f"name {score:.2f}",), action)  # type: ignore[arg-type]
 
 
-def test_cluster_score_is_its_weakest_link_and_one_review_link_makes_it_review() -> None:
+def test_cluster_score_is_its_weakest_link_and_review_links_stay_out_of_merges() -> None:
     links = [
         Link("a", "b", verdict(0.97)),
         Link("b", "c", verdict(0.92)),
         Link("a", "c", verdict(0.91)),  # not needed to hold the cluster together
-        Link("x", "y", verdict(0.95)),
-        Link("y", "z", verdict(0.8, "review")),
+        Link("c", "d", verdict(0.8, "review")),  # left for after the merge
+        Link("x", "y", verdict(0.75, "review")),
+        Link("y", "z", verdict(0.6, "review")),
     ]
     clusters = build_clusters(links, set())
     assert [(c.lead_ids, c.score, c.action) for c in clusters] == [
         (("a", "b", "c"), 0.92, "merge"),
-        (("x", "y", "z"), 0.8, "review"),
+        (("x", "y", "z"), 0.6, "review"),
     ]
     assert clusters[0].reasons == ("name 0.92",)

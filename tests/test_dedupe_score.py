@@ -327,3 +327,13 @@ def test_febrl_pairs() -> None:
     rng = random.Random(4)
     strangers = [rng.sample(pairs, 2) for _ in range(500)]
     assert not any(merges(one[0], other[1]) for one, other in strangers)
+
+
+def test_different_first_names_at_one_employer_are_review() -> None:
+    # Same surname, same company and domain, same city: colleagues, maybe.
+    a = lead("Jane Smith", company_name="Acme", company_domain="acme.com", city="Berlin")
+    b = lead("John Smith", company_name="ACME Inc.", company_domain="acme.com", city="Berlin")
+    found = verdict(a, b)
+    assert found is not None and found.action == "review"
+    # Company and domain count once: the evidence is one employer.
+    assert found.score < RULES.high or found.reasons[-1] == "different first names"

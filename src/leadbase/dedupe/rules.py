@@ -56,9 +56,9 @@ class RulesError(LeadbaseError):
 @dataclass(frozen=True)
 class Rules:
     # At or above: merge automatically.
-    high: float = 0.75
+    high: float = 0.7
     # Between low and high: review queue; below: no match.
-    low: float = 0.6
+    low: float = 0.55
     weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     # The weight of evidence a full score needs: a pair that agrees on less
     # (a name alone weighs 3) scores at most its weight over this, so a

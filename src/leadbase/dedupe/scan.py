@@ -10,16 +10,19 @@ neighbourhood). A pair an earlier pass already compared (it shares that
 pass's key, in a block compared in full) is not compared again.
 
 Pairs at or above ``rules.low`` become links; clusters are built from them
-the way Kruskal builds a spanning forest: merge-level links first, then
-review-level ones, each strongest first, and never joining two groups when
-a pair across them was dismissed (so a dismissed pair never lands in one
-cluster, not even through a third lead). So:
+the way Kruskal builds a spanning forest, strongest link first, never
+joining two groups when a pair across them was dismissed (so a dismissed
+pair never lands in one cluster, not even through a third lead):
 
+- first the merge-level links: the groups they hold together are "merge"
+  clusters, which ``leadbase dedupe merge --auto`` merges;
+- then the review-level links between leads in no merge cluster: "review"
+  clusters. A review link that touches a merge cluster is left for the
+  next scan (after the merge, the survivor is compared again), so a lead is
+  in one cluster at most and an uncertain lead never blocks, nor joins, a
+  certain merge;
 - a cluster's ``score`` is its weakest link in that spanning forest (the
-  link without which it would fall apart), its ``reasons`` that link's;
-- its ``action`` is "merge" only when merge-level links alone hold all its
-  leads together; one uncertain link makes the whole cluster "review", so
-  an automatic merge never takes in a lead a person should look at.
+  link without which it would fall apart), its ``reasons`` that link's.
 
 The scan merges nothing and stores nothing: the caller stores the clusters.
 """
@@ -299,32 +302,36 @@ def build_clusters(links: Sequence[Link], dismissed: set[tuple[str, str]]) -> li
     """Clusters from links (see the module's doc), strongest first."""
     forest = _Forest(dismissed)
     weakest: dict[str, Verdict] = {}
-    merge_only: dict[str, bool] = {}
-    ordered = sorted(links, key=lambda link: (link.verdict.action != "merge", -link.verdict.score))
-    for link in ordered:
-        ra, rb = forest.find(link.a), forest.find(link.b)
-        root = forest.join(link.a, link.b)
-        if root is None:
-            continue
-        held = [v for v in (link.verdict, weakest.get(ra), weakest.get(rb)) if v is not None]
-        weakest[root] = min(held, key=lambda v: v.score)
-        merge_only[root] = (
-            link.verdict.action == "merge" and merge_only.get(ra, True) and merge_only.get(rb, True)
-        )
+    merges = sorted((k for k in links if k.verdict.action == "merge"), key=_strongest)
+    reviews = sorted((k for k in links if k.verdict.action != "merge"), key=_strongest)
+    for link in merges:
+        _join(forest, weakest, link)
+    certain = {lead for root in weakest for lead in forest.members.get(root, ())}
+    for link in reviews:
+        if link.a not in certain and link.b not in certain:
+            _join(forest, weakest, link)
     clusters = []
     for root, verdict in weakest.items():
         if forest.find(root) != root:
             continue
-        clusters.append(
-            Cluster(
-                lead_ids=tuple(sorted(forest.members[root])),
-                score=verdict.score,
-                reasons=verdict.reasons,
-                action="merge" if merge_only[root] else "review",
-            )
-        )
+        lead_ids = tuple(sorted(forest.members[root]))
+        action: Literal["merge", "review"] = "merge" if lead_ids[0] in certain else "review"
+        clusters.append(Cluster(lead_ids, verdict.score, verdict.reasons, action))
     clusters.sort(key=lambda c: (-c.score, c.lead_ids))
     return clusters
+
+
+def _strongest(link: Link) -> float:
+    return -link.verdict.score
+
+
+def _join(forest: _Forest, weakest: dict[str, Verdict], link: Link) -> None:
+    """Join the link's two groups; the joined group's weakest link is kept."""
+    ra, rb = forest.find(link.a), forest.find(link.b)
+    root = forest.join(link.a, link.b)
+    if root is not None:
+        held = [v for v in (link.verdict, weakest.get(ra), weakest.get(rb)) if v is not None]
+        weakest[root] = min(held, key=lambda v: v.score)
 
 
 def scan(

@@ -350,21 +350,47 @@ def compare_features(a: Features, b: Features, rules: Rules) -> Verdict | None:
     weights = rules.weights
     total = weighed = 0.0
     counted = []
+    employer: tuple[float, float] | None = None  # (weight, similarity) counted
     for field, similarity in _similarities(a, b):
         weight = weights.get(field, 0.0)
-        if weight:
-            total += weight * similarity
-            weighed += weight
-            counted.append((field, similarity))
+        if not weight:
+            continue
+        counted.append((field, similarity))
+        if field in _EMPLOYER:
+            # Company name and domain both say who employs the lead: the
+            # better of the two counts, once.
+            if employer is not None:
+                total -= employer[0] * employer[1]
+                weighed -= employer[0]
+                weight, similarity = max(employer, (weight, similarity), key=lambda e: e[1])
+            employer = (weight, similarity)
+        total += weight * similarity
+        weighed += weight
     score = round(total / max(weighed, rules.min_weight), 4)
     if score < rules.low:
         return None
     reasons = [_reason(field, similarity) for field, similarity in counted]
-    differ = _identities_differ(a, b)
+    differ = _identities_differ(a, b) if score >= rules.high else None
+    if differ is None and score >= rules.high and employer and _first_names_differ(a, b):
+        differ = "different first names"
     if differ:
         reasons.append(differ)
     action: Action = "merge" if score >= rules.high and not differ else "review"
     return Verdict(score, tuple(reasons), action)
+
+
+_EMPLOYER = frozenset({"company", "domain"})
+
+
+def _first_names_differ(a: Features, b: Features) -> bool:
+    """Both leads have a first and a last name and the first names are
+    unalike, swapped or not. With an employer in common ("Jane Smith" and
+    "John Smith" at Acme) they may well be colleagues: only a person
+    decides. (Without one, as in FEBRL, a first name replaced by another
+    with the rest of the record the same is most often a typing error.)"""
+    if not (a.first and a.last and b.first and b.last):
+        return False
+    return _first_sim(a.first, b.first) == 0.0 and _first_sim(a.first, b.last) == 0.0
 
 
 def compare(a: Mapping[str, Any], b: Mapping[str, Any], rules: Rules) -> Verdict | None:
