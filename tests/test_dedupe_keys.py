@@ -50,7 +50,7 @@ def test_every_key_column_is_filled() -> None:
     assert found["key_company"] == "acme"
     assert found["key_address"] == "SW1A1AA 12"
     assert found["key_name"] == " ".join(sorted([keys.phonetic("ada"), keys.phonetic("lovelace")]))
-    assert found["key_name_alt"] == f"{keys.phonetic('lovelace')} SW1A1AA"
+    assert found["key_name_alt"] == f"{keys.phonetic('lovelace')} acme.com"
 
 
 @pytest.mark.parametrize(

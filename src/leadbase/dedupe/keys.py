@@ -224,11 +224,16 @@ def address_key(postal_code: str | None, street: str | None, city: str | None = 
 
 
 def _place(lead: Mapping[str, Any], domain: str | None) -> str | None:
-    """Where a person is, for the second name key: their postcode, else
-    their employer (domain, else company name key)."""
-    if lead.get("postal_code"):
-        return _postcode(lead["postal_code"])
-    return domain or norm.company_name_key(lead.get("company_name"))
+    """Where a person is, for the second name key: their employer (domain,
+    else company name key), else their city, else their postcode. Not the
+    postcode first: the address key has it already, and a mistyped postcode
+    would then hide a duplicate from both keys."""
+    return (
+        domain
+        or norm.company_name_key(lead.get("company_name"))
+        or norm.sort_key(lead.get("city"))
+        or (_postcode(lead["postal_code"]) if lead.get("postal_code") else None)
+    )
 
 
 def match_keys(lead: Mapping[str, Any]) -> dict[str, str | None]:
@@ -241,8 +246,8 @@ def match_keys(lead: Mapping[str, Any]) -> dict[str, str | None]:
         "key_email": canonical_email(lead.get("email")),
         "key_domain": domain,
         "key_name": name_key(first, last),
-        # The surname's sound and where the person is (postcode, else
-        # employer): finds a typo in the first name.
+        # The surname's sound and where the person is (employer, else city,
+        # else postcode): finds a typo in the first name.
         "key_name_alt": f"{last_code} {place}"[:_KEY_MAX] if last_code and place else None,
         "key_company": norm.company_name_key(lead.get("company_name")),
         "key_address": address_key(lead.get("postal_code"), lead.get("street"), lead.get("city")),
