@@ -212,11 +212,12 @@ def _postcode(postal_code: str) -> str:
 
 def address_key(postal_code: str | None, street: str | None, city: str | None = None) -> str | None:
     """Postcode and house number: one door. Without a postcode, the city
-    and the house number."""
+    and the house number. The characters of each are sorted, so two
+    swapped digits ("2061" typed "2016", "47" typed "74") keep the key."""
     number = _DIGITS.search(street or "")
-    door = number.group(0) if number else ""
+    door = "".join(sorted(number.group(0))) if number else ""
     if postal_code:
-        return f"{_postcode(postal_code)} {door}".strip()[:_KEY_MAX]
+        return f"{''.join(sorted(_postcode(postal_code)))} {door}".strip()[:_KEY_MAX]
     place = norm.sort_key(city)
     if place and door:
         return f"{place} {door}"[:_KEY_MAX]
