@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Row, or_, select, tuple_
+from sqlalchemy import Connection, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from leadbase.db import IN_LIST_CHUNK, chunked
@@ -28,10 +29,14 @@ from leadbase.dedupe.score import (
     COMPARED_FIELDS,
     FEATURE_FIELDS,
     Features,
+    Initials,
     Verdict,
     compare_features,
     features,
     features_of,
+    initials_meet,
+    initials_of,
+    name_initials,
 )
 from leadbase.models import SalesLead
 from leadbase.models.lead import MATCH_KEY_COLUMNS
@@ -39,6 +44,9 @@ from leadbase.models.lead import MATCH_KEY_COLUMNS
 # The columns a candidate is found by, one indexed lookup each.
 LOOKUP_COLUMNS = ("key_email", "linkedin_url", "phone", "key_name", "key_name_alt", "key_address")
 PROVIDER_RECORD = "provider_name+external_id"
+# Leads sharing one of these need not have alike names (a switchboard, a
+# building): they are compared only when their names share an initial.
+_NAMELESS_KEYS = frozenset({"phone", "key_address"})
 SELECTED = ("id", *COMPARED_FIELDS, *MATCH_KEY_COLUMNS, "is_deleted", "merged_into_id")
 # SELECTED is the id, then FEATURE_FIELDS in their order (then the other keys).
 _FEATURE_END = 1 + len(FEATURE_FIELDS)
@@ -72,43 +80,86 @@ def _condition(column: str, values: Sequence[Any]) -> Any:
     return getattr(SalesLead, column).in_(values)
 
 
-def candidate_rows(session: Session, wanted: Mapping[str, Iterable[Any]]) -> list[Row[Any]]:
+def candidate_rows(session: Session, wanted: Mapping[str, Iterable[Any]]) -> list[Sequence[Any]]:
     """The active leads whose key column (or provider record) holds one of
-    the wanted values, with the fields compare() reads and their keys. One
-    query (the keys OR-ed, each by its index) when the values fit in one
-    statement, as for a single write; else a query per chunk of each key."""
-    selected = [getattr(SalesLead, name) for name in SELECTED]
-    sorted_values = {column: sorted(set(values)) for column, values in wanted.items()}
+    the wanted values: SELECTED columns. One query (the keys OR-ed, each by
+    its index) when the values fit in one statement, as for a single write;
+    else a query per chunk of each key."""
+    sorted_values = {c: sorted(set(values)) for c, values in wanted.items() if values}
+    connection = session.connection()
     if sum(map(len, sorted_values.values())) <= IN_LIST_CHUNK:
-        conditions = [_condition(c, values) for c, values in sorted_values.items() if values]
-        statements = [select(*selected).where(or_(*conditions))] if conditions else []
+        if connection.dialect.name == "sqlite" and PROVIDER_RECORD not in sorted_values:
+            return _sqlite_candidates(connection, sorted_values)
+        conditions = [_condition(c, values) for c, values in sorted_values.items()]
+        statements = [select(*_SELECTED_COLUMNS).where(or_(*conditions))] if conditions else []
     else:
         statements = [
-            select(*selected).where(_condition(column, chunk))
+            select(*_SELECTED_COLUMNS).where(_condition(column, chunk))
             for column, values in sorted_values.items()
             for chunk in chunked(values)
         ]
-    rows: dict[str, Row[Any]] = {}
-    connection = session.connection()  # Core rows: no ORM loading per row
+    rows: dict[str, Sequence[Any]] = {}
     for statement in statements:
-        rows.update((row.id, row) for row in connection.execute(statement) if is_active(row))
+        rows.update((row[0], row) for row in connection.execute(statement) if is_active(row))
     return list(rows.values())
+
+
+_SELECTED_COLUMNS = [getattr(SalesLead, name) for name in SELECTED]
+
+
+@lru_cache(maxsize=256)
+def _sqlite_sql(shape: tuple[tuple[str, int], ...]) -> str:
+    """SELECT ... WHERE a IN (?, ?) OR b IN (?) for the (column, how many
+    values) shape: built once per shape, without SQLAlchemy's statement
+    compilation, which a single write's lookup would otherwise pay each time."""
+    where = " OR ".join(f"{column} IN ({', '.join('?' * count)})" for column, count in shape)
+    return f"SELECT {', '.join(SELECTED)} FROM sales_leads WHERE {where}"
+
+
+def _sqlite_candidates(
+    connection: Connection, values: Mapping[str, Sequence[Any]]
+) -> list[Sequence[Any]]:
+    sql = _sqlite_sql(tuple((column, len(v)) for column, v in values.items()))
+    params = [value for v in values.values() for value in v]
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        found = cursor.execute(sql, params).fetchall()
+    finally:
+        cursor.close()
+    return [row for row in found if is_active(row)]
+
+
+_FIRST, _LAST, _FULL = (SELECTED.index(f) for f in ("first_name", "last_name", "full_name"))
 
 
 class Matcher:
     def __init__(self, session: Session, rules: Rules | None = None) -> None:
         self.session = session
         self.rules = rules or load_rules()
+        # Stored candidates' rows (SELECTED); their features are computed
+        # only for those compared, most are not.
+        self._rows: dict[str, Sequence[Any]] = {}
         self._features: dict[str, Features] = {}
         self._by_key: dict[tuple[str, Any], list[str]] = {}
         self._dismissed: dict[str, set[tuple[str, str]]] = {}
 
-    def _index(self, lead_id: str, row: Mapping[str, Any], found: Features | None = None) -> None:
-        self._features[lead_id] = found or features(row)
+    def _index(self, lead_id: str, row: Mapping[str, Any]) -> None:
         for key in _lookup_keys(row):
             ids = self._by_key.setdefault(key, [])
             if lead_id not in ids:
                 ids.append(lead_id)
+
+    def _features_of(self, lead_id: str) -> Features:
+        found = self._features.get(lead_id)
+        if found is None:
+            found = self._features[lead_id] = features_of(*self._rows[lead_id][1:_FEATURE_END])
+        return found
+
+    def _initials(self, lead_id: str) -> Initials:
+        if lead_id in self._features:
+            return initials_of(self._features[lead_id])
+        row = self._rows[lead_id]
+        return name_initials(row[_FIRST], row[_LAST], row[_FULL])
 
     def prefetch(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Load the stored candidates of every row (rows carry their key_* values)."""
@@ -122,10 +173,12 @@ class Matcher:
                 self._by_key.setdefault((column, value), [])
         if wanted:
             for found in candidate_rows(self.session, wanted):
-                self._index(found.id, found._mapping, features_of(*found[1:_FEATURE_END]))  # type: ignore[arg-type]
+                self._rows[found[0]] = found
+                self._index(found[0], dict(zip(SELECTED, found, strict=True)))
 
     def add(self, lead_id: str, row: Mapping[str, Any]) -> None:
         """A row this batch just accepted: a candidate for the rows after it."""
+        self._features[lead_id] = features(row)
         self._index(lead_id, row)
 
     def _skipped(self, exclude_id: str | None) -> set[tuple[str, str]]:
@@ -137,19 +190,25 @@ class Matcher:
 
     def all(self, row: Mapping[str, Any], *, exclude_id: str | None = None) -> list[Candidate]:
         """Every candidate at or above ``rules.low``, best first (on a tie, merge before review)."""
-        ids: dict[str, None] = {}
+        # lead id -> whether only a phone or an address key brought it
+        ids: dict[str, bool] = {}
         for key in _lookup_keys(row):
-            ids.update(dict.fromkeys(self._by_key.get(key, ())))
+            nameless = key[0] in _NAMELESS_KEYS
+            for lead_id in self._by_key.get(key, ()):
+                ids[lead_id] = ids.get(lead_id, True) and nameless
         ids.pop(exclude_id, None)  # type: ignore[arg-type]
         if not ids:
             return []
         dismissed = self._skipped(exclude_id)
         mine = features(row)
+        my_initials = initials_of(mine)
         found = []
-        for lead_id in ids:
+        for lead_id, nameless in ids.items():
             if exclude_id is not None and pair(exclude_id, lead_id) in dismissed:
                 continue
-            verdict = compare_features(mine, self._features[lead_id], self.rules)
+            if nameless and not initials_meet(my_initials, self._initials(lead_id)):
+                continue
+            verdict = compare_features(mine, self._features_of(lead_id), self.rules)
             if verdict is not None:
                 found.append(Candidate(lead_id, verdict))
         found.sort(key=lambda c: (-c.verdict.score, c.verdict.action != "merge"))

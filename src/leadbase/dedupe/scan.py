@@ -43,7 +43,15 @@ from leadbase.dedupe.keys import KEY_SOURCE_FIELDS, match_keys
 from leadbase.dedupe.matcher import SELECTED, is_active
 from leadbase.dedupe.repository import all_dismissed_pairs, pair
 from leadbase.dedupe.rules import Rules
-from leadbase.dedupe.score import FEATURE_FIELDS, Features, Verdict, compare_features, features_of
+from leadbase.dedupe.score import (
+    FEATURE_FIELDS,
+    Features,
+    Verdict,
+    compare_features,
+    features_of,
+    initials_meet,
+    initials_of,
+)
 from leadbase.errors import ConflictError
 from leadbase.models import SalesLead
 from leadbase.models.lead import MATCH_KEY_COLUMNS
@@ -173,18 +181,6 @@ class _Pass:
         return False
 
 
-def _initials_meet(a: Features, b: Features) -> bool:
-    """Whether two names share an initial, either way round (or one lead has
-    no name): a cheap test that spares the full comparison of most
-    colleagues, housemates and switchboard sharers. A duplicate with both
-    initials mistyped is rare; the name-key passes do not use this test."""
-    a1, a2, b1, b2 = a.first, a.last, b.first, b.last
-    if not (a1 or a2) or not (b1 or b2):
-        return True
-    mine = (a1[0] if a1 else "", a2[0] if a2 else "")
-    return bool(b1 and b1[0] in mine) or bool(b2 and b2[0] in mine)
-
-
 def _pairs(block: list[Any], feats: list[Features], rules: Rules) -> Iterator[tuple[int, int]]:
     if len(block) <= rules.max_block:
         yield from combinations(range(len(block)), 2)
@@ -221,7 +217,9 @@ def _scan_block(
     feats = [cache.get(row[0]) or cache.add(row) for row in block]
     for i, j in _pairs(block, feats, rules):
         x, y = block[i], block[j]
-        if not current.names_alike and not _initials_meet(feats[i], feats[j]):
+        if not current.names_alike and not initials_meet(
+            initials_of(feats[i]), initials_of(feats[j])
+        ):
             continue
         if current.compared_before(x, y):
             continue

@@ -393,6 +393,32 @@ def _first_names_differ(a: Features, b: Features) -> bool:
     return _first_sim(a.first, b.first) == 0.0 and _first_sim(a.first, b.last) == 0.0
 
 
+Initials = tuple[str, str]  # (first name's, last name's); "" for none
+
+
+def initials_of(features: Features) -> Initials:
+    return (features.first[0] if features.first else "", features.last[0] if features.last else "")
+
+
+def name_initials(first_name: str | None, last_name: str | None, full_name: str | None) -> Initials:
+    """A lead's initials from its stored name fields, without its features."""
+    if not first_name and not last_name and full_name:
+        first_name, last_name = norm.split_name(full_name)
+    first, last = keys.letters(first_name), keys.letters(last_name)
+    return (first[0] if first else "", last[0] if last else "")
+
+
+def initials_meet(a: Initials, b: Initials) -> bool:
+    """Whether two names share an initial, either way round (or one lead has
+    no name): a cheap test that spares the full comparison of most
+    colleagues, housemates and switchboard sharers, who share a phone, an
+    address or an employer but not a name. A duplicate with both initials
+    mistyped is rare."""
+    if a == ("", "") or b == ("", ""):
+        return True
+    return bool(b[0] and b[0] in a) or bool(b[1] and b[1] in a)
+
+
 def compare(a: Mapping[str, Any], b: Mapping[str, Any], rules: Rules) -> Verdict | None:
     """The verdict on two leads (normalised field dicts); None below ``rules.low``."""
     return compare_features(features(a), features(b), rules)
