@@ -125,3 +125,15 @@ def test_rekey_restores_stale_keys(stored: tuple[LeadDatabase, list[str]]) -> No
         after = session.execute(select(SalesLead.id, SalesLead.key_name, SalesLead.version)).all()
     assert {lead_id: key for lead_id, key, _ in after} == before
     assert {version for _, _, version in after} == {1}  # derived keys bump no version
+
+
+def test_merge_auto_skips_a_cluster_changed_since_the_scan(
+    stored: tuple[LeadDatabase, list[str]],
+) -> None:
+    client, ids = stored
+    assert runner.invoke(app, ["dedupe", "scan"]).exit_code == 0
+    client.delete_lead(ids[1])  # one of the two Millers is gone
+    result = runner.invoke(app, ["dedupe", "merge", "--auto"])
+    assert result.exit_code == 1
+    assert "0 clusters merged, 1 skipped" in result.stdout
+    assert "fewer than two of its leads are still active" in result.output

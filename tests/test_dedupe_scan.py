@@ -156,3 +156,20 @@ def test_cluster_score_is_its_weakest_link_and_review_links_stay_out_of_merges()
         (("x", "y", "z"), 0.6, "review"),
     ]
     assert clusters[0].reasons == ("name 0.92",)
+
+
+def test_matcher_prefetches_a_large_batch_in_chunks(leads: LeadDatabase) -> None:
+    stored = leads.add_leads(
+        [{"full_name": f"Person{n} Example{n}", "postal_code": f"{n:05d}"} for n in range(3)],
+        on_duplicate="allow",
+    )
+    # 300 rows, three keys each: more values than one statement takes.
+    rows = [
+        incoming({"full_name": f"Person{n} Example{n}", "postal_code": f"{n:05d}"})
+        for n in range(300)
+    ]
+    with leads.db.read_session() as session:
+        matcher = Matcher(session, RULES)
+        matcher.prefetch(rows)
+        found = [matcher.best(row) for row in rows[:3]]
+    assert [c.lead_id if c else None for c in found] == stored

@@ -95,7 +95,11 @@ def merge_cmd(
                 except LeadbaseError as exc:
                     # Changed since the scan (merged, deleted, edited): skip it, say why.
                     failed += 1
-                    err.print(f"[yellow]cluster {cluster_id} not merged:[/] {exc.message}")
+                    err.print(
+                        f"[yellow]cluster {cluster_id} not merged:[/] {exc.message}",
+                        soft_wrap=True,  # one line a cluster, whatever the terminal width
+                        highlight=False,
+                    )
                 progress.advance(task)
     finally:
         database.dispose()
