@@ -99,7 +99,8 @@ def test_address_key_is_postcode_and_house_number_else_city() -> None:
     assert key("A B", postal_code="10115")["key_address"] == "01115"
     assert key("A B", city="Zürich", street="Bahnhofstrasse 7")["key_address"] == "zurich 7"
     # Two digits swapped keep the key.
-    assert key("A B", postal_code="2061", street="47 Main St")["key_address"] == (
-        key("A B", postal_code="2016", street="74 Main St")["key_address"]
+    assert (
+        key("A B", postal_code="2061", street="47 Main St")["key_address"]
+        == (key("A B", postal_code="2016", street="74 Main St")["key_address"])
     )
     assert key("A B", city="Zürich")["key_address"] is None
