@@ -29,6 +29,8 @@ The scan merges nothing and stores nothing: the caller stores the clusters.
 
 from __future__ import annotations
 
+import re
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,9 +38,11 @@ from itertools import combinations, groupby
 from operator import itemgetter
 from typing import Any, Literal, cast
 
+from rapidfuzz.distance import JaroWinkler
 from sqlalchemy import Connection, Select, Table, and_, bindparam, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
+from leadbase.dedupe import normalise as norm
 from leadbase.dedupe.keys import KEY_SOURCE_FIELDS, match_keys
 from leadbase.dedupe.matcher import SELECTED, is_active
 from leadbase.dedupe.repository import all_dismissed_pairs, pair
@@ -135,6 +139,20 @@ def stream_by_key(session: Session, columns: Sequence[str]) -> Iterator[Sequence
         yield from (row for row in partition if is_active(row))
 
 
+def stream_ordered(session: Session, order: Sequence[str]) -> Iterator[Sequence[Any]]:
+    """Every active lead (SELECTED columns), ordered by the ``order`` columns."""
+    query = select(*(getattr(SalesLead, name) for name in SELECTED)).order_by(
+        *(getattr(SalesLead, name) for name in order)
+    )
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        yield from _sqlite_rows(connection, query)
+        return
+    streamed = connection.execution_options(stream_results=True).execute(query)
+    for partition in streamed.partitions(STREAM_BATCH):
+        yield from (row for row in partition if is_active(row))
+
+
 def _sqlite_rows(connection: Connection, query: Select[Any]) -> Iterator[Sequence[Any]]:
     """The query's rows as sqlite3 tuples: the driver's own cursor, without
     SQLAlchemy's row objects, costs half as much a row, and these columns
@@ -174,11 +192,17 @@ class _Pass:
             self.key = lambda row: None if None in (key := parts(row)) else key
 
     def compared_before(self, x: Sequence[Any], y: Sequence[Any]) -> bool:
-        for done in self.earlier:
-            key = done.key(x)
-            if key is not None and key == done.key(y) and key not in done.windowed:
-                return True
-        return False
+        return _compared_before(self.earlier, x, y)
+
+
+def _compared_before(passes: Sequence[_Pass], x: Sequence[Any], y: Sequence[Any]) -> bool:
+    """Whether one of these passes compared the two leads: they share its
+    key, in a block it compared in full."""
+    for done in passes:
+        key = done.key(x)
+        if key is not None and key == done.key(y) and key not in done.windowed:
+            return True
+    return False
 
 
 def _pairs(block: list[Any], feats: list[Features], rules: Rules) -> Iterator[tuple[int, int]]:
@@ -203,33 +227,133 @@ class _FeatureCache(dict[str, Features]):
         return found
 
 
-def _scan_block(
-    block: list[Any],
-    cache: _FeatureCache,
-    current: _Pass,
-    rules: Rules,
-    dismissed: set[tuple[str, str]],
-    stats: ScanStats,
-    links: list[Link],
-) -> None:
+def _scan_block(block: list[Any], current: _Pass, context: _ScanContext) -> None:
+    rules, cache = context.rules, context.cache
     if len(block) > rules.max_block:
         current.windowed.add(current.key(block[0]))
     feats = [cache.get(row[0]) or cache.add(row) for row in block]
+    inits = None if current.names_alike else [initials_of(f) for f in feats]
     for i, j in _pairs(block, feats, rules):
         x, y = block[i], block[j]
-        if not current.names_alike and not initials_meet(
-            initials_of(feats[i]), initials_of(feats[j])
-        ):
+        if inits is not None and not initials_meet(inits[i], inits[j]):
             continue
         if current.compared_before(x, y):
             continue
         ids = pair(x[0], y[0])
-        if ids in dismissed:
+        if ids in context.dismissed:
             continue
-        stats.compared += 1
+        context.stats.compared += 1
         verdict = compare_features(feats[i], feats[j], rules)
         if verdict is not None:
-            links.append(Link(ids[0], ids[1], verdict))
+            context.links.append(Link(ids[0], ids[1], verdict))
+
+
+# After the key passes, a sorted-neighbourhood pass over names, first name
+# first and last name first: a lead is compared with the few before it
+# whose name is nearly the same (a typo that changed both name keys' sound,
+# with a mistyped postcode or house number) and that agree on a place
+# (city, postcode, house number, employer). Cheap string tests on each
+# lead; the full comparison for the few pairs that pass them.
+NEIGHBOUR_ORDERS: tuple[tuple[str, ...], ...] = (("sort_name", "id"), ("last_name", "first_name"))
+NEIGHBOUR_WINDOW = 3
+NEIGHBOUR_NAME = 0.85
+_HOUSE = re.compile(r"\d+")
+
+
+def _fold_name(text: str | None) -> str:
+    if not text:
+        return ""
+    return text.lower() if text.isascii() else (norm.sort_key(text) or "")
+
+
+_NAME_AT = tuple(SELECTED.index(f) for f in ("first_name", "last_name", "full_name"))
+_PLACE_AT = tuple(
+    SELECTED.index(f) for f in ("city", "postal_code", "street", "key_company", "key_domain")
+)
+
+
+def _neighbour_name(row: Sequence[Any], last_first: bool) -> str:
+    first, last, full = (row[at] for at in _NAME_AT)
+    if not first and not last:
+        return _fold_name(full)
+    if last_first:
+        return f"{_fold_name(last)} {_fold_name(first)}"
+    return f"{_fold_name(first)} {_fold_name(last)}"
+
+
+def _places(row: Sequence[Any]) -> tuple[str | None, ...]:
+    """(city, postcode, house number, company key, domain) of a lead."""
+    city, postcode, street, company, domain = (row[at] for at in _PLACE_AT)
+    house = _HOUSE.search(street) if street else None
+    return (_fold_name(city) or None, postcode, house.group(0) if house else None, company, domain)
+
+
+class _Neighbour:
+    """A lead in the window: its row, its name as sorted, its places (when asked)."""
+
+    __slots__ = ("_places", "name", "row")
+
+    def __init__(self, name: str, row: Sequence[Any]) -> None:
+        self.name, self.row = name, row
+        self._places: tuple[str | None, ...] | None = None
+
+    def places(self) -> tuple[str | None, ...]:
+        if self._places is None:
+            self._places = _places(self.row)
+        return self._places
+
+    def near(self, other: _Neighbour) -> bool:
+        """Whether both agree on one place: city, postcode, house number or employer."""
+        return any(
+            x is not None and x == y for x, y in zip(self.places(), other.places(), strict=True)
+        )
+
+
+def _neighbour_pass(
+    session: Session,
+    order: Sequence[str],
+    key_passes: Sequence[_Pass],
+    context: _ScanContext,
+    seen: set[tuple[str, str]],
+) -> None:
+    """Compare each lead with the few before it in this order whose name is
+    nearly the same and who agree on a place, unless a key pass did."""
+    last_first = order[0] == "last_name"
+    window: deque[_Neighbour] = deque(maxlen=NEIGHBOUR_WINDOW)
+    similarity = JaroWinkler.similarity
+    for row in stream_ordered(session, order):
+        name = _neighbour_name(row, last_first)
+        if len(name) < 3:
+            continue
+        current = _Neighbour(name, row)
+        for other in window:
+            if similarity(name, other.name) < NEIGHBOUR_NAME or not current.near(other):
+                continue
+            ids = pair(row[0], other.row[0])
+            if ids not in seen and not _compared_before(key_passes, row, other.row):
+                seen.add(ids)
+                context.compare(row, other.row)
+        window.append(current)
+
+
+@dataclass
+class _ScanContext:
+    rules: Rules
+    dismissed: set[tuple[str, str]]
+    stats: ScanStats
+    links: list[Link]
+    cache: _FeatureCache
+
+    def compare(self, x: Sequence[Any], y: Sequence[Any]) -> None:
+        ids = pair(x[0], y[0])
+        if ids in self.dismissed:
+            return
+        fx = self.cache.get(x[0]) or self.cache.add(x)
+        fy = self.cache.get(y[0]) or self.cache.add(y)
+        self.stats.compared += 1
+        verdict = compare_features(fx, fy, self.rules)
+        if verdict is not None:
+            self.links.append(Link(ids[0], ids[1], verdict))
 
 
 def find_links(
@@ -239,27 +363,44 @@ def find_links(
     stats: ScanStats | None = None,
 ) -> list[Link]:
     stats = stats if stats is not None else ScanStats()
-    dismissed = all_dismissed_pairs(session)
     stats.leads = count_active(session)
-    total = stats.leads * len(PASSES)
-    links: list[Link] = []
+    context = _ScanContext(rules, all_dismissed_pairs(session), stats, [], _FeatureCache())
+    steps = len(PASSES) + len(NEIGHBOUR_ORDERS)
+    meter = _Meter(progress, stats.leads * steps)
     passes: list[_Pass] = []
-    cache = _FeatureCache()
     for number, columns in enumerate(PASSES):
         current = _Pass(columns, list(passes))
-        read = 0
         for _, group in groupby(stream_by_key(session, columns), key=current.key):
             block = list(group)
-            read += len(block)
+            meter.advance(len(block))
             if len(block) > 1:
-                _scan_block(block, cache, current, rules, dismissed, stats, links)
-            if progress is not None and read >= PROGRESS_EVERY:
-                progress(number * stats.leads + read, total)
+                _scan_block(block, current, context)
         passes.append(current)
-        if progress is not None:
-            progress((number + 1) * stats.leads, total)
-    stats.links = len(links)
-    return links
+        meter.reach((number + 1) * stats.leads)
+    seen: set[tuple[str, str]] = set()
+    for number, order in enumerate(NEIGHBOUR_ORDERS, start=len(PASSES)):
+        _neighbour_pass(session, order, passes, context, seen)
+        meter.reach((number + 1) * stats.leads)
+    stats.links = len(context.links)
+    return context.links
+
+
+class _Meter:
+    """Progress reports every PROGRESS_EVERY leads read, not every lead."""
+
+    def __init__(self, progress: Callable[[int, int], None] | None, total: int) -> None:
+        self.progress, self.total, self.done, self.reported = progress, total, 0, 0
+
+    def advance(self, count: int) -> None:
+        self.done += count
+        if self.progress is not None and self.done - self.reported >= PROGRESS_EVERY:
+            self.reported = self.done
+            self.progress(self.done, self.total)
+
+    def reach(self, done: int) -> None:
+        self.done = self.reported = done
+        if self.progress is not None:
+            self.progress(done, self.total)
 
 
 class _Forest:
