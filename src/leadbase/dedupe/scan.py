@@ -9,6 +9,13 @@ each lead compared with the ``rules.window`` leads after it (the sorted
 neighbourhood). A pair an earlier pass already compared (it shares that
 pass's key, in a block compared in full) is not compared again.
 
+Then two sorted-neighbourhood passes over every lead's name (first name
+first, then last name first) catch what the keys miss, a typo that changed
+both names' sound with a mistyped postcode or house number: each lead is
+compared with the three before it whose name is nearly the same and that
+agree on a place (city, postcode, house number or employer). These read
+every lead once but compare few.
+
 Pairs at or above ``rules.low`` become links; clusters are built from them
 the way Kruskal builds a spanning forest, strongest link first, never
 joining two groups when a pair across them was dismissed (so a dismissed
