@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import combinations, groupby
@@ -49,6 +49,7 @@ from rapidfuzz.distance import JaroWinkler
 from sqlalchemy import Connection, Select, Table, and_, bindparam, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
+from leadbase.db import chunked
 from leadbase.dedupe import normalise as norm
 from leadbase.dedupe.keys import KEY_SOURCE_FIELDS, match_keys
 from leadbase.dedupe.matcher import SELECTED, is_active
@@ -76,9 +77,10 @@ PASSES: tuple[tuple[str, ...], ...] = (
     ("key_name",),
     ("key_name_alt",),
     ("key_address",),
-    ("key_company",),
-    ("key_domain",),
 )
+# No pass over key_company or key_domain: all of a company's people share
+# them; key_name_alt (surname and employer) and the name neighbourhood
+# passes (a name nearly the same at one employer) find its duplicates.
 NAME_KEYS = frozenset({"key_name", "key_name_alt"})
 STREAM_BATCH = 5000
 PROGRESS_EVERY = 20_000
@@ -146,9 +148,17 @@ def stream_by_key(session: Session, columns: Sequence[str]) -> Iterator[Sequence
         yield from (row for row in partition if is_active(row))
 
 
+# What the name neighbourhood passes read of each lead: its name and places.
+NEIGHBOUR_FIELDS = (
+    *("id", "first_name", "last_name", "full_name"),
+    *("city", "postal_code", "street", "key_company", "key_domain"),
+    *("is_deleted", "merged_into_id"),
+)
+
+
 def stream_ordered(session: Session, order: Sequence[str]) -> Iterator[Sequence[Any]]:
-    """Every active lead (SELECTED columns), ordered by the ``order`` columns."""
-    query = select(*(getattr(SalesLead, name) for name in SELECTED)).order_by(
+    """Every active lead's NEIGHBOUR_FIELDS, ordered by the ``order`` columns."""
+    query = select(*(getattr(SalesLead, name) for name in NEIGHBOUR_FIELDS)).order_by(
         *(getattr(SalesLead, name) for name in order)
     )
     connection = session.connection()
@@ -158,6 +168,17 @@ def stream_ordered(session: Session, order: Sequence[str]) -> Iterator[Sequence[
     streamed = connection.execution_options(stream_results=True).execute(query)
     for partition in streamed.partitions(STREAM_BATCH):
         yield from (row for row in partition if is_active(row))
+
+
+def rows_by_id(session: Session, lead_ids: Iterable[str]) -> dict[str, Sequence[Any]]:
+    """SELECTED columns of these leads."""
+    found: dict[str, Sequence[Any]] = {}
+    columns = [getattr(SalesLead, name) for name in SELECTED]
+    connection = session.connection()
+    for chunk in chunked(sorted(set(lead_ids))):
+        for row in connection.execute(select(*columns).where(SalesLead.id.in_(chunk))):
+            found[row[0]] = row
+    return found
 
 
 def _sqlite_rows(connection: Connection, query: Select[Any]) -> Iterator[Sequence[Any]]:
@@ -273,10 +294,8 @@ def _fold_name(text: str | None) -> str:
     return text.lower() if text.isascii() else (norm.sort_key(text) or "")
 
 
-_NAME_AT = tuple(SELECTED.index(f) for f in ("first_name", "last_name", "full_name"))
-_PLACE_AT = tuple(
-    SELECTED.index(f) for f in ("city", "postal_code", "street", "key_company", "key_domain")
-)
+_NAME_AT = (1, 2, 3)  # NEIGHBOUR_FIELDS positions
+_PLACE_AT = (4, 5, 6, 7, 8)
 
 
 def _neighbour_name(row: Sequence[Any], last_first: bool) -> str:
@@ -316,15 +335,9 @@ class _Neighbour:
         )
 
 
-def _neighbour_pass(
-    session: Session,
-    order: Sequence[str],
-    key_passes: Sequence[_Pass],
-    context: _ScanContext,
-    seen: set[tuple[str, str]],
-) -> None:
-    """Compare each lead with the few before it in this order whose name is
-    nearly the same and who agree on a place, unless a key pass did."""
+def _neighbour_pairs(session: Session, order: Sequence[str]) -> Iterator[tuple[str, str]]:
+    """The leads near each other in this order whose names are nearly the
+    same and who agree on a place: cheap string tests on every lead."""
     last_first = order[0] == "last_name"
     window: deque[_Neighbour] = deque(maxlen=NEIGHBOUR_WINDOW)
     similarity = JaroWinkler.similarity
@@ -334,13 +347,24 @@ def _neighbour_pass(
             continue
         current = _Neighbour(name, row)
         for other in window:
-            if similarity(name, other.name) < NEIGHBOUR_NAME or not current.near(other):
-                continue
-            ids = pair(row[0], other.row[0])
-            if ids not in seen and not _compared_before(key_passes, row, other.row):
-                seen.add(ids)
-                context.compare(row, other.row)
+            if similarity(name, other.name) >= NEIGHBOUR_NAME and current.near(other):
+                yield pair(row[0], other.row[0])
         window.append(current)
+
+
+def _neighbour_passes(
+    session: Session, key_passes: Sequence[_Pass], context: _ScanContext, meter: _Meter
+) -> None:
+    """Compare the pairs both orders bring up, unless a key pass did."""
+    wanted: set[tuple[str, str]] = set()
+    for number, order in enumerate(NEIGHBOUR_ORDERS, start=len(PASSES)):
+        wanted.update(_neighbour_pairs(session, order))
+        meter.reach((number + 1) * context.stats.leads)
+    rows = rows_by_id(session, (lead_id for ids in wanted for lead_id in ids))
+    for a, b in sorted(wanted):
+        x, y = rows[a], rows[b]
+        if not _compared_before(key_passes, x, y):
+            context.compare(x, y)
 
 
 @dataclass
@@ -384,10 +408,7 @@ def find_links(
                 _scan_block(block, current, context)
         passes.append(current)
         meter.reach((number + 1) * stats.leads)
-    seen: set[tuple[str, str]] = set()
-    for number, order in enumerate(NEIGHBOUR_ORDERS, start=len(PASSES)):
-        _neighbour_pass(session, order, passes, context, seen)
-        meter.reach((number + 1) * stats.leads)
+    _neighbour_passes(session, passes, context, meter)
     stats.links = len(context.links)
     return context.links
 
