@@ -125,7 +125,7 @@ def test_scan_never_joins_a_dismissed_pair(leads: LeadDatabase) -> None:
 
 def test_large_blocks_are_compared_by_a_sorted_window(leads: LeadDatabase) -> None:
     # Ten Smiths at one company share key_name_alt (surname and employer).
-    firsts = "Ada Alan Edsger Barbara Ken Donald Grace Linus".split()
+    firsts = ["Ada", "Alan", "Edsger", "Barbara", "Ken", "Donald", "Grace", "Linus"]
     people = [{"full_name": f"{first} Smith", "company_name": "Acme"} for first in firsts]
     people += [
         {"full_name": "Margaret Smith", "company_name": "Acme"},
