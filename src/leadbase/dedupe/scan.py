@@ -36,6 +36,7 @@ The scan merges nothing and stores nothing: the caller stores the clusters.
 
 from __future__ import annotations
 
+import gc
 import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -508,9 +509,23 @@ def scan(
     stats: ScanStats | None = None,
 ) -> list[Cluster]:
     """Every cluster of look-alike active leads (dismissed pairs never joined)."""
-    with _unmapped(session):
+    with _unmapped(session), _no_cycle_collection():
         links = find_links(session, rules, progress, stats)
-    return build_clusters(links, all_dismissed_pairs(session))
+        return build_clusters(links, all_dismissed_pairs(session))
+
+
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """The scan allocates millions of small objects and makes no reference
+    cycles: Python's cycle collector, run every few thousand allocations,
+    would walk them all again and again (a fifth of the scan's time)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 @contextmanager
