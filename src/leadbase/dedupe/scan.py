@@ -308,11 +308,16 @@ def _neighbour_name(row: Sequence[Any], last_first: bool) -> str:
     return f"{_fold_name(first)} {_fold_name(last)}"
 
 
-def _places(row: Sequence[Any]) -> tuple[str | None, ...]:
-    """(city, postcode, house number, company key, domain) of a lead."""
+_PLACE_KINDS = ("city", "postcode", "house", "company", "domain")
+
+
+def _places(row: Sequence[Any]) -> frozenset[tuple[str, str]]:
+    """A lead's places, each tagged with its kind: city, postcode, house
+    number, company key, domain."""
     city, postcode, street, company, domain = (row[at] for at in _PLACE_AT)
     house = _HOUSE.search(street) if street else None
-    return (_fold_name(city) or None, postcode, house.group(0) if house else None, company, domain)
+    values = (_fold_name(city), postcode, house.group(0) if house else None, company, domain)
+    return frozenset((kind, v) for kind, v in zip(_PLACE_KINDS, values, strict=True) if v)
 
 
 class _Neighbour:
@@ -322,18 +327,16 @@ class _Neighbour:
 
     def __init__(self, name: str, row: Sequence[Any]) -> None:
         self.name, self.row = name, row
-        self._places: tuple[str | None, ...] | None = None
+        self._places: frozenset[tuple[str, str]] | None = None
 
-    def places(self) -> tuple[str | None, ...]:
+    def places(self) -> frozenset[tuple[str, str]]:
         if self._places is None:
             self._places = _places(self.row)
         return self._places
 
     def near(self, other: _Neighbour) -> bool:
         """Whether both agree on one place: city, postcode, house number or employer."""
-        return any(
-            x is not None and x == y for x, y in zip(self.places(), other.places(), strict=True)
-        )
+        return not self.places().isdisjoint(other.places())
 
 
 def _neighbour_pairs(session: Session, order: Sequence[str]) -> Iterator[tuple[str, str]]:
