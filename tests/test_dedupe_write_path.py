@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from leadbase.client import LeadDatabase
 from leadbase.db import Database
-from leadbase.errors import DuplicateLeadError
+from leadbase.errors import ConflictError, DuplicateLeadError
 from leadbase.models import DuplicateCluster
 from tests.api_clients import api_settings, signed_in
 from tests.helpers import counts
@@ -179,3 +179,17 @@ def test_api_answers_a_fuzzy_duplicate_with_its_score_and_reasons(
     assert queued.status_code == 201
     bad = client.post("/api/v1/leads?on_duplicate=squash", json=JANE_AGAIN, headers=editor)
     assert bad.status_code == 422
+
+
+def test_merged_leads_leave_lists_but_answer_by_id(leads: LeadDatabase) -> None:
+    first = leads.add_lead(JANE)
+    second = leads.add_lead(JANE_AGAIN, on_duplicate="allow")
+    leads.merge_leads(first, [second])
+    assert leads.count_leads() == 1
+    assert [lead["id"] for lead in leads.get_all_leads()] == [first]
+    merged = leads.get_lead(second)
+    assert merged is not None and merged["merged_into_id"] == first
+    with pytest.raises(ConflictError, match="unmerge"):
+        leads.restore_lead(second)
+    leads.unmerge_lead(first)
+    assert leads.count_leads() == 2
