@@ -193,3 +193,15 @@ def test_merged_leads_leave_lists_but_answer_by_id(leads: LeadDatabase) -> None:
         leads.restore_lead(second)
     leads.unmerge_lead(first)
     assert leads.count_leads() == 2
+
+
+def test_a_survivor_without_a_phone_takes_the_other_leads_phone(leads: LeadDatabase) -> None:
+    keep = leads.add_lead({"full_name": "Ann Lee", "email": "ann@globex.com"})
+    other = leads.add_lead(
+        {"full_name": "Ann Lee", "phone": "+1 212 555 0100"}, on_duplicate="allow"
+    )
+    leads.merge_leads(keep, [other])
+    survivor = leads.get_lead(keep)
+    assert survivor is not None
+    assert survivor["phone"] == "+12125550100" and not survivor["additional_phones"]
+    assert survivor["email"] == "ann@globex.com"
