@@ -167,6 +167,13 @@ def populate(url: str) -> None:
         with context.acting_as("test:alice"), client.db.unit_of_work() as uow:
             jobs_service.enqueue(uow, "noop", {"sleep_ms": 1, "note": "é ☃"})
         newest = client.add_lead({"full_name": "Newest", "linkedin_url": "linkedin.com/in/new"})
+        # A duplicate queued for review and dismissed; a merge with its snapshot.
+        twin = client.add_lead(
+            {"full_name": "Bob Babbage", "email": "BOB@example.com"}, on_duplicate="review"
+        )
+        [cluster] = [c for c in client.list_duplicates() if twin in c["lead_ids"]]
+        client.dismiss_duplicates(cluster["id"])
+        client.merge_leads(newest, [twin])
         # References to a row that comes later in primary-key order: a restore
         # that loads rows in order must still satisfy the foreign keys.
         with client.db.engine.begin() as connection:

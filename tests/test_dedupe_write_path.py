@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from leadbase.client import LeadDatabase
 from leadbase.db import Database
-from leadbase.errors import DuplicateLeadError
+from leadbase.errors import ConflictError, DuplicateLeadError
 from leadbase.models import DuplicateCluster
 from tests.api_clients import api_settings, signed_in
 from tests.helpers import counts
@@ -179,3 +179,29 @@ def test_api_answers_a_fuzzy_duplicate_with_its_score_and_reasons(
     assert queued.status_code == 201
     bad = client.post("/api/v1/leads?on_duplicate=squash", json=JANE_AGAIN, headers=editor)
     assert bad.status_code == 422
+
+
+def test_merged_leads_leave_lists_but_answer_by_id(leads: LeadDatabase) -> None:
+    first = leads.add_lead(JANE)
+    second = leads.add_lead(JANE_AGAIN, on_duplicate="allow")
+    leads.merge_leads(first, [second])
+    assert leads.count_leads() == 1
+    assert [lead["id"] for lead in leads.get_all_leads()] == [first]
+    merged = leads.get_lead(second)
+    assert merged is not None and merged["merged_into_id"] == first
+    with pytest.raises(ConflictError, match="unmerge"):
+        leads.restore_lead(second)
+    leads.unmerge_lead(first)
+    assert leads.count_leads() == 2
+
+
+def test_a_survivor_without_a_phone_takes_the_other_leads_phone(leads: LeadDatabase) -> None:
+    keep = leads.add_lead({"full_name": "Ann Lee", "email": "ann@globex.com"})
+    other = leads.add_lead(
+        {"full_name": "Ann Lee", "phone": "+1 212 555 0100"}, on_duplicate="allow"
+    )
+    leads.merge_leads(keep, [other])
+    survivor = leads.get_lead(keep)
+    assert survivor is not None
+    assert survivor["phone"] == "+12125550100" and not survivor["additional_phones"]
+    assert survivor["email"] == "ann@globex.com"

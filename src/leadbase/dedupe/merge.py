@@ -115,7 +115,8 @@ NOTES_SEPARATOR = "\n\n---\n\n"
 
 
 def _empty(value: Any) -> bool:
-    return value is None or value == "" or value == [] or value == {}
+    """No value to keep; a false flag (phone_verified) says nothing either."""
+    return value is None or value is False or value == "" or value == [] or value == {}
 
 
 def _provenance(lead: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -47,9 +47,13 @@ from leadbase.models import (
     utcnow,
 )
 
-MAX_MERGE = 100  # leads (or companies) one merge takes: a person reviews them side by side
+# Leads (or companies) one merge takes, in one transaction: 1,000 merge in a
+# few seconds (bench: 99 in 0.2-0.9 s); past that, merge in rounds.
+MAX_MERGE = 1000
 # What a lead's audit entries and the unmerge diff compare: its fields and where it went.
-TRACKED = (*LEAD_FIELDS, "merged_into_id")
+# A merged lead is also soft-deleted: it leaves every list, count and export
+# the way a deleted lead does, and GET by id still shows where it went.
+TRACKED = (*LEAD_FIELDS, "merged_into_id", "is_deleted")
 
 
 # --- checks ----------------------------------------------------------------------------
@@ -98,11 +102,11 @@ def _load_leads(
     """The leads to merge, read after the write lock: each must exist and be active."""
     leads = {}
     for lead_id in ids:
-        lead = leads_repository.get_current(session, lead_id)
-        if lead is None:
-            raise NotFoundError(f"lead {lead_id} not found")
-        if lead.merged_into_id is not None:
+        lead = leads_repository.get_current(session, lead_id, include_deleted=True)
+        if lead is not None and lead.merged_into_id is not None:
             raise ConflictError(f"lead {lead_id} was already merged into {lead.merged_into_id}")
+        if lead is None or lead.is_deleted:
+            raise NotFoundError(f"lead {lead_id} not found")
         leads[lead_id] = lead
     _check_versions(leads, expected, "lead")
     return leads
@@ -152,10 +156,12 @@ def merge_leads(
     survivor = leads[survivor_id]
     changes = diff(row_values(survivor, LEAD_FIELDS), outcome.values)
     _apply_to_survivor(survivor, changes)
-    actor = context.current().actor
+    actor, now = context.current().actor, utcnow()
     for lead_id in others:
-        leads[lead_id].merged_into_id = survivor_id
-        leads[lead_id].updated_by = actor
+        merged = leads[lead_id]
+        merged.merged_into_id = survivor_id
+        merged.is_deleted, merged.deleted_at, merged.deleted_by = True, now, actor
+        merged.updated_by = actor
     _flush(session, "leads")
     repository.move_to_lead(session, LeadEvent, [row["id"] for row in events], survivor_id)
     repository.move_to_lead(session, LeadSource, [row["id"] for row in sources], survivor_id)
@@ -234,7 +240,11 @@ def _record(
     for lead_id in others:
         into = merge.survivor_id
         default = [None, into] if action == "merge" else [into, None]
-        entries[lead_id] = (other_changes or {}).get(lead_id) or {"merged_into_id": default}
+        hidden = [False, True] if action == "merge" else [True, False]
+        entries[lead_id] = (other_changes or {}).get(lead_id) or {
+            "merged_into_id": default,
+            "is_deleted": hidden,
+        }
     events = []
     for lead_id, changes in entries.items():
         audit.append(session, "lead", lead_id, action, {**changes, "merge_id": [None, merge.id]})

@@ -51,7 +51,7 @@ def _is_active(is_deleted: bool, merged_into_id: str | None) -> bool:
 
 def get(session: Session, lead_id: str, *, include_deleted: bool = False) -> SalesLead | None:
     lead = session.get(SalesLead, lead_id)
-    if lead is None or (lead.is_deleted and not include_deleted):
+    if lead is None or (lead.is_deleted and not include_deleted and not lead.merged_into_id):
         return None
     return lead
 
@@ -67,7 +67,9 @@ def row_by_id(
 ) -> RowMapping | None:
     """One lead's columns, for reading only (no entity, no identity map)."""
     row = session.connection().execute(_ROW_BY_ID, {"lead_id": lead_id}).mappings().first()
-    if row is None or (row["is_deleted"] and not include_deleted):
+    # A merged lead is hidden like a deleted one, but asked for by its id it
+    # answers: its merged_into_id says where its data went.
+    if row is None or (row["is_deleted"] and not include_deleted and not row["merged_into_id"]):
         return None
     return row
 

@@ -657,6 +657,10 @@ def restore(uow: UnitOfWork, lead_id: str, *, expected_version: int | None = Non
     lead = _load_for_write(session, lead_id, expected_version, include_deleted=True)
     if not lead.is_deleted:
         return lead
+    if lead.merged_into_id is not None:
+        raise ConflictError(
+            f"lead {lead_id} was merged into {lead.merged_into_id}: unmerge it to bring it back"
+        )
     changes: Changes = {"is_deleted": [True, False]}
     lead.is_deleted, lead.deleted_at, lead.deleted_by = False, None, None
     lead.updated_by = context.current().actor

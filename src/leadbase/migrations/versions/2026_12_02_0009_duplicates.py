@@ -20,7 +20,8 @@ Revises: 0008
 Create Date: 2026-12-02 11:00:00
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import sqlalchemy as sa
 from alembic import op
@@ -51,13 +52,30 @@ def _json() -> sa.types.TypeEngine[object]:
     )
 
 
+@contextmanager
+def _fulltext_kept() -> Iterator[None]:
+    """MariaDB rebuilds sales_leads, FULLTEXT index included, to add or drop
+    a column, and the rebuilt index takes the session's stopword setting:
+    keep 0004's (no stopword list), or "the" stops being a word (as 0007)."""
+    if op.get_bind().dialect.name != "mysql":
+        yield
+        return
+    op.execute("SET @leadbase_stopword = @@SESSION.innodb_ft_enable_stopword")
+    op.execute("SET SESSION innodb_ft_enable_stopword = OFF")
+    try:
+        yield
+    finally:
+        op.execute("SET SESSION innodb_ft_enable_stopword = @leadbase_stopword")
+
+
 def upgrade() -> None:
-    with op.batch_alter_table("sales_leads") as batch:
-        for column, length in KEY_COLUMNS.items():
-            batch.add_column(sa.Column(column, sa.String(length=length), nullable=True))
-    _fill_keys()
-    for column in KEY_COLUMNS:
-        op.create_index(f"idx_lead_{column}", "sales_leads", [column])
+    with _fulltext_kept():
+        with op.batch_alter_table("sales_leads") as batch:
+            for column, length in KEY_COLUMNS.items():
+                batch.add_column(sa.Column(column, sa.String(length=length), nullable=True))
+        _fill_keys()
+        for column in KEY_COLUMNS:
+            op.create_index(f"idx_lead_{column}", "sales_leads", [column])
     # The plain index first: MariaDB's foreign key needs an index on lead_id.
     op.create_index("ix_lead_sources_lead_id", "lead_sources", ["lead_id"])
     with op.batch_alter_table("lead_sources") as batch:
@@ -156,8 +174,9 @@ def downgrade() -> None:
     with op.batch_alter_table("lead_sources") as batch:
         batch.create_unique_constraint("uq_lead_sources_lead_id", ["lead_id"])
     op.drop_index("ix_lead_sources_lead_id", table_name="lead_sources")
-    for column in KEY_COLUMNS:
-        op.drop_index(f"idx_lead_{column}", table_name="sales_leads")
-    with op.batch_alter_table("sales_leads") as batch:
+    with _fulltext_kept():
         for column in KEY_COLUMNS:
-            batch.drop_column(column)
+            op.drop_index(f"idx_lead_{column}", table_name="sales_leads")
+        with op.batch_alter_table("sales_leads") as batch:
+            for column in KEY_COLUMNS:
+                batch.drop_column(column)
