@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from leadbase.config import get_settings
-from leadbase.dedupe.rules import DEFAULT_WEIGHTS, Rules, RulesError, load_rules
+from leadbase.dedupe.rules import DEFAULT_WEIGHTS, Rules, RulesError, load_rules, rules_from_mapping
 from leadbase.dedupe.score import Verdict, compare
 
 RULES = Rules()
@@ -83,13 +83,13 @@ def test_fuzzy_hits_merge(a: dict[str, Any], b: dict[str, Any]) -> None:
 
 def test_reasons_name_the_fields_and_their_similarity() -> None:
     found = verdict(
-        lead("Jonathan Smith", company_name="Acme", postal_code="10115", phone="+4930123456"),
-        lead("Jonathon Smith", company_name="Acme Labs", postal_code="10115", phone="+4930123456"),
+        lead("Jonathan Smith", company_name="Acme", postal_code="10115", city="Berlin"),
+        lead("Jonathon Smith", company_name="Acme Labs", postal_code="10115", city="Berlin"),
     )
     assert found is not None
-    name, company, postcode, phone = found.reasons
+    name, company, city, postcode = found.reasons
     assert name.startswith("name 0.") and company.startswith("company 0.")
-    assert (postcode, phone) == ("same postcode", "same phone")
+    assert (city, postcode) == ("same city", "same postcode")
 
 
 @pytest.mark.parametrize(
@@ -119,11 +119,14 @@ def test_shared_phone_with_different_emails_is_at_most_review() -> None:
     assert found.action == "review"
     assert found.score >= RULES.high  # it would merge, were the emails not different
     assert "different emails" in found.reasons
-    # Without the emails the same evidence merges.
+    # Without the emails the shared phone of one name is the same lead.
     strip = {"email": None, "company_domain": "acme.com"}
     alike = verdict({**a, **strip}, {**b, **strip})
     assert alike is not None and alike.action == "merge"
-    assert alike.reasons == found.reasons[:-1]
+    assert alike.reasons == ("same phone",)
+    # Another name on that phone, no emails: still not an exact match.
+    other = verdict({**a, **strip}, {**lead("Raj Patel", phone=switchboard), "email": None})
+    assert other is None or other.action == "review"
 
 
 def test_same_name_at_one_company_with_different_emails_is_review() -> None:
@@ -337,3 +340,16 @@ def test_different_first_names_at_one_employer_are_review() -> None:
     assert found is not None and found.action == "review"
     # Company and domain count once: the evidence is one employer.
     assert found.score < RULES.high or found.reasons[-1] == "different first names"
+
+
+def test_exact_rules_are_configurable() -> None:
+    a = lead("Ann Lee", phone="+14155550100")
+    b = lead("Ann Lee", phone="+14155550100", city="Oslo")
+    assert verdict(a, b) == Verdict(1.0, ("same phone",), "merge")
+    email_only = rules_from_mapping({"exact": ["email", "linkedin_url"]})
+    fuzzy = compare(a, b, email_only)
+    assert fuzzy is None or fuzzy.reasons != ("same phone",)
+    with pytest.raises(RulesError, match="unknown exact keys fax"):
+        rules_from_mapping({"exact": ["email", "fax"]})
+    with pytest.raises(RulesError, match="exact must be a list"):
+        rules_from_mapping({"exact": "email"})

@@ -28,12 +28,12 @@ JANE = {
     "city": "San Francisco",
     "postal_code": "94105",
 }
-# The same person typed again: a typo in the surname, a nickname-free first
-# name, the company without its legal form, no email.
+# The same person typed again: a typo in the surname, the company without
+# its legal form, a short street, no email and no phone (each alone would
+# be an exact match).
 JANE_AGAIN = {
     "first_name": "Jane",
     "last_name": "Whitfeld",
-    "phone": "(415) 555-0134",
     "company_name": "Acme Robotics",
     "company_domain": "acme-robotics.com",
     "street": "12 Harbour St",

@@ -46,6 +46,14 @@ DEFAULT_WEIGHTS: Mapping[str, float] = {
 }
 
 
+# Keys that say "the same lead" on their own (score 1, merged): the same
+# canonical email, LinkedIn URL, provider record, or phone. A shared phone
+# counts only when the two leads' emails and LinkedIn URLs do not differ and
+# their names share an initial (one lead may have none): an office
+# switchboard is shared by people who are not one another.
+EXACT_KEYS = ("email", "linkedin_url", "provider_record", "phone")
+
+
 class RulesError(LeadbaseError):
     """The configured rules cannot be used: a deployment error, not the caller's."""
 
@@ -60,6 +68,8 @@ class Rules:
     # Between low and high: review queue; below: no match.
     low: float = 0.55
     weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    # The exact rules in force: any of EXACT_KEYS.
+    exact: tuple[str, ...] = EXACT_KEYS
     # The weight of evidence a full score needs: a pair that agrees on less
     # (a name alone weighs 3) scores at most its weight over this, so a
     # shared name with nothing else to go by is never a match.
@@ -86,6 +96,11 @@ def _problems(rules: Rules) -> list[str]:
         )
     if any(not isinstance(w, int | float) or w < 0 for w in rules.weights.values()):
         problems.append("weights must be numbers >= 0")
+    unknown_exact = sorted(set(rules.exact) - set(EXACT_KEYS))
+    if unknown_exact:
+        problems.append(
+            f"unknown exact keys {', '.join(unknown_exact)} (known: {', '.join(EXACT_KEYS)})"
+        )
     if rules.min_weight <= 0:
         problems.append("min_weight must be > 0")
     if rules.max_block < 2 or rules.window < 1:
@@ -93,12 +108,12 @@ def _problems(rules: Rules) -> list[str]:
     return problems
 
 
-_SCALARS = {f.name: f.type for f in fields(Rules) if f.name != "weights"}
+_SCALARS = {f.name: f.type for f in fields(Rules) if f.name not in ("weights", "exact")}
 
 
 def rules_from_mapping(data: Mapping[str, Any]) -> Rules:
     """Rules from a parsed file: the defaults, with what it sets replaced."""
-    unknown = sorted(set(data) - set(_SCALARS) - {"weights"})
+    unknown = sorted(set(data) - set(_SCALARS) - {"weights", "exact"})
     if unknown:
         raise RulesError(f"unknown settings {', '.join(unknown)}")
     changes: dict[str, Any] = {}
@@ -112,6 +127,11 @@ def rules_from_mapping(data: Mapping[str, Any]) -> Rules:
     if not isinstance(weights, Mapping):
         raise RulesError("weights must be a table of field = number")
     changes["weights"] = {**DEFAULT_WEIGHTS, **weights}
+    if "exact" in data:
+        exact = data["exact"]
+        if not isinstance(exact, list) or not all(isinstance(key, str) for key in exact):
+            raise RulesError(f"exact must be a list of key names, not {exact!r}")
+        changes["exact"] = tuple(exact)
     return replace(Rules(), **changes)
 
 

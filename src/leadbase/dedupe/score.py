@@ -325,13 +325,21 @@ def _reason(field: str, similarity: float) -> str:
     return f"{label} {similarity:.2f}"
 
 
-def _exact(a: Features, b: Features) -> str | None:
-    if a.email and a.email == b.email:
+def _exact(a: Features, b: Features, keys: tuple[str, ...]) -> str | None:
+    if a.email and a.email == b.email and "email" in keys:
         return "same email"
-    if a.linkedin and a.linkedin == b.linkedin:
+    if a.linkedin and a.linkedin == b.linkedin and "linkedin_url" in keys:
         return "same LinkedIn URL"
-    if a.provider_record and a.provider_record == b.provider_record:
+    if a.provider_record and a.provider_record == b.provider_record and "provider_record" in keys:
         return "same provider record"
+    if (
+        a.phone
+        and a.phone == b.phone
+        and "phone" in keys
+        and not _identities_differ(a, b)
+        and initials_meet(initials_of(a), initials_of(b))
+    ):
+        return "same phone"
     return None
 
 
@@ -344,7 +352,7 @@ def _identities_differ(a: Features, b: Features) -> str | None:
 
 
 def compare_features(a: Features, b: Features, rules: Rules) -> Verdict | None:
-    exact = _exact(a, b)
+    exact = _exact(a, b, rules.exact)
     if exact:
         return Verdict(1.0, (exact,), "merge")
     weights = rules.weights
