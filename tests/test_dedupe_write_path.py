@@ -12,6 +12,9 @@ from sqlalchemy import select
 
 from leadbase.client import LeadDatabase
 from leadbase.db import Database
+from leadbase.dedupe.keys import match_keys
+from leadbase.dedupe.matcher import Matcher
+from leadbase.dedupe.rules import Rules
 from leadbase.errors import ConflictError, DuplicateLeadError
 from leadbase.models import DuplicateCluster
 from tests.api_clients import api_settings, signed_in
@@ -205,3 +208,20 @@ def test_a_survivor_without_a_phone_takes_the_other_leads_phone(leads: LeadDatab
     assert survivor is not None
     assert survivor["phone"] == "+12125550100" and not survivor["additional_phones"]
     assert survivor["email"] == "ann@globex.com"
+
+
+def test_a_common_name_is_compared_with_its_newest_namesakes_only(leads: LeadDatabase) -> None:
+    """A write reads at most ``max_block`` leads per blocking key, the newest:
+    a name shared by thousands must not make each write compare them all."""
+    rows = [
+        {"full_name": "Ann Lee", "city": "Oslo", "street": f"{n} High Street"} for n in range(12)
+    ]
+    ids = leads.add_leads(rows, on_duplicate="allow")
+    again = {"full_name": "Ann Lee", "city": "Oslo", "street": "11 High Street"}
+    with leads.db.read_session() as session:
+        matcher = Matcher(session, Rules(max_block=5))
+        row = {**again, **match_keys(again)}
+        matcher.prefetch([row])
+        found = matcher.all(row)
+    assert found and found[0].lead_id == ids[-1]
+    assert 5 <= len(found) < 12  # every namesake in Oslo would be a candidate uncapped

@@ -44,6 +44,8 @@ from leadbase.models.lead import MATCH_KEY_COLUMNS
 # The columns a candidate is found by, one indexed lookup each.
 LOOKUP_COLUMNS = ("key_email", "linkedin_url", "phone", "key_name", "key_name_alt", "key_address")
 PROVIDER_RECORD = "provider_name+external_id"
+# Keys that name one lead: every lead holding one is a candidate.
+_IDENTITY_KEYS = frozenset({"key_email", "linkedin_url", PROVIDER_RECORD})
 # Leads sharing one of these need not have alike names (a switchboard, a
 # building): they are compared only when their names share an initial.
 _NAMELESS_KEYS = frozenset({"phone", "key_address"})
@@ -80,18 +82,20 @@ def _condition(column: str, values: Sequence[Any]) -> Any:
     return getattr(SalesLead, column).in_(values)
 
 
-def candidate_rows(session: Session, wanted: Mapping[str, Iterable[Any]]) -> list[Sequence[Any]]:
+def candidate_rows(
+    session: Session, wanted: Mapping[str, Iterable[Any]], cap: int = 50
+) -> list[Sequence[Any]]:
     """The active leads whose key column (or provider record) holds one of
     the wanted values: SELECTED columns. One query (the keys OR-ed, each by
-    its index) when the values fit in one statement, as for a single write;
-    else a query per chunk of each key."""
+    its index; a blocking key of one value read to its newest ``cap``
+    leads) when the values fit in one statement, as for a single write;
+    else a query per chunk of each key (the batch caps in memory)."""
     sorted_values = {c: sorted(set(values)) for c, values in wanted.items() if values}
     connection = session.connection()
     if sum(map(len, sorted_values.values())) <= IN_LIST_CHUNK:
         if connection.dialect.name == "sqlite" and PROVIDER_RECORD not in sorted_values:
-            return _sqlite_candidates(connection, sorted_values)
-        conditions = [_condition(c, values) for c, values in sorted_values.items()]
-        statements = [select(*_SELECTED_COLUMNS).where(or_(*conditions))] if conditions else []
+            return _sqlite_candidates(connection, sorted_values, cap)
+        statements = _capped_statements(sorted_values, cap)
     else:
         statements = [
             select(*_SELECTED_COLUMNS).where(_condition(column, chunk))
@@ -104,23 +108,58 @@ def candidate_rows(session: Session, wanted: Mapping[str, Iterable[Any]]) -> lis
     return list(rows.values())
 
 
+def _capped_statements(values: Mapping[str, Sequence[Any]], cap: int) -> list[Any]:
+    """The identity keys and many-valued keys OR-ed in one statement; each
+    one-valued blocking key its own, to its newest ``cap`` leads."""
+    fuzzy = [c for c, v in values.items() if c not in _IDENTITY_KEYS and len(v) == 1]
+    conditions = [_condition(c, v) for c, v in values.items() if c not in fuzzy]
+    statements = [select(*_SELECTED_COLUMNS).where(or_(*conditions))] if conditions else []
+    statements.extend(
+        select(*_SELECTED_COLUMNS)
+        .where(getattr(SalesLead, column) == values[column][0])
+        .order_by(SalesLead.id.desc())
+        .limit(cap)
+        for column in fuzzy
+    )
+    return statements
+
+
 _SELECTED_COLUMNS = [getattr(SalesLead, name) for name in SELECTED]
 
 
 @lru_cache(maxsize=256)
-def _sqlite_sql(shape: tuple[tuple[str, int], ...]) -> str:
+def _sqlite_sql(shape: tuple[tuple[str, int], ...], cap: int) -> str:
     """SELECT ... WHERE a IN (?, ?) OR b IN (?) for the (column, how many
     values) shape: built once per shape, without SQLAlchemy's statement
-    compilation, which a single write's lookup would otherwise pay each time."""
-    where = " OR ".join(f"{column} IN ({', '.join('?' * count)})" for column, count in shape)
-    return f"SELECT {', '.join(SELECTED)} FROM sales_leads WHERE {where}"
+    compilation, which a single write's lookup would otherwise pay each time.
+
+    A blocking key with one value reads at most ``cap`` leads, the newest
+    (its index holds equal keys in rowid order: no sort): a very common
+    name must not make every write compare thousands of leads."""
+    columns = ", ".join(SELECTED)
+    fuzzy = [(c, n) for c, n in shape if c not in _IDENTITY_KEYS and n == 1]
+    rest = [(c, n) for c, n in shape if (c, n) not in fuzzy]
+    parts = []
+    if rest:
+        where = " OR ".join(f"{column} IN ({', '.join('?' * count)})" for column, count in rest)
+        parts.append(f"SELECT {columns} FROM sales_leads WHERE {where}")
+    parts.extend(
+        f"SELECT * FROM (SELECT {columns} FROM sales_leads WHERE {column} = ? "
+        f"ORDER BY rowid DESC LIMIT {cap})"
+        for column, _ in fuzzy
+    )
+    return " UNION ALL ".join(parts)
 
 
 def _sqlite_candidates(
-    connection: Connection, values: Mapping[str, Sequence[Any]]
+    connection: Connection, values: Mapping[str, Sequence[Any]], cap: int
 ) -> list[Sequence[Any]]:
-    sql = _sqlite_sql(tuple((column, len(v)) for column, v in values.items()))
-    params = [value for v in values.values() for value in v]
+    shape = tuple((column, len(v)) for column, v in values.items())
+    sql = _sqlite_sql(shape, cap)
+    fuzzy = {c for c, n in shape if c not in _IDENTITY_KEYS and n == 1}
+    # The parameters in the order of the parts: the IN lists, then one per capped key.
+    params = [value for c, v in values.items() if c not in fuzzy for value in v]
+    params.extend(values[c][0] for c, _ in shape if c in fuzzy)
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         found = cursor.execute(sql, params).fetchall()
@@ -172,7 +211,7 @@ class Matcher:
             for value in values:
                 self._by_key.setdefault((column, value), [])
         if wanted:
-            for found in candidate_rows(self.session, wanted):
+            for found in candidate_rows(self.session, wanted, self.rules.max_block):
                 self._rows[found[0]] = found
                 self._index(found[0], dict(zip(SELECTED, found, strict=True)))
 
@@ -192,9 +231,13 @@ class Matcher:
         """Every candidate at or above ``rules.low``, best first (on a tie, merge before review)."""
         # lead id -> whether only a phone or an address key brought it
         ids: dict[str, bool] = {}
+        cap = self.rules.max_block
         for key in _lookup_keys(row):
             nameless = key[0] in _NAMELESS_KEYS
-            for lead_id in self._by_key.get(key, ()):
+            holders: Sequence[str] = self._by_key.get(key, ())
+            if key[0] not in _IDENTITY_KEYS:
+                holders = holders[-cap:]  # the newest: a common name is no reason to compare all
+            for lead_id in holders:
                 ids[lead_id] = ids.get(lead_id, True) and nameless
         ids.pop(exclude_id, None)  # type: ignore[arg-type]
         if not ids:
