@@ -225,3 +225,18 @@ def test_a_common_name_is_compared_with_its_newest_namesakes_only(leads: LeadDat
         found = matcher.all(row)
     assert found and found[0].lead_id == ids[-1]
     assert 5 <= len(found) < 12  # every namesake in Oslo would be a candidate uncapped
+
+
+def test_a_merged_leads_email_still_finds_its_survivor(leads: LeadDatabase) -> None:
+    """Re-importing a lead that was merged away lands on the survivor, not
+    on a new lead (through a chain of merges, too)."""
+    first = leads.add_lead({"full_name": "Ann Lee", "email": "ann@globex.com"})
+    second = leads.add_lead({"full_name": "Ann Lee", "email": "ann.lee@gmail.com"})
+    third = leads.add_lead({"full_name": "A. Lee", "email": "alee@initech.com"})
+    leads.merge_leads(second, [first])
+    leads.merge_leads(third, [second])
+    assert leads.add_lead({"email": "ANN@globex.com", "title": "CTO"}) == third
+    with pytest.raises(DuplicateLeadError) as caught:
+        leads.add_lead({"email": "ann@globex.com"}, on_duplicate="reject")
+    assert caught.value.existing_id == third and caught.value.matched_on == "email"
+    assert leads.count_leads() == 1

@@ -46,6 +46,12 @@ LOOKUP_COLUMNS = ("key_email", "linkedin_url", "phone", "key_name", "key_name_al
 PROVIDER_RECORD = "provider_name+external_id"
 # Keys that name one lead: every lead holding one is a candidate.
 _IDENTITY_KEYS = frozenset({"key_email", "linkedin_url", PROVIDER_RECORD})
+# An identity key of a merged lead: the exact rule it falls under, and its reason.
+_ALIAS_REASONS = {
+    "key_email": ("email", "same email"),
+    "linkedin_url": ("linkedin_url", "same LinkedIn URL"),
+    PROVIDER_RECORD: ("provider_record", "same provider record"),
+}
 # Leads sharing one of these need not have alike names (a switchboard, a
 # building): they are compared only when their names share an initial.
 _NAMELESS_KEYS = frozenset({"phone", "key_address"})
@@ -104,7 +110,11 @@ def candidate_rows(
         ]
     rows: dict[str, Sequence[Any]] = {}
     for statement in statements:
-        rows.update((row[0], row) for row in connection.execute(statement) if is_active(row))
+        rows.update(
+            (row[0], row)
+            for row in connection.execute(statement)
+            if is_active(row) or is_merged(row)
+        )
     return list(rows.values())
 
 
@@ -165,7 +175,38 @@ def _sqlite_candidates(
         found = cursor.execute(sql, params).fetchall()
     finally:
         cursor.close()
-    return [row for row in found if is_active(row)]
+    return [row for row in found if is_active(row) or is_merged(row)]
+
+
+def is_merged(row: Sequence[Any]) -> bool:
+    """Merged into another lead (rows of SELECTED): its identity keys still
+    name that lead, so a re-import of it finds the survivor."""
+    return row[-1] is not None
+
+
+def rows_along_merges(session: Session, lead_ids: Iterable[str]) -> dict[str, Sequence[Any]]:
+    """The leads these merged leads went into, and the ones those went
+    into, to the end of each chain: SELECTED columns by id."""
+    found: dict[str, Sequence[Any]] = {}
+    wanted = set(lead_ids)
+    while wanted:
+        for chunk in chunked(sorted(wanted)):
+            statement = select(*_SELECTED_COLUMNS).where(SalesLead.id.in_(chunk))
+            found.update((row[0], row) for row in session.execute(statement))
+        wanted = {row[-1] for row in found.values() if is_merged(row)} - set(found)
+    return found
+
+
+def _survivor(row: Sequence[Any], rows: Mapping[str, Sequence[Any]]) -> Sequence[Any] | None:
+    """Where a merged lead's data is now: the active end of its chain."""
+    for _ in range(len(rows) + 1):
+        if not is_merged(row):
+            return row if is_active(row) else None
+        next_row = rows.get(row[-1])
+        if next_row is None:
+            return None
+        row = next_row
+    return None  # pragma: no cover - a cycle cannot be written by merges
 
 
 _FIRST, _LAST, _FULL = (SELECTED.index(f) for f in ("first_name", "last_name", "full_name"))
@@ -181,6 +222,8 @@ class Matcher:
         self._features: dict[str, Features] = {}
         self._by_key: dict[tuple[str, Any], list[str]] = {}
         self._dismissed: dict[str, set[tuple[str, str]]] = {}
+        # identity key of a merged lead -> the leads it was merged into
+        self._aliases: dict[tuple[str, Any], set[str]] = {}
 
     def _index(self, lead_id: str, row: Mapping[str, Any]) -> None:
         for key in _lookup_keys(row):
@@ -210,10 +253,32 @@ class Matcher:
         for column, values in wanted.items():
             for value in values:
                 self._by_key.setdefault((column, value), [])
-        if wanted:
-            for found in candidate_rows(self.session, wanted, self.rules.max_block):
-                self._rows[found[0]] = found
-                self._index(found[0], dict(zip(SELECTED, found, strict=True)))
+        if not wanted:
+            return
+        merged: list[Sequence[Any]] = []
+        for found in candidate_rows(self.session, wanted, self.rules.max_block):
+            if is_merged(found):
+                merged.append(found)
+                continue
+            self._rows[found[0]] = found
+            self._index(found[0], dict(zip(SELECTED, found, strict=True)))
+        if merged:
+            self._alias_merged(merged, wanted)
+
+    def _alias_merged(
+        self, merged: Sequence[Sequence[Any]], wanted: Mapping[str, set[Any]]
+    ) -> None:
+        """A merged lead's email (LinkedIn URL, provider record) still names
+        its survivor: an import of the merged lead again lands on it."""
+        chains = rows_along_merges(self.session, {row[-1] for row in merged})
+        for row in merged:
+            survivor = _survivor(row, chains)
+            if survivor is None:
+                continue
+            values = dict(zip(SELECTED, row, strict=True))
+            for key in _lookup_keys(values):
+                if key[0] in _IDENTITY_KEYS and key[1] in wanted.get(key[0], ()):
+                    self._aliases.setdefault(key, set()).add(survivor[0])
 
     def add(self, lead_id: str, row: Mapping[str, Any]) -> None:
         """A row this batch just accepted: a candidate for the rows after it."""
@@ -240,13 +305,20 @@ class Matcher:
             for lead_id in holders:
                 ids[lead_id] = ids.get(lead_id, True) and nameless
         ids.pop(exclude_id, None)  # type: ignore[arg-type]
-        if not ids:
+        aliased = self._aliased(row, exclude_id)
+        if not ids and not aliased:
             return []
         dismissed = self._skipped(exclude_id)
+        found = [
+            Candidate(lead_id, Verdict(1.0, (reason,), "merge"))
+            for lead_id, reason in aliased.items()
+            if exclude_id is None or pair(exclude_id, lead_id) not in dismissed
+        ]
         mine = features(row)
         my_initials = initials_of(mine)
-        found = []
         for lead_id, nameless in ids.items():
+            if lead_id in aliased:
+                continue
             if exclude_id is not None and pair(exclude_id, lead_id) in dismissed:
                 continue
             if nameless and not initials_meet(my_initials, self._initials(lead_id)):
@@ -255,6 +327,18 @@ class Matcher:
             if verdict is not None:
                 found.append(Candidate(lead_id, verdict))
         found.sort(key=lambda c: (-c.verdict.score, c.verdict.action != "merge"))
+        return found
+
+    def _aliased(self, row: Mapping[str, Any], exclude_id: str | None) -> dict[str, str]:
+        """Survivors of merged leads that share an identity key with ``row``:
+        lead id -> the exact reason ("same email")."""
+        found: dict[str, str] = {}
+        for key in _lookup_keys(row):
+            rule, reason = _ALIAS_REASONS.get(key[0], ("", ""))
+            if rule in self.rules.exact:
+                for lead_id in self._aliases.get(key, ()):
+                    if lead_id != exclude_id:
+                        found.setdefault(lead_id, reason)
         return found
 
     def best(self, row: Mapping[str, Any], *, exclude_id: str | None = None) -> Candidate | None:
