@@ -12,14 +12,12 @@ from typing import Any
 from sqlalchemy import (
     RowMapping,
     Table,
-    Text,
     and_,
     bindparam,
-    cast,
+    insert,
     or_,
     select,
     tuple_,
-    type_coerce,
     update,
 )
 from sqlalchemy.orm import Session
@@ -29,10 +27,13 @@ from leadbase.models import (
     Base,
     DedupeDismissal,
     DuplicateCluster,
+    DuplicateClusterLead,
     LeadEvent,
     LeadSource,
     Merge,
+    MergeMember,
     SalesLead,
+    new_id,
     utcnow,
 )
 from leadbase.models.base import UTCDateTime
@@ -108,11 +109,14 @@ def upsert_clusters(session: Session, clusters: Sequence[dict[str, Any]], origin
     by_print = {fingerprint(c["lead_ids"]): c for c in clusters}
     stored = clusters_by_fingerprint(session, by_print)
     new = 0
+    members: list[dict[str, str]] = []
     for print_, cluster in by_print.items():
         row = stored.get(print_)
         if row is None:
+            cluster_id = new_id()
             session.add(
                 DuplicateCluster(
+                    id=cluster_id,
                     fingerprint=print_,
                     entity="lead",
                     lead_ids=sorted(cluster["lead_ids"]),
@@ -125,12 +129,18 @@ def upsert_clusters(session: Session, clusters: Sequence[dict[str, Any]], origin
                     updated_at=now,
                 )
             )
+            members.extend(
+                {"cluster_id": cluster_id, "lead_id": lead_id}
+                for lead_id in sorted(set(cluster["lead_ids"]))
+            )
             new += 1
         elif row.status == "open":
             row.score = float(cluster["score"])
             row.reasons = list(cluster["reasons"])
             row.action = cluster["action"]
     session.flush()
+    for chunk in chunked(members, 5000):
+        session.execute(insert(DuplicateClusterLead), list(chunk))
     return new
 
 
@@ -167,45 +177,31 @@ def clusters_page(
     return session.scalars(query).all()
 
 
-def _json_text(session: Session, column: Any) -> Any:
-    """A JSON column as its text, for LIKE: PostgreSQL's JSONB needs a cast."""
-    if session.get_bind().dialect.name == "postgresql":
-        return cast(column, Text)
-    return type_coerce(column, Text)
-
-
-def _holding(session: Session, column: Any, lead_id: str) -> Any:
-    """``column`` (a JSON list of ids) holds ``lead_id``.
-
-    No index serves this (the lists are JSON); the clusters and merges
-    tables stay small next to the leads: one row per open question or merge.
-    """
-    return _json_text(session, column).contains(f'"{lead_id}"', autoescape=True)
-
-
 def clusters_for_leads(
     session: Session, lead_ids: Iterable[str], *, status: str | None = "open"
 ) -> list[DuplicateCluster]:
-    """Clusters holding any of ``lead_ids``, best first."""
-    conditions = [_holding(session, DuplicateCluster.lead_ids, i) for i in set(lead_ids)]
-    if not conditions:
-        return []
-    query = select(DuplicateCluster).where(or_(*conditions))
-    if status is not None:
-        query = query.where(DuplicateCluster.status == status)
-    query = query.order_by(DuplicateCluster.score.desc(), DuplicateCluster.id)
-    return list(session.scalars(query))
+    """Clusters holding any of ``lead_ids``, best first (through the
+    indexed duplicate_cluster_leads, not the JSON list)."""
+    wanted = sorted(set(lead_ids))
+    found: dict[str, DuplicateCluster] = {}
+    for chunk in chunked(wanted):
+        holding = select(DuplicateClusterLead.cluster_id).where(
+            DuplicateClusterLead.lead_id.in_(chunk)
+        )
+        query = select(DuplicateCluster).where(DuplicateCluster.id.in_(holding))
+        if status is not None:
+            query = query.where(DuplicateCluster.status == status)
+        found.update((cluster.id, cluster) for cluster in session.scalars(query))
+    return sorted(found.values(), key=lambda cluster: (-cluster.score, cluster.id))
 
 
 def merges_for(session: Session, entity: str, entity_id: str) -> list[Merge]:
     """Every merge ``entity_id`` took part in, as survivor or merged, newest first."""
+    took_part = select(MergeMember.merge_id).where(MergeMember.member_id == entity_id)
     return list(
         session.scalars(
             select(Merge)
-            .where(
-                Merge.entity == entity,
-                or_(Merge.survivor_id == entity_id, _holding(session, Merge.merged_ids, entity_id)),
-            )
+            .where(Merge.entity == entity, Merge.id.in_(took_part))
             .order_by(Merge.created_at.desc(), Merge.id.desc())
         )
     )
@@ -214,6 +210,8 @@ def merges_for(session: Session, entity: str, entity_id: str) -> list[Merge]:
 def add_merge(session: Session, merge: Merge) -> None:
     session.add(merge)
     session.flush()
+    members = dict.fromkeys([merge.survivor_id, *merge.merged_ids])
+    session.execute(insert(MergeMember), [{"merge_id": merge.id, "member_id": m} for m in members])
 
 
 # --- exact rows: what a merge snapshots and an unmerge puts back ---------------------

@@ -4,7 +4,13 @@ from leadbase.models.apify import ApifySyncState
 from leadbase.models.audit import GENESIS_HASH, AuditChainHead, AuditLog
 from leadbase.models.base import Base, new_id, utcnow
 from leadbase.models.company import Company
-from leadbase.models.duplicate import DedupeDismissal, DuplicateCluster, Merge
+from leadbase.models.duplicate import (
+    DedupeDismissal,
+    DuplicateCluster,
+    DuplicateClusterLead,
+    Merge,
+    MergeMember,
+)
 from leadbase.models.idempotency import IdempotencyKey
 from leadbase.models.job import JOB_STATUSES, Job
 from leadbase.models.lead import (
@@ -32,12 +38,14 @@ __all__ = [
     "Company",
     "DedupeDismissal",
     "DuplicateCluster",
+    "DuplicateClusterLead",
     "IdempotencyKey",
     "Job",
     "LeadEvent",
     "LeadSource",
     "ListColumns",
     "Merge",
+    "MergeMember",
     "MigrationLog",
     "RefreshToken",
     "SalesLead",

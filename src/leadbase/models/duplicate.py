@@ -47,6 +47,20 @@ class DuplicateCluster(Base):
     __table_args__ = (Index("idx_duplicate_clusters_status", "status", "score"),)
 
 
+class DuplicateClusterLead(Base):
+    """Which leads a cluster holds, one row each: the index a lead's page
+    and every merge find its clusters by (``lead_ids`` is JSON, unindexable)."""
+
+    __tablename__ = "duplicate_cluster_leads"
+
+    cluster_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("duplicate_clusters.id", ondelete="CASCADE"), primary_key=True
+    )
+    lead_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+
+    __table_args__ = (Index("idx_duplicate_cluster_leads_lead", "lead_id"),)
+
+
 class DedupeDismissal(Base):
     """Two leads a person said are not duplicates; ``lead_a < lead_b``."""
 
@@ -88,3 +102,16 @@ class Merge(Base):
     undone_by: Mapped[str | None] = mapped_column(String(255))
 
     __table_args__ = (Index("idx_merges_survivor", "entity", "survivor_id", "created_at"),)
+
+
+class MergeMember(Base):
+    """Every row a merge took part in (survivor and merged), for its history."""
+
+    __tablename__ = "merge_members"
+
+    merge_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("merges.id", ondelete="CASCADE"), primary_key=True
+    )
+    member_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+
+    __table_args__ = (Index("idx_merge_members_member", "member_id"),)

@@ -5,9 +5,11 @@ Columns ``sales_leads.key_*`` (one index each): the match and blocking keys
 every stored lead, in batches. Like ``sort_name`` they are derived, not
 given: no field anyone gave changes, so there is no audit entry.
 
-Tables: ``duplicate_clusters`` (what a scan or a write found, for review),
+Tables: ``duplicate_clusters`` (what a scan or a write found, for review;
+``duplicate_cluster_leads`` indexes which leads each holds),
 ``dedupe_dismissals`` (pairs people said are not duplicates) and ``merges``
-(each merge with the exact rows it changed, for unmerge).
+(each merge with the exact rows it changed, for unmerge; ``merge_members``
+indexes who took part).
 
 ``lead_sources.lead_id`` stops being unique (a merge moves the merged leads'
 sources to the survivor); it keeps a plain index.
@@ -165,9 +167,37 @@ def _create_tables() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_merges")),
     )
     op.create_index("idx_merges_survivor", "merges", ["entity", "survivor_id", "created_at"])
+    op.create_table(
+        "duplicate_cluster_leads",
+        sa.Column("cluster_id", sa.String(length=36), nullable=False),
+        sa.Column("lead_id", sa.String(length=36), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["cluster_id"],
+            ["duplicate_clusters.id"],
+            name=op.f("fk_duplicate_cluster_leads_cluster_id_duplicate_clusters"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("cluster_id", "lead_id", name=op.f("pk_duplicate_cluster_leads")),
+    )
+    op.create_index("idx_duplicate_cluster_leads_lead", "duplicate_cluster_leads", ["lead_id"])
+    op.create_table(
+        "merge_members",
+        sa.Column("merge_id", sa.String(length=36), nullable=False),
+        sa.Column("member_id", sa.String(length=36), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["merge_id"],
+            ["merges.id"],
+            name=op.f("fk_merge_members_merge_id_merges"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("merge_id", "member_id", name=op.f("pk_merge_members")),
+    )
+    op.create_index("idx_merge_members_member", "merge_members", ["member_id"])
 
 
 def downgrade() -> None:
+    op.drop_table("merge_members")
+    op.drop_table("duplicate_cluster_leads")
     op.drop_table("merges")
     op.drop_table("dedupe_dismissals")
     op.drop_table("duplicate_clusters")
