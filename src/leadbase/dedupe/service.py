@@ -193,7 +193,7 @@ def _apply_to_survivor(survivor: SalesLead, changes: Changes) -> None:
     """The write path's own apply (sort name, match keys, who), plus a version
     bump even when no field changed: the lead now holds others' events and
     sources, and its unmerge is checked against that version."""
-    leads_service._apply(survivor, changes)
+    leads_service.apply_changes(survivor, changes)
     for column, value in match_keys(row_values(survivor, KEY_SOURCE_FIELDS)).items():
         setattr(survivor, column, value)
     flag_modified(survivor, "updated_by")
@@ -248,9 +248,9 @@ def _record(
     events = []
     for lead_id, changes in entries.items():
         audit.append(session, "lead", lead_id, action, {**changes, "merge_id": [None, merge.id]})
-        events.append(leads_service._event(lead_id, event_type, now, changes, data))
+        events.append(leads_service.event_row(lead_id, event_type, now, changes, data))
     leads_repository.insert_events(session, events)
-    leads_service._mark_for_sync(session, list(entries), "update")
+    leads_service.mark_leads_for_sync(session, list(entries), "update")
 
 
 # --- unmerge ---------------------------------------------------------------------------
@@ -559,10 +559,10 @@ def _move_leads(session: Session, lead_rows: Mapping[str, Any], company_id: str 
         changes: Changes = {"company_id": [row["company_id"], company_id]}
         audit.append(session, "lead", lead_id, "update", changes)
         events.append(
-            leads_service._event(lead_id, "updated", now, changes, {"reason": "company_merged"})
+            leads_service.event_row(lead_id, "updated", now, changes, {"reason": "company_merged"})
         )
     leads_repository.insert_events(session, events)
-    leads_service._mark_for_sync(session, list(lead_rows), "update")
+    leads_service.mark_leads_for_sync(session, list(lead_rows), "update")
     session.expire_all()
 
 
@@ -600,12 +600,12 @@ def unmerge_company(uow: UnitOfWork, company_id: str) -> Merge:
         changes: Changes = {"company_id": [merge.survivor_id, row["company_id"]]}
         audit.append(session, "lead", row["id"], "update", changes)
         events.append(
-            leads_service._event(
+            leads_service.event_row(
                 row["id"], "updated", when, changes, {"reason": "company_unmerged"}
             )
         )
     leads_repository.insert_events(session, events)
-    leads_service._mark_for_sync(session, [row["id"] for row in restored_leads], "update")
+    leads_service.mark_leads_for_sync(session, [row["id"] for row in restored_leads], "update")
     session.expire_all()
     tracked = (*COMPANY_FIELDS, "merged_into_id")
     for row in snapshot["rows"]:

@@ -231,7 +231,7 @@ def _queue_reviews(session: Session, reviews: Sequence[dict[str, Any]]) -> None:
 # --- rows we write besides the lead ------------------------------------------------
 
 
-def _event(
+def event_row(
     lead_id: str,
     event_type: str,
     now: datetime,
@@ -286,7 +286,7 @@ def _sync_mark(lead_id: str, operation: str, now: datetime) -> dict[str, Any]:
     }
 
 
-def _mark_for_sync(session: Session, lead_ids: Sequence[str], operation: str) -> None:
+def mark_leads_for_sync(session: Session, lead_ids: Sequence[str], operation: str) -> None:
     """One pending outbox row per lead: an earlier pending mark already covers it."""
     already = repository.pending_sync_lead_ids(session, lead_ids, SYNC_TARGET)
     now = utcnow()
@@ -300,7 +300,7 @@ def mark_for_sync(uow: UnitOfWork, lead_id: str, operation: str = "update") -> N
     serialize_writers(uow.session)
     if repository.get(uow.session, lead_id, include_deleted=True) is None:
         raise NotFoundError(f"lead {lead_id} not found")
-    _mark_for_sync(uow.session, [lead_id], operation)
+    mark_leads_for_sync(uow.session, [lead_id], operation)
 
 
 # --- companies -----------------------------------------------------------------------
@@ -445,7 +445,7 @@ def _insert_new(session: Session, rows: list[dict[str, Any]]) -> None:
     for row in rows:
         # Every new row holds every field: its changes are the non-empty ones.
         changes = {field: [None, row[field]] for field in LEAD_FIELDS if row[field] is not None}
-        events.append(_event(row["id"], "created", now, changes))
+        events.append(event_row(row["id"], "created", now, changes))
         audit.append(session, "lead", row["id"], "create", changes)
     repository.insert_events(session, events)
     repository.insert_sync_marks(session, [_sync_mark(row["id"], "create", now) for row in rows])
@@ -476,16 +476,16 @@ def _apply_merges(uow: UnitOfWork, merges: Mapping[str, list[dict[str, Any]]]) -
         lead = leads[lead_id]
         changes = diff(currents[lead_id], target)
         if changes:
-            _apply(lead, changes)
+            apply_changes(lead, changes)
             changed[lead_id] = changes
     _flush(session)
     now = utcnow()
     events = []
     for lead_id, changes in changed.items():
-        events.append(_event(lead_id, "updated", now, changes, {"reason": "duplicate_merged"}))
+        events.append(event_row(lead_id, "updated", now, changes, {"reason": "duplicate_merged"}))
         audit.append(session, "lead", lead_id, "update", changes)
     repository.insert_events(session, events)
-    _mark_for_sync(session, list(changed), "update")
+    mark_leads_for_sync(session, list(changed), "update")
     return set(changed)
 
 
@@ -550,7 +550,7 @@ def _queue_enrichment(uow: UnitOfWork, lead_id: str, job_id: str) -> None:
 # --- update, delete, restore ---------------------------------------------------------
 
 
-def _apply(lead: SalesLead, changes: Changes) -> None:
+def apply_changes(lead: SalesLead, changes: Changes) -> None:
     for field, (_, new) in changes.items():
         setattr(lead, field, new)
     if "full_name" in changes:
@@ -611,11 +611,11 @@ def update(
             return lead
     if on_duplicate != "allow" and not COMPARED.isdisjoint(changes):
         _check_duplicates(session, {**current, **clean}, lead_id, on_duplicate)
-    _apply(lead, changes)
+    apply_changes(lead, changes)
     _flush(session)
-    repository.insert_events(session, [_event(lead_id, "updated", utcnow(), changes)])
+    repository.insert_events(session, [event_row(lead_id, "updated", utcnow(), changes)])
     audit.append(session, "lead", lead_id, "update", changes)
-    _mark_for_sync(session, [lead_id], "update")
+    mark_leads_for_sync(session, [lead_id], "update")
     return lead
 
 
@@ -646,9 +646,9 @@ def soft_delete(uow: UnitOfWork, lead_id: str, *, expected_version: int | None =
     lead.is_deleted, lead.deleted_at, lead.deleted_by = True, now, actor
     lead.updated_by = actor
     _flush(session)
-    repository.insert_events(session, [_event(lead_id, "deleted", now, changes)])
+    repository.insert_events(session, [event_row(lead_id, "deleted", now, changes)])
     audit.append(session, "lead", lead_id, "delete", changes)
-    _mark_for_sync(session, [lead_id], "delete")
+    mark_leads_for_sync(session, [lead_id], "delete")
     return lead
 
 
@@ -665,7 +665,7 @@ def restore(uow: UnitOfWork, lead_id: str, *, expected_version: int | None = Non
     lead.is_deleted, lead.deleted_at, lead.deleted_by = False, None, None
     lead.updated_by = context.current().actor
     _flush(session)
-    repository.insert_events(session, [_event(lead_id, "restored", utcnow(), changes)])
+    repository.insert_events(session, [event_row(lead_id, "restored", utcnow(), changes)])
     audit.append(session, "lead", lead_id, "restore", changes)
-    _mark_for_sync(session, [lead_id], "update")
+    mark_leads_for_sync(session, [lead_id], "update")
     return lead
