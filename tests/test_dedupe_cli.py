@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from leadbase.cli import app
 from leadbase.client import LeadDatabase
 from leadbase.config import get_settings
-from leadbase.dedupe import service as dedupe_service
+from leadbase.duplicates import service as duplicates_service
 from leadbase.models import DuplicateCluster, SalesLead
 
 runner = CliRunner()
@@ -70,7 +70,7 @@ def test_rescan_keeps_a_dismissed_cluster_dismissed(
     assert runner.invoke(app, ["dedupe", "scan"]).exit_code == 0
     maria = tuple(sorted(ids[2:4]))
     with client.db.unit_of_work() as uow:
-        dedupe_service.dismiss_cluster(uow, stored_clusters(client)[maria].id)
+        duplicates_service.dismiss_cluster(uow, stored_clusters(client)[maria].id)
     result = runner.invoke(app, ["dedupe", "scan"])
     assert result.exit_code == 0, result.output
     assert "1 clusters (1 merge, 0 review), 0 new" in result.stdout

@@ -13,7 +13,7 @@ from leadbase import audit, context
 from leadbase.client import LeadDatabase
 from leadbase.companies import service as companies_service
 from leadbase.db import Database
-from leadbase.dedupe import service
+from leadbase.duplicates import service
 from leadbase.errors import ConflictError, NotFoundError, ValidationError
 from tests.api_clients import api_settings, signed_in
 from tests.helpers import audit_entries, events

@@ -17,8 +17,8 @@ from sqlalchemy import bindparam, func, select, text
 from leadbase import audit
 from leadbase.client import LeadDatabase
 from leadbase.dedupe import repository as dedupe_repository
-from leadbase.dedupe import service
-from leadbase.dedupe.merge import NOTES_SEPARATOR, survive
+from leadbase.duplicates import service
+from leadbase.duplicates.survivorship import NOTES_SEPARATOR, survive
 from leadbase.errors import ConflictError, NotFoundError, ValidationError
 from leadbase.leads.schemas import LEAD_FIELDS
 from leadbase.models import DedupeDismissal, DuplicateCluster, SyncStatus

@@ -14,7 +14,7 @@ from leadbase import __version__, context
 from leadbase.auth.cli import users_app
 from leadbase.config import get_settings
 from leadbase.db import Database
-from leadbase.dedupe.cli import dedupe_app
+from leadbase.duplicates.cli import dedupe_app
 from leadbase.enrichment.cli import enrich
 from leadbase.errors import LeadbaseError
 from leadbase.jobs.cli import jobs_app, worker

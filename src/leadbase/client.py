@@ -17,7 +17,7 @@ from sqlalchemy import inspect
 from leadbase import context
 from leadbase.config import Settings
 from leadbase.db import Database, UnitOfWork, serialize_writers
-from leadbase.dedupe import service as dedupe_service
+from leadbase.duplicates import service as duplicates_service
 from leadbase.errors import NotFoundError, ValidationError
 from leadbase.leads import repository, service
 from leadbase.leads.schemas import DuplicatePolicy
@@ -120,10 +120,10 @@ class LeadDatabase:
     ) -> str:
         """Merge ``other_ids`` into ``survivor_id`` in one transaction; returns
         the merge's id. ``choices``: field -> the id of the lead whose value
-        wins (``leadbase.dedupe.merge`` says what wins otherwise). The
+        wins (``leadbase.duplicates.survivorship`` says what wins otherwise). The
         merged leads keep their rows, with ``merged_into_id`` set."""
         with self._write() as uow:
-            merge = dedupe_service.merge_leads(
+            merge = duplicates_service.merge_leads(
                 uow, survivor_id, other_ids, choices, cluster_id=cluster_id
             )
             return merge.id
@@ -132,19 +132,19 @@ class LeadDatabase:
         """Undo the latest merge the lead took part in; returns that merge's id.
         ConflictError when it was undone already or a lead changed since."""
         with self._write() as uow:
-            return dedupe_service.unmerge(uow, lead_id).id
+            return duplicates_service.unmerge(uow, lead_id).id
 
     def dismiss_duplicates(self, cluster_id: str) -> bool:
         """The stored cluster is not a duplicate: later scans and writes
         never join its leads again."""
         with self._write() as uow:
-            dedupe_service.dismiss_cluster(uow, cluster_id)
+            duplicates_service.dismiss_cluster(uow, cluster_id)
             return True
 
     def list_duplicates(self, status: str | None = "open", limit: int = 50) -> list[dict[str, Any]]:
         """Stored duplicate clusters, best first."""
         with self.db.read_session() as session:
-            page = dedupe_service.list_clusters(session, status=status, limit=limit)
+            page = duplicates_service.list_clusters(session, status=status, limit=limit)
             return [
                 {
                     "id": c.id,

@@ -32,7 +32,7 @@ from leadbase.auth import user_endpoints
 from leadbase.companies import endpoints as companies_endpoints
 from leadbase.config import Settings, get_settings
 from leadbase.db import Database
-from leadbase.dedupe import endpoints as dedupe_endpoints
+from leadbase.duplicates import endpoints as duplicates_endpoints
 from leadbase.enrichment import endpoints as enrichment_endpoints
 from leadbase.errors import LeadbaseError
 from leadbase.http import docs as api_docs
@@ -340,7 +340,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         user_endpoints.router,
         jobs_endpoints.router,
         enrichment_endpoints.router,
-        dedupe_endpoints.router,
+        duplicates_endpoints.router,
     ):
         app.include_router(router, dependencies=limited, responses=ERROR_RESPONSES)
     api_docs.install(app)

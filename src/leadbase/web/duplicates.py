@@ -9,7 +9,7 @@ survivorship keeps), and merges; or says the leads are not duplicates
 carries its Undo. Everything works as plain forms and redirects, without
 script.
 
-Writes go through ``dedupe.service`` in a unit of work acting as the
+Writes go through ``duplicates.service`` in a unit of work acting as the
 signed-in user; reads are a page of clusters and one query for their leads.
 """
 
@@ -30,8 +30,8 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from leadbase.db import UnitOfWork
-from leadbase.dedupe import service as dedupe_service
-from leadbase.dedupe.merge import GROUPS, NOT_CHOOSABLE, survive
+from leadbase.duplicates import service as duplicates_service
+from leadbase.duplicates.survivorship import GROUPS, NOT_CHOOSABLE, survive
 from leadbase.errors import ConflictError, NotFoundError, ValidationError
 from leadbase.http import support as http_support
 from leadbase.leads import repository as leads_repository
@@ -59,7 +59,7 @@ NONE_TEXT = {
 }
 
 # Fields a merge makes from every lead's values rather than one lead's
-# (dedupe.merge.survive): no choice to make, the row says what happens.
+# (duplicates.survivorship.survive): no choice to make, the row says what happens.
 COMBINED = {
     "additional_emails": "All kept, with the emails not kept above",
     "additional_phones": "All kept, with the phones not kept above",
@@ -73,7 +73,7 @@ COMBINED = {
 GROUP_OF = {name: group for group, names in GROUPS.items() for name in names}
 
 
-# --- queries dedupe.service has no function for -------------------------------------
+# --- queries duplicates.service has no function for -------------------------------------
 
 
 def open_cluster_count(session: Session, cap: int = NAV_COUNT_CAP) -> int:
@@ -173,7 +173,7 @@ def survivor_order(leads: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]
 
 def default_winners(leads: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     """Field -> the lead whose value a merge keeps when nobody chooses:
-    dedupe.merge's own survivorship, the first lead kept; except that a
+    duplicates.survivorship, the first lead kept; except that a
     value beats none. (survive counts a group's false flag, phone_verified
     say, as a value: a kept lead without a phone would keep none.)"""
     winners = survive(leads).winners
@@ -351,7 +351,7 @@ def _read_list(
     with http_support.database(request).read_session() as session:
         # The cursor is the last cluster shown: the page goes on after its
         # place (after one that does not exist, nothing).
-        page = dedupe_service.list_clusters(
+        page = duplicates_service.list_clusters(
             session, status=status, action=action or None, limit=PAGE_SIZE, after=cursor
         )
         views = cluster_views(session, page.items)
@@ -392,7 +392,7 @@ def _read_one(request: Request, cluster_id: str) -> tuple[ClusterView, Flash | N
         if not _ID.match(cluster_id):
             raise NotFoundError(f"possible duplicate {cluster_id[:64]} not found")
         try:
-            cluster = dedupe_service.get_cluster(session, cluster_id)
+            cluster = duplicates_service.get_cluster(session, cluster_id)
         except NotFoundError:
             raise NotFoundError(f"possible duplicate {cluster_id} not found") from None
         [view] = cluster_views(session, [cluster])
@@ -478,11 +478,11 @@ def merge_cluster_leads(uow: UnitOfWork, cluster_id: str, sent: MergeRequest) ->
     """Merge the leads shown of the cluster; the cluster is resolved with it
     when they are all of its leads (some may have been deleted or merged
     since the scan: the merge then leaves the cluster open, to dismiss)."""
-    cluster = dedupe_service.get_cluster(uow.session, cluster_id)
+    cluster = duplicates_service.get_cluster(uow.session, cluster_id)
     if not set(sent.lead_ids) <= set(cluster.lead_ids):
         raise ValidationError("lead", "every lead merged must be one of the cluster's")
     whole = set(cluster.lead_ids) <= set(sent.lead_ids)
-    return dedupe_service.merge_leads(
+    return duplicates_service.merge_leads(
         uow,
         sent.survivor_id,
         sent.others,
@@ -520,7 +520,7 @@ async def dismiss_cluster(request: Request, user: Editor, cluster_id: str) -> Re
     return_to = form.get("return_to")
     try:
         await http_support.write(
-            request, user.principal, lambda uow: dedupe_service.dismiss_cluster(uow, cluster_id)
+            request, user.principal, lambda uow: duplicates_service.dismiss_cluster(uow, cluster_id)
         )
     except ConflictError:  # merged meanwhile
         return back_to(return_to, error="decided")
@@ -543,7 +543,7 @@ def undo_merge(uow: UnitOfWork, merge_id: str) -> Merge:
         raise NotFoundError(f"merge {merge_id[:64]} not found")
     if merge.undone_at is not None:
         raise AlreadyUndoneError(f"merge {merge_id} was undone already")
-    undone = dedupe_service.unmerge(uow, merge.survivor_id)
+    undone = duplicates_service.unmerge(uow, merge.survivor_id)
     if undone.id != merge.id:
         raise NotLatestMergeError(f"merge {merge_id} is not the latest merge of its lead")
     return undone

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from leadbase.dedupe import service as dedupe_service
+from leadbase.duplicates import service as duplicates_service
 from leadbase.leads import repository as leads_repository
 from leadbase.models import DuplicateCluster, Merge
 
@@ -102,8 +102,8 @@ def read(
     URL names an id, never text to show)."""
     lead_id = str(lead["id"])
     merged = bool(lead.get("merged_into_id"))
-    clusters = [] if merged else dedupe_service.clusters_for_lead(session, lead_id)
-    merges = dedupe_service.merges_for_lead(session, lead_id)
+    clusters = [] if merged else duplicates_service.clusters_for_lead(session, lead_id)
+    merges = duplicates_service.merges_for_lead(session, lead_id)
     wanted = [i for c in clusters for i in c.lead_ids]
     wanted += [i for m in merges for i in (m.survivor_id, *m.merged_ids)]
     came_from = None

@@ -10,8 +10,9 @@ from leadbase.auth.endpoints import get_principal, require_role
 from leadbase.auth.service import Principal
 from leadbase.companies.schemas import ID_PATTERN, CompanyOut
 from leadbase.db import UnitOfWork
-from leadbase.dedupe import repository, service
-from leadbase.dedupe.schemas import (
+from leadbase.dedupe import repository
+from leadbase.duplicates import service
+from leadbase.duplicates.schemas import (
     ClusterOut,
     ClusterPage,
     CompanyMergeResult,

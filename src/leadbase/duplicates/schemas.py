@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from leadbase.companies.schemas import ID_PATTERN, CompanyOut
-from leadbase.dedupe.service import MAX_MERGE
+from leadbase.duplicates.service import MAX_MERGE
 from leadbase.leads.schemas import LeadOut
 from leadbase.models import DuplicateCluster, Merge
 

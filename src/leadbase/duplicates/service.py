@@ -1,6 +1,6 @@
 """Merge, unmerge and dismiss duplicates, in the caller's unit of work.
 
-A merge folds any number of leads into one survivor (``dedupe.merge.survive``
+A merge folds any number of leads into one survivor (``duplicates.survivorship.survive``
 decides its values), moves their events and sources to it, and marks them
 ``merged_into_id``: they leave every list and duplicate lookup but keep
 their rows. The ``merges`` row keeps every column of every row the merge
@@ -31,7 +31,7 @@ from leadbase.companies.schemas import COMPANY_FIELDS
 from leadbase.db import UnitOfWork, serialize_writers
 from leadbase.dedupe import repository
 from leadbase.dedupe.keys import KEY_SOURCE_FIELDS, match_keys
-from leadbase.dedupe.merge import survive
+from leadbase.duplicates.survivorship import survive
 from leadbase.errors import ConflictError, NotFoundError, ValidationError
 from leadbase.leads import repository as leads_repository
 from leadbase.leads import service as leads_service
@@ -138,7 +138,7 @@ def merge_leads(
     """Fold ``other_ids`` into ``survivor_id``; returns the stored merge.
 
     ``choices``: field -> the id of the lead whose value the survivor takes
-    (``dedupe.merge`` says what wins otherwise). ``cluster_id``: the stored
+    (``duplicates.survivorship`` says what wins otherwise). ``cluster_id``: the stored
     cluster this merge resolves. ``expected_versions`` (id -> version): a
     lead changed since the caller read it refuses the merge (409).
     """

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from leadbase.db import Database
 from leadbase.dedupe import repository, scan
-from leadbase.dedupe import service as dedupe_service
 from leadbase.dedupe.rules import load_rules
+from leadbase.duplicates import service as duplicates_service
 from leadbase.errors import LeadbaseError
 
 dedupe_app = typer.Typer(help="Duplicate leads: scan, merge, re-key.", no_args_is_help=True)
@@ -90,7 +90,7 @@ def merge_cmd(
                 try:
                     with database.unit_of_work() as uow:
                         survivor, others = scan.survivor_first(uow.session, lead_ids)
-                        dedupe_service.merge_leads(uow, survivor, others, cluster_id=cluster_id)
+                        duplicates_service.merge_leads(uow, survivor, others, cluster_id=cluster_id)
                     merged += 1
                 except LeadbaseError as exc:
                     # Changed since the scan (merged, deleted, edited): skip it, say why.
@@ -112,7 +112,7 @@ def _open_merge_clusters(session: Session) -> list[tuple[str, list[str]]]:
     found: list[tuple[str, list[str]]] = []
     after = None
     while True:
-        page = dedupe_service.list_clusters(
+        page = duplicates_service.list_clusters(
             session,
             status="open",
             action="merge",
