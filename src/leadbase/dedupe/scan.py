@@ -59,6 +59,7 @@ from leadbase.dedupe.rules import Rules
 from leadbase.dedupe.score import (
     FEATURE_FIELDS,
     Features,
+    Initials,
     Verdict,
     compare_features,
     features_of,
@@ -314,7 +315,16 @@ _PLACE_KINDS = ("city", "postcode", "house", "company", "domain")
 def _places(row: Sequence[Any]) -> frozenset[tuple[str, str]]:
     """A lead's places, each tagged with its kind: city, postcode, house
     number, company key, domain."""
-    city, postcode, street, company, domain = (row[at] for at in _PLACE_AT)
+    return _places_of(*(row[at] for at in _PLACE_AT))
+
+
+def _places_of(
+    city: str | None,
+    postcode: str | None,
+    street: str | None,
+    company: str | None,
+    domain: str | None,
+) -> frozenset[tuple[str, str]]:
     house = _HOUSE.search(street) if street else None
     values = (_fold_name(city), postcode, house.group(0) if house else None, company, domain)
     return frozenset((kind, v) for kind, v in zip(_PLACE_KINDS, values, strict=True) if v)
@@ -398,8 +408,11 @@ def find_links(
     stats: ScanStats | None = None,
 ) -> list[Link]:
     stats = stats if stats is not None else ScanStats()
+    dismissed = all_dismissed_pairs(session)
+    if _count_all(session) <= IN_MEMORY_LIMIT:
+        return _links_in_memory(session, rules, dismissed, stats, progress)
     stats.leads = count_active(session)
-    context = _ScanContext(rules, all_dismissed_pairs(session), stats, [], _FeatureCache())
+    context = _ScanContext(rules, dismissed, stats, [], _FeatureCache())
     steps = len(PASSES) + len(NEIGHBOUR_ORDERS)
     meter = _Meter(progress, stats.leads * steps)
     passes: list[_Pass] = []
@@ -415,6 +428,210 @@ def find_links(
     _neighbour_passes(session, passes, context, meter)
     stats.links = len(context.links)
     return context.links
+
+
+# --- small databases: one read, blocks in memory ----------------------------------
+#
+# Up to IN_MEMORY_LIMIT leads the scan reads every active lead once and
+# builds each pass's blocks in a dict: one query instead of one per pass
+# (each a GROUP BY and a sort in the database), each lead's features and
+# places computed once for all passes. The pairs compared and the links
+# found are those of the streaming passes above.
+
+IN_MEMORY_LIMIT = 100_000
+# SELECTED with the sort name before the two activity columns (is_active
+# reads the last two).
+_ALL_COLUMNS = (*SELECTED[:-2], "sort_name", *SELECTED[-2:])
+_SORT_NAME_AT = len(SELECTED) - 2
+_FIRST_AT, _LAST_AT, _FULL_AT = (_POSITION[c] for c in ("first_name", "last_name", "full_name"))
+# _places() reads NEIGHBOUR_FIELDS positions 4..8: the same columns of a full row.
+_FULL_PLACES = itemgetter(
+    *(_POSITION[c] for c in ("city", "postal_code", "street", "key_company", "key_domain"))
+)
+
+
+def _count_all(session: Session) -> int:
+    """Leads in the table, deleted and merged ones too: an upper bound of
+    the active ones, and the cheapest count there is."""
+    connection = session.connection()
+    table = connection.dialect.identifier_preparer.quote(SalesLead.__tablename__)
+    return int(connection.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar() or 0)
+
+
+def _read_all(session: Session) -> list[Sequence[Any]]:
+    """Every active lead's _ALL_COLUMNS, in no particular order."""
+    connection = session.connection()
+    quote = connection.dialect.identifier_preparer.quote
+    sql = (
+        f"SELECT {', '.join(quote(c) for c in _ALL_COLUMNS)} FROM {quote(SalesLead.__tablename__)}"
+    )
+    if connection.dialect.name == "sqlite":
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(sql)
+            return [row for row in cursor.fetchall() if not row[-2] and row[-1] is None]
+        finally:
+            cursor.close()
+    return [tuple(row) for row in connection.exec_driver_sql(sql) if is_active(row)]
+
+
+class _Memory:
+    """The leads of an in-memory scan and what is computed of them, once."""
+
+    def __init__(
+        self,
+        rows: list[Sequence[Any]],
+        rules: Rules,
+        dismissed: set[tuple[str, str]],
+        stats: ScanStats,
+    ) -> None:
+        self.rows, self.rules, self.dismissed, self.stats = rows, rules, dismissed, stats
+        self.count = len(rows)
+        self.features: list[Features | None] = [None] * self.count
+        self.initials: list[Initials | None] = [None] * self.count
+        self.places: list[frozenset[tuple[str, str]] | None] = [None] * self.count
+        # Pairs (i * count + j, i < j) already settled: compared, or left
+        # out by a block compared in full (the streaming passes' test).
+        self.seen: set[int] = set()
+        self.links: list[Link] = []
+
+    def feature(self, at: int) -> Features:
+        found = self.features[at]
+        if found is None:
+            found = self.features[at] = features_of(*self.rows[at][1:_FEATURE_END])
+        return found
+
+    def initial(self, at: int) -> Initials:
+        found = self.initials[at]
+        if found is None:
+            found = self.initials[at] = initials_of(self.feature(at))
+        return found
+
+    def place(self, at: int) -> frozenset[tuple[str, str]]:
+        found = self.places[at]
+        if found is None:
+            found = self.places[at] = _places_of(*_FULL_PLACES(self.rows[at]))
+        return found
+
+    def compare(self, i: int, j: int) -> None:
+        a, b = self.rows[i][0], self.rows[j][0]
+        ids = (a, b) if a < b else (b, a)
+        if self.dismissed and ids in self.dismissed:
+            return
+        self.stats.compared += 1
+        verdict = compare_features(self.feature(i), self.feature(j), self.rules)
+        if verdict is not None:
+            self.links.append(Link(ids[0], ids[1], verdict))
+
+    def key_pass(self, columns: tuple[str, ...]) -> None:
+        blocks: dict[Any, list[int]] = {}
+        if len(columns) == 1:
+            at = _POSITION[columns[0]]
+            for index, row in enumerate(self.rows):
+                key = row[at]
+                if key is not None:
+                    if (block := blocks.get(key)) is None:
+                        blocks[key] = [index]
+                    else:
+                        block.append(index)
+        else:
+            parts = itemgetter(*(_POSITION[c] for c in columns))
+            for index, row in enumerate(self.rows):
+                key = parts(row)
+                if None not in key:
+                    if (block := blocks.get(key)) is None:
+                        blocks[key] = [index]
+                    else:
+                        block.append(index)
+        names_alike = columns[0] in NAME_KEYS
+        for block in blocks.values():
+            if len(block) > 1:
+                self.key_block(block, names_alike)
+
+    def key_block(self, block: list[int], names_alike: bool) -> None:
+        rules, seen, count = self.rules, self.seen, self.count
+        windowed = len(block) > rules.max_block
+        pairs: Iterable[tuple[int, int]]
+        if windowed:
+            feats = {at: self.feature(at) for at in block}
+            order = sorted(block, key=lambda at: (feats[at].last or "", feats[at].first or ""))
+            pairs = (
+                (i, j) for n, i in enumerate(order) for j in order[n + 1 : n + 1 + rules.window]
+            )
+        else:
+            pairs = combinations(block, 2)
+        for i, j in pairs:
+            code = i * count + j if i < j else j * count + i
+            if code in seen:
+                continue
+            if not names_alike and not initials_meet(self.initial(i), self.initial(j)):
+                if not windowed:
+                    seen.add(code)
+                continue
+            seen.add(code)
+            self.compare(i, j)
+
+    def neighbour_pairs(self, order: tuple[str, ...]) -> Iterator[int]:
+        """_neighbour_pairs in memory: the pairs (codes) near in this order."""
+        rows = self.rows
+        last_first = order[0] == "last_name"
+        if last_first:
+            ranked = sorted(
+                range(self.count),
+                key=lambda at: (
+                    rows[at][_LAST_AT] is not None,
+                    rows[at][_LAST_AT] or "",
+                    rows[at][_FIRST_AT] is not None,
+                    rows[at][_FIRST_AT] or "",
+                ),
+            )
+        else:
+            ranked = sorted(
+                range(self.count),
+                key=lambda at: (
+                    rows[at][_SORT_NAME_AT] is not None,
+                    rows[at][_SORT_NAME_AT] or "",
+                    rows[at][0],
+                ),
+            )
+        named: list[tuple[int, str]] = []
+        for at in ranked:
+            row = rows[at]
+            name = _neighbour_name((None, row[_FIRST_AT], row[_LAST_AT], row[_FULL_AT]), last_first)
+            if len(name) >= 3:
+                named.append((at, name))
+        similarity, count = JaroWinkler.similarity, self.count
+        for n in range(1, len(named)):
+            at, name = named[n]
+            for other, other_name in named[max(0, n - NEIGHBOUR_WINDOW) : n]:
+                if similarity(
+                    name, other_name, score_cutoff=NEIGHBOUR_NAME
+                ) >= NEIGHBOUR_NAME and not self.place(at).isdisjoint(self.place(other)):
+                    yield at * count + other if at < other else other * count + at
+
+
+def _links_in_memory(
+    session: Session,
+    rules: Rules,
+    dismissed: set[tuple[str, str]],
+    stats: ScanStats,
+    progress: Callable[[int, int], None] | None,
+) -> list[Link]:
+    memory = _Memory(_read_all(session), rules, dismissed, stats)
+    stats.leads = memory.count
+    meter = _Meter(progress, stats.leads * (len(PASSES) + len(NEIGHBOUR_ORDERS)))
+    for number, columns in enumerate(PASSES, start=1):
+        memory.key_pass(columns)
+        meter.reach(number * stats.leads)
+    wanted: set[int] = set()
+    for number, order in enumerate(NEIGHBOUR_ORDERS, start=len(PASSES) + 1):
+        wanted.update(memory.neighbour_pairs(order))
+        meter.reach(number * stats.leads)
+    count = memory.count
+    for code in sorted(wanted - memory.seen):
+        memory.compare(*divmod(code, count))
+    stats.links = len(memory.links)
+    return memory.links
 
 
 class _Meter:
@@ -460,10 +677,11 @@ class _Forest:
         ra, rb = self.find(a), self.find(b)
         if ra == rb:
             return None
-        small, big = sorted((ra, rb), key=lambda r: len(self.members[r]))
-        for member in self.members[small]:
-            if any(self.find(other) == big for other in self.apart.get(member, ())):
-                return None
+        small, big = (rb, ra) if len(self.members[rb]) < len(self.members[ra]) else (ra, rb)
+        if self.apart:
+            for member in self.members[small]:
+                if any(self.find(other) == big for other in self.apart.get(member, ())):
+                    return None
         self.parent[small] = big
         self.members[big].extend(self.members.pop(small))
         return big
