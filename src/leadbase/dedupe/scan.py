@@ -44,7 +44,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import combinations, groupby
 from operator import itemgetter
-from typing import Any, Literal, cast
+from typing import Any, Literal, NamedTuple, cast
 
 from rapidfuzz.distance import JaroWinkler
 from sqlalchemy import Connection, Select, Table, and_, bindparam, func, select, tuple_, update
@@ -104,8 +104,7 @@ class Cluster:
         }
 
 
-@dataclass(frozen=True)
-class Link:
+class Link(NamedTuple):
     a: str
     b: str
     verdict: Verdict
@@ -445,6 +444,9 @@ _ALL_COLUMNS = (*SELECTED[:-2], "sort_name", *SELECTED[-2:])
 _SORT_NAME_AT = len(SELECTED) - 2
 _FIRST_AT, _LAST_AT, _FULL_AT = (_POSITION[c] for c in ("first_name", "last_name", "full_name"))
 # _places() reads NEIGHBOUR_FIELDS positions 4..8: the same columns of a full row.
+# A lead's places, each None or a value: city (folded), postcode, house
+# number, company key, domain.
+_Place = tuple[str | None, str | None, str | None, str | None, str | None]
 _FULL_PLACES = itemgetter(
     *(_POSITION[c] for c in ("city", "postal_code", "street", "key_company", "key_domain"))
 )
@@ -489,11 +491,12 @@ class _Memory:
         self.count = len(rows)
         self.features: list[Features | None] = [None] * self.count
         self.initials: list[Initials | None] = [None] * self.count
-        self.places: list[frozenset[tuple[str, str]] | None] = [None] * self.count
+        self.places: list[_Place | None] = [None] * self.count
         # Pairs (i * count + j, i < j) already settled: compared, or left
         # out by a block compared in full (the streaming passes' test).
         self.seen: set[int] = set()
         self.links: list[Link] = []
+        self._folded: list[tuple[str, str] | str] | None = None
 
     def feature(self, at: int) -> Features:
         found = self.features[at]
@@ -507,11 +510,31 @@ class _Memory:
             found = self.initials[at] = initials_of(self.feature(at))
         return found
 
-    def place(self, at: int) -> frozenset[tuple[str, str]]:
+    def place(self, at: int) -> _Place:
         found = self.places[at]
         if found is None:
-            found = self.places[at] = _places_of(*_FULL_PLACES(self.rows[at]))
+            city, postcode, street, company, domain = _FULL_PLACES(self.rows[at])
+            house = _HOUSE.search(street) if street else None
+            found = self.places[at] = (
+                _fold_name(city) or None,
+                postcode or None,
+                house.group(0) if house else None,
+                company or None,
+                domain or None,
+            )
         return found
+
+    def near(self, i: int, j: int) -> bool:
+        """_Neighbour.near: both agree on a city, postcode, house number,
+        company key or domain."""
+        a, b = self.place(i), self.place(j)
+        return (
+            (a[0] is not None and a[0] == b[0])
+            or (a[1] is not None and a[1] == b[1])
+            or (a[2] is not None and a[2] == b[2])
+            or (a[3] is not None and a[3] == b[3])
+            or (a[4] is not None and a[4] == b[4])
+        )
 
     def compare(self, i: int, j: int) -> None:
         a, b = self.rows[i][0], self.rows[j][0]
@@ -571,43 +594,62 @@ class _Memory:
             seen.add(code)
             self.compare(i, j)
 
+    def folded_names(self) -> list[tuple[str, str] | str]:
+        """Each lead's (first, last) name folded as _neighbour_name folds
+        them, or its folded full name when it has neither."""
+        if self._folded is None:
+            self._folded = [
+                (_fold_name(row[_FIRST_AT]), _fold_name(row[_LAST_AT]))
+                if row[_FIRST_AT] or row[_LAST_AT]
+                else _fold_name(row[_FULL_AT])
+                for row in self.rows
+            ]
+        return self._folded
+
     def neighbour_pairs(self, order: tuple[str, ...]) -> Iterator[int]:
-        """_neighbour_pairs in memory: the pairs (codes) near in this order."""
-        rows = self.rows
+        """_neighbour_pairs in memory: the pairs (codes) near in this order
+        that no key pass settled."""
+        rows, count, seen = self.rows, self.count, self.seen
         last_first = order[0] == "last_name"
+        # The database's order: NULL first, then by code point.
+        keys: list[tuple[Any, ...]]
         if last_first:
-            ranked = sorted(
-                range(self.count),
-                key=lambda at: (
-                    rows[at][_LAST_AT] is not None,
-                    rows[at][_LAST_AT] or "",
-                    rows[at][_FIRST_AT] is not None,
-                    rows[at][_FIRST_AT] or "",
-                ),
-            )
+            keys = [
+                (
+                    row[_LAST_AT] is not None,
+                    row[_LAST_AT] or "",
+                    row[_FIRST_AT] is not None,
+                    row[_FIRST_AT] or "",
+                )
+                for row in rows
+            ]
         else:
-            ranked = sorted(
-                range(self.count),
-                key=lambda at: (
-                    rows[at][_SORT_NAME_AT] is not None,
-                    rows[at][_SORT_NAME_AT] or "",
-                    rows[at][0],
-                ),
-            )
-        named: list[tuple[int, str]] = []
+            keys = [
+                (row[_SORT_NAME_AT] is not None, row[_SORT_NAME_AT] or "", row[0]) for row in rows
+            ]
+        ranked = sorted(range(count), key=keys.__getitem__)
+        folded = self.folded_names()
+        ats: list[int] = []
+        names: list[str] = []
         for at in ranked:
-            row = rows[at]
-            name = _neighbour_name((None, row[_FIRST_AT], row[_LAST_AT], row[_FULL_AT]), last_first)
+            parts = folded[at]
+            if isinstance(parts, str):
+                name = parts
+            else:
+                name = f"{parts[1]} {parts[0]}" if last_first else f"{parts[0]} {parts[1]}"
             if len(name) >= 3:
-                named.append((at, name))
-        similarity, count = JaroWinkler.similarity, self.count
-        for n in range(1, len(named)):
-            at, name = named[n]
-            for other, other_name in named[max(0, n - NEIGHBOUR_WINDOW) : n]:
-                if similarity(
-                    name, other_name, score_cutoff=NEIGHBOUR_NAME
-                ) >= NEIGHBOUR_NAME and not self.place(at).isdisjoint(self.place(other)):
-                    yield at * count + other if at < other else other * count + at
+                ats.append(at)
+                names.append(name)
+        similarity = JaroWinkler.similarity
+        for n in range(1, len(names)):
+            at, name = ats[n], names[n]
+            for m in range(max(0, n - NEIGHBOUR_WINDOW), n):
+                if similarity(name, names[m], score_cutoff=NEIGHBOUR_NAME) < NEIGHBOUR_NAME:
+                    continue
+                other = ats[m]
+                code = at * count + other if at < other else other * count + at
+                if code not in seen and self.near(at, other):
+                    yield code
 
 
 def _links_in_memory(
@@ -664,26 +706,36 @@ class _Forest:
             self.apart.setdefault(b, set()).add(a)
 
     def find(self, lead_id: str) -> str:
-        parent = self.parent.setdefault(lead_id, lead_id)
-        if parent == lead_id:
-            self.members.setdefault(lead_id, [lead_id])
+        parent = self.parent
+        up = parent.get(lead_id)
+        if up is None:
+            parent[lead_id] = lead_id
+            self.members[lead_id] = [lead_id]
             return lead_id
-        root = self.find(parent)
-        self.parent[lead_id] = root
+        if up == lead_id:
+            return lead_id
+        root = up
+        while (above := parent[root]) != root:
+            root = above
+        while lead_id != root:  # path compression
+            parent[lead_id], lead_id = root, parent[lead_id]
         return root
 
     def join(self, a: str, b: str) -> str | None:
         """The new root, or None when already together or kept apart."""
         ra, rb = self.find(a), self.find(b)
-        if ra == rb:
-            return None
-        small, big = (rb, ra) if len(self.members[rb]) < len(self.members[ra]) else (ra, rb)
+        return None if ra == rb else self.join_roots(ra, rb)
+
+    def join_roots(self, ra: str, rb: str) -> str | None:
+        """Join two roots' groups: the new root, or None when kept apart."""
+        members = self.members
+        small, big = (rb, ra) if len(members[rb]) < len(members[ra]) else (ra, rb)
         if self.apart:
-            for member in self.members[small]:
+            for member in members[small]:
                 if any(self.find(other) == big for other in self.apart.get(member, ())):
                     return None
         self.parent[small] = big
-        self.members[big].extend(self.members.pop(small))
+        members[big].extend(members.pop(small))
         return big
 
 
@@ -717,10 +769,15 @@ def _strongest(link: Link) -> float:
 def _join(forest: _Forest, weakest: dict[str, Verdict], link: Link) -> None:
     """Join the link's two groups; the joined group's weakest link is kept."""
     ra, rb = forest.find(link.a), forest.find(link.b)
-    root = forest.join(link.a, link.b)
+    if ra == rb:
+        return
+    root = forest.join_roots(ra, rb)
     if root is not None:
-        held = [v for v in (link.verdict, weakest.get(ra), weakest.get(rb)) if v is not None]
-        weakest[root] = min(held, key=lambda v: v.score)
+        held = link.verdict
+        for other in (weakest.get(ra), weakest.get(rb)):
+            if other is not None and other.score < held.score:
+                held = other
+        weakest[root] = held
 
 
 def scan(
