@@ -38,11 +38,12 @@ from __future__ import annotations
 
 import gc
 import re
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from itertools import combinations, groupby
+from functools import partial
+from itertools import combinations, compress, groupby
 from operator import itemgetter
 from typing import Any, Literal, NamedTuple, cast
 
@@ -54,7 +55,7 @@ from leadbase.db import chunked
 from leadbase.dedupe import normalise as norm
 from leadbase.dedupe.keys import KEY_SOURCE_FIELDS, match_keys
 from leadbase.dedupe.matcher import SELECTED, is_active
-from leadbase.dedupe.repository import all_dismissed_pairs, pair
+from leadbase.dedupe.repository import pair
 from leadbase.dedupe.rules import Rules
 from leadbase.dedupe.score import (
     FEATURE_FIELDS,
@@ -67,7 +68,7 @@ from leadbase.dedupe.score import (
     initials_of,
 )
 from leadbase.errors import ConflictError
-from leadbase.models import SalesLead
+from leadbase.models import DedupeDismissal, SalesLead
 from leadbase.models.lead import MATCH_KEY_COLUMNS
 
 # One pass per key, the exact (cheap, certain) ones first.
@@ -405,9 +406,10 @@ def find_links(
     rules: Rules,
     progress: Callable[[int, int], None] | None = None,
     stats: ScanStats | None = None,
+    dismissed: set[tuple[str, str]] | None = None,
 ) -> list[Link]:
     stats = stats if stats is not None else ScanStats()
-    dismissed = all_dismissed_pairs(session)
+    dismissed = dismissed if dismissed is not None else _dismissed_pairs(session)
     if _count_all(session) <= IN_MEMORY_LIMIT:
         return _links_in_memory(session, rules, dismissed, stats, progress)
     stats.leads = count_active(session)
@@ -524,18 +526,6 @@ class _Memory:
             )
         return found
 
-    def near(self, i: int, j: int) -> bool:
-        """_Neighbour.near: both agree on a city, postcode, house number,
-        company key or domain."""
-        a, b = self.place(i), self.place(j)
-        return (
-            (a[0] is not None and a[0] == b[0])
-            or (a[1] is not None and a[1] == b[1])
-            or (a[2] is not None and a[2] == b[2])
-            or (a[3] is not None and a[3] == b[3])
-            or (a[4] is not None and a[4] == b[4])
-        )
-
     def compare(self, i: int, j: int) -> None:
         a, b = self.rows[i][0], self.rows[j][0]
         ids = (a, b) if a < b else (b, a)
@@ -547,29 +537,29 @@ class _Memory:
             self.links.append(Link(ids[0], ids[1], verdict))
 
     def key_pass(self, columns: tuple[str, ...]) -> None:
-        blocks: dict[Any, list[int]] = {}
+        """One key's pass: the leads sharing the key, block by block. The
+        keys two leads share are counted in C; only their leads are walked."""
+        column: list[Any]
         if len(columns) == 1:
-            at = _POSITION[columns[0]]
-            for index, row in enumerate(self.rows):
-                key = row[at]
-                if key is not None:
-                    if (block := blocks.get(key)) is None:
-                        blocks[key] = [index]
-                    else:
-                        block.append(index)
-        else:
-            parts = itemgetter(*(_POSITION[c] for c in columns))
-            for index, row in enumerate(self.rows):
-                key = parts(row)
-                if None not in key:
-                    if (block := blocks.get(key)) is None:
-                        blocks[key] = [index]
-                    else:
-                        block.append(index)
+            column = list(map(itemgetter(_POSITION[columns[0]]), self.rows))
+        else:  # a key of several columns: None when a part is missing
+            parts = map(itemgetter(*(_POSITION[c] for c in columns)), self.rows)
+            column = [None if None in key else key for key in parts]
+        counts = Counter(column)
+        counts.pop(None, None)
+        shared = {key for key, count in counts.items() if count > 1}
+        if not shared:
+            return
+        blocks: dict[Any, list[int]] = {}
+        for index in compress(range(self.count), map(shared.__contains__, column)):
+            key = column[index]
+            if (block := blocks.get(key)) is None:
+                blocks[key] = [index]
+            else:
+                block.append(index)
         names_alike = columns[0] in NAME_KEYS
         for block in blocks.values():
-            if len(block) > 1:
-                self.key_block(block, names_alike)
+            self.key_block(block, names_alike)
 
     def key_block(self, block: list[int], names_alike: bool) -> None:
         rules, seen, count = self.rules, self.seen, self.count
@@ -640,15 +630,25 @@ class _Memory:
             if len(name) >= 3:
                 ats.append(at)
                 names.append(name)
-        similarity = JaroWinkler.similarity
-        for n in range(1, len(names)):
-            at, name = ats[n], names[n]
-            for m in range(max(0, n - NEIGHBOUR_WINDOW), n):
-                if similarity(name, names[m], score_cutoff=NEIGHBOUR_NAME) < NEIGHBOUR_NAME:
-                    continue
-                other = ats[m]
+        # Each name against the NEIGHBOUR_WINDOW names before it: the
+        # similarities in C (0 below the cut-off), the rest for the few near.
+        similar = partial(JaroWinkler.similarity, score_cutoff=NEIGHBOUR_NAME)
+        places, place = self.places, self.place
+        for back in range(1, NEIGHBOUR_WINDOW + 1):
+            scores = map(similar, names[back:], names)
+            for at, other in compress(zip(ats[back:], ats, strict=False), scores):
                 code = at * count + other if at < other else other * count + at
-                if code not in seen and self.near(at, other):
+                if code in seen:
+                    continue
+                a = places[at] or place(at)
+                b = places[other] or place(other)
+                if (
+                    (a[0] is not None and a[0] == b[0])
+                    or (a[1] is not None and a[1] == b[1])
+                    or (a[2] is not None and a[2] == b[2])
+                    or (a[3] is not None and a[3] == b[3])
+                    or (a[4] is not None and a[4] == b[4])
+                ):
                     yield code
 
 
@@ -788,8 +788,19 @@ def scan(
 ) -> list[Cluster]:
     """Every cluster of look-alike active leads (dismissed pairs never joined)."""
     with _unmapped(session), _no_cycle_collection():
-        links = find_links(session, rules, progress, stats)
-        return build_clusters(links, all_dismissed_pairs(session))
+        dismissed = _dismissed_pairs(session)
+        links = find_links(session, rules, progress, stats, dismissed)
+        return build_clusters(links, dismissed)
+
+
+def _dismissed_pairs(session: Session) -> set[tuple[str, str]]:
+    """``repository.all_dismissed_pairs`` as one plain statement: the ORM
+    would compile it first, a fixed cost that shows on a small database."""
+    connection = session.connection()
+    quote = connection.dialect.identifier_preparer.quote
+    columns = ", ".join(quote(c) for c in ("lead_a", "lead_b"))
+    sql = f"SELECT {columns} FROM {quote(DedupeDismissal.__tablename__)}"
+    return {(a, b) for a, b in connection.exec_driver_sql(sql)}
 
 
 @contextmanager
