@@ -52,6 +52,7 @@ from sqlalchemy import Connection, Select, Table, and_, bindparam, func, select,
 from sqlalchemy.orm import Session
 
 from leadbase.db import chunked
+from leadbase.dedupe import keys
 from leadbase.dedupe import normalise as norm
 from leadbase.dedupe.keys import KEY_SOURCE_FIELDS, match_keys
 from leadbase.dedupe.matcher import SELECTED, is_active
@@ -62,6 +63,9 @@ from leadbase.dedupe.score import (
     Features,
     Initials,
     Verdict,
+    _fold,
+    _postcode,
+    _street,
     compare_features,
     features_of,
     initials_meet,
@@ -479,6 +483,87 @@ def _read_all(session: Session) -> list[Sequence[Any]]:
     return [tuple(row) for row in connection.exec_driver_sql(sql) if is_active(row)]
 
 
+_WORD = re.compile(r"[^\W\d_]+")  # keys.letters' words
+
+
+def _letters(word: str) -> str | None:
+    """``keys.letters`` of a non-empty word, without ``sort_key``'s Unicode
+    folding for plain ASCII (it comes down to lower case there)."""
+    if word.isascii():
+        return "".join(_WORD.findall(word.lower()[: norm.SORT_KEY_MAX])) or None
+    return keys.letters(word)
+
+
+class _FeatureMaker:
+    """``score.features_of`` for the scan: the same Features, built faster
+    (an empty field costs nothing, a name's letters are worked out once a
+    scan, the tuple is made without keyword arguments). A test holds the
+    two to the same output."""
+
+    def __init__(self) -> None:
+        self.letters: dict[str, str | None] = {}
+        self.make = Features._make
+
+    def name_letters(self, word: str) -> str | None:
+        try:
+            return self.letters[word]
+        except KeyError:
+            found = self.letters[word] = _letters(word)
+            return found
+
+    def __call__(self, row: Sequence[Any]) -> Features:
+        (
+            first_name,
+            last_name,
+            full_name,
+            email,
+            linkedin_url,
+            provider_name,
+            external_id,
+            phone,
+            company_name,
+            company_domain,
+            street,
+            address_line2,
+            city,
+            state,
+            postal_code,
+            country,
+            key_email,
+            key_domain,
+        ) = row[1:_FEATURE_END]
+        if not first_name and not last_name and full_name:
+            first_name, last_name = norm.split_name(full_name)
+        first = self.name_letters(first_name) if first_name else None
+        last = self.name_letters(last_name) if last_name else None
+        street_words, house = _street(street) if street else (None, None)
+        fold = _fold
+        return self.make(
+            (
+                key_email or (keys.canonical_email(email) if email else None),
+                linkedin_url,
+                (provider_name, external_id) if provider_name and external_id else None,
+                first,
+                last,
+                phone,
+                norm.company_name_key(company_name) if company_name else None,
+                key_domain
+                or (
+                    keys.company_domain_key(company_domain, email)
+                    if company_domain or email
+                    else None
+                ),
+                street_words,
+                house,
+                fold(address_line2) if address_line2 else None,
+                fold(city) if city else None,
+                _postcode(postal_code) if postal_code else None,
+                fold(state) if state else None,
+                fold(country) if country else None,
+            )
+        )
+
+
 class _Memory:
     """The leads of an in-memory scan and what is computed of them, once."""
 
@@ -499,11 +584,12 @@ class _Memory:
         self.seen: set[int] = set()
         self.links: list[Link] = []
         self._folded: list[tuple[str, str] | str] | None = None
+        self.make_features = _FeatureMaker()
 
     def feature(self, at: int) -> Features:
         found = self.features[at]
         if found is None:
-            found = self.features[at] = features_of(*self.rows[at][1:_FEATURE_END])
+            found = self.features[at] = self.make_features(self.rows[at])
         return found
 
     def initial(self, at: int) -> Initials:
