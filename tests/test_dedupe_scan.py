@@ -12,8 +12,8 @@ from leadbase.dedupe.keys import match_keys
 from leadbase.dedupe.matcher import Matcher
 from leadbase.dedupe.repository import add_dismissals
 from leadbase.dedupe.rules import Rules
-from leadbase.dedupe.scan import Link, ScanStats, _FeatureMaker, _Scorer, build_clusters, scan
-from leadbase.dedupe.score import FEATURE_FIELDS, Verdict, compare_features, features_of
+from leadbase.dedupe.scan import Link, ScanStats, _FeatureMaker, build_clusters, scan
+from leadbase.dedupe.score import FEATURE_FIELDS, Verdict, features_of
 from leadbase.leads.service import clean_input
 
 RULES = Rules()
@@ -217,52 +217,3 @@ def test_scan_features_of_typical_leads() -> None:
         row = incoming(lead)
         values = [row.get(field) for field in FEATURE_FIELDS]
         assert maker(("id", *values)) == features_of(*values)
-
-
-_CLOSE = st.sampled_from(
-    ["Jane", "Jayne", "J", "Doe", "Dough", "12 Main St", "12 Main Street", "Unit 3", "2000", "2001"]
-)
-
-
-@settings(max_examples=500, deadline=None)
-@given(
-    st.lists(st.one_of(_TEXT, _CLOSE), min_size=len(FEATURE_FIELDS), max_size=len(FEATURE_FIELDS)),
-    st.lists(st.one_of(_TEXT, _CLOSE), min_size=len(FEATURE_FIELDS), max_size=len(FEATURE_FIELDS)),
-    st.lists(st.booleans(), min_size=len(FEATURE_FIELDS), max_size=len(FEATURE_FIELDS)),
-    st.sampled_from(
-        [RULES, Rules(high=0.9, low=0.3), Rules(weights={"name": 3.0, "company": 0.0, "city": 2.0})]
-    ),
-)
-def test_scan_verdicts_are_score_verdicts(
-    first: list[str | None], second: list[str | None], same: list[bool], rules: Rules
-) -> None:
-    other = [a if keep else b for a, b, keep in zip(first, second, same, strict=True)]
-    a, b = features_of(*first), features_of(*other)
-    assert _Scorer(rules)(a, b) == compare_features(a, b, rules)
-    assert _Scorer(rules)(b, a) == compare_features(b, a, rules)
-
-
-def test_scan_verdicts_of_typical_pairs() -> None:
-    pairs = [
-        ({"full_name": "Jonathan Smith", "company_name": "Acme"}, {"full_name": "Smith Jonathan"}),
-        (
-            {"full_name": "Jane Smith", "company_name": "Acme", "email": "jane@acme.com"},
-            {"full_name": "John Smith", "company_domain": "acme.com", "email": "john@acme.com"},
-        ),
-        (
-            {
-                "first_name": "Ann",
-                "last_name": "Lee",
-                "street": "12 Main St",
-                "postal_code": "2000",
-            },
-            {"first_name": "Anne", "last_name": "Lee", "address_line2": "12 Main Street"},
-        ),
-        (
-            {"full_name": "Ana Pérez", "email": "ana@x.com"},
-            {"full_name": "A. Perez", "email": "Ana@X.com"},
-        ),
-    ]
-    for one, two in pairs:
-        a, b = (features_of(*(incoming(x).get(f) for f in FEATURE_FIELDS)) for x in (one, two))
-        assert _Scorer(RULES)(a, b) == compare_features(a, b, RULES)

@@ -59,27 +59,17 @@ from leadbase.dedupe.matcher import SELECTED, is_active
 from leadbase.dedupe.repository import pair
 from leadbase.dedupe.rules import Rules
 from leadbase.dedupe.score import (
-    _EMPLOYER,
     FEATURE_FIELDS,
     Features,
     Initials,
     Verdict,
-    _first_names_differ,
     _fold,
-    _identities_differ,
-    _jw,
     _postcode,
-    _postcode_sim,
-    _reason,
     _street,
-    _street_sim,
-    _swapped_lines,
-    _text_sim,
     compare_features,
     features_of,
     initials_meet,
     initials_of,
-    name_similarity,
 )
 from leadbase.errors import ConflictError
 from leadbase.models import DedupeDismissal, SalesLead
@@ -574,98 +564,6 @@ class _FeatureMaker:
         )
 
 
-class _Scorer:
-    """``score.compare_features`` for the scan: the same verdicts, worked
-    out with fewer calls (the similarities inline, the weights looked up
-    once, each reason's text made once a scan). A test holds the two to
-    the same output."""
-
-    def __init__(self, rules: Rules) -> None:
-        self.rules = rules
-        weights = rules.weights
-        self.weight = {field: weights.get(field, 0.0) for field in _SCORED}
-        self.reasons: dict[tuple[str, float], str] = {}
-
-    def reason(self, field: str, similarity: float) -> str:
-        key = (field, similarity)
-        found = self.reasons.get(key)
-        if found is None:
-            found = self.reasons[key] = _reason(field, similarity)
-        return found
-
-    def similarities(self, a: Features, b: Features) -> list[tuple[str, float]]:
-        """score._similarities, fields without weight left out."""
-        weight = self.weight
-        found: list[tuple[str, float]] = []
-        if weight["name"] and (a.first or a.last) and (b.first or b.last):
-            found.append(("name", cast(float, name_similarity(a, b))))
-        if weight["company"] and a.company and b.company:
-            found.append(("company", _text_sim(a.company, b.company)))
-        if weight["domain"] and a.domain and b.domain:
-            found.append(("domain", 1.0 if a.domain == b.domain else 0.0))
-        swapped = _swapped_lines(a, b) if (a.line2 or b.line2) else 0.0
-        if weight["street"] and ((a.street and b.street) or (a.house and b.house)):
-            found.append(("street", max(_street_sim(a, b), swapped)))
-        if weight["address_line2"] and a.line2 and b.line2:
-            found.append(("address_line2", max(_text_sim(a.line2, b.line2), swapped)))
-        if weight["city"] and a.city and b.city:
-            found.append(("city", _jw(a.city, b.city)))
-        if weight["postal_code"] and a.postcode and b.postcode:
-            found.append(("postal_code", _postcode_sim(a.postcode, b.postcode)))
-        if weight["state"] and a.state and b.state:
-            found.append(("state", 1.0 if a.state == b.state else 0.0))
-        if weight["country"] and a.country and b.country:
-            found.append(("country", 1.0 if a.country == b.country else 0.0))
-        if weight["phone"] and a.phone and b.phone:
-            found.append(("phone", 1.0 if a.phone == b.phone else 0.0))
-        return found
-
-    def __call__(self, a: Features, b: Features) -> Verdict | None:
-        if a.email and a.email == b.email:
-            return Verdict(1.0, ("same email",), "merge")
-        if a.linkedin and a.linkedin == b.linkedin:
-            return Verdict(1.0, ("same LinkedIn URL",), "merge")
-        if a.provider_record and a.provider_record == b.provider_record:
-            return Verdict(1.0, ("same provider record",), "merge")
-        rules, weight = self.rules, self.weight
-        total = weighed = 0.0
-        counted = self.similarities(a, b)
-        employer: tuple[float, float] | None = None  # (weight, similarity) counted
-        for field, similarity in counted:
-            field_weight = weight[field]
-            if field in _EMPLOYER:
-                if employer is not None:
-                    total -= employer[0] * employer[1]
-                    weighed -= employer[0]
-                    field_weight, similarity = max(
-                        employer, (field_weight, similarity), key=itemgetter(1)
-                    )
-                employer = (field_weight, similarity)
-            total += field_weight * similarity
-            weighed += field_weight
-        score = round(total / max(weighed, rules.min_weight), 4)
-        if score < rules.low:
-            return None
-        reason = self.reason
-        reasons = [reason(field, similarity) for field, similarity in counted]
-        differ = _identities_differ(a, b) if score >= rules.high else None
-        if differ is None and score >= rules.high and employer and _first_names_differ(a, b):
-            differ = "different first names"
-        if differ:
-            reasons.append(differ)
-        action: Literal["merge", "review"] = (
-            "merge" if score >= rules.high and not differ else "review"
-        )
-        return Verdict(score, tuple(reasons), action)
-
-
-# The fields score._similarities scores, in its order.
-_SCORED = (
-    *("name", "company", "domain", "street", "address_line2"),
-    *("city", "postal_code", "state", "country", "phone"),
-)
-
-
 class _Memory:
     """The leads of an in-memory scan and what is computed of them, once."""
 
@@ -687,7 +585,6 @@ class _Memory:
         self.links: list[Link] = []
         self._folded: list[tuple[str, str] | str] | None = None
         self.make_features = _FeatureMaker()
-        self.score = _Scorer(rules)
 
     def feature(self, at: int) -> Features:
         found = self.features[at]
@@ -721,7 +618,7 @@ class _Memory:
         if self.dismissed and ids in self.dismissed:
             return
         self.stats.compared += 1
-        verdict = self.score(self.feature(i), self.feature(j))
+        verdict = compare_features(self.feature(i), self.feature(j), self.rules)
         if verdict is not None:
             self.links.append(Link(ids[0], ids[1], verdict))
 
