@@ -42,7 +42,6 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import partial
 from itertools import combinations, compress, groupby
 from operator import itemgetter
 from typing import Any, Literal, NamedTuple, cast
@@ -583,7 +582,7 @@ class _Memory:
         # out by a block compared in full (the streaming passes' test).
         self.seen: set[int] = set()
         self.links: list[Link] = []
-        self._folded: list[tuple[str, str] | str] | None = None
+        self._names: tuple[list[str], list[str]] | None = None
         self.make_features = _FeatureMaker()
 
     def feature(self, at: int) -> Features:
@@ -670,59 +669,58 @@ class _Memory:
             seen.add(code)
             self.compare(i, j)
 
-    def folded_names(self) -> list[tuple[str, str] | str]:
-        """Each lead's (first, last) name folded as _neighbour_name folds
-        them, or its folded full name when it has neither."""
-        if self._folded is None:
-            self._folded = [
-                (_fold_name(row[_FIRST_AT]), _fold_name(row[_LAST_AT]))
-                if row[_FIRST_AT] or row[_LAST_AT]
-                else _fold_name(row[_FULL_AT])
-                for row in self.rows
-            ]
-        return self._folded
+    def neighbour_names(self) -> tuple[list[str], list[str]]:
+        """Each lead's name as _neighbour_name makes it, first name first
+        and last name first (the same length either way round)."""
+        if self._names is None:
+            first_last, last_first = [], []
+            for row in self.rows:
+                first, last = row[_FIRST_AT], row[_LAST_AT]
+                if first or last:
+                    first, last = _fold_name(first), _fold_name(last)
+                    first_last.append(f"{first} {last}")
+                    last_first.append(f"{last} {first}")
+                else:
+                    full = _fold_name(row[_FULL_AT])
+                    first_last.append(full)
+                    last_first.append(full)
+            self._names = (first_last, last_first)
+        return self._names
+
+    def ranked(self, order: tuple[str, ...]) -> list[int]:
+        """The leads' positions in the database's ``order`` (NULL first,
+        then by code point): one stable sort per column, the least
+        significant first, on the strings themselves (NULL read as "",
+        which sorts first too) unless the column also holds ""."""
+        rows = self.rows
+        # (last_name, first_name) or (sort_name, id), least significant first
+        columns = [_FIRST_AT, _LAST_AT] if order[0] == "last_name" else [0, _SORT_NAME_AT]
+        ranked = list(range(self.count))
+        for at in columns:
+            values = [row[at] for row in rows]
+            if "" in values:
+                keys: list[Any] = [(v is not None, v or "") for v in values]
+            else:
+                keys = [v or "" for v in values]
+            ranked.sort(key=keys.__getitem__)
+        return ranked
 
     def neighbour_pairs(self, order: tuple[str, ...]) -> Iterator[int]:
         """_neighbour_pairs in memory: the pairs (codes) near in this order
         that no key pass settled."""
-        rows, count, seen = self.rows, self.count, self.seen
-        last_first = order[0] == "last_name"
-        # The database's order: NULL first, then by code point.
-        keys: list[tuple[Any, ...]]
-        if last_first:
-            keys = [
-                (
-                    row[_LAST_AT] is not None,
-                    row[_LAST_AT] or "",
-                    row[_FIRST_AT] is not None,
-                    row[_FIRST_AT] or "",
-                )
-                for row in rows
-            ]
-        else:
-            keys = [
-                (row[_SORT_NAME_AT] is not None, row[_SORT_NAME_AT] or "", row[0]) for row in rows
-            ]
-        ranked = sorted(range(count), key=keys.__getitem__)
-        folded = self.folded_names()
-        ats: list[int] = []
-        names: list[str] = []
-        for at in ranked:
-            parts = folded[at]
-            if isinstance(parts, str):
-                name = parts
-            else:
-                name = f"{parts[1]} {parts[0]}" if last_first else f"{parts[0]} {parts[1]}"
-            if len(name) >= 3:
-                ats.append(at)
-                names.append(name)
+        count, seen = self.count, self.seen
+        first_last, last_first = self.neighbour_names()
+        every = last_first if order[0] == "last_name" else first_last
+        ranked = self.ranked(order)
+        ats = [at for at in ranked if len(every[at]) >= 3]
+        names = list(map(every.__getitem__, ats))
         # Each name against the NEIGHBOUR_WINDOW names before it: the
         # similarities in C (0 below the cut-off), the rest for the few near.
-        similar = partial(JaroWinkler.similarity, score_cutoff=NEIGHBOUR_NAME)
+        similarity, near_enough = JaroWinkler.similarity, NEIGHBOUR_NAME.__le__
         places, place = self.places, self.place
         for back in range(1, NEIGHBOUR_WINDOW + 1):
-            scores = map(similar, names[back:], names)
-            for at, other in compress(zip(ats[back:], ats, strict=False), scores):
+            alike = map(near_enough, map(similarity, names[back:], names))
+            for at, other in compress(zip(ats[back:], ats, strict=False), alike):
                 code = at * count + other if at < other else other * count + at
                 if code in seen:
                     continue
