@@ -617,7 +617,10 @@ class _Memory:
         if self.dismissed and ids in self.dismissed:
             return
         self.stats.compared += 1
-        verdict = compare_features(self.feature(i), self.feature(j), self.rules)
+        features = self.features
+        verdict = compare_features(
+            features[i] or self.feature(i), features[j] or self.feature(j), self.rules
+        )
         if verdict is not None:
             self.links.append(Link(ids[0], ids[1], verdict))
 
@@ -643,28 +646,44 @@ class _Memory:
             else:
                 block.append(index)
         names_alike = columns[0] in NAME_KEYS
+        count, max_block = self.count, self.rules.max_block
+        # Blocks compared in full (most are two leads): every pair, as a
+        # code (a block's positions ascend), that no earlier pass settled.
+        codes = [
+            i * count + j
+            for block in blocks.values()
+            if len(block) <= max_block
+            for i, j in combinations(block, 2)
+        ]
+        seen = self.seen
+        fresh = [code for code in codes if code not in seen]
+        seen.update(fresh)
+        if not names_alike:
+            initial = self.initial
+            fresh = [
+                code
+                for code in fresh
+                if initials_meet(initial(code // count), initial(code % count))
+            ]
+        compare = self.compare
+        for code in fresh:
+            compare(*divmod(code, count))
         for block in blocks.values():
-            self.key_block(block, names_alike)
+            if len(block) > max_block:
+                self.key_window(block, names_alike)
 
-    def key_block(self, block: list[int], names_alike: bool) -> None:
+    def key_window(self, block: list[int], names_alike: bool) -> None:
+        """A block larger than ``rules.max_block``: each lead against the
+        ``rules.window`` after it in name order."""
         rules, seen, count = self.rules, self.seen, self.count
-        windowed = len(block) > rules.max_block
-        pairs: Iterable[tuple[int, int]]
-        if windowed:
-            feats = {at: self.feature(at) for at in block}
-            order = sorted(block, key=lambda at: (feats[at].last or "", feats[at].first or ""))
-            pairs = (
-                (i, j) for n, i in enumerate(order) for j in order[n + 1 : n + 1 + rules.window]
-            )
-        else:
-            pairs = combinations(block, 2)
+        feats = {at: self.feature(at) for at in block}
+        order = sorted(block, key=lambda at: (feats[at].last or "", feats[at].first or ""))
+        pairs = ((i, j) for n, i in enumerate(order) for j in order[n + 1 : n + 1 + rules.window])
         for i, j in pairs:
             code = i * count + j if i < j else j * count + i
             if code in seen:
                 continue
             if not names_alike and not initials_meet(self.initial(i), self.initial(j)):
-                if not windowed:
-                    seen.add(code)
                 continue
             seen.add(code)
             self.compare(i, j)
