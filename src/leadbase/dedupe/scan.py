@@ -16,6 +16,11 @@ compared with the three before it whose name is nearly the same and that
 agree on a place (city, postcode, house number or employer). These read
 every lead once but compare few.
 
+A database of up to ``IN_MEMORY_LIMIT`` leads is read once instead, and
+every pass's blocks and the neighbourhood orders are made in memory: the
+same pairs compared, the same links, without a query (a GROUP BY and a
+sort) per pass; each lead's features are worked out once for all passes.
+
 Pairs at or above ``rules.low`` become links; clusters are built from them
 the way Kruskal builds a spanning forest, strongest link first, never
 joining two groups when a pair across them was dismissed (so a dismissed
