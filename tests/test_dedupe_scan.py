@@ -13,7 +13,7 @@ from leadbase.dedupe.matcher import Matcher
 from leadbase.dedupe.repository import add_dismissals
 from leadbase.dedupe.rules import Rules
 from leadbase.dedupe.scan import Link, ScanStats, _FeatureMaker, build_clusters, scan
-from leadbase.dedupe.score import FEATURE_FIELDS, Verdict, features_of
+from leadbase.dedupe.score import FEATURE_FIELDS, Verdict, features_of, initials_of
 from leadbase.leads.service import clean_input
 
 RULES = Rules()
@@ -196,7 +196,9 @@ _TEXT = st.one_of(
 @settings(max_examples=400, deadline=None)
 @given(st.lists(_TEXT, min_size=len(FEATURE_FIELDS), max_size=len(FEATURE_FIELDS)))
 def test_scan_features_are_score_features(values: list[str | None]) -> None:
-    assert _FeatureMaker()(("id", *values)) == features_of(*values)
+    maker, row = _FeatureMaker(), ("id", *values)
+    assert maker(row) == features_of(*values)
+    assert maker.initials(row) == initials_of(features_of(*values))
 
 
 def test_scan_features_of_typical_leads() -> None:

@@ -515,6 +515,15 @@ class _FeatureMaker:
             found = self.letters[word] = _letters(word)
             return found
 
+    def initials(self, row: Sequence[Any]) -> Initials:
+        """``initials_of`` the row's features, from its name alone."""
+        first_name, last_name, full_name = row[_FIRST_AT], row[_LAST_AT], row[_FULL_AT]
+        if not first_name and not last_name and full_name:
+            first_name, last_name = norm.split_name(full_name)
+        first = self.name_letters(first_name) if first_name else None
+        last = self.name_letters(last_name) if last_name else None
+        return (first[0] if first else "", last[0] if last else "")
+
     def __call__(self, row: Sequence[Any]) -> Features:
         (
             first_name,
@@ -599,7 +608,12 @@ class _Memory:
     def initial(self, at: int) -> Initials:
         found = self.initials[at]
         if found is None:
-            found = self.initials[at] = initials_of(self.feature(at))
+            features = self.features[at]
+            if features is not None:
+                found = initials_of(features)
+            else:  # from the name alone: the lead may never be compared
+                found = self.make_features.initials(self.rows[at])
+            self.initials[at] = found
         return found
 
     def place(self, at: int) -> _Place:
