@@ -18,6 +18,10 @@ pipeline (block on given_name; exact given_name, Jaro-Winkler >= 0.85
 surname and address_1, exact suburb and state; match when the sum > 3; the
 tutorial's birth date comparison left out, as for us) on the same records,
 timed from indexing to classification, and the ratio of the two times.
+Each side runs REPEATS times and its best time counts (the machine may be
+shared); before each of our runs the dedupe modules' memo caches are
+emptied, as in a fresh ``leadbase dedupe scan`` process (loading the leads
+through the write path fills them).
 
 ``--scale N``: N leads made from the FEBRL records, multiplied and perturbed
 (names, streets, postcodes recombined; 20% of the leads are copies of
@@ -138,6 +142,23 @@ def prf(found: set[tuple[str, str]], truth: set[tuple[str, str]]) -> tuple[float
     return precision, recall, f1
 
 
+# Each side runs this many times on the same data, its best time counts: this
+# machine is shared, and the best of a few runs is the least disturbed.
+REPEATS = 3
+
+
+def cold_caches() -> None:
+    """Empty the dedupe modules' memo caches before each timed scan: loading
+    the leads (the write path computes their keys) fills them, and a user's
+    ``leadbase dedupe scan`` starts in a fresh process, with them empty."""
+    from leadbase.dedupe import keys, normalise, score
+
+    for module in (keys, normalise, score):
+        for value in vars(module).values():
+            if callable(getattr(value, "cache_clear", None)):
+                value.cache_clear()
+
+
 def run_ours(folder: Path, label: str, records: list[dict[str, str]]) -> dict[str, Any]:
     url = migrated(folder / f"{label.replace(' ', '_').replace('+', '_')}.db")
     leads = [to_lead(r) for r in records]
@@ -151,14 +172,18 @@ def run_ours(folder: Path, label: str, records: list[dict[str, str]]) -> dict[st
         client.close()
     rec_of = {lead_id: rec_id for lead_id, (rec_id, _) in zip(ids, stored, strict=True)}
     database = Database(url)
-    stats = ScanStats()
+    timings = []
     try:
-        with database.read_session() as session:
-            start = time.perf_counter()
-            clusters = scan(session, load_rules(), stats=stats)
-            seconds = time.perf_counter() - start
+        for _ in range(REPEATS):
+            cold_caches()
+            stats = ScanStats()
+            with database.read_session() as session:
+                start = time.perf_counter()
+                clusters = scan(session, load_rules(), stats=stats)
+                timings.append(time.perf_counter() - start)
     finally:
         database.dispose()
+    seconds = min(timings)
     truth = true_pairs(r["rec_id"] for r in records)
     return {
         "merge": prf(cluster_pairs(clusters, rec_of, {"merge"}), truth),
@@ -179,19 +204,22 @@ def run_recordlinkage(records: list[dict[str, str]]) -> dict[str, Any]:
         [{k: (v or None) for k, v in r.items() if k not in HIDDEN} for r in records],
         index=pd.Index([r["rec_id"] for r in records], name="rec_id"),
     )
-    start = time.perf_counter()
-    indexer = recordlinkage.Index()
-    indexer.block("given_name")
-    candidates = indexer.index(frame)
-    compare = recordlinkage.Compare()
-    compare.exact("given_name", "given_name", label="given_name")
-    compare.string("surname", "surname", method="jarowinkler", threshold=0.85, label="surname")
-    compare.exact("suburb", "suburb", label="suburb")
-    compare.exact("state", "state", label="state")
-    compare.string("address_1", "address_1", threshold=0.85, label="address_1")
-    features = compare.compute(candidates, frame)
-    matches = features[features.sum(axis=1) > 3]
-    seconds = time.perf_counter() - start
+    timings = []
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        indexer = recordlinkage.Index()
+        indexer.block("given_name")
+        candidates = indexer.index(frame)
+        compare = recordlinkage.Compare()
+        compare.exact("given_name", "given_name", label="given_name")
+        compare.string("surname", "surname", method="jarowinkler", threshold=0.85, label="surname")
+        compare.exact("suburb", "suburb", label="suburb")
+        compare.exact("state", "state", label="state")
+        compare.string("address_1", "address_1", threshold=0.85, label="address_1")
+        features = compare.compute(candidates, frame)
+        matches = features[features.sum(axis=1) > 3]
+        timings.append(time.perf_counter() - start)
+    seconds = min(timings)
     found = {(a, b) if a < b else (b, a) for a, b in matches.index}
     truth = true_pairs(r["rec_id"] for r in records)
     return {"prf": prf(found, truth), "compared": len(candidates), "seconds": seconds}

@@ -16,6 +16,11 @@ compared with the three before it whose name is nearly the same and that
 agree on a place (city, postcode, house number or employer). These read
 every lead once but compare few.
 
+A database of up to ``IN_MEMORY_LIMIT`` leads is read once instead, and
+every pass's blocks and the neighbourhood orders are made in memory: the
+same pairs compared, the same links, without a query (a GROUP BY and a
+sort) per pass; each lead's features are worked out once for all passes.
+
 Pairs at or above ``rules.low`` become links; clusters are built from them
 the way Kruskal builds a spanning forest, strongest link first, never
 joining two groups when a pair across them was dismissed (so a dismissed
@@ -38,35 +43,40 @@ from __future__ import annotations
 
 import gc
 import re
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from itertools import combinations, groupby
+from itertools import combinations, compress, groupby
 from operator import itemgetter
-from typing import Any, Literal, cast
+from typing import Any, Literal, NamedTuple, cast
 
 from rapidfuzz.distance import JaroWinkler
 from sqlalchemy import Connection, Select, Table, and_, bindparam, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from leadbase.db import chunked
+from leadbase.dedupe import keys
 from leadbase.dedupe import normalise as norm
 from leadbase.dedupe.keys import KEY_SOURCE_FIELDS, match_keys
 from leadbase.dedupe.matcher import SELECTED, is_active
-from leadbase.dedupe.repository import all_dismissed_pairs, pair
+from leadbase.dedupe.repository import pair
 from leadbase.dedupe.rules import Rules
 from leadbase.dedupe.score import (
     FEATURE_FIELDS,
     Features,
+    Initials,
     Verdict,
+    _fold,
+    _postcode,
+    _street,
     compare_features,
     features_of,
     initials_meet,
     initials_of,
 )
 from leadbase.errors import ConflictError
-from leadbase.models import SalesLead
+from leadbase.models import DedupeDismissal, SalesLead
 from leadbase.models.lead import MATCH_KEY_COLUMNS
 
 # One pass per key, the exact (cheap, certain) ones first.
@@ -103,8 +113,7 @@ class Cluster:
         }
 
 
-@dataclass(frozen=True)
-class Link:
+class Link(NamedTuple):
     a: str
     b: str
     verdict: Verdict
@@ -314,7 +323,16 @@ _PLACE_KINDS = ("city", "postcode", "house", "company", "domain")
 def _places(row: Sequence[Any]) -> frozenset[tuple[str, str]]:
     """A lead's places, each tagged with its kind: city, postcode, house
     number, company key, domain."""
-    city, postcode, street, company, domain = (row[at] for at in _PLACE_AT)
+    return _places_of(*(row[at] for at in _PLACE_AT))
+
+
+def _places_of(
+    city: str | None,
+    postcode: str | None,
+    street: str | None,
+    company: str | None,
+    domain: str | None,
+) -> frozenset[tuple[str, str]]:
     house = _HOUSE.search(street) if street else None
     values = (_fold_name(city), postcode, house.group(0) if house else None, company, domain)
     return frozenset((kind, v) for kind, v in zip(_PLACE_KINDS, values, strict=True) if v)
@@ -396,10 +414,14 @@ def find_links(
     rules: Rules,
     progress: Callable[[int, int], None] | None = None,
     stats: ScanStats | None = None,
+    dismissed: set[tuple[str, str]] | None = None,
 ) -> list[Link]:
     stats = stats if stats is not None else ScanStats()
+    dismissed = dismissed if dismissed is not None else _dismissed_pairs(session)
+    if _count_all(session) <= IN_MEMORY_LIMIT:
+        return _links_in_memory(session, rules, dismissed, stats, progress)
     stats.leads = count_active(session)
-    context = _ScanContext(rules, all_dismissed_pairs(session), stats, [], _FeatureCache())
+    context = _ScanContext(rules, dismissed, stats, [], _FeatureCache())
     steps = len(PASSES) + len(NEIGHBOUR_ORDERS)
     meter = _Meter(progress, stats.leads * steps)
     passes: list[_Pass] = []
@@ -415,6 +437,365 @@ def find_links(
     _neighbour_passes(session, passes, context, meter)
     stats.links = len(context.links)
     return context.links
+
+
+# --- small databases: one read, blocks in memory ----------------------------------
+#
+# Up to IN_MEMORY_LIMIT leads the scan reads every active lead once and
+# builds each pass's blocks in a dict: one query instead of one per pass
+# (each a GROUP BY and a sort in the database), each lead's features and
+# places computed once for all passes. The pairs compared and the links
+# found are those of the streaming passes above.
+
+IN_MEMORY_LIMIT = 100_000
+# SELECTED with the sort name before the two activity columns (is_active
+# reads the last two).
+_ALL_COLUMNS = (*SELECTED[:-2], "sort_name", *SELECTED[-2:])
+_SORT_NAME_AT = len(SELECTED) - 2
+_FIRST_AT, _LAST_AT, _FULL_AT = (_POSITION[c] for c in ("first_name", "last_name", "full_name"))
+# _places() reads NEIGHBOUR_FIELDS positions 4..8: the same columns of a full row.
+# A lead's places, each None or a value: city (folded), postcode, house
+# number, company key, domain.
+_Place = tuple[str | None, str | None, str | None, str | None, str | None]
+_FULL_PLACES = itemgetter(
+    *(_POSITION[c] for c in ("city", "postal_code", "street", "key_company", "key_domain"))
+)
+
+
+def _count_all(session: Session) -> int:
+    """Leads in the table, deleted and merged ones too: an upper bound of
+    the active ones, and the cheapest count there is."""
+    connection = session.connection()
+    table = connection.dialect.identifier_preparer.quote(SalesLead.__tablename__)
+    return int(connection.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar() or 0)
+
+
+def _read_all(session: Session) -> list[Sequence[Any]]:
+    """Every active lead's _ALL_COLUMNS, in no particular order."""
+    connection = session.connection()
+    quote = connection.dialect.identifier_preparer.quote
+    sql = (
+        f"SELECT {', '.join(quote(c) for c in _ALL_COLUMNS)} FROM {quote(SalesLead.__tablename__)}"
+    )
+    if connection.dialect.name == "sqlite":
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(sql)
+            return [row for row in cursor.fetchall() if not row[-2] and row[-1] is None]
+        finally:
+            cursor.close()
+    return [tuple(row) for row in connection.exec_driver_sql(sql) if is_active(row)]
+
+
+_WORD = re.compile(r"[^\W\d_]+")  # keys.letters' words
+
+
+def _letters(word: str) -> str | None:
+    """``keys.letters`` of a non-empty word, without ``sort_key``'s Unicode
+    folding for plain ASCII (it comes down to lower case there)."""
+    if word.isascii():
+        return "".join(_WORD.findall(word.lower()[: norm.SORT_KEY_MAX])) or None
+    return keys.letters(word)
+
+
+class _FeatureMaker:
+    """``score.features_of`` for the scan: the same Features, built faster
+    (an empty field costs nothing, a name's letters are worked out once a
+    scan, the tuple is made without keyword arguments). A test holds the
+    two to the same output."""
+
+    def __init__(self) -> None:
+        self.letters: dict[str, str | None] = {}
+        self.make = Features._make
+
+    def name_letters(self, word: str) -> str | None:
+        try:
+            return self.letters[word]
+        except KeyError:
+            found = self.letters[word] = _letters(word)
+            return found
+
+    def initials(self, row: Sequence[Any]) -> Initials:
+        """``initials_of`` the row's features, from its name alone."""
+        first_name, last_name, full_name = row[_FIRST_AT], row[_LAST_AT], row[_FULL_AT]
+        if not first_name and not last_name and full_name:
+            first_name, last_name = norm.split_name(full_name)
+        first = self.name_letters(first_name) if first_name else None
+        last = self.name_letters(last_name) if last_name else None
+        return (first[0] if first else "", last[0] if last else "")
+
+    def __call__(self, row: Sequence[Any]) -> Features:
+        (
+            first_name,
+            last_name,
+            full_name,
+            email,
+            linkedin_url,
+            provider_name,
+            external_id,
+            phone,
+            company_name,
+            company_domain,
+            street,
+            address_line2,
+            city,
+            state,
+            postal_code,
+            country,
+            key_email,
+            key_domain,
+        ) = row[1:_FEATURE_END]
+        if not first_name and not last_name and full_name:
+            first_name, last_name = norm.split_name(full_name)
+        first = self.name_letters(first_name) if first_name else None
+        last = self.name_letters(last_name) if last_name else None
+        street_words, house = _street(street) if street else (None, None)
+        fold = _fold
+        return self.make(
+            (
+                key_email or (keys.canonical_email(email) if email else None),
+                linkedin_url,
+                (provider_name, external_id) if provider_name and external_id else None,
+                first,
+                last,
+                phone,
+                norm.company_name_key(company_name) if company_name else None,
+                key_domain
+                or (
+                    keys.company_domain_key(company_domain, email)
+                    if company_domain or email
+                    else None
+                ),
+                street_words,
+                house,
+                fold(address_line2) if address_line2 else None,
+                fold(city) if city else None,
+                _postcode(postal_code) if postal_code else None,
+                fold(state) if state else None,
+                fold(country) if country else None,
+            )
+        )
+
+
+class _Memory:
+    """The leads of an in-memory scan and what is computed of them, once."""
+
+    def __init__(
+        self,
+        rows: list[Sequence[Any]],
+        rules: Rules,
+        dismissed: set[tuple[str, str]],
+        stats: ScanStats,
+    ) -> None:
+        self.rows, self.rules, self.dismissed, self.stats = rows, rules, dismissed, stats
+        self.count = len(rows)
+        self.features: list[Features | None] = [None] * self.count
+        self.initials: list[Initials | None] = [None] * self.count
+        self.places: list[_Place | None] = [None] * self.count
+        # Pairs (i * count + j, i < j) already settled: compared, or left
+        # out by a block compared in full (the streaming passes' test).
+        self.seen: set[int] = set()
+        self.links: list[Link] = []
+        self._names: tuple[list[str], list[str]] | None = None
+        self.make_features = _FeatureMaker()
+
+    def feature(self, at: int) -> Features:
+        found = self.features[at]
+        if found is None:
+            found = self.features[at] = self.make_features(self.rows[at])
+        return found
+
+    def initial(self, at: int) -> Initials:
+        found = self.initials[at]
+        if found is None:
+            features = self.features[at]
+            if features is not None:
+                found = initials_of(features)
+            else:  # from the name alone: the lead may never be compared
+                found = self.make_features.initials(self.rows[at])
+            self.initials[at] = found
+        return found
+
+    def place(self, at: int) -> _Place:
+        found = self.places[at]
+        if found is None:
+            city, postcode, street, company, domain = _FULL_PLACES(self.rows[at])
+            house = _HOUSE.search(street) if street else None
+            found = self.places[at] = (
+                _fold_name(city) or None,
+                postcode or None,
+                house.group(0) if house else None,
+                company or None,
+                domain or None,
+            )
+        return found
+
+    def compare(self, i: int, j: int) -> None:
+        a, b = self.rows[i][0], self.rows[j][0]
+        ids = (a, b) if a < b else (b, a)
+        if self.dismissed and ids in self.dismissed:
+            return
+        self.stats.compared += 1
+        features = self.features
+        verdict = compare_features(
+            features[i] or self.feature(i), features[j] or self.feature(j), self.rules
+        )
+        if verdict is not None:
+            self.links.append(Link(ids[0], ids[1], verdict))
+
+    def key_pass(self, columns: tuple[str, ...]) -> None:
+        """One key's pass: the leads sharing the key, block by block. The
+        keys two leads share are counted in C; only their leads are walked."""
+        column: list[Any]
+        if len(columns) == 1:
+            column = list(map(itemgetter(_POSITION[columns[0]]), self.rows))
+        else:  # a key of several columns: None when a part is missing
+            parts = map(itemgetter(*(_POSITION[c] for c in columns)), self.rows)
+            column = [None if None in key else key for key in parts]
+        counts = Counter(column)
+        counts.pop(None, None)
+        shared = {key for key, count in counts.items() if count > 1}
+        if not shared:
+            return
+        blocks: dict[Any, list[int]] = {}
+        for index in compress(range(self.count), map(shared.__contains__, column)):
+            key = column[index]
+            if (block := blocks.get(key)) is None:
+                blocks[key] = [index]
+            else:
+                block.append(index)
+        names_alike = columns[0] in NAME_KEYS
+        count, max_block = self.count, self.rules.max_block
+        # Blocks compared in full (most are two leads): every pair, as a
+        # code (a block's positions ascend), that no earlier pass settled.
+        codes = [
+            i * count + j
+            for block in blocks.values()
+            if len(block) <= max_block
+            for i, j in combinations(block, 2)
+        ]
+        seen = self.seen
+        fresh = [code for code in codes if code not in seen]
+        seen.update(fresh)
+        if not names_alike:
+            initial = self.initial
+            fresh = [
+                code
+                for code in fresh
+                if initials_meet(initial(code // count), initial(code % count))
+            ]
+        compare = self.compare
+        for code in fresh:
+            compare(*divmod(code, count))
+        for block in blocks.values():
+            if len(block) > max_block:
+                self.key_window(block, names_alike)
+
+    def key_window(self, block: list[int], names_alike: bool) -> None:
+        """A block larger than ``rules.max_block``: each lead against the
+        ``rules.window`` after it in name order."""
+        rules, seen, count = self.rules, self.seen, self.count
+        feats = {at: self.feature(at) for at in block}
+        order = sorted(block, key=lambda at: (feats[at].last or "", feats[at].first or ""))
+        pairs = ((i, j) for n, i in enumerate(order) for j in order[n + 1 : n + 1 + rules.window])
+        for i, j in pairs:
+            code = i * count + j if i < j else j * count + i
+            if code in seen:
+                continue
+            if not names_alike and not initials_meet(self.initial(i), self.initial(j)):
+                continue
+            seen.add(code)
+            self.compare(i, j)
+
+    def neighbour_names(self) -> tuple[list[str], list[str]]:
+        """Each lead's name as _neighbour_name makes it, first name first
+        and last name first (the same length either way round)."""
+        if self._names is None:
+            first_last, last_first = [], []
+            for row in self.rows:
+                first, last = row[_FIRST_AT], row[_LAST_AT]
+                if first or last:
+                    first, last = _fold_name(first), _fold_name(last)
+                    first_last.append(f"{first} {last}")
+                    last_first.append(f"{last} {first}")
+                else:
+                    full = _fold_name(row[_FULL_AT])
+                    first_last.append(full)
+                    last_first.append(full)
+            self._names = (first_last, last_first)
+        return self._names
+
+    def ranked(self, order: tuple[str, ...]) -> list[int]:
+        """The leads' positions in the database's ``order`` (NULL first,
+        then by code point): one stable sort per column, the least
+        significant first, on the strings themselves (NULL read as "",
+        which sorts first too) unless the column also holds ""."""
+        rows = self.rows
+        # (last_name, first_name) or (sort_name, id), least significant first
+        columns = [_FIRST_AT, _LAST_AT] if order[0] == "last_name" else [0, _SORT_NAME_AT]
+        ranked = list(range(self.count))
+        for at in columns:
+            values = [row[at] for row in rows]
+            if "" in values:
+                keys: list[Any] = [(v is not None, v or "") for v in values]
+            else:
+                keys = [v or "" for v in values]
+            ranked.sort(key=keys.__getitem__)
+        return ranked
+
+    def neighbour_pairs(self, order: tuple[str, ...]) -> Iterator[int]:
+        """_neighbour_pairs in memory: the pairs (codes) near in this order
+        that no key pass settled."""
+        count, seen = self.count, self.seen
+        first_last, last_first = self.neighbour_names()
+        every = last_first if order[0] == "last_name" else first_last
+        ranked = self.ranked(order)
+        ats = [at for at in ranked if len(every[at]) >= 3]
+        names = list(map(every.__getitem__, ats))
+        # Each name against the NEIGHBOUR_WINDOW names before it: the
+        # similarities in C (0 below the cut-off), the rest for the few near.
+        similarity, near_enough = JaroWinkler.similarity, NEIGHBOUR_NAME.__le__
+        places, place = self.places, self.place
+        for back in range(1, NEIGHBOUR_WINDOW + 1):
+            alike = map(near_enough, map(similarity, names[back:], names))
+            for at, other in compress(zip(ats[back:], ats, strict=False), alike):
+                code = at * count + other if at < other else other * count + at
+                if code in seen:
+                    continue
+                a = places[at] or place(at)
+                b = places[other] or place(other)
+                if (
+                    (a[0] is not None and a[0] == b[0])
+                    or (a[1] is not None and a[1] == b[1])
+                    or (a[2] is not None and a[2] == b[2])
+                    or (a[3] is not None and a[3] == b[3])
+                    or (a[4] is not None and a[4] == b[4])
+                ):
+                    yield code
+
+
+def _links_in_memory(
+    session: Session,
+    rules: Rules,
+    dismissed: set[tuple[str, str]],
+    stats: ScanStats,
+    progress: Callable[[int, int], None] | None,
+) -> list[Link]:
+    memory = _Memory(_read_all(session), rules, dismissed, stats)
+    stats.leads = memory.count
+    meter = _Meter(progress, stats.leads * (len(PASSES) + len(NEIGHBOUR_ORDERS)))
+    for number, columns in enumerate(PASSES, start=1):
+        memory.key_pass(columns)
+        meter.reach(number * stats.leads)
+    wanted: set[int] = set()
+    for number, order in enumerate(NEIGHBOUR_ORDERS, start=len(PASSES) + 1):
+        wanted.update(memory.neighbour_pairs(order))
+        meter.reach(number * stats.leads)
+    count = memory.count
+    for code in sorted(wanted - memory.seen):
+        memory.compare(*divmod(code, count))
+    stats.links = len(memory.links)
+    return memory.links
 
 
 class _Meter:
@@ -447,25 +828,36 @@ class _Forest:
             self.apart.setdefault(b, set()).add(a)
 
     def find(self, lead_id: str) -> str:
-        parent = self.parent.setdefault(lead_id, lead_id)
-        if parent == lead_id:
-            self.members.setdefault(lead_id, [lead_id])
+        parent = self.parent
+        up = parent.get(lead_id)
+        if up is None:
+            parent[lead_id] = lead_id
+            self.members[lead_id] = [lead_id]
             return lead_id
-        root = self.find(parent)
-        self.parent[lead_id] = root
+        if up == lead_id:
+            return lead_id
+        root = up
+        while (above := parent[root]) != root:
+            root = above
+        while lead_id != root:  # path compression
+            parent[lead_id], lead_id = root, parent[lead_id]
         return root
 
     def join(self, a: str, b: str) -> str | None:
         """The new root, or None when already together or kept apart."""
         ra, rb = self.find(a), self.find(b)
-        if ra == rb:
-            return None
-        small, big = sorted((ra, rb), key=lambda r: len(self.members[r]))
-        for member in self.members[small]:
-            if any(self.find(other) == big for other in self.apart.get(member, ())):
-                return None
+        return None if ra == rb else self.join_roots(ra, rb)
+
+    def join_roots(self, ra: str, rb: str) -> str | None:
+        """Join two roots' groups: the new root, or None when kept apart."""
+        members = self.members
+        small, big = (rb, ra) if len(members[rb]) < len(members[ra]) else (ra, rb)
+        if self.apart:
+            for member in members[small]:
+                if any(self.find(other) == big for other in self.apart.get(member, ())):
+                    return None
         self.parent[small] = big
-        self.members[big].extend(self.members.pop(small))
+        members[big].extend(members.pop(small))
         return big
 
 
@@ -499,10 +891,15 @@ def _strongest(link: Link) -> float:
 def _join(forest: _Forest, weakest: dict[str, Verdict], link: Link) -> None:
     """Join the link's two groups; the joined group's weakest link is kept."""
     ra, rb = forest.find(link.a), forest.find(link.b)
-    root = forest.join(link.a, link.b)
+    if ra == rb:
+        return
+    root = forest.join_roots(ra, rb)
     if root is not None:
-        held = [v for v in (link.verdict, weakest.get(ra), weakest.get(rb)) if v is not None]
-        weakest[root] = min(held, key=lambda v: v.score)
+        held = link.verdict
+        for other in (weakest.get(ra), weakest.get(rb)):
+            if other is not None and other.score < held.score:
+                held = other
+        weakest[root] = held
 
 
 def scan(
@@ -513,8 +910,19 @@ def scan(
 ) -> list[Cluster]:
     """Every cluster of look-alike active leads (dismissed pairs never joined)."""
     with _unmapped(session), _no_cycle_collection():
-        links = find_links(session, rules, progress, stats)
-        return build_clusters(links, all_dismissed_pairs(session))
+        dismissed = _dismissed_pairs(session)
+        links = find_links(session, rules, progress, stats, dismissed)
+        return build_clusters(links, dismissed)
+
+
+def _dismissed_pairs(session: Session) -> set[tuple[str, str]]:
+    """``repository.all_dismissed_pairs`` as one plain statement: the ORM
+    would compile it first, a fixed cost that shows on a small database."""
+    connection = session.connection()
+    quote = connection.dialect.identifier_preparer.quote
+    columns = ", ".join(quote(c) for c in ("lead_a", "lead_b"))
+    sql = f"SELECT {columns} FROM {quote(DedupeDismissal.__tablename__)}"
+    return {(a, b) for a, b in connection.exec_driver_sql(sql)}
 
 
 @contextmanager
