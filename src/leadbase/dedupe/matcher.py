@@ -27,6 +27,7 @@ from leadbase.dedupe.repository import dismissed_pairs, pair
 from leadbase.dedupe.rules import Rules, load_rules
 from leadbase.dedupe.score import (
     COMPARED_FIELDS,
+    EXACT_REASONS,
     FEATURE_FIELDS,
     Features,
     Initials,
@@ -44,14 +45,14 @@ from leadbase.models.lead import MATCH_KEY_COLUMNS
 # The columns a candidate is found by, one indexed lookup each.
 LOOKUP_COLUMNS = ("key_email", "linkedin_url", "phone", "key_name", "key_name_alt", "key_address")
 PROVIDER_RECORD = "provider_name+external_id"
-# Keys that name one lead: every lead holding one is a candidate.
-_IDENTITY_KEYS = frozenset({"key_email", "linkedin_url", PROVIDER_RECORD})
-# An identity key of a merged lead: the exact rule it falls under, and its reason.
-_ALIAS_REASONS = {
-    "key_email": ("email", "same email"),
-    "linkedin_url": ("linkedin_url", "same LinkedIn URL"),
-    PROVIDER_RECORD: ("provider_record", "same provider record"),
+# Keys that name one lead (every lead holding one is a candidate), and the
+# exact rule each falls under (a merged lead's still names its survivor).
+_IDENTITY_RULES = {
+    "key_email": "email",
+    "linkedin_url": "linkedin_url",
+    PROVIDER_RECORD: "provider_record",
 }
+_IDENTITY_KEYS = frozenset(_IDENTITY_RULES)
 # Leads sharing one of these need not have alike names (a switchboard, a
 # building): they are compared only when their names share an initial.
 _NAMELESS_KEYS = frozenset({"phone", "key_address"})
@@ -334,11 +335,11 @@ class Matcher:
         lead id -> the exact reason ("same email")."""
         found: dict[str, str] = {}
         for key in _lookup_keys(row):
-            rule, reason = _ALIAS_REASONS.get(key[0], ("", ""))
+            rule = _IDENTITY_RULES.get(key[0])
             if rule in self.rules.exact:
                 for lead_id in self._aliases.get(key, ()):
                     if lead_id != exclude_id:
-                        found.setdefault(lead_id, reason)
+                        found.setdefault(lead_id, EXACT_REASONS[rule])
         return found
 
     def best(self, row: Mapping[str, Any], *, exclude_id: str | None = None) -> Candidate | None:

@@ -60,7 +60,7 @@ from leadbase.dedupe import keys
 from leadbase.dedupe import normalise as norm
 from leadbase.dedupe.keys import KEY_SOURCE_FIELDS, match_keys
 from leadbase.dedupe.matcher import SELECTED, is_active
-from leadbase.dedupe.repository import pair
+from leadbase.dedupe.repository import all_dismissed_pairs, pair
 from leadbase.dedupe.rules import Rules
 from leadbase.dedupe.score import (
     FEATURE_FIELDS,
@@ -76,7 +76,7 @@ from leadbase.dedupe.score import (
     initials_of,
 )
 from leadbase.errors import ConflictError
-from leadbase.models import DedupeDismissal, SalesLead
+from leadbase.models import SalesLead
 from leadbase.models.lead import MATCH_KEY_COLUMNS
 
 # One pass per key, the exact (cheap, certain) ones first.
@@ -417,7 +417,7 @@ def find_links(
     dismissed: set[tuple[str, str]] | None = None,
 ) -> list[Link]:
     stats = stats if stats is not None else ScanStats()
-    dismissed = dismissed if dismissed is not None else _dismissed_pairs(session)
+    dismissed = dismissed if dismissed is not None else all_dismissed_pairs(session)
     if _count_all(session) <= IN_MEMORY_LIMIT:
         return _links_in_memory(session, rules, dismissed, stats, progress)
     stats.leads = count_active(session)
@@ -910,19 +910,9 @@ def scan(
 ) -> list[Cluster]:
     """Every cluster of look-alike active leads (dismissed pairs never joined)."""
     with _unmapped(session), _no_cycle_collection():
-        dismissed = _dismissed_pairs(session)
+        dismissed = all_dismissed_pairs(session)
         links = find_links(session, rules, progress, stats, dismissed)
         return build_clusters(links, dismissed)
-
-
-def _dismissed_pairs(session: Session) -> set[tuple[str, str]]:
-    """``repository.all_dismissed_pairs`` as one plain statement: the ORM
-    would compile it first, a fixed cost that shows on a small database."""
-    connection = session.connection()
-    quote = connection.dialect.identifier_preparer.quote
-    columns = ", ".join(quote(c) for c in ("lead_a", "lead_b"))
-    sql = f"SELECT {columns} FROM {quote(DedupeDismissal.__tablename__)}"
-    return {(a, b) for a, b in connection.exec_driver_sql(sql)}
 
 
 @contextmanager

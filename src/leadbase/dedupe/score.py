@@ -325,13 +325,22 @@ def _reason(field: str, similarity: float) -> str:
     return f"{label} {similarity:.2f}"
 
 
+# Each exact rule (rules.EXACT_KEYS) and the one reason its verdict gives.
+EXACT_REASONS = {
+    "email": "same email",
+    "linkedin_url": "same LinkedIn URL",
+    "provider_record": "same provider record",
+    "phone": "same phone",
+}
+
+
 def _exact(a: Features, b: Features, keys: tuple[str, ...]) -> str | None:
     if a.email and a.email == b.email and "email" in keys:
-        return "same email"
+        return EXACT_REASONS["email"]
     if a.linkedin and a.linkedin == b.linkedin and "linkedin_url" in keys:
-        return "same LinkedIn URL"
+        return EXACT_REASONS["linkedin_url"]
     if a.provider_record and a.provider_record == b.provider_record and "provider_record" in keys:
-        return "same provider record"
+        return EXACT_REASONS["provider_record"]
     if (
         a.phone
         and a.phone == b.phone
@@ -339,7 +348,7 @@ def _exact(a: Features, b: Features, keys: tuple[str, ...]) -> str | None:
         and not _identities_differ(a, b)
         and initials_meet(initials_of(a), initials_of(b))
     ):
-        return "same phone"
+        return EXACT_REASONS["phone"]
     return None
 
 

@@ -114,37 +114,6 @@ def ids_by_email(session: Session, emails: Iterable[str]) -> dict[str, str]:
     return _ids_by_column(session, SalesLead.email, emails)
 
 
-def ids_by_linkedin_url(session: Session, urls: Iterable[str]) -> dict[str, str]:
-    return _ids_by_column(session, SalesLead.linkedin_url, urls)
-
-
-def ids_by_phone(session: Session, phones: Iterable[str]) -> dict[str, str]:
-    return _ids_by_column(session, SalesLead.phone, phones)
-
-
-def ids_by_provider_external(
-    session: Session, pairs: Iterable[tuple[str, str]]
-) -> dict[tuple[str, str], str]:
-    wanted = set(pairs)
-    matches: dict[tuple[str, str], str] = {}
-    for chunk in chunked(sorted({external for _, external in wanted})):
-        rows = session.execute(
-            select(
-                SalesLead.provider_name,
-                SalesLead.external_id,
-                SalesLead.id,
-                SalesLead.is_deleted,
-                SalesLead.merged_into_id,
-            )
-            .where(SalesLead.external_id.in_(chunk))
-            .order_by(SalesLead.created_at, SalesLead.id)
-        )
-        for provider, external, lead_id, is_deleted, merged_into_id in rows:
-            if (provider, external) in wanted and _is_active(is_deleted, merged_into_id):
-                matches.setdefault((provider, external), lead_id)
-    return matches
-
-
 def pending_sync_lead_ids(session: Session, lead_ids: Sequence[str], target: str) -> set[str]:
     found: set[str] = set()
     for chunk in chunked(list(lead_ids)):

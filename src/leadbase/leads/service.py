@@ -27,7 +27,7 @@ from leadbase.dedupe import repository as dedupe_repository
 from leadbase.dedupe.keys import KEY_SOURCE_FIELDS, match_keys
 from leadbase.dedupe.matcher import Candidate, Matcher
 from leadbase.dedupe.merge import merged_values
-from leadbase.dedupe.score import COMPARED_FIELDS
+from leadbase.dedupe.score import COMPARED_FIELDS, EXACT_REASONS
 from leadbase.errors import ConflictError, DuplicateLeadError, NotFoundError, ValidationError
 from leadbase.jobs import service as jobs_service
 from leadbase.leads import repository
@@ -178,10 +178,10 @@ def _check_companies(
 POLICIES = ("reject", "merge", "allow", "review")
 # The identity key an exact match names (dedupe.score's exact reasons).
 _EXACT_FIELDS = {
-    "same email": "email",
-    "same LinkedIn URL": "linkedin_url",
-    "same provider record": "provider_name+external_id",
-    "same phone": "phone",
+    EXACT_REASONS["email"]: "email",
+    EXACT_REASONS["linkedin_url"]: "linkedin_url",
+    EXACT_REASONS["provider_record"]: "provider_name+external_id",
+    EXACT_REASONS["phone"]: "phone",
 }
 
 
