@@ -397,15 +397,17 @@ def bulk_create(
                 raise _refusal(candidate, prefixes[i])
             lead_id = candidate.lead_id
             if lead_id in new_rows:  # an earlier row of this same batch
-                new_rows[lead_id].update(merged_values(new_rows[lead_id], clean))
+                row = new_rows[lead_id]
+                row.update(merged_values(row, clean))
+                row.update(match_keys(row))
                 assert matcher is not None
-                matcher.add(lead_id, _keyed(new_rows[lead_id]))
+                matcher.add(lead_id, row)
             else:
                 merges.setdefault(lead_id, []).append(clean)
             results.append(WriteResult(lead_id, "merged"))
             continue
         lead_id = new_id()
-        new_rows[lead_id] = {**DEFAULTS, **clean, "id": lead_id}
+        new_rows[lead_id] = {**DEFAULTS, **keyed[i], "id": lead_id}
         results.append(WriteResult(lead_id, "created"))
         if matcher is not None:
             matcher.add(lead_id, keyed[i])
@@ -421,6 +423,7 @@ def bulk_create(
 
 
 def _insert_new(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert new lead rows (every field, their match keys included)."""
     if not rows:
         return
     now, actor = utcnow(), context.current().actor
@@ -438,7 +441,6 @@ def _insert_new(session: Session, rows: list[dict[str, Any]]) -> None:
     for row in rows:
         row.update(stamp)
         row["sort_name"] = norm.sort_key(row["full_name"])
-        row.update(match_keys(row))
     repository.insert_leads(session, rows)
     repository.insert_sources(session, [_source(row, now, actor) for row in rows])
     events = []
