@@ -1,0 +1,1 @@
+"""Leads in bulk: files (readers, column mapping), the JSON-file migration and Apify."""
