@@ -352,6 +352,7 @@ def clean_headers(cells: list[Any]) -> list[str]:
 def _csv_rows(
     path: Path, encoding: str, delimiter: str, headers: list[str], start_after: int
 ) -> Rows:
+    width = len(headers)
     with _open_csv(path, encoding) as f:
         reader = csv.reader(f, delimiter=delimiter)
         if not _skip_header(reader):
@@ -368,10 +369,18 @@ def _csv_rows(
                     yield row_number, {ERROR: f"cannot parse the row: {error}", RAW: ""}
                 continue
             row_number += 1
-            if row_number <= start_after or not _has_value(cells):
+            if row_number <= start_after:
                 continue
-            row = _cells_row(cells, headers)
-            yield row_number, row or _overflow(cells, headers, _csv_text(cells, delimiter))
+            # The common case first, with as few objects made as can be:
+            # this loop runs a million times in a large import.
+            values = [cell.strip() or None for cell in cells]
+            if values.count(None) == len(values):
+                continue
+            if len(values) == width:
+                yield row_number, dict(zip(headers, values, strict=True))
+            else:
+                row = _cells_row(values, headers)
+                yield row_number, row or _overflow(cells, headers, _csv_text(cells, delimiter))
 
 
 def _skip_header(reader: Iterator[list[str]]) -> bool:
@@ -509,12 +518,17 @@ def xlsx_value(value: Any) -> Any:
 def _json_headers(path: Path, encoding: str, format: str) -> list[str]:
     rows = _json_rows(path, encoding, 0) if format == "json" else _ndjson_rows(path, encoding, 0)
     seen: dict[str, None] = {}
+    count = 0
     try:
         for count, (_, row) in enumerate(rows, start=1):
             if ERROR not in row:
                 seen.update(dict.fromkeys(row))
             if count >= SNIFF_RECORDS:
                 break
+    except ReadError:
+        # Broken further on: read_rows stops there, after the good rows.
+        if not count:
+            raise
     finally:
         rows.close()
     return list(seen)
@@ -543,13 +557,16 @@ def _ndjson_rows(path: Path, encoding: str, start_after: int) -> Rows:
 
 def _json_rows(path: Path, encoding: str, start_after: int) -> Rows:
     with path.open(encoding=encoding) as f:
-        records = _json_records(_JsonStream(f))
+        stream = _JsonStream(f)
+        if stream.peek() not in ("[", "{"):
+            raise ReadError("the JSON holds neither an array nor an object")
+        records = _json_records(stream)
         row_number = 0
         while True:
             try:
                 value = next(records)
             except StopIteration:
-                return
+                break
             except ReadError as error:
                 # Past broken syntax nothing can be trusted: stop, saying where.
                 error.row_number = row_number + 1
@@ -557,19 +574,16 @@ def _json_rows(path: Path, encoding: str, start_after: int) -> Rows:
             row_number += 1
             if row_number > start_after:
                 yield row_number, _json_row(value)
+        if stream.peek():
+            raise ReadError(f"unexpected text after the JSON value, at character {stream.where()}")
 
 
 def _json_records(stream: _JsonStream) -> Iterator[Any]:
-    start = stream.peek()
-    if start == "[":
+    if stream.peek() == "[":
         stream.pos += 1
         yield from stream.array_items()
-    elif start == "{":
-        yield from _object_records(stream)
     else:
-        raise ReadError("the JSON holds neither an array nor an object")
-    if stream.peek():
-        raise ReadError(f"unexpected text after the JSON value, at character {stream.where()}")
+        yield from _object_records(stream)
 
 
 def _object_records(stream: _JsonStream) -> Iterator[Any]:
