@@ -7,9 +7,10 @@ accents and camelCase do not count ("E-mail", "email_address",
 "emailAddress"), and a qualifier such as "Work", "Primary", "Contact",
 "Person" or "1" may stand in front ("Work Email", "Person Linkedin Url",
 "E-mail 1 - Value"). Each header gets its best field; when two headers want
-the same field, the better spelling wins (an exact field name, then the
-synonym listed first, then the header further left) and the other stays
-unmapped. A repeated header ("Email (2)") always loses to the first.
+the same field, the better spelling wins (the field's own name as written in
+the API, "full_name"; then the synonym listed first; then a qualified one;
+then the header further left) and the other stays unmapped. A repeated
+header ("Email (2)") always loses to the first.
 
 Fields whose values must have a given form (status, score, flags, ids of
 other rows, JSON) are guessed only from their exact field name
@@ -39,10 +40,7 @@ TYPED_FIELDS = FLAG_FIELDS | JSON_FIELDS | {"lead_score"}
 TEXT_FIELDS = frozenset(LEAD_FIELDS) - TYPED_FIELDS - set(LIST_FIELDS)
 # Guessed only from the exact field name (see the module's doc).
 STRICT_FIELDS = (
-    FLAG_FIELDS
-    | JSON_FIELDS
-    | ENUM_FIELDS
-    | {"lead_score", "company_id", "enrichment_task_id", "external_id", "provider_name"}
+    FLAG_FIELDS | JSON_FIELDS | ENUM_FIELDS | {"lead_score", "company_id", "enrichment_task_id"}
 )
 
 # Spellings per field, best first. Written readable; compared by key().
@@ -115,6 +113,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "phone": (
         "phone",
         "phone number",
+        "first phone",
         "telephone",
         "telephone number",
         "tel",
@@ -127,7 +126,6 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "direct phone",
         "direct dial",
         "work direct phone",
-        "first phone",
         "phone direct",
         "portable",
         "telefon",
@@ -345,20 +343,27 @@ def _candidate(header: str) -> tuple[str, tuple[int, int]] | None:
         return header, (BY_FIELD_NAME + penalty, 0)
     header_words = words(header)
     joined = "".join(header_words)
+    found = _lookup(joined)
+    tier = BY_SYNONYM
+    if found is None:
+        bare = "".join(word for word in header_words if word not in QUALIFIERS)
+        found = _lookup(bare) if bare != joined else None
+        tier = BY_QUALIFIED
+    if found is None:
+        return None
+    field, rank = found
+    return field, (tier + penalty, rank)
+
+
+def _lookup(joined: str) -> tuple[str, int] | None:
+    """A synonym, ranked; or a field's name spelled another way ("Full
+    Name"), ranked as if first. Synonyms go first so that their order holds:
+    "Job Title" beats "Title" (Outlook's "Title" is Mr or Ms)."""
+    if joined in SYNONYM_KEYS:
+        return SYNONYM_KEYS[joined]
     field = FIELD_KEYS.get(joined)
     if field is not None and field not in STRICT_FIELDS:
-        return field, (BY_FIELD_NAME + penalty, 1)
-    if joined in SYNONYM_KEYS:
-        field, rank = SYNONYM_KEYS[joined]
-        return field, (BY_SYNONYM + penalty, rank)
-    bare = "".join(word for word in header_words if word not in QUALIFIERS)
-    if bare and bare != joined:
-        field = FIELD_KEYS.get(bare)
-        if field is not None and field not in STRICT_FIELDS:
-            return field, (BY_QUALIFIED + penalty, 0)
-        if bare in SYNONYM_KEYS:
-            field, rank = SYNONYM_KEYS[bare]
-            return field, (BY_QUALIFIED + penalty, rank + 1)
+        return field, 0
     return None
 
 
