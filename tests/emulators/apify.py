@@ -720,6 +720,9 @@ def _clean_item(item: dict[str, Any]) -> dict[str, Any]:
 class _Handler(BaseHTTPRequestHandler):
     emulator: ApifyEmulator
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes: without this, Nagle and delayed ACKs
+    # hold every keep-alive answer ~40 ms.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # quiet: the tests read emulator.requests instead
