@@ -79,6 +79,9 @@ class _HttpClient(ImpitHttpClient):
 
 
 class Apify:
+    """One import's connection to Apify (not shared between threads: it keeps the
+    last Retry-After it saw)."""
+
     def __init__(
         self,
         token: str | None,

@@ -131,6 +131,8 @@ class _Item:
 
     def website(self, *keys: str) -> None:
         """company_domain from a website, when it names the company's own domain."""
+        if "company_domain" in self.lead:
+            return  # the website stays in raw_data
         for key in keys:
             url = _text(self.item.get(key))
             if url is None:
