@@ -10,6 +10,7 @@ from leadbase.client import LeadDatabase
 from leadbase.config import get_settings
 from leadbase.db import create_db_engine
 from tests import dbs
+from tests.emulators.apify import ApifyEmulator
 
 # The console tests' server and browser fixtures.
 pytest_plugins = ["tests.browser"]
@@ -80,3 +81,14 @@ def leads(db_url: str) -> Iterator[LeadDatabase]:
     client = LeadDatabase(db_url, actor="test:alice")
     yield client
     client.close()
+
+
+@pytest.fixture
+def apify_emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[ApifyEmulator]:
+    """The Apify API emulator on a free port, and LEADBASE_APIFY_API_URL/TOKEN set to it
+    (faults: emulator.fail/slow/drop; data: add_actor/add_run/add_dataset)."""
+    with ApifyEmulator.running() as emulator:
+        monkeypatch.setenv("LEADBASE_APIFY_API_URL", emulator.url)
+        monkeypatch.setenv("LEADBASE_APIFY_TOKEN", emulator.token)
+        get_settings.cache_clear()
+        yield emulator
