@@ -179,6 +179,15 @@ def test_a_row_the_csv_module_cannot_parse_is_an_error_row(tmp_path: Path) -> No
     assert got[2] == (3, {"a": "4", "b": "5"})
 
 
+def test_a_header_the_csv_module_cannot_parse(tmp_path: Path) -> None:
+    path = write(tmp_path / "leads.csv", '"' + "x" * 200_000 + '"\n1\n')
+    with pytest.raises(ReadError, match="cannot read the header row"):
+        sniff(path)
+    shape = FileShape("csv", "utf-8", ",", ["x"])
+    with pytest.raises(ReadError, match="cannot read the header row"):
+        list(read_rows(path, shape))
+
+
 def test_start_after_skips_rows_and_keeps_numbers(tmp_path: Path) -> None:
     content = "n\n" + "".join(f"{i}\n" if i % 4 else "\n" for i in range(1, 21))
     path = write(tmp_path / "leads.csv", content)
@@ -320,6 +329,27 @@ def test_xlsx_with_a_wrong_recorded_size(tmp_path: Path) -> None:
     assert rows(broken) == [(1, {"Name": "Ann", "Email": "a@x.io"})]
 
 
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (None, None),
+        ("  ", None),
+        (7, "7"),
+        (-0.0, "0"),
+        (1e20, "1e+20"),
+        (float("nan"), "nan"),
+        (0.1, "0.1"),
+        (False, "FALSE"),
+        (dt.date(2024, 2, 29), "2024-02-29"),
+        (dt.datetime(2024, 2, 29, 0, 0, 1), "2024-02-29T00:00:01"),
+        (dt.time(9, 5), "09:05:00"),
+        (dt.timedelta(hours=36), "1 day, 12:00:00"),
+    ],
+)
+def test_xlsx_value(value: Any, text: str | None) -> None:
+    assert readers.xlsx_value(value) == text
+
+
 def test_xlsx_without_a_header(tmp_path: Path) -> None:
     path = workbook(tmp_path / "empty.xlsx", [[]])
     with pytest.raises(ReadError, match="no header row"):
@@ -366,6 +396,10 @@ def test_json_single_object(tmp_path: Path) -> None:
     path = write(tmp_path / "lead.json", json.dumps(lead))
     assert rows(path) == [(1, lead)]
     assert rows(write(tmp_path / "empty.json", "[]")) == []
+    assert rows(write(tmp_path / "blank.json", "{ }")) == []
+    # Empty objects are blank rows: skipped, counted.
+    path = write(tmp_path / "blanks.json", '[{}, {"a": null, "b": " "}, {"a": 1}]')
+    assert rows(path) == [(3, {"a": 1})]
 
 
 def test_json_broken_mid_array_stops_with_the_row(tmp_path: Path) -> None:

@@ -32,7 +32,8 @@ would hold them: whole numbers "123" (phones, postcodes), dates
 mode does not show the cell's format), other datetimes ISO, booleans
 "TRUE"/"FALSE". JSON values are kept as they are (numbers stay numbers,
 nested objects and lists stay nested); only top-level text is stripped.
-CSV and XLSX rows hold every header; JSON rows hold the keys they have.
+CSV and XLSX rows hold every header; JSON rows hold the keys they have (an
+object with no value, {} or all nulls, is a blank row).
 
 JSON shapes: a top-level array of objects; an object holding one such array
 (``{"leads": [...], "total": 2}``: the first member that is an array whose
@@ -542,6 +543,11 @@ def _json_row(value: Any, raw: str | None = None) -> dict[str, Any]:
     return {key: (v.strip() or None) if isinstance(v, str) else v for key, v in value.items()}
 
 
+def _blank(row: dict[str, Any]) -> bool:
+    """An object with nothing in it ({} or only nulls): a blank row."""
+    return all(value is None for value in row.values())
+
+
 def _ndjson_rows(path: Path, encoding: str, start_after: int) -> Rows:
     with path.open(encoding=encoding) as f:
         for line_number, line in enumerate(f, start=1):
@@ -552,7 +558,9 @@ def _ndjson_rows(path: Path, encoding: str, start_after: int) -> Rows:
             except ValueError as error:
                 yield line_number, {ERROR: f"not valid JSON: {error}", RAW: line.rstrip("\r\n")}
                 continue
-            yield line_number, _json_row(value, line.rstrip("\r\n"))
+            row = _json_row(value, line.rstrip("\r\n"))
+            if not _blank(row):
+                yield line_number, row
 
 
 def _json_rows(path: Path, encoding: str, start_after: int) -> Rows:
@@ -573,7 +581,9 @@ def _json_rows(path: Path, encoding: str, start_after: int) -> Rows:
                 raise
             row_number += 1
             if row_number > start_after:
-                yield row_number, _json_row(value)
+                row = _json_row(value)
+                if not _blank(row):
+                    yield row_number, row
         if stream.peek():
             raise ReadError(f"unexpected text after the JSON value, at character {stream.where()}")
 
