@@ -207,6 +207,43 @@ def test_given_values_are_used(tmp_path: Path) -> None:
     assert forced.headers == ["a;b"]
 
 
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("leads.csv", "name\n" + "Ann\n" * 50_000 + "Zoë\n"),
+        ("leads.ndjson", '{"name": "Ann"}\n' * 5000 + '{"name": "Zoë"}\n'),
+        ("leads.json", "[" + '{"name": "Ann"},' * 5000 + '{"name": "Zoë"}]'),
+    ],
+)
+def test_a_wrong_given_encoding_stops_with_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, content: str
+) -> None:
+    monkeypatch.setattr(readers, "CHUNK", 4096)
+    monkeypatch.setattr(readers, "SNIFF_RECORDS", 10)
+    path = write(tmp_path / name, content, "cp1252")
+    shape = sniff(path, encoding="utf-8")  # the bad byte is past what sniff reads
+    with pytest.raises(ReadError, match=r"the file is not utf-8 .*give its encoding"):
+        list(read_rows(path, shape))
+    assert len(rows(path)) == content.count("Ann") + 1  # sniffed: cp1252
+    small = write(tmp_path / name, content.replace("Ann", "Zoë"), "cp1252")
+    with pytest.raises(ReadError, match=r"the file is not utf-8 \(invalid continuation byte\)"):
+        sniff(small, encoding="utf-8")
+
+
+def test_xlsx_broken_past_its_header(tmp_path: Path) -> None:
+    path = workbook(tmp_path / "good.xlsx", [["Name"], *[[f"Lead {i}"] for i in range(50)]])
+    broken = tmp_path / "leads.xlsx"
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(broken, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = data.replace(b"Lead 40", b"Lead 40<").replace(b"</sheetData>", b"")
+            target.writestr(item, data)
+    shape = sniff(broken)
+    with pytest.raises(ReadError, match=r"cannot read leads\.xlsx"):
+        list(read_rows(broken, shape))
+
+
 def test_file_sha256(tmp_path: Path) -> None:
     path = write(tmp_path / "leads.csv", b"a,b\n1,2\n" * 1000)
     assert readers.file_sha256(path) == hashlib.sha256(path.read_bytes()).hexdigest()
