@@ -93,6 +93,12 @@ def test_delimiter_sniffed(tmp_path: Path, delimiter: str) -> None:
     }
 
 
+def test_delimiter_sniffed_when_rows_outgrow_the_sample(tmp_path: Path) -> None:
+    notes = "word " * 20_000  # 100 KB: the sample holds the header and part of a row
+    path = write(tmp_path / "leads.csv", f"Name;Notes\nAnn;{notes}\nBob;{notes}\n")
+    assert sniff(path).delimiter == ";"
+
+
 def test_excel_sep_line(tmp_path: Path) -> None:
     path = write(tmp_path / "leads.csv", "sep=|\nName|Email\nAnn|a@x.io\n")
     shape = sniff(path)

@@ -313,7 +313,7 @@ def _sniff_delimiter(path: Path, encoding: str, *, prefer_tab: bool) -> str:
             records = [r for r in csv.reader(io.StringIO(sample), delimiter=candidate) if any(r)]
         except csv.Error:
             continue
-        if not complete:
+        if not complete and len(records) > 1:
             records = records[:-1]  # the sample may cut the last record short
         records = records[:SAMPLE_RECORDS]
         if not records or len(records[0]) < 2:
