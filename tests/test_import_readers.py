@@ -93,6 +93,12 @@ def test_delimiter_sniffed(tmp_path: Path, delimiter: str) -> None:
     }
 
 
+def test_delimiter_sniffed_when_rows_outgrow_the_sample(tmp_path: Path) -> None:
+    notes = "word " * 20_000  # 100 KB: the sample holds the header and part of a row
+    path = write(tmp_path / "leads.csv", f"Name;Notes\nAnn;{notes}\nBob;{notes}\n")
+    assert sniff(path).delimiter == ";"
+
+
 def test_excel_sep_line(tmp_path: Path) -> None:
     path = write(tmp_path / "leads.csv", "sep=|\nName|Email\nAnn|a@x.io\n")
     shape = sniff(path)
@@ -179,6 +185,15 @@ def test_a_row_the_csv_module_cannot_parse_is_an_error_row(tmp_path: Path) -> No
     assert got[2] == (3, {"a": "4", "b": "5"})
 
 
+def test_a_header_the_csv_module_cannot_parse(tmp_path: Path) -> None:
+    path = write(tmp_path / "leads.csv", '"' + "x" * 200_000 + '"\n1\n')
+    with pytest.raises(ReadError, match="cannot read the header row"):
+        sniff(path)
+    shape = FileShape("csv", "utf-8", ",", ["x"])
+    with pytest.raises(ReadError, match="cannot read the header row"):
+        list(read_rows(path, shape))
+
+
 def test_start_after_skips_rows_and_keeps_numbers(tmp_path: Path) -> None:
     content = "n\n" + "".join(f"{i}\n" if i % 4 else "\n" for i in range(1, 21))
     path = write(tmp_path / "leads.csv", content)
@@ -196,6 +211,43 @@ def test_given_values_are_used(tmp_path: Path) -> None:
     assert shape == FileShape("csv", "utf-16", ";", ["a", "b"])
     forced = sniff(write(tmp_path / "x.csv", "a;b\n1;2\n"), delimiter=",")
     assert forced.headers == ["a;b"]
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("leads.csv", "name\n" + "Ann\n" * 50_000 + "Zoë\n"),
+        ("leads.ndjson", '{"name": "Ann"}\n' * 5000 + '{"name": "Zoë"}\n'),
+        ("leads.json", "[" + '{"name": "Ann"},' * 5000 + '{"name": "Zoë"}]'),
+    ],
+)
+def test_a_wrong_given_encoding_stops_with_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, content: str
+) -> None:
+    monkeypatch.setattr(readers, "CHUNK", 4096)
+    monkeypatch.setattr(readers, "SNIFF_RECORDS", 10)
+    path = write(tmp_path / name, content, "cp1252")
+    shape = sniff(path, encoding="utf-8")  # the bad byte is past what sniff reads
+    with pytest.raises(ReadError, match=r"the file is not utf-8 .*give its encoding"):
+        list(read_rows(path, shape))
+    assert len(rows(path)) == content.count("Ann") + 1  # sniffed: cp1252
+    small = write(tmp_path / name, content.replace("Ann", "Zoë"), "cp1252")
+    with pytest.raises(ReadError, match=r"the file is not utf-8 \(invalid continuation byte\)"):
+        sniff(small, encoding="utf-8")
+
+
+def test_xlsx_broken_past_its_header(tmp_path: Path) -> None:
+    path = workbook(tmp_path / "good.xlsx", [["Name"], *[[f"Lead {i}"] for i in range(50)]])
+    broken = tmp_path / "leads.xlsx"
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(broken, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = data.replace(b"Lead 40", b"Lead 40<").replace(b"</sheetData>", b"")
+            target.writestr(item, data)
+    shape = sniff(broken)
+    with pytest.raises(ReadError, match=r"cannot read leads\.xlsx"):
+        list(read_rows(broken, shape))
 
 
 def test_file_sha256(tmp_path: Path) -> None:
@@ -320,6 +372,27 @@ def test_xlsx_with_a_wrong_recorded_size(tmp_path: Path) -> None:
     assert rows(broken) == [(1, {"Name": "Ann", "Email": "a@x.io"})]
 
 
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (None, None),
+        ("  ", None),
+        (7, "7"),
+        (-0.0, "0"),
+        (1e20, "1e+20"),
+        (float("nan"), "nan"),
+        (0.1, "0.1"),
+        (False, "FALSE"),
+        (dt.date(2024, 2, 29), "2024-02-29"),
+        (dt.datetime(2024, 2, 29, 0, 0, 1), "2024-02-29T00:00:01"),
+        (dt.time(9, 5), "09:05:00"),
+        (dt.timedelta(hours=36), "1 day, 12:00:00"),
+    ],
+)
+def test_xlsx_value(value: Any, text: str | None) -> None:
+    assert readers.xlsx_value(value) == text
+
+
 def test_xlsx_without_a_header(tmp_path: Path) -> None:
     path = workbook(tmp_path / "empty.xlsx", [[]])
     with pytest.raises(ReadError, match="no header row"):
@@ -366,6 +439,10 @@ def test_json_single_object(tmp_path: Path) -> None:
     path = write(tmp_path / "lead.json", json.dumps(lead))
     assert rows(path) == [(1, lead)]
     assert rows(write(tmp_path / "empty.json", "[]")) == []
+    assert rows(write(tmp_path / "blank.json", "{ }")) == []
+    # Empty objects are blank rows: skipped, counted.
+    path = write(tmp_path / "blanks.json", '[{}, {"a": null, "b": " "}, {"a": 1}]')
+    assert rows(path) == [(3, {"a": 1})]
 
 
 def test_json_broken_mid_array_stops_with_the_row(tmp_path: Path) -> None:

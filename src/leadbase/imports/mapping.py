@@ -38,6 +38,7 @@ ENUM_FIELDS = frozenset({"lead_status", "enrichment_status"})
 # Fields whose values are passed on as they are (pydantic parses "yes", "85").
 TYPED_FIELDS = FLAG_FIELDS | JSON_FIELDS | {"lead_score"}
 TEXT_FIELDS = frozenset(LEAD_FIELDS) - TYPED_FIELDS - set(LIST_FIELDS)
+PLAIN_TEXT_FIELDS = TEXT_FIELDS - ENUM_FIELDS
 # Guessed only from the exact field name (see the module's doc).
 STRICT_FIELDS = (
     FLAG_FIELDS | JSON_FIELDS | ENUM_FIELDS | {"lead_score", "company_id", "enrichment_task_id"}
@@ -465,11 +466,14 @@ def apply_mapping(row: dict[str, Any], mapping: Mapping) -> dict[str, Any]:
     for header, value in row.items():
         if value is None:
             continue
-        if isinstance(value, str):
+        field = columns.get(header)
+        if type(value) is str:
             value = value.strip()
             if not value:
                 continue
-        field = columns.get(header)
+            if field in PLAIN_TEXT_FIELDS:  # most cells of most files: no more to do
+                lead[field] = value
+                continue
         if field is None:
             raw[header] = value
         elif field in TEXT_FIELDS:

@@ -32,7 +32,8 @@ would hold them: whole numbers "123" (phones, postcodes), dates
 mode does not show the cell's format), other datetimes ISO, booleans
 "TRUE"/"FALSE". JSON values are kept as they are (numbers stay numbers,
 nested objects and lists stay nested); only top-level text is stripped.
-CSV and XLSX rows hold every header; JSON rows hold the keys they have.
+CSV and XLSX rows hold every header; JSON rows hold the keys they have (an
+object with no value, {} or all nulls, is a blank row).
 
 JSON shapes: a top-level array of objects; an object holding one such array
 (``{"leads": [...], "total": 2}``: the first member that is an array whose
@@ -91,6 +92,7 @@ MAX_JSON_RECORD = 16 * CHUNK
 # Bytes cp1252 leaves undefined: a file holding one is Latin-1.
 CP1252_HOLES = re.compile(b"[\x81\x8d\x8f\x90\x9d]")
 SEP_LINE = re.compile(r"sep=(.)\r?\n?")
+SEP_LINE_CHARS = 8
 DUPLICATE_SUFFIX = " ({})"
 NON_SPACE = re.compile(r"\S")
 SPACES = re.compile(r"\s+")
@@ -152,6 +154,13 @@ def sniff(
         encoding = detect_encoding(path)
     else:
         _check_encoding(encoding)
+    try:
+        return _sniff_text(path, format, encoding, delimiter)
+    except UnicodeDecodeError as error:
+        raise _not_encoded(encoding, error, None) from None
+
+
+def _sniff_text(path: Path, format: str | None, encoding: str, delimiter: str | None) -> FileShape:
     if format is None:
         format = _text_format(path, encoding)
     if format in ("json", "ndjson"):
@@ -245,18 +254,19 @@ def _text_format(path: Path, encoding: str) -> str:
     if by_extension == "xlsx":
         raise ReadError(f"{path.name} is not an XLSX workbook (no ZIP container)")
     with path.open(encoding=encoding, errors="replace") as f:
+        # Lines read with a limit: a minified JSON file is one line of any size.
         first_line = ""
         while not first_line.strip():
-            first_line = f.readline()
+            first_line = f.readline(MAX_JSON_RECORD)
             if not first_line:
                 raise ReadError(f"{path.name} holds only blank lines")
         start = first_line.lstrip()[:1]
         if start == "[":
             return "json"
         if start == "{":
-            second = f.readline()
+            second = f.readline(SAMPLE_CHARS)
             while second and not second.strip():
-                second = f.readline()
+                second = f.readline(SAMPLE_CHARS)
             return "ndjson" if second and _is_json_object(first_line) else "json"
     if by_extension in ("json", "ndjson"):
         raise ReadError(f"{path.name} is not JSON: it starts with {first_line[:40]!r}")
@@ -276,14 +286,14 @@ def _is_json_object(text: str) -> bool:
 def _open_csv(path: Path, encoding: str) -> IO[str]:
     """The file as text, past Excel's ``sep=;`` line if it has one."""
     f = path.open(encoding=encoding, newline="")
-    if not SEP_LINE.fullmatch(f.readline()):
+    if not SEP_LINE.fullmatch(f.readline(SEP_LINE_CHARS)):
         f.seek(0)
     return f
 
 
 def _sep_line_delimiter(path: Path, encoding: str) -> str | None:
     with path.open(encoding=encoding, newline="") as f:
-        match = SEP_LINE.fullmatch(f.readline())
+        match = SEP_LINE.fullmatch(f.readline(SEP_LINE_CHARS))
     return match.group(1) if match else None
 
 
@@ -303,7 +313,7 @@ def _sniff_delimiter(path: Path, encoding: str, *, prefer_tab: bool) -> str:
             records = [r for r in csv.reader(io.StringIO(sample), delimiter=candidate) if any(r)]
         except csv.Error:
             continue
-        if not complete:
+        if not complete and len(records) > 1:
             records = records[:-1]  # the sample may cut the last record short
         records = records[:SAMPLE_RECORDS]
         if not records or len(records[0]) < 2:
@@ -363,6 +373,8 @@ def _csv_rows(
                 cells = next(reader)
             except StopIteration:
                 return
+            except UnicodeDecodeError as error:
+                raise _not_encoded(encoding, error, row_number) from None
             except csv.Error as error:
                 row_number += 1
                 if row_number > start_after:
@@ -381,6 +393,16 @@ def _csv_rows(
             else:
                 row = _cells_row(values, headers)
                 yield row_number, row or _overflow(cells, headers, _csv_text(cells, delimiter))
+
+
+def _not_encoded(encoding: str, error: UnicodeDecodeError, rows_read: int | None) -> ReadError:
+    """A given encoding that the file breaks (a sniffed one was checked whole).
+    Text is decoded ahead of the rows: the bad byte is at or after the row."""
+    where = "" if rows_read is None else f" after row {rows_read}"
+    return ReadError(
+        f"the file is not {encoding} ({error.reason}){where}: give its encoding,"
+        " or let it be sniffed"
+    )
 
 
 def _skip_header(reader: Iterator[list[str]]) -> bool:
@@ -468,19 +490,27 @@ def _trim(cells: list[Any]) -> list[Any]:
 def _xlsx_rows(path: Path, headers: list[str], start_after: int) -> Rows:
     workbook = _open_workbook(path)
     try:
-        rows = _sheet_rows(workbook)
-        for values in rows:
-            if any(xlsx_value(v) is not None for v in values):
-                break
-        for row_number, values in enumerate(rows, start=1):
-            if row_number <= start_after:
-                continue
-            cells = [xlsx_value(v) for v in values]
-            if any(cell is not None for cell in cells):
-                row = _cells_row(cells, headers)
-                yield row_number, row or _overflow(cells, headers, _xlsx_text(cells))
+        yield from _xlsx_sheet_rows(workbook, headers, start_after)
+    except ReadError:
+        raise
+    except Exception as error:  # a sheet broken past its first rows
+        raise ReadError(f"cannot read {path.name}: {error!r}") from None
     finally:
         workbook.close()
+
+
+def _xlsx_sheet_rows(workbook: Any, headers: list[str], start_after: int) -> Rows:
+    rows = _sheet_rows(workbook)
+    for values in rows:  # up to the header row
+        if any(xlsx_value(v) is not None for v in values):
+            break
+    for row_number, values in enumerate(rows, start=1):
+        if row_number <= start_after:
+            continue
+        cells = [xlsx_value(v) for v in values]
+        if any(cell is not None for cell in cells):
+            row = _cells_row(cells, headers)
+            yield row_number, row or _overflow(cells, headers, _xlsx_text(cells))
 
 
 def _xlsx_text(cells: list[Any]) -> str:
@@ -542,9 +572,14 @@ def _json_row(value: Any, raw: str | None = None) -> dict[str, Any]:
     return {key: (v.strip() or None) if isinstance(v, str) else v for key, v in value.items()}
 
 
+def _blank(row: dict[str, Any]) -> bool:
+    """An object with nothing in it ({} or only nulls): a blank row."""
+    return all(value is None for value in row.values())
+
+
 def _ndjson_rows(path: Path, encoding: str, start_after: int) -> Rows:
     with path.open(encoding=encoding) as f:
-        for line_number, line in enumerate(f, start=1):
+        for line_number, line in enumerate(_lines(f, encoding), start=1):
             if line_number <= start_after or not line.strip():
                 continue
             try:
@@ -552,12 +587,23 @@ def _ndjson_rows(path: Path, encoding: str, start_after: int) -> Rows:
             except ValueError as error:
                 yield line_number, {ERROR: f"not valid JSON: {error}", RAW: line.rstrip("\r\n")}
                 continue
-            yield line_number, _json_row(value, line.rstrip("\r\n"))
+            row = _json_row(value, line.rstrip("\r\n"))
+            if not _blank(row):
+                yield line_number, row
+
+
+def _lines(f: IO[str], encoding: str) -> Iterator[str]:
+    number = 0
+    try:
+        for number, line in enumerate(f, start=1):  # noqa: B007 (read in the handler)
+            yield line
+    except UnicodeDecodeError as error:
+        raise _not_encoded(encoding, error, number) from None
 
 
 def _json_rows(path: Path, encoding: str, start_after: int) -> Rows:
     with path.open(encoding=encoding) as f:
-        stream = _JsonStream(f)
+        stream = _JsonStream(f, encoding)
         if stream.peek() not in ("[", "{"):
             raise ReadError("the JSON holds neither an array nor an object")
         records = _json_records(stream)
@@ -573,7 +619,9 @@ def _json_rows(path: Path, encoding: str, start_after: int) -> Rows:
                 raise
             row_number += 1
             if row_number > start_after:
-                yield row_number, _json_row(value)
+                row = _json_row(value)
+                if not _blank(row):
+                    yield row_number, row
         if stream.peek():
             raise ReadError(f"unexpected text after the JSON value, at character {stream.where()}")
 
@@ -614,8 +662,9 @@ class _JsonStream:
     (``raw_decode``) on a buffer refilled a piece at a time, so an array of
     a million objects never sits in memory."""
 
-    def __init__(self, f: IO[str]) -> None:
+    def __init__(self, f: IO[str], encoding: str) -> None:
         self.f = f
+        self.encoding = encoding
         self.buf = ""
         self.pos = 0
         self.consumed = 0  # characters dropped from the buffer's front
@@ -627,7 +676,10 @@ class _JsonStream:
     def _fill(self) -> bool:
         if self.eof:
             return False
-        chunk = self.f.read(CHUNK)
+        try:
+            chunk = self.f.read(CHUNK)
+        except UnicodeDecodeError as error:
+            raise _not_encoded(self.encoding, error, None) from None
         if not chunk:
             self.eof = True
             return False
