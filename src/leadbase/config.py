@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=4 * 1024 * 1024, description="request bodies over this many bytes get 413"
     )
+    max_upload_bytes: int = Field(
+        default=2 * 1024**3, description="import file uploads over this many bytes get 413"
+    )
     idempotency_ttl_hours: int = 24
     worker_threads: int = Field(
         default=4,

@@ -105,6 +105,16 @@ def append(
     )
 
 
+def queued(session: Session) -> int:
+    """How many entries wait for the commit: a mark to rewind to."""
+    return len(session.info.get(_PENDING, ()))
+
+
+def unqueue(session: Session, mark: int) -> None:
+    """Drop the entries queued after ``mark``: their savepoint rolled back."""
+    del session.info.get(_PENDING, [])[mark:]
+
+
 @event.listens_for(Session, "before_commit")
 def _write_pending(session: Session) -> None:
     pending: list[dict[str, Any]] = session.info.pop(_PENDING, [])

@@ -38,6 +38,7 @@ from leadbase.errors import LeadbaseError
 from leadbase.http import docs as api_docs
 from leadbase.http import idempotency, ops, ratelimit
 from leadbase.http.support import envelope, envelope_error
+from leadbase.imports import endpoints as imports_endpoints
 from leadbase.jobs import endpoints as jobs_endpoints
 from leadbase.leads import endpoints as leads_endpoints
 from leadbase.web import console, pages
@@ -341,6 +342,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         jobs_endpoints.router,
         enrichment_endpoints.router,
         duplicates_endpoints.router,
+        imports_endpoints.router,
     ):
         app.include_router(router, dependencies=limited, responses=ERROR_RESPONSES)
     api_docs.install(app)

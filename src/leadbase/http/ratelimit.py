@@ -190,7 +190,11 @@ def limits_of(request: Request) -> AppLimits:
 def install(app: FastAPI, settings: Settings) -> None:
     """The app's limits, and the body size limit around every request."""
     app.state.limits = AppLimits.from_settings(settings)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        upload_bytes=settings.max_upload_bytes,
+    )
 
 
 # --- mutations per caller ------------------------------------------------------
@@ -242,21 +246,35 @@ def _user_behind(database: Database, bearer: str) -> str | None:
 # --- body size ------------------------------------------------------------------
 
 
+UPLOAD_PATHS = ("/api/v1/imports", "/imports")
+
+
 class BodySizeLimitMiddleware:
     """413 for a body over the limit: before reading when Content-Length says
     so, else as soon as a streamed body passes it."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        upload_bytes: int | None = None,
+        upload_paths: tuple[str, ...] = UPLOAD_PATHS,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.upload_bytes = upload_bytes or max_bytes
+        self.upload_paths = upload_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        # File uploads (imports) may be far larger than any JSON body.
+        upload = scope["method"] == "POST" and scope["path"] in self.upload_paths
+        limit = self.upload_bytes if upload else self.max_bytes
         declared = _content_length(scope)
-        if declared is not None and declared > self.max_bytes:
-            await _too_large(self.max_bytes)(scope, receive, send)
+        if declared is not None and declared > limit:
+            await _too_large(limit)(scope, receive, send)
             return
 
         received = 0
@@ -267,8 +285,8 @@ class BodySizeLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise PayloadTooLargeError(self.max_bytes)
+                if received > limit:
+                    raise PayloadTooLargeError(limit)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -282,7 +300,7 @@ class BodySizeLimitMiddleware:
             # Read outside a route (another middleware buffering the body).
             if started:
                 raise
-            await _too_large(self.max_bytes)(scope, receive, send)
+            await _too_large(limit)(scope, receive, send)
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -20,7 +20,7 @@ from leadbase.db import Database, UnitOfWork
 
 # Modules of leadbase whose handlers every worker knows without configuration.
 # A module that is not there (yet) is skipped.
-BUILTIN_MODULES = ("leadbase.enrichment.tasks",)
+BUILTIN_MODULES = ("leadbase.enrichment.tasks", "leadbase.imports.tasks")
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,13 @@ from leadbase.dedupe.keys import KEY_SOURCE_FIELDS, match_keys
 from leadbase.dedupe.matcher import Candidate, Matcher
 from leadbase.dedupe.merge import merged_values
 from leadbase.dedupe.score import COMPARED_FIELDS, EXACT_REASONS
-from leadbase.errors import ConflictError, DuplicateLeadError, NotFoundError, ValidationError
+from leadbase.errors import (
+    ConflictError,
+    DuplicateLeadError,
+    LeadbaseError,
+    NotFoundError,
+    ValidationError,
+)
 from leadbase.jobs import service as jobs_service
 from leadbase.leads import repository
 from leadbase.leads.schemas import (
@@ -256,22 +262,47 @@ def event_row(
     }
 
 
-def _source(lead: Mapping[str, Any], now: datetime, actor: str) -> dict[str, Any]:
-    return {
+# What a caller may tell about a lead's source beyond the lead row (an
+# import's run, an Apify run's dataset): every source row carries all of
+# them, so one multi-row insert takes a batch.
+SOURCE_FACTS = (
+    "source_name",
+    "actor_name",
+    "import_batch_id",
+    "external_url",
+    "scraped_at",
+    "scrape_params",
+    "metadata",
+)
+
+
+def _source(
+    lead: Mapping[str, Any], now: datetime, actor: str, given: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    facts = dict.fromkeys(SOURCE_FACTS)
+    if given:
+        unknown = set(given) - set(SOURCE_FACTS) - {"source_type", *_LEAD_SOURCE_FIELDS}
+        if unknown:
+            raise ValueError(f"unknown source facts: {', '.join(sorted(unknown))}")
+        facts.update(given)
+    row = {
         "id": new_id(),
         "lead_id": lead["id"],
         "source_type": lead.get("source") or "api",
-        "provider_name": lead.get("provider_name"),
-        "actor_id": lead.get("actor_id"),
-        "run_id": lead.get("run_id"),
-        "dataset_id": lead.get("dataset_id"),
-        "external_id": lead.get("external_id"),
+        **{name: lead.get(name) for name in _LEAD_SOURCE_FIELDS},
         "created_at": now,
         "updated_at": now,
         "created_by": actor,
         "updated_by": actor,
         "is_deleted": False,
     }
+    row.update(facts)
+    if given and "source_type" in given:
+        row["source_type"] = given["source_type"]
+    return row
+
+
+_LEAD_SOURCE_FIELDS = ("provider_name", "actor_id", "run_id", "dataset_id", "external_id")
 
 
 def _sync_mark(lead_id: str, operation: str, now: datetime) -> dict[str, Any]:
@@ -364,16 +395,85 @@ def bulk_create(
     All or nothing: the first invalid row or (with ``reject``) duplicate
     raises and the caller's unit of work rolls everything back.
     """
-    if on_duplicate not in POLICIES:
-        raise ValidationError("on_duplicate", "must be one of: " + ", ".join(POLICIES))
-    session = uow.session
+    _check_policy(on_duplicate)
     prefixes = [""] if _single else [f"rows[{i}]." for i in range(len(rows))]
     cleaned = [clean_input(row, prefix=prefixes[i]) for i, row in enumerate(rows)]
     for i, clean in enumerate(cleaned):
         _require_identity(clean, prefixes[i])
-    serialize_writers(session)
-    _check_companies(session, cleaned, prefixes)
+    serialize_writers(uow.session)
+    _check_companies(uow.session, cleaned, prefixes)
+    planned = _create_cleaned(uow, cleaned, on_duplicate, prefixes)
+    return [r for r in planned if isinstance(r, WriteResult)]
 
+
+def import_rows(
+    uow: UnitOfWork,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    on_duplicate: DuplicatePolicy = "merge",
+    sources: Sequence[Mapping[str, Any]],
+) -> list[WriteResult | LeadbaseError]:
+    """``bulk_create`` for imports: a row that is invalid, or a duplicate
+    the policy refuses, comes back as its error and the other rows are
+    written. Every lead a row lands on (created, merged into, unchanged)
+    gets that row's ``lead_sources`` row (``sources[i]``: run, batch...)."""
+    _check_policy(on_duplicate)
+    results: list[WriteResult | LeadbaseError | None] = [None] * len(rows)
+    valid: list[int] = []
+    cleaned: list[dict[str, Any]] = []
+    for i, row in enumerate(rows):
+        try:
+            clean = clean_input(row)
+            _require_identity(clean, "")
+        except ValidationError as exc:
+            results[i] = exc
+            continue
+        valid.append(i)
+        cleaned.append(clean)
+    serialize_writers(uow.session)
+    known = _known_companies(uow.session, cleaned)
+    for position in range(len(cleaned) - 1, -1, -1):
+        company_id = cleaned[position].get("company_id")
+        if company_id and company_id not in known:
+            results[valid[position]] = ValidationError(
+                "company_id", f"no such company: {company_id}"
+            )
+            del valid[position], cleaned[position]
+    planned = _create_cleaned(
+        uow,
+        cleaned,
+        on_duplicate,
+        [""] * len(cleaned),
+        lenient=True,
+        sources=[sources[i] for i in valid],
+    )
+    for i, result in zip(valid, planned, strict=True):
+        results[i] = result
+    return [r for r in results if r is not None]
+
+
+def _check_policy(on_duplicate: str) -> None:
+    if on_duplicate not in POLICIES:
+        raise ValidationError("on_duplicate", "must be one of: " + ", ".join(POLICIES))
+
+
+def _known_companies(session: Session, rows: Sequence[Mapping[str, Any]]) -> set[str]:
+    wanted = {row["company_id"] for row in rows if row.get("company_id")}
+    return companies_repository.existing_ids(session, wanted) if wanted else set()
+
+
+def _create_cleaned(
+    uow: UnitOfWork,
+    cleaned: Sequence[dict[str, Any]],
+    on_duplicate: DuplicatePolicy,
+    prefixes: Sequence[str],
+    *,
+    lenient: bool = False,
+    sources: Sequence[Mapping[str, Any]] | None = None,
+) -> list[WriteResult | LeadbaseError]:
+    """Match, merge and insert validated rows. ``lenient``: a refused
+    duplicate is that row's result instead of an exception."""
+    session = uow.session
     matcher = Matcher(session) if on_duplicate != "allow" else None
     keyed = [_keyed(clean) for clean in cleaned]
     if matcher is not None:
@@ -381,20 +481,19 @@ def bulk_create(
     new_rows: dict[str, dict[str, Any]] = {}
     merges: dict[str, list[dict[str, Any]]] = {}
     reviews: list[dict[str, Any]] = []
-    results: list[WriteResult] = []
+    results: list[WriteResult | LeadbaseError] = []
     for i, clean in enumerate(cleaned):
         candidate = matcher.best(keyed[i]) if matcher is not None else None
         if (
             candidate is not None
             and candidate.verdict.action == "merge"
-            and on_duplicate
-            in (
-                "reject",
-                "merge",
-            )
+            and on_duplicate in ("reject", "merge")
         ):
             if on_duplicate == "reject":
-                raise _refusal(candidate, prefixes[i])
+                if not lenient:
+                    raise _refusal(candidate, prefixes[i])
+                results.append(_refusal(candidate, prefixes[i]))
+                continue
             lead_id = candidate.lead_id
             if lead_id in new_rows:  # an earlier row of this same batch
                 row = new_rows[lead_id]
@@ -415,15 +514,64 @@ def bulk_create(
                 reviews.append(_review(candidate, lead_id))
 
     _link_companies(uow, [row for row in new_rows.values() if not row.get("company_id")])
-    _insert_new(session, list(new_rows.values()))
+    _insert_new(session, list(new_rows.values()), _sources_by_lead(results, sources))
     merged_ids = _apply_merges(uow, merges)
     _queue_reviews(session, reviews)
+    if sources is not None:
+        _add_sources(session, results, sources, set(new_rows))
     unchanged = {lead_id for lead_id in merges if lead_id not in merged_ids}
-    return [WriteResult(r.lead_id, "unchanged") if r.lead_id in unchanged else r for r in results]
+    return [
+        WriteResult(r.lead_id, "unchanged")
+        if isinstance(r, WriteResult) and r.lead_id in unchanged
+        else r
+        for r in results
+    ]
 
 
-def _insert_new(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Insert new lead rows (every field, their match keys included)."""
+def _sources_by_lead(
+    results: Sequence[WriteResult | LeadbaseError],
+    sources: Sequence[Mapping[str, Any]] | None,
+) -> dict[str, Mapping[str, Any]]:
+    """A created lead's source: the first row that created it."""
+    if sources is None:
+        return {}
+    found: dict[str, Mapping[str, Any]] = {}
+    for result, source in zip(results, sources, strict=True):
+        if isinstance(result, WriteResult) and result.outcome == "created":
+            found.setdefault(result.lead_id, source)
+    return found
+
+
+def _add_sources(
+    session: Session,
+    results: Sequence[WriteResult | LeadbaseError],
+    sources: Sequence[Mapping[str, Any]],
+    created: set[str],
+) -> None:
+    """One source row for each existing lead an incoming row landed on."""
+    landed: dict[str, Mapping[str, Any]] = {}
+    for result, source in zip(results, sources, strict=True):
+        if isinstance(result, WriteResult) and result.lead_id not in created:
+            landed.setdefault(result.lead_id, source)
+    record_sources(session, list(landed.items()))
+
+
+def record_sources(session: Session, landed: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+    """A source row for each (lead id, source facts): where data that
+    landed on an existing lead came from (an import's merge or update)."""
+    now, actor = utcnow(), context.current().actor
+    repository.insert_sources(
+        session, [_source({"id": lead_id}, now, actor, source) for lead_id, source in landed]
+    )
+
+
+def _insert_new(
+    session: Session,
+    rows: list[dict[str, Any]],
+    sources: Mapping[str, Mapping[str, Any]] | None = None,
+) -> None:
+    """Insert new lead rows (every field, their match keys included) with
+    their source rows (``sources``: what a caller knows beyond the lead)."""
     if not rows:
         return
     now, actor = utcnow(), context.current().actor
@@ -442,7 +590,10 @@ def _insert_new(session: Session, rows: list[dict[str, Any]]) -> None:
         row.update(stamp)
         row["sort_name"] = norm.sort_key(row["full_name"])
     repository.insert_leads(session, rows)
-    repository.insert_sources(session, [_source(row, now, actor) for row in rows])
+    given = sources or {}
+    repository.insert_sources(
+        session, [_source(row, now, actor, given.get(row["id"])) for row in rows]
+    )
     events = []
     for row in rows:
         # Every new row holds every field: its changes are the non-empty ones.

@@ -12,6 +12,7 @@ from leadbase.models.duplicate import (
     MergeMember,
 )
 from leadbase.models.idempotency import IdempotencyKey
+from leadbase.models.imports import IMPORT_MODES, IMPORT_STATUSES, ImportReject, ImportRun
 from leadbase.models.job import JOB_STATUSES, Job
 from leadbase.models.lead import (
     ENRICHMENT_STATUSES,
@@ -27,6 +28,8 @@ from leadbase.models.user import ROLES, ApiKey, RefreshToken, User
 __all__ = [
     "ENRICHMENT_STATUSES",
     "GENESIS_HASH",
+    "IMPORT_MODES",
+    "IMPORT_STATUSES",
     "JOB_STATUSES",
     "LEAD_STATUSES",
     "ROLES",
@@ -40,6 +43,8 @@ __all__ = [
     "DuplicateCluster",
     "DuplicateClusterLead",
     "IdempotencyKey",
+    "ImportReject",
+    "ImportRun",
     "Job",
     "LeadEvent",
     "LeadSource",

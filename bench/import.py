@@ -1,0 +1,239 @@
+"""Import benchmark: `leadbase import` of a generated CSV against the raw-insert floor.
+
+    .venv/bin/python bench/import.py [--rows 1000000] [--seed 7] [--keep DIR]
+                                     [--database sqlite|postgresql]
+
+1. Writes a realistic CSV of ``--rows`` leads (names, emails, phones in
+   national and international forms, companies across four countries, tags,
+   LinkedIn URLs; about 5% repeat an earlier person with a typo in the name
+   and the email in another case), with the headers people's exports have
+   ("First Name", "E-mail", "Job Title", "Company Website", "Mobile"...).
+2. Runs ``python -m leadbase import FILE`` on a freshly migrated database in
+   a child process: leads per second (rows / wall time) and the child's peak
+   RSS (``wait4``).
+3. The floor, in this same run: the lead rows the import stored, inserted raw
+   into the leads table alone (with its indexes and search triggers) of
+   another fresh database in one transaction (SQLite: INSERTs of 500 rows;
+   PostgreSQL: COPY).
+4. SQLite: bytes on disk per lead after the import, by table and index
+   (``dbstat``).
+
+Targets (issue 13): >= 10,000 leads/s on SQLite, >= 0.3x the floor, peak RSS
+< 300 MB whatever the file size, <= 2 KB per lead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import random
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import write_path as generator
+from leadbase import schema
+from leadbase.db import create_db_engine
+
+HEADERS = {
+    "first_name": "First Name",
+    "last_name": "Last Name",
+    "full_name": "Full Name",
+    "email": "E-mail",
+    "title": "Job Title",
+    "company_name": "Company",
+    "company_domain": "Company Website",
+    "phone": "Mobile",
+    "city": "City",
+    "country": "Country",
+    "industry": "Industry",
+    "tags": "Tags",
+    "linkedin_url": "LinkedIn",
+    "source": "Lead Source",
+    "notes": "Notes",
+    "lead_score": "Score",
+}
+EXTRA = "Favourite Channel"  # a column no field takes: kept in raw_data
+
+
+def _typo(rng: random.Random, word: str) -> str:
+    if len(word) < 4:
+        return word
+    i = rng.randrange(1, len(word) - 1)
+    kind = rng.random()
+    if kind < 0.4:
+        return word[:i] + word[i + 1 :]  # a letter dropped
+    if kind < 0.7:
+        return word[:i] + word[i + 1] + word[i] + word[i + 2 :]  # two swapped
+    return word[:i] + rng.choice("aeiourstln") + word[i + 1 :]  # one wrong
+
+
+def _again(rng: random.Random, original: dict[str, Any]) -> dict[str, Any]:
+    """The same person from another list: a typo in the name, the email in
+    another case, sometimes a new title."""
+    row = {k: v for k, v in original.items() if k in ("email", "company_name", "city", "country")}
+    row["email"] = str(original["email"]).upper() if rng.random() < 0.5 else original["email"]
+    if "full_name" in original:
+        first, _, last = str(original["full_name"]).partition(" ")
+        row["full_name"] = f"{first} {_typo(rng, last.strip())}"
+    else:
+        row["first_name"] = original["first_name"]
+        row["last_name"] = _typo(rng, str(original["last_name"]))
+    if rng.random() < 0.5:
+        row["title"] = rng.choice(generator.TITLES)
+    return row
+
+
+def write_csv(path: Path, rows: int, seed: int) -> int:
+    """Stream ``rows`` leads to a CSV; returns how many are repeats."""
+    rng = random.Random(seed)
+    companies = generator._companies(rng, max(50, rows // 40))
+    phones: set[str] = set()
+    recent: list[dict[str, Any]] = []
+    repeats = 0
+    fields = list(HEADERS)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow([*HEADERS.values(), EXTRA])
+        for i in range(rows):
+            if recent and rng.random() < 0.05:
+                lead = _again(rng, rng.choice(recent))
+                repeats += 1
+            else:
+                lead = generator._lead(rng, i, companies, phones)
+                recent.append(lead)
+                if len(recent) > 50_000:
+                    recent.pop(rng.randrange(len(recent)))
+            tags = lead.get("tags")
+            lead = {**lead, "tags": "; ".join(tags) if tags else None}
+            cells = ["" if lead.get(f) is None else str(lead[f]) for f in fields]
+            writer.writerow([*cells, rng.choice(("email", "phone", "linkedin", ""))])
+    return repeats
+
+
+def migrated_sqlite(path: Path) -> str:
+    url = f"sqlite:///{path}"
+    engine = create_db_engine(url)
+    schema.upgrade(engine)
+    engine.dispose()
+    return url
+
+
+def run_import(url: str, csv_path: Path, workdir: Path) -> tuple[float, int, str]:
+    """Wall seconds, peak RSS in bytes and the last line of ``leadbase import``."""
+    env = {**os.environ, "LEADBASE_DATABASE_URL": url, "LEADBASE_DATA_DIR": str(workdir)}
+    command = [sys.executable, "-m", "leadbase", "import", str(csv_path)]
+    start = time.perf_counter()
+    child = subprocess.Popen(
+        command, env=env, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    assert child.stdout is not None
+    output = child.stdout.read().decode()
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - start
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        raise SystemExit(f"leadbase import failed ({child.returncode}): {output}")
+    return seconds, usage.ru_maxrss * 1024, output.strip().splitlines()[-1]
+
+
+def sqlite_floor(imported: Path, workdir: Path) -> tuple[float, int]:
+    """The stored lead rows, INSERTed 500 a statement into a fresh database's
+    leads table (companies first, outside the timing)."""
+    target = workdir / "floor.db"
+    migrated_sqlite(target)
+    companies = generator.stored_table(imported, "companies")
+    leads = generator.stored_table(imported, "sales_leads")
+    seconds = generator.run_raw_insert(target, [leads], multi_row=True, untimed=(companies,))
+    return seconds, len(leads.rows)
+
+
+def bytes_by_object(path: Path) -> list[tuple[str, str, int]]:
+    """(table, object, bytes) from SQLite's dbstat, largest first."""
+    connection = sqlite3.connect(path)
+    try:
+        owners = dict(
+            connection.execute(
+                "SELECT name, tbl_name FROM sqlite_master WHERE type IN ('table', 'index')"
+            )
+        )
+        sizes = connection.execute(
+            "SELECT name, SUM(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC"
+        ).fetchall()
+    finally:
+        connection.close()
+    return [(owners.get(name, name), name, int(size)) for name, size in sizes]
+
+
+def print_bytes(path: Path, leads: int) -> float:
+    rows = bytes_by_object(path)
+    by_table: dict[str, int] = {}
+    for table, _, size in rows:
+        by_table[table] = by_table.get(table, 0) + size
+    total = sum(by_table.values())
+    print(f"\nbytes on disk per lead ({leads:,} leads, file {path.stat().st_size / 1e6:,.0f} MB):")
+    print(f"  {'table / index':44} {'bytes/lead':>10}")
+    for table, size in sorted(by_table.items(), key=lambda kv: -kv[1]):
+        if size / leads < 1:
+            continue
+        print(f"  {table:44} {size / leads:>10,.0f}")
+        for owner, name, part in rows:
+            if owner == table and name != table and part / leads >= 5:
+                print(f"    {name:42} {part / leads:>10,.0f}")
+    print(f"  {'total':44} {total / leads:>10,.0f}")
+    return total / leads
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
+    args = parser.parse_args(argv)
+    if args.database != "sqlite":
+        raise SystemExit("--database postgresql: not yet; see the issue note")
+    with tempfile.TemporaryDirectory(prefix="leadbase-import-bench-") as tmp:
+        workdir = args.keep or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        csv_path = workdir / "leads.csv"
+        start = time.perf_counter()
+        repeats = write_csv(csv_path, args.rows, args.seed)
+        print(
+            f"wrote {args.rows:,} rows ({repeats:,} repeats with typos), "
+            f"{csv_path.stat().st_size / 1e6:,.0f} MB, in {time.perf_counter() - start:.0f}s"
+        )
+        db_path = workdir / "import.db"
+        db_path.unlink(missing_ok=True)
+        url = migrated_sqlite(db_path)
+        seconds, rss, said = run_import(url, csv_path, workdir)
+        print(f"leadbase import said: {said}")
+        floor_seconds, stored = sqlite_floor(db_path, workdir)
+        ours = args.rows / seconds
+        floor = stored / floor_seconds
+        print()
+        print(f"{'':34} {'rows':>10} {'seconds':>8} {'leads/s':>9} {'peak RSS':>9}")
+        print(
+            f"{'leadbase import (SQLite)':34} {args.rows:>10,} {seconds:>8.1f} {ours:>9,.0f} {rss / 1e6:>7,.0f}MB"
+        )
+        print(
+            f"{'floor: raw INSERT, leads table':34} {stored:>10,} {floor_seconds:>8.1f} {floor:>9,.0f}"
+        )
+        print(
+            f"\nimport / floor: {ours / floor:.2f}x (target >= 0.3x); "
+            f"{ours:,.0f} leads/s (target >= 10,000); peak RSS {rss / 1e6:,.0f} MB (target < 300 MB)"
+        )
+        per_lead = print_bytes(db_path, stored)
+        print(f"target <= 2,048 bytes per lead: {'met' if per_lead <= 2048 else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

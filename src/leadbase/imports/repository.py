@@ -1,0 +1,117 @@
+"""Queries of import runs, their rejects and the leads a run touched."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from leadbase.db import bulk_insert, chunked
+from leadbase.models import ImportReject, ImportRun, LeadSource, SalesLead
+
+
+def get(session: Session, run_id: str) -> ImportRun | None:
+    return session.get(ImportRun, run_id)
+
+
+def get_for_update(session: Session, run_id: str) -> ImportRun | None:
+    return session.scalars(
+        select(ImportRun).where(ImportRun.id == run_id).with_for_update()
+    ).one_or_none()
+
+
+def latest_by_fingerprint(session: Session, fingerprint: str) -> ImportRun | None:
+    """The newest run of the same file with the same mapping and options
+    that was not reverted: a re-run resumes or skips it."""
+    return session.scalars(
+        select(ImportRun)
+        .where(ImportRun.fingerprint == fingerprint, ImportRun.status != "reverted")
+        .order_by(ImportRun.created_at.desc(), ImportRun.id.desc())
+        .limit(1)
+    ).one_or_none()
+
+
+def newest(session: Session, limit: int, before: str | None = None) -> Sequence[ImportRun]:
+    query = select(ImportRun).order_by(ImportRun.created_at.desc(), ImportRun.id.desc())
+    if before is not None:
+        anchor = session.get(ImportRun, before)
+        if anchor is not None:
+            query = query.where(
+                (ImportRun.created_at < anchor.created_at)
+                | ((ImportRun.created_at == anchor.created_at) & (ImportRun.id < anchor.id))
+            )
+    return session.scalars(query.limit(limit)).all()
+
+
+def add(session: Session, run: ImportRun) -> None:
+    session.add(run)
+    session.flush()
+
+
+def insert_rejects(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        bulk_insert(session, ImportReject, rows)
+
+
+def rejects(session: Session, run_id: str, batch: int = 1000) -> Iterator[ImportReject]:
+    """A run's rejected rows in file order, read a batch at a time."""
+    after = -1
+    while True:
+        page = session.scalars(
+            select(ImportReject)
+            .where(ImportReject.run_id == run_id, ImportReject.row_number > after)
+            .order_by(ImportReject.row_number)
+            .limit(batch)
+        ).all()
+        yield from page
+        if len(page) < batch:
+            return
+        after = page[-1].row_number
+
+
+def count_rejects(session: Session, run_id: str) -> int:
+    query = select(func.count()).select_from(ImportReject).where(ImportReject.run_id == run_id)
+    return int(session.scalar(query) or 0)
+
+
+def lead_ids_touched(session: Session, run_id: str) -> list[str]:
+    """Every lead a run wrote a source row for, in the order it did."""
+    return list(
+        dict.fromkeys(
+            session.scalars(
+                select(LeadSource.lead_id)
+                .where(LeadSource.import_batch_id == run_id)
+                .order_by(LeadSource.created_at, LeadSource.id)
+            )
+        )
+    )
+
+
+MATCH_COLUMNS = {
+    "id": SalesLead.id,
+    "email": SalesLead.email,
+    "phone": SalesLead.phone,
+    "linkedin_url": SalesLead.linkedin_url,
+    "external_id": SalesLead.external_id,
+}
+
+
+def ids_by_field(session: Session, field: str, values: Iterable[str]) -> dict[str, str]:
+    """value -> id of the oldest active lead holding it in ``field``."""
+    column = MATCH_COLUMNS[field]
+    found: dict[str, str] = {}
+    for chunk in chunked(sorted(set(values))):
+        rows = session.execute(
+            select(column, SalesLead.id)
+            .where(
+                column.in_(chunk),
+                SalesLead.is_deleted.is_(False),
+                SalesLead.merged_into_id.is_(None),
+            )
+            .order_by(SalesLead.created_at, SalesLead.id)
+        )
+        for value, lead_id in rows:
+            found.setdefault(value, lead_id)
+    return found
