@@ -28,6 +28,12 @@ class Settings(BaseSettings):
         default="US", description="region used to read phone numbers written without +country"
     )
     sqlite_busy_timeout_ms: int = 30_000
+    sqlite_mmap_bytes: int = Field(
+        default=8 * 1024**3,
+        ge=0,
+        description="SQLite reads the file through a memory map this large (0: read() calls); "
+        "mapped pages count in the process's RSS",
+    )
     access_token_minutes: int = 15
     refresh_token_days: int = 7
     trusted_proxies: list[str] = Field(

@@ -84,7 +84,7 @@ def _sqlite_engine(url: URL, settings: Settings) -> Engine:
         cur.execute("PRAGMA cache_size=-65536")  # 64 MiB: indexes of 1M leads stay hot
         # Read pages straight from the OS cache, not a read() call each: a
         # lead by id on a 1M-lead file touches a dozen pages no cache holds.
-        cur.execute("PRAGMA mmap_size=8589934592")
+        cur.execute(f"PRAGMA mmap_size={int(settings.sqlite_mmap_bytes)}")
         # Checkpoint every ~40 MiB of WAL instead of 4 MiB: bulk imports commit
         # often, and each checkpoint copies pages back and fsyncs the file.
         cur.execute("PRAGMA wal_autocheckpoint=10000")

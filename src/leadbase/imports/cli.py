@@ -21,6 +21,7 @@ from rich.progress import (
 from rich.table import Table
 from typer.core import TyperGroup
 
+from leadbase.config import get_settings
 from leadbase.db import Database
 from leadbase.imports import repository, service
 from leadbase.imports.mapping import describe
@@ -113,7 +114,7 @@ def import_file(
     if show_mapping:
         _show_mapping(plan)
         return
-    database = Database()
+    database = _import_database()
     try:
         if dry_run:
             _dry_run(database, plan)
@@ -121,6 +122,14 @@ def import_file(
         _run(database, plan, rejects, again)
     finally:
         database.dispose()
+
+
+def _import_database() -> Database:
+    """No memory-mapped reads for an import: a long run over a large SQLite
+    file would keep the pages it touched in its RSS, where the OS's page
+    cache serves them as well."""
+    settings = get_settings()
+    return Database(settings=settings.model_copy(update={"sqlite_mmap_bytes": 0}))
 
 
 def _show_mapping(plan: service.Plan) -> None:
