@@ -154,7 +154,7 @@ class Options:
     def from_form(cls, form: FormData) -> Options:
         mode = form.get("mode")
         policy = form.get("on_duplicate")
-        keys = [key for key in form.getlist("match_on") if isinstance(key, str)]
+        keys = [key for key in form.getlist("match_on") if isinstance(key, str) and key]
         return cls(
             mode=mode if isinstance(mode, str) else "create",
             match_on=list(dict.fromkeys(keys)),
@@ -492,7 +492,11 @@ async def start(request: Request, user: Editor) -> Response:
         headers = sniff(kept.path).headers
         return read_preview(kept, chosen_mapping(form, headers))
 
-    preview = await run_in_threadpool(read)
+    try:
+        preview = await run_in_threadpool(read)
+    except (ReadError, OSError, ValueError):
+        kept.discard()
+        return RedirectResponse("/imports?done=gone", status_code=303)
     if action != "start" or preview.errors or options.errors():
         status = 422 if action == "start" else 200
         return _preview_page(request, user, preview, options, file_name, status_code=status)
