@@ -149,7 +149,8 @@ def test_upload_preview_start_follow_download_revert(server: ConsoleServer) -> N
 
     page = viewer.get(started.headers["location"])
     assert page.status_code == 200
-    assert "Import started." in page.text
+    assert "Import started." not in page.text  # it ended: the status says so
+    assert "by editor@example.com" in page.text
     assert 'data-testid="rejects"' in page.text and "no-at-sign" not in page.text
     assert "Rejected rows (1)" in page.text and "email" in page.text
     assert re.search(r'href="/leads/[0-9a-f-]{36}">Ada Lovelace</a>', page.text)
@@ -273,7 +274,8 @@ def test_queued_runs_refresh_and_unknown_runs_are_404(
     html = upload(editor, csv_bytes()).text
     started = editor.post("/imports/start", start_form(html, action="start"))
     run_id = run_id_of(started.headers["location"])
-    page = editor.get(f"/imports/{run_id}").text
+    page = editor.get(started.headers["location"]).text
+    assert "Import started." in page
     assert 'data-role="queued-hint"' in page and "Queued" in page
     assert '<noscript><meta http-equiv="refresh" content="3"></noscript>' in page
     assert "Revert this import" not in page

@@ -115,6 +115,11 @@ UNMAPPED = ""  # the select's value for "keep in raw data"
 MANY = frozenset(LIST_FIELDS) | {"raw_data"}
 
 
+def who(actor: str) -> str:
+    """An actor as people read it: the user's email without "user:"."""
+    return actor.removeprefix("user:")
+
+
 def field_label(name: str) -> str:
     form_field = lead_detail.FORM_FIELDS.get(name)
     return form_field.label if form_field else name.replace("_", " ").capitalize()
@@ -376,8 +381,12 @@ class Flash:
 
 
 def flash(params: Mapping[str, str], run: ImportRun | None = None) -> Flash | None:
-    """What the last action did: a code from the URL, never text."""
+    """What the last action did: a code from the URL, never text. On the
+    run's page it follows the run: "started" goes when it ends (the status
+    says the rest), "reverting" becomes "reverted"."""
     done = params.get("done", "")
+    if run is not None and done == "started" and run.status not in ACTIVE:
+        return None
     if done == "reverting" and run is not None and run.status == "reverted":
         done = "reverted"
     if done in FLASH:
@@ -672,5 +681,6 @@ def _render(
         option_labels=OPTION_LABELS,
         active_statuses=ACTIVE,
         field_label=field_label,
+        who=who,
     )
     return rendering.render(request, template, context, status_code=status_code)
