@@ -13,6 +13,7 @@ from leadbase.web import (
     companies,
     duplicates,
     export,
+    imports,
     lead_detail,
     leads_list,
     list_views,
@@ -33,5 +34,6 @@ def install(app: FastAPI) -> None:
         lead_detail.router,
         companies.router,
         duplicates.router,
+        imports.router,
     ):
         app.include_router(section)

@@ -43,6 +43,7 @@ NAV: list[NavItem] = [
     NavItem("Leads", "/leads"),
     NavItem("Companies", "/companies"),
     NavItem("Duplicates", "/duplicates"),
+    NavItem("Imports", "/imports"),
 ]
 # A section's count beside its menu item (open duplicates, say): path ->
 # a bounded query giving the text to show ("" for none). Sections register
