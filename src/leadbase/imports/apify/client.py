@@ -203,6 +203,28 @@ class Apify:
             if len(page.items) < self.page_size:
                 return
 
+    def recent_runs(self, actor: str, *, limit: int = 50) -> list[RunInfo]:
+        """The actor's latest runs of any status, newest first, as one listing
+        shows them: no item count, input or compute units (a request each)."""
+        listing = partial(self._client.actor(actor).runs().list, limit=limit, desc=True)
+        page = self._call(f"runs of Apify actor {actor}", listing)
+        return [
+            RunInfo(
+                run_id=short.id,
+                actor_id=short.act_id,
+                actor_name=self._actor_name(short.act_id),
+                status=str(short.status),
+                dataset_id=short.default_dataset_id,
+                started_at=short.started_at,
+                finished_at=short.finished_at,
+                item_count=None,
+                compute_units=None,
+                cost_usd=_decimal(short.usage_total_usd),
+                input=None,
+            )
+            for short in page.items
+        ]
+
     # --- internals
 
     def _wait(self, run_id: str) -> Any:
