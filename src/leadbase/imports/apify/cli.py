@@ -118,9 +118,12 @@ def import_cmd(
 
 def describe(report: service.SyncReport) -> str:
     """One line: what a sync did, or why it did nothing."""
-    what = f"run {report.run_id}" if report.run_id else f"dataset {report.dataset_id}"
-    if report.actor and report.run_id:
-        what += f" of {report.actor}"
+    if report.run_id:
+        what = f"run {report.run_id}" + (f" of {report.actor}" if report.actor else "")
+    elif report.dataset_name:
+        what = f"dataset {report.dataset_name} ({report.dataset_id})"
+    else:
+        what = f"dataset {report.dataset_id}"
     if report.start == "done":
         return (
             f"{what} was imported in full already ({report.synced:,} items synced): nothing changed"

@@ -67,6 +67,7 @@ class SyncReport:
     state_id: str
     run_id: str | None  # None for a dataset imported on its own
     dataset_id: str | None
+    dataset_name: str | None
     actor: str | None  # "user/name" when known, else the actor's id
     sync_status: str
     start: Start
@@ -79,11 +80,13 @@ class SyncReport:
 
     @classmethod
     def of(cls, state: ApifySyncState, start: Start) -> SyncReport:
-        counts = (state.extra_metadata or {}).get("counts", {})
+        meta = state.extra_metadata or {}
+        counts = meta.get("counts", {})
         return cls(
             state_id=state.id,
             run_id=None if state.run_id.startswith(DATASET_KEY) else state.run_id,
             dataset_id=state.dataset_id,
+            dataset_name=meta.get("dataset_name"),
             actor=state.actor_name or state.actor_id or None,
             sync_status=state.sync_status,
             start=start,
@@ -138,14 +141,19 @@ def import_dataset(
     apify: Apify | None = None,
     progress: Progress | None = None,
 ) -> SyncReport:
-    """Import a dataset by id (or name) without its run. Importing it again
-    reads only the items added since."""
+    """Import a dataset by id or name. A run's default dataset is imported as
+    that run (one sync state, whichever way it is asked for); another is
+    synced on its own, and importing it again reads only the items added since."""
     apify = connect(apify)
     try:
-        total, name = apify.dataset(dataset_id)
+        found = apify.dataset_info(dataset_id)
+        run = apify.run(found.run_id) if found.run_id else None
     except ApifyError as exc:
         raise _translated(exc) from exc
-    target = _Target(DATASET_KEY + dataset_id, dataset_id, total, name=name)
+    if run is not None and run.dataset_id == found.dataset_id:
+        return _import_finished(database, apify, run, progress)
+    key = DATASET_KEY + found.dataset_id
+    target = _Target(key, found.dataset_id, found.item_count, name=found.name)
     return _sync(database, apify, target, progress)
 
 
