@@ -99,3 +99,15 @@ def test_errors(api: Api, apify_emulator: ApifyEmulator) -> None:
     refused = client.get("/api/v1/apify/runs", params={"actor": ACTOR}, headers=headers[VIEWER])
     assert refused.status_code == 502 and "LEADBASE_APIFY_TOKEN" in refused.json()["message"]
     assert client.get("/api/v1/apify/sync-states").status_code == 401
+
+
+def test_apify_not_set_up(sqlite_url: str) -> None:
+    database = Database(sqlite_url, api_settings(sqlite_url))
+    client, headers = signed_in(database, {EDITOR: "editor"})
+    with client:
+        runs = client.get("/api/v1/apify/runs", params={"actor": ACTOR}, headers=headers[EDITOR])
+        assert runs.status_code == 409 and runs.json()["error"] == "apify_not_configured"
+        assert "LEADBASE_APIFY_TOKEN" in runs.json()["message"]
+        states = client.get("/api/v1/apify/sync-states", headers=headers[EDITOR])
+        assert states.status_code == 200 and states.json()["data"]["items"] == []
+    database.dispose()

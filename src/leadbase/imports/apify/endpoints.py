@@ -15,6 +15,7 @@ from leadbase.db import UnitOfWork
 from leadbase.http.support import Envelope, database, write
 from leadbase.imports.apify import repository, service
 from leadbase.imports.apify.schemas import (
+    ApifyErrorOut,
     ApifyRunOut,
     QueuedImportOut,
     SyncStateOut,
@@ -26,12 +27,16 @@ MAX_PAGE = 200
 APIFY_ID = r"^[A-Za-z0-9]{1,64}$"
 ACTOR = r"^[A-Za-z0-9._~/-]{1,200}$"
 
+APIFY_FAILED = {
+    "model": ApifyErrorOut,
+    "description": "Apify refused the token, or failed after our retries (error apify_error)",
+}
 router = APIRouter(prefix="/api/v1/apify", tags=["apify"])
 Reader = Annotated[Principal, Depends(get_principal)]
 Editor = Annotated[Principal, Depends(require_role("admin", "editor"))]
 
 
-@router.get("/runs", response_model=Envelope[list[ApifyRunOut]])
+@router.get("/runs", response_model=Envelope[list[ApifyRunOut]], responses={502: APIFY_FAILED})
 async def list_runs(
     request: Request,
     _principal: Reader,
@@ -44,7 +49,15 @@ async def list_runs(
     return Envelope(data=[ApifyRunOut.of(run, state) for run, state in found])
 
 
-@router.post("/runs/{run_id}/import", status_code=202, response_model=Envelope[QueuedImportOut])
+@router.post(
+    "/runs/{run_id}/import",
+    status_code=202,
+    response_model=Envelope[QueuedImportOut],
+    responses={
+        200: {"model": Envelope[QueuedImportOut], "description": "Synced in full already"},
+        502: APIFY_FAILED,
+    },
+)
 async def import_run(
     request: Request,
     principal: Editor,

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from pydantic import BaseModel
 
 from leadbase.imports.apify.client import RunInfo
 from leadbase.imports.apify.service import SyncStateView, view
 from leadbase.models import ApifySyncState
+
+
+class ApifyErrorOut(BaseModel):
+    """The error envelope, as every route answers it (documented here for 502)."""
+
+    success: bool = False
+    error: str
+    message: str
+    details: list[dict[str, Any]] = []
 
 
 class SyncStateOut(BaseModel):

@@ -56,8 +56,19 @@ def _translated(exc: ApifyError) -> LeadbaseError:
     return ApifySyncError(str(exc))
 
 
+class ApifyNotConfiguredError(LeadbaseError):
+    status_code = 409
+    code = "apify_not_configured"
+
+
 def connect(apify: Apify | None = None) -> Apify:
-    return apify if apify is not None else Apify.from_settings()
+    """The given client, or the one the settings describe (a token is required:
+    without one every call would fail, after its retries)."""
+    if apify is not None:
+        return apify
+    if not get_settings().apify_token:
+        raise ApifyNotConfiguredError("Apify is not set up: set LEADBASE_APIFY_TOKEN")
+    return Apify.from_settings()
 
 
 @dataclass(frozen=True)
