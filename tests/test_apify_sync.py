@@ -346,6 +346,33 @@ def test_a_crash_mid_sync_resumes_from_the_offset(
     assert report.created == 250 and report.duplicates == 0
 
 
+def test_a_second_import_of_the_same_run_stops_without_writing(
+    sqlite_db: Database, apify_emulator: ApifyEmulator, apify: Apify
+) -> None:
+    apify.page_size = 10
+    run = apify_emulator.add_run(
+        apify_emulator.add_actor(ACTOR), items=[place(i) for i in range(30)]
+    )
+    original = apify.items
+
+    def overtaken(dataset_id: str, *, offset: int = 0) -> Iterator[Any]:
+        for n, page in enumerate(original(dataset_id, offset=offset)):
+            if n == 1:  # meanwhile another process wrote this page
+                with sqlite_db.unit_of_work() as uow:
+                    found = uow.session.scalars(
+                        select(ApifySyncState).where(ApifySyncState.run_id == run.id)
+                    ).one()
+                    found.synced_records += 10
+            yield page
+
+    apify.items = overtaken  # type: ignore[method-assign]
+    with pytest.raises(service.SyncMovedOnError, match="moved on elsewhere"):
+        service.import_run(sqlite_db, run.id, apify=apify)
+    state = state_of(sqlite_db, run.id)
+    assert state.sync_status == "running" and state.error_message is None  # the other's
+    assert counts(sqlite_db)["sales_leads"] == 10
+
+
 # --- watch, start ----------------------------------------------------------------------
 
 

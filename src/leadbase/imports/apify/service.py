@@ -56,6 +56,11 @@ def _translated(exc: ApifyError) -> LeadbaseError:
     return ApifySyncError(str(exc))
 
 
+class SyncMovedOnError(ConflictError):
+    """Another import of the same run wrote the page first: this one stops and
+    leaves the state to it."""
+
+
 class ApifyNotConfiguredError(LeadbaseError):
     status_code = 409
     code = "apify_not_configured"
@@ -326,6 +331,8 @@ def _sync(
                 offset = _write_page(database, report.state_id, target, page_offset, items)
                 if progress is not None:
                     progress(offset, max(target.total or 0, offset) or None)
+        except SyncMovedOnError:
+            raise  # the state is the other import's: it goes on
         except Exception as exc:
             _finish(database, report.state_id, "failed", exc, start)
             if isinstance(exc, ApifyError):
@@ -345,7 +352,7 @@ def _write_page(
     with database.unit_of_work() as uow:
         state = repository.get_for_update(uow.session, state_id)
         if state is None or state.sync_status != "running" or _offset(state) != offset:
-            raise ConflictError(
+            raise SyncMovedOnError(
                 f"the sync of {target.key} moved on elsewhere (another import of it?)"
             )
         meta = dict(state.extra_metadata or {})
