@@ -270,6 +270,7 @@ def _claim(uow: UnitOfWork, target: _Target, *, start: bool = True) -> tuple[Api
     elif state.sync_status == "completed" and (target.total or 0) <= _offset(state):
         return state, "done"
     _refresh(state, target)
+    state.updated_by = context.current().actor
     if start:
         if state.sync_status == "failed":
             state.retry_count += 1
@@ -310,8 +311,10 @@ def _refresh(state: ApifySyncState, target: _Target) -> None:
         state.actor_name = state.actor_name or run.actor_name
         state.run_status = run.status
         state.started_at, state.finished_at = run.started_at, run.finished_at
-        state.compute_units, state.cost_usd = run.compute_units, run.cost_usd
-        state.input_params = run.input
+        # Best-effort details: one missing this time keeps what was read before.
+        state.compute_units = run.compute_units or state.compute_units
+        state.cost_usd = run.cost_usd or state.cost_usd
+        state.input_params = run.input if run.input is not None else state.input_params
 
 
 def _sync(
@@ -549,7 +552,8 @@ class SyncStateView:
 def view(state: ApifySyncState) -> SyncStateView:
     kind = "dataset" if state.run_id.startswith(DATASET_KEY) else "run"
     meta = state.extra_metadata or {}
-    label = state.actor_name or state.actor_id or f"dataset {meta.get('dataset_name') or ''}"
+    dataset = meta.get("dataset_name") or state.dataset_id
+    label = state.actor_name or state.actor_id or f"dataset {dataset}"
     done = _offset(state)
     if state.sync_status == "completed":
         progress: float | None = 1.0
@@ -560,7 +564,7 @@ def view(state: ApifySyncState) -> SyncStateView:
     return SyncStateView(
         id=state.id,
         kind=kind,
-        label=label.strip() if label.strip() != "dataset" else f"dataset {state.dataset_id}",
+        label=label,
         run_id=None if kind == "dataset" else state.run_id,
         dataset_id=state.dataset_id,
         sync_status=state.sync_status,
