@@ -17,6 +17,7 @@ from leadbase.db import Database
 from leadbase.duplicates.cli import dedupe_app
 from leadbase.enrichment.cli import enrich
 from leadbase.errors import LeadbaseError
+from leadbase.imports.apify.cli import apify_app
 from leadbase.imports.cli import import_app
 from leadbase.jobs.cli import jobs_app, worker
 from leadbase.logs import LogFormat
@@ -30,6 +31,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(dedupe_app, name="dedupe")
 app.add_typer(import_app, name="import")
+app.add_typer(apify_app, name="apify")
 app.command("worker")(worker)
 app.command("enrich")(enrich)
 

@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     airtable_api_url: str | None = None
     apify_token: str | None = None
     apify_api_url: str | None = None
+    apify_watch_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="an `apify_watch` job queues the next watch of its actor this long after",
+    )
     # background jobs (issue 4)
     job_max_attempts: int = Field(default=5, ge=1, le=100)
     job_backoff_seconds: float = Field(

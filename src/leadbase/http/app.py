@@ -39,6 +39,7 @@ from leadbase.http import docs as api_docs
 from leadbase.http import idempotency, ops, ratelimit
 from leadbase.http.support import envelope, envelope_error
 from leadbase.imports import endpoints as imports_endpoints
+from leadbase.imports.apify import endpoints as apify_endpoints
 from leadbase.jobs import endpoints as jobs_endpoints
 from leadbase.leads import endpoints as leads_endpoints
 from leadbase.web import console, pages
@@ -343,6 +344,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         enrichment_endpoints.router,
         duplicates_endpoints.router,
         imports_endpoints.router,
+        apify_endpoints.router,
     ):
         app.include_router(router, dependencies=limited, responses=ERROR_RESPONSES)
     api_docs.install(app)

@@ -20,7 +20,11 @@ from leadbase.db import Database, UnitOfWork
 
 # Modules of leadbase whose handlers every worker knows without configuration.
 # A module that is not there (yet) is skipped.
-BUILTIN_MODULES = ("leadbase.enrichment.tasks", "leadbase.imports.tasks")
+BUILTIN_MODULES = (
+    "leadbase.enrichment.tasks",
+    "leadbase.imports.tasks",
+    "leadbase.imports.apify.tasks",
+)
 
 
 @dataclass(frozen=True)

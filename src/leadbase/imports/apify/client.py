@@ -66,6 +66,14 @@ class RunInfo:
     input: dict[str, Any] | None  # the run's INPUT record, best effort
 
 
+@dataclass(frozen=True)
+class DatasetInfo:
+    dataset_id: str
+    name: str | None
+    item_count: int | None  # may lag behind a running actor
+    run_id: str | None  # the run that made it, if one did
+
+
 class _HttpClient(ImpitHttpClient):
     """apify-client's own transport, keeping what its errors drop: the last Retry-After."""
 
@@ -202,6 +210,37 @@ class Apify:
             offset += len(page.items)
             if len(page.items) < self.page_size:
                 return
+
+    def dataset_info(self, dataset_id: str) -> DatasetInfo:
+        """A dataset by id or name: its id, name, item count and the run that made it."""
+        found = self._call(f"Apify dataset {dataset_id}", self._client.dataset(dataset_id).get)
+        if found is None:
+            raise ApifyError(
+                f"Apify dataset {dataset_id} not found", status=404, type="record-not-found"
+            )
+        return DatasetInfo(found.id, found.name, found.item_count, found.act_run_id)
+
+    def recent_runs(self, actor: str, *, limit: int = 50) -> list[RunInfo]:
+        """The actor's latest runs of any status, newest first, as one listing
+        shows them: no item count, input or compute units (a request each)."""
+        listing = partial(self._client.actor(actor).runs().list, limit=limit, desc=True)
+        page = self._call(f"runs of Apify actor {actor}", listing)
+        return [
+            RunInfo(
+                run_id=short.id,
+                actor_id=short.act_id,
+                actor_name=self._actor_name(short.act_id),
+                status=str(short.status),
+                dataset_id=short.default_dataset_id,
+                started_at=short.started_at,
+                finished_at=short.finished_at,
+                item_count=None,
+                compute_units=None,
+                cost_usd=_decimal(short.usage_total_usd),
+                input=None,
+            )
+            for short in page.items
+        ]
 
     # --- internals
 
