@@ -89,6 +89,24 @@ def lead_ids_touched(session: Session, run_id: str) -> list[str]:
     )
 
 
+def first_leads_touched(session: Session, run_id: str, limit: int) -> Sequence[Any]:
+    """(id, full_name, email, company_name, is_deleted) of the first leads a
+    run wrote source rows for, over the batch index."""
+    return session.execute(
+        select(
+            SalesLead.id,
+            SalesLead.full_name,
+            SalesLead.email,
+            SalesLead.company_name,
+            SalesLead.is_deleted,
+        )
+        .join(LeadSource, LeadSource.lead_id == SalesLead.id)
+        .where(LeadSource.import_batch_id == run_id)
+        .order_by(LeadSource.created_at, LeadSource.id)
+        .limit(limit)
+    ).all()
+
+
 MATCH_COLUMNS = {
     "id": SalesLead.id,
     "email": SalesLead.email,

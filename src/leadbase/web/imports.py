@@ -37,7 +37,6 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
@@ -47,13 +46,14 @@ from leadbase.db import UnitOfWork
 from leadbase.errors import NotFoundError
 from leadbase.http import support as http_support
 from leadbase.imports import repository, service
+from leadbase.imports.apify import service as apify_service
 from leadbase.imports.mapping import Mapping as ColumnMapping
 from leadbase.imports.mapping import apply_mapping, guess_mapping
 from leadbase.imports.readers import FileShape, ReadError, read_rows, sniff
 from leadbase.imports.schemas import ImportRunOut
 from leadbase.leads.schemas import LEAD_FIELDS, LIST_FIELDS
 from leadbase.leads.service import POLICIES
-from leadbase.models import IMPORT_MODES, ImportRun, LeadSource, SalesLead
+from leadbase.models import IMPORT_MODES, ImportRun
 from leadbase.models.imports import IMPORT_COUNTS
 from leadbase.web import lead_detail, rendering
 from leadbase.web.forms import FormErrors
@@ -66,6 +66,7 @@ PREVIEW_ROWS = 5  # the first rows shown as leads
 SAMPLE_ROWS = 50  # rows read for each header's sample values
 SAMPLES = 4  # sample values shown per header
 LEADS_SHOWN = 20  # leads a run touched, linked from its page
+APIFY_ROWS = 20  # Apify syncs listed
 REJECTS_SHOWN = 10  # rejected rows listed on the run's page (all in the download)
 _ID = re.compile(r"^[A-Za-z0-9-]{1,36}$")
 Cursor = Query(default=None, pattern=_ID.pattern)
@@ -138,10 +139,20 @@ FIELD_CHOICES: list[tuple[str, str]] = [
 def apify_sync_states(session: Session) -> list[Mapping[str, Any]]:
     """Apify syncs for the page's "Apify" section, newest first: each a
     mapping with ``actor``, ``run_id``, ``status``, ``synced``, ``total``,
-    ``failed``, ``error`` and ``updated_at``. Empty until Apify is wired to
-    the database (``imports.apify.service.sync_states_for_console``)."""
-    del session
-    return []
+    ``failed``, ``error`` and ``updated_at``."""
+    return [
+        {
+            "actor": state.label,
+            "run_id": state.run_id if state.kind == "run" else state.dataset_id,
+            "status": state.sync_status,
+            "synced": state.synced,
+            "total": state.total,
+            "failed": state.failed,
+            "error": state.error,
+            "updated_at": state.last_sync_at,
+        }
+        for state in apify_service.sync_states_for_console(session, limit=APIFY_ROWS)
+    ]
 
 
 # --- the options of an import ------------------------------------------------------------
@@ -331,19 +342,8 @@ class TouchedLead:
 
 def touched_leads(session: Session, run_id: str, limit: int = LEADS_SHOWN) -> list[TouchedLead]:
     """The first leads a run wrote a source row for (over the batch index)."""
-    rows = session.execute(
-        select(
-            SalesLead.id,
-            SalesLead.full_name,
-            SalesLead.email,
-            SalesLead.company_name,
-            SalesLead.is_deleted,
-        )
-        .join(LeadSource, LeadSource.lead_id == SalesLead.id)
-        .where(LeadSource.import_batch_id == run_id)
-        .order_by(LeadSource.created_at, LeadSource.id)
-        .limit(limit * 3)  # a lead a run merged rows into has a source row for each
-    ).all()
+    # A lead a run merged several rows into has a source row for each.
+    rows = repository.first_leads_touched(session, run_id, limit * 3)
     found: dict[str, TouchedLead] = {}
     for lead_id, name, email, company, deleted in rows:
         if lead_id not in found and len(found) < limit:
