@@ -18,6 +18,7 @@ from leadbase.duplicates.cli import dedupe_app
 from leadbase.enrichment.cli import enrich
 from leadbase.errors import LeadbaseError
 from leadbase.imports.cli import import_app
+from leadbase.imports.migrate_cli import migrate_json_cmd
 from leadbase.jobs.cli import jobs_app, worker
 from leadbase.logs import LogFormat
 
@@ -30,6 +31,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(dedupe_app, name="dedupe")
 app.add_typer(import_app, name="import")
+app.command("migrate-json")(migrate_json_cmd)
 app.command("worker")(worker)
 app.command("enrich")(enrich)
 
