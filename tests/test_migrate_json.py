@@ -5,6 +5,7 @@ file; on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +13,13 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from leadbase import audit
 from leadbase.cli import app
+from leadbase.client import LeadDatabase
 from leadbase.config import get_settings
 from leadbase.db import Database
-from leadbase.models import MigrationLog, SalesLead
+from leadbase.imports import migrate_json
+from leadbase.models import AuditLog, LeadSource, MigrationLog, SalesLead
 from tests import dbs
 
 runner = CliRunner()
@@ -234,3 +238,345 @@ def latest_logs(url: str) -> dict[str, MigrationLog]:
     for entry in sorted(rows(url, MigrationLog), key=lambda e: e.id):
         found[entry.source_file] = entry
     return found
+
+
+# --- reading the old system's values (no database) ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2024-01-15T10:30:00Z", datetime(2024, 1, 15, 10, 30, tzinfo=UTC)),
+        ("2024-02-01T09:15:00+01:00", datetime(2024, 2, 1, 8, 15, tzinfo=UTC)),
+        ("2024-01-16 08:00:00", datetime(2024, 1, 16, 8, 0, tzinfo=UTC)),
+        ("2024-01-16 08:00:00.123456", datetime(2024, 1, 16, 8, 0, 0, 123456, tzinfo=UTC)),
+        ("15/01/2024", datetime(2024, 1, 15, tzinfo=UTC)),
+        ("01/31/2024", datetime(2024, 1, 31, tzinfo=UTC)),  # only month-first parses
+        ("15.01.2024", datetime(2024, 1, 15, tzinfo=UTC)),
+        ("Jan 20, 2024", datetime(2024, 1, 20, tzinfo=UTC)),
+        ("20 January 2024", datetime(2024, 1, 20, tzinfo=UTC)),
+        (1705312200, datetime(2024, 1, 15, 9, 50, tzinfo=UTC)),
+        (1705312200000, datetime(2024, 1, 15, 9, 50, tzinfo=UTC)),
+        ("1705312200", datetime(2024, 1, 15, 9, 50, tzinfo=UTC)),
+        ("last tuesday", None),
+        ("", None),
+        (True, None),
+        (42, None),
+    ],
+)
+def test_dates_in_the_formats_the_agents_wrote(text: Any, expected: datetime | None) -> None:
+    assert migrate_json.parse_date(text) == expected
+
+
+def test_statuses_locations_and_flags() -> None:
+    assert migrate_json.lead_status("Meeting Booked") == "qualified"
+    assert migrate_json.lead_status("ready_for_outreach") == "new"
+    assert migrate_json.lead_status("Closed Won") == "converted"
+    assert migrate_json.lead_status("not-interested") == "lost"
+    assert migrate_json.lead_status("mystery-stage") is None
+    assert migrate_json.split_location("Montreal, Canada") == {
+        "city": "Montreal",
+        "country": "Canada",
+    }
+    assert migrate_json.split_location("Quebec City, QC, Canada") == {
+        "city": "Quebec City",
+        "state": "QC",
+        "country": "Canada",
+    }
+    assert migrate_json.split_location("Greater London") == {"city": "Greater London"}
+    assert [migrate_json.to_bool(v) for v in (True, "yes", "FALSE", 0, "", "maybe")] == [
+        True,
+        True,
+        False,
+        False,
+        False,
+        None,
+    ]
+
+
+def test_each_shape_is_found_and_non_leads_are_told_apart(tmp_path: Path) -> None:
+    root = write_folder(tmp_path / "agents")
+    files = migrate_json.find_files(root)
+    relative = {path.relative_to(root).as_posix() for path in files}
+    # The hidden folder is not searched.
+    assert relative == LEAD_FILES | {
+        "config/agent_config.json",
+        "campaigns/state.json",
+        "broken/partial_write.json",
+    }
+    read = {f.relative: migrate_json.read_lead_file(f.path, root) for f in map(_read(root), files)}
+    assert {name: (f.kind, f.shape, len(f.leads)) for name, f in read.items()} == {
+        "shared/leads.json": ("leads", "array", 3),
+        "scraper/output/linkedin_2024-01-15.json": ("leads", "object with 'leads'", 3),
+        "enricher/cache.json": ("leads", "keyed by id", 2),
+        "enricher/last_lead.json": ("leads", "one lead", 1),
+        "daily/2024-01-16.ndjson": ("leads", "ndjson", 5),
+        "config/agent_config.json": ("not_leads", "object", 0),
+        "campaigns/state.json": ("not_leads", "array", 0),
+        "broken/partial_write.json": ("broken", "invalid JSON", 0),
+    }
+    assert [lead.old_id for lead in read["enricher/cache.json"].leads] == ["17", "18"]
+    assert "not valid JSON" in (read["broken/partial_write.json"].reason or "")
+
+
+def _read(root: Path) -> Any:
+    return lambda path: migrate_json.read_lead_file(path, root)
+
+
+def test_a_camel_case_record_with_a_company_object(tmp_path: Path) -> None:
+    record = scraper_leads()["leads"][1]
+    source = migrate_json.SourceLead(1, None, record)
+    mapped = migrate_json.to_lead(source, "scraper/out.json")
+    lead = mapped.lead
+    assert lead["full_name"] == "Sophie Nguyen"
+    assert lead["linkedin_url"] == "https://www.linkedin.com/in/sophie-nguyen-42"
+    assert lead["title"] == "CTO"
+    assert (lead["company_name"], lead["company_domain"]) == ("Pixelfab", "pixelfab.io")
+    assert (lead["city"], lead["country"]) == ("Laval", "Canada")
+    assert lead["lead_status"] == "qualified"
+    assert lead["raw_data"] == {
+        "company": {"size": "11-50"},
+        "status": "Meeting Booked",
+        "createdAt": "2024-01-20T00:00:00+00:00",
+    }
+    assert lead["provider_name"] == "json_migration"
+    assert lead["external_id"].startswith("sha256:")  # no id: a digest of the record
+    assert mapped.warnings == []
+
+
+def test_old_ids_short_ones_scoped_by_their_file() -> None:
+    short = migrate_json.SourceLead(0, "17", {"name": "A"})
+    long = migrate_json.SourceLead(0, MARIE_ID, {"name": "A"})
+    assert migrate_json.external_id(short, "enricher/cache.json") == "enricher/cache.json#17"
+    assert migrate_json.external_id(long, "enricher/cache.json") == MARIE_ID
+
+
+def test_bad_values_are_kept_in_raw_data_not_the_lead_lost() -> None:
+    record = {"name": "Omar Haddad", "email": "omar@haddad.fr", "phone": "call me after 5"}
+    mapped = migrate_json.to_lead(migrate_json.SourceLead(0, None, record), "x.json")
+    assert "phone" not in mapped.lead
+    assert mapped.lead["raw_data"]["invalid_phone"] == "call me after 5"
+    assert any("phone kept in raw_data" in w for w in mapped.warnings)
+    # An email that is the lead's only identity is no salvage: the lead fails.
+    with pytest.raises(ValueError, match="email"):
+        migrate_json.to_lead(migrate_json.SourceLead(0, None, {"email": "a@b@c"}), "x.json")
+
+
+# --- migrating into the database -------------------------------------------------------
+
+
+def snapshot(url: str) -> dict[str, Any]:
+    return {
+        "leads": sorted((lead.id, lead.version, lead.updated_at) for lead in rows(url, SalesLead)),
+        "audit": count(url, AuditLog),
+    }
+
+
+def test_migrate_a_folder_of_inconsistent_files_then_rerun(url: str, tmp_path: Path) -> None:
+    root = write_folder(tmp_path / "agents")
+
+    output = invoke(str(root), code=1)  # the broken file and 3 bad records: exit 1
+
+    assert "9 migrated as new, 2 merged, 0 unchanged, 3 failed" in output
+    assert "config/agent_config.json: skipped: an object that holds no leads" in output
+    assert "broken/partial_write.json: failed: not valid JSON" in output
+    assert "daily/2024-01-16.ndjson #4: failed: full_name: a lead needs at least one" in output
+    leads = by_name(url)
+    assert set(leads) == {
+        "Marie Tremblay",
+        "Jean-Philippe Roy",
+        "Guy Lafleur",
+        "Sophie Nguyen",
+        "Omar Haddad",
+        "Lena Fischer",
+        "Ana Costa",
+        "Tom Becker",
+        "Priya Shah",
+    }
+    marie = leads["Marie Tremblay"]  # in two files: one lead, the gaps filled
+    assert marie.email == "marie.tremblay@cloudnord.ca" and marie.phone == "+15145550142"
+    assert marie.linkedin_url == "https://www.linkedin.com/in/marie-tremblay"
+    assert marie.verified is True and marie.raw_data["airtable_id"] == "recA1b2C3d4E5f6G7"
+    sophie = leads["Sophie Nguyen"]
+    assert sophie.email == "sophie@pixelfab.io"
+    assert sophie.additional_emails == ["s.nguyen@gmail.com"]
+    assert sophie.linkedin_url == "https://www.linkedin.com/in/sophie-nguyen-42"
+    assert sophie.enrichment_status == "completed"
+    jp = leads["Jean-Philippe Roy"]
+    assert (jp.city, jp.state, jp.country) == ("Quebec City", "QC", "Canada")
+    lena = leads["Lena Fischer"]
+    assert lena.lead_status == "converted" and lena.tags == ["fintech", "berlin"]
+    assert lena.company_domain == "brightwerk.de" and lena.raw_data["id"] == "18"
+    assert leads["Tom Becker"].lead_status == "lost"
+    assert leads["Priya Shah"].raw_data["invalid_email"] == "not-an-email"
+
+    sources = rows(url, LeadSource)
+    assert {s.source_type for s in sources} == {"json_migration"}
+    marie_sources = {
+        (s.source_name, s.extra_metadata["index"]) for s in sources if s.lead_id == marie.id
+    }
+    assert marie_sources == {
+        ("shared/leads.json", 0),
+        ("scraper/output/linkedin_2024-01-15.json", 0),
+    }
+    scraped = {s.source_name: s.scraped_at for s in sources if s.lead_id == marie.id}
+    assert scraped["shared/leads.json"] == datetime(2024, 1, 15, 10, 30, tzinfo=UTC)
+
+    logs = latest_logs(url)
+    assert {name: (e.status, e.leads_migrated, e.leads_failed) for name, e in logs.items()} == {
+        "shared/leads.json": ("completed", 3, 0),
+        "scraper/output/linkedin_2024-01-15.json": ("completed", 3, 0),
+        "enricher/cache.json": ("completed", 2, 0),
+        "enricher/last_lead.json": ("completed", 1, 0),
+        "daily/2024-01-16.ndjson": ("partial", 2, 3),
+        "config/agent_config.json": ("skipped", 0, 0),
+        "campaigns/state.json": ("skipped", 0, 0),
+        "broken/partial_write.json": ("failed", 0, 0),
+    }
+    details = json.loads(logs["daily/2024-01-16.ndjson"].error_details or "{}")
+    assert [f["index"] for f in details["failures"]] == [3, 4, 6]
+
+    data = get_settings().data_dir
+    (copied,) = (data / "migration-backup").glob("*/")
+    assert (copied / "shared/leads.json").read_bytes() == (root / "shared/leads.json").read_bytes()
+    assert (copied / "broken/partial_write.json").is_file()
+    assert len(list((data / "backups").glob("before-migrate-json-*"))) == 1
+    report = json.loads(next((data / "migration-backup").glob("*-report.json")).read_text())
+    assert report["totals"]["created"] == 9 and report["totals"]["failed"] == 3
+    with Database(url).read_session() as session:
+        assert audit.verify(session).ok
+
+    before = snapshot(url)
+    again = invoke(str(root), code=1)
+
+    assert "0 migrated as new, 0 merged, 11 unchanged, 3 failed" in again
+    assert snapshot(url) == before  # no lead written, no audit entry
+    logs = latest_logs(url)
+    assert logs["shared/leads.json"].status == "unchanged"
+    assert logs["enricher/cache.json"].leads_migrated == 2
+    assert count(url, MigrationLog) == 16  # one row per file per run
+    assert len(list((data / "migration-backup").glob("*-report.json"))) == 2
+
+
+def test_validate_finds_every_source_lead_or_says_which_not(url: str, tmp_path: Path) -> None:
+    root = write_folder(tmp_path / "agents")
+    invoke(str(root), code=1)
+
+    output = invoke(str(root), "--validate", code=1)
+
+    assert "broken/partial_write.json: not valid JSON" in output
+    assert "daily/2024-01-16.ndjson #4: names no person" in output
+    assert "11 of 14 source leads found in the database; 4 not found" in output
+
+    (root / "broken/partial_write.json").unlink()
+    daily = (root / "daily/2024-01-16.ndjson").read_text().splitlines()
+    (root / "daily/2024-01-16.ndjson").write_text("\n".join([daily[0], daily[4]]) + "\n")
+    output = invoke(str(root), "--validate")
+    assert "11 of 11 source leads found in the database; 0 not found" in output
+
+    # A lead the migration never saw (another agent wrote it since).
+    (root / "late.json").write_text(json.dumps([{"name": "Zoe Late", "company": "Newco"}]))
+    output = invoke(str(root), "--validate", code=1)
+    assert "late.json #0: Zoe Late: not in the database" in output
+
+
+def test_dry_run_changes_nothing(url: str, tmp_path: Path) -> None:
+    root = write_folder(tmp_path / "agents")
+
+    output = invoke(str(root), "--dry-run", code=1)
+
+    assert "dry run, nothing changed" in output
+    assert "9 migrated as new, 2 merged, 0 unchanged, 3 failed" in output
+    assert count(url, SalesLead) == 0 and count(url, MigrationLog) == 0
+    assert count(url, AuditLog) == 0
+    assert not (get_settings().data_dir / "migration-backup").exists()
+
+
+def test_merges_into_leads_already_in_the_database(url: str, tmp_path: Path) -> None:
+    client = LeadDatabase(url)
+    try:
+        existing = client.add_lead(
+            {"full_name": "Marie Tremblay", "email": "marie.tremblay@cloudnord.ca", "title": "CTO"}
+        )
+    finally:
+        client.close()
+    root = tmp_path / "agents"
+    root.mkdir()
+    (root / "leads.json").write_text(json.dumps(seed_004_leads()[:1]))
+
+    output = invoke(str(root))
+
+    assert "0 migrated as new, 1 merged, 0 unchanged, 0 failed" in output
+    marie = by_name(url)["Marie Tremblay"]
+    assert marie.id == existing
+    assert marie.title == "CTO"  # a merge fills gaps, it does not overwrite
+    assert marie.linkedin_url == "https://www.linkedin.com/in/marie-tremblay"
+
+
+def test_a_file_the_database_refuses_is_failed_and_the_others_go_on(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEADBASE_DATABASE_URL", sqlite_url)
+    get_settings.cache_clear()
+    root = tmp_path / "agents"
+    root.mkdir()
+    (root / "a.json").write_text(json.dumps([{"name": "Ann A", "email": "ann@a.example"}]))
+    (root / "b.json").write_text(json.dumps([{"name": "Bob B", "email": "bob@b.example"}]))
+    real = migrate_json.leads_service.import_rows
+
+    def failing(uow: Any, leads: Any, **kwargs: Any) -> Any:
+        if kwargs["sources"][0]["source_name"] == "a.json":
+            raise RuntimeError("disk full")
+        return real(uow, leads, **kwargs)
+
+    monkeypatch.setattr(migrate_json.leads_service, "import_rows", failing)
+
+    output = invoke(str(root), code=1)
+
+    assert "a.json: failed: not migrated: RuntimeError: disk full" in output
+    assert set(by_name(sqlite_url)) == {"Bob B"}
+    logs = latest_logs(sqlite_url)
+    assert (logs["a.json"].status, logs["a.json"].leads_failed) == ("failed", 1)
+    assert logs["b.json"].status == "completed"
+
+
+def test_a_file_larger_than_a_batch(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEADBASE_DATABASE_URL", sqlite_url)
+    get_settings.cache_clear()
+    root = tmp_path / "agents"
+    root.mkdir()
+    people = [
+        {"fullName": f"Person {i:04d}", "email": f"person{i}@example{i % 7}.com", "id": i}
+        for i in range(2500)
+    ]
+    people.append(dict(people[10]))  # the same record again, two batches on: one lead
+    (root / "big.json").write_text(json.dumps({"data": people}))
+
+    output = invoke(str(root))
+
+    assert "2500 migrated as new, 0 merged, 1 unchanged, 0 failed" in output
+    assert count(sqlite_url, SalesLead) == 2500
+    again = invoke(str(root))
+    assert "0 migrated as new, 0 merged, 2501 unchanged, 0 failed" in again
+
+
+def test_the_data_folder_inside_dir_is_not_migrated_again(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`leadbase migrate-json .` from the project folder: ./data holds the
+    copies of the files the first run made; the second run must not read them."""
+    monkeypatch.setenv("LEADBASE_DATABASE_URL", sqlite_url)
+    get_settings.cache_clear()
+    root = tmp_path / "project"
+    write_folder(root)
+    monkeypatch.setenv("LEADBASE_DATA_DIR", str(root / "data"))
+    get_settings.cache_clear()
+    invoke(str(root), code=1)
+    assert (root / "data/migration-backup").is_dir()
+
+    again = invoke(str(root), code=1)
+
+    assert "8 files (2 without leads, 1 failed): 14 leads" in again
+    assert not [line for line in again.splitlines() if line.startswith("data/")]

@@ -122,9 +122,10 @@ def _print_problems(result: FileResult) -> None:
 
 def _print_validation(report: ValidationReport) -> None:
     for missing in report.missing:
-        where = f"#{missing.index}" + (f" (id {missing.old_id})" if missing.old_id else "")
+        where = "" if missing.index is None else f" #{missing.index}"
+        where += f" (id {missing.old_id})" if missing.old_id else ""
         name = f" {missing.name}:" if missing.name else ""
-        out.print(f"{missing.file} {where}:{name} {missing.reason}")
+        out.print(f"{missing.file}{where}:{name} {missing.reason}")
     deleted = f" ({report.deleted} deleted since)" if report.deleted else ""
     out.print(
         f"{report.found} of {report.leads} source leads found in the database{deleted}; "

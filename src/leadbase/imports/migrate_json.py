@@ -383,56 +383,35 @@ class Mapped:
     warnings: list[str]
 
 
+@dataclass
+class _Parts:
+    """What this module read from a record's keys, before imports.mapping
+    reads the rest."""
+
+    special: dict[str, Any] = field(default_factory=dict)  # lead fields
+    raw: dict[str, Any] = field(default_factory=dict)  # kept in raw_data as well
+    warnings: list[str] = field(default_factory=list)
+    scraped_at: datetime | None = None
+
+
+FLAG_KEYS = frozenset({"verified", "enriched", "needsenrichment"})
+
+
 def to_lead(source: SourceLead, relative: str) -> Mapped:
     """A record as the lead dict the write path takes. Raises ValueError
     (the reason) for a record that is no lead."""
     if source.record is None:
         raise ValueError(source.error or "not an object")
-    record = dict(source.record)
-    warnings: list[str] = []
-    special: dict[str, Any] = {}
-    raw_extra: dict[str, Any] = {}
-    scraped_at: datetime | None = None
-    for name in list(record):
-        normal = key(str(name))
-        value = record[name]
-        if normal == "company" and isinstance(value, dict):
-            del record[name]
-            _company(value, special, raw_extra)
-        elif normal == "location" and isinstance(value, dict):
-            del record[name]
-            _location_object(value, special, raw_extra)
-        elif normal == "location" and isinstance(value, str):
-            del record[name]
-            special.update(split_location(value))
-            raw_extra[name] = value
-        elif normal in ("status", "leadstatus"):
-            del record[name]
-            _status(value, special, warnings)
-            raw_extra[name] = value
-        elif normal in ("verified", "enriched", "needsenrichment"):
-            del record[name]
-            _flag(normal, value, special, warnings)
-            raw_extra[name] = value
-        elif normal in DATE_KEYS:
-            del record[name]
-            when = parse_date(value)
-            if when is None and value not in (None, ""):
-                warnings.append(f"{name}: {value!r} is not a date I know")
-            raw_extra[name] = when.isoformat() if when else value
-            if normal == "scrapedat":
-                scraped_at = when
-        elif normal in ("email", "emails") and isinstance(value, list):
-            del record[name]
-            emails = [e for e in value if isinstance(e, str) and e.strip()]
-            if emails:
-                special["email"] = emails[0]
-                if emails[1:]:
-                    special["additional_emails"] = emails[1:]
-    lead = apply_mapping(record, _mapping(tuple(map(str, record))))
-    for name, value in special.items():
-        lead.setdefault(name, value)  # a column of its own wins over a nested one
-    raw = {**raw_extra, **lead.get("raw_data", {})}
+    parts = _Parts()
+    rest = {
+        name: value
+        for name, value in source.record.items()
+        if not _read_known(parts, str(name), value)
+    }
+    lead = apply_mapping(rest, _mapping(tuple(map(str, rest))))
+    for name, value in parts.special.items():
+        lead.setdefault(name, value)  # a key of its own wins over a nested one
+    raw = {**parts.raw, **lead.get("raw_data", {})}
     if source.old_id is not None and not _old_id(source.record):
         raw["id"] = source.old_id  # keyed by id: the key is the id
     lead["raw_data"] = raw or None
@@ -440,61 +419,108 @@ def to_lead(source: SourceLead, relative: str) -> Mapped:
         lead["source"] = SOURCE_TYPE
     lead["provider_name"] = PROVIDER
     lead["external_id"] = external_id(source, relative)
-    _salvage(lead, warnings)
-    return Mapped(lead, scraped_at, warnings)
+    _salvage(lead, parts.warnings)
+    return Mapped(lead, parts.scraped_at, parts.warnings)
 
 
-def _company(value: dict[str, Any], special: dict[str, Any], raw: dict[str, Any]) -> None:
+def _read_known(parts: _Parts, name: str, value: Any) -> bool:
+    """Read a key whose meaning this module knows; False leaves it to
+    imports.mapping (plain columns, and raw_data for the rest)."""
+    normal = key(name)
+    if normal == "company" and isinstance(value, dict):
+        _company(value, parts)
+    elif normal == "location" and isinstance(value, dict):
+        _location_object(value, parts)
+    elif normal == "location" and isinstance(value, str):
+        parts.special.update(split_location(value))
+        parts.raw[name] = value
+    elif normal in ("status", "leadstatus"):
+        _status(value, parts)
+        parts.raw[name] = value
+    elif normal in FLAG_KEYS:
+        _flag(normal, value, parts)
+        parts.raw[name] = value
+    elif normal in DATE_KEYS:
+        _date(name, normal, value, parts)
+    elif normal in ("email", "emails") and isinstance(value, list):
+        _emails(value, parts)
+    else:
+        return False
+    return True
+
+
+def _company(value: dict[str, Any], parts: _Parts) -> None:
     rest: dict[str, Any] = {}
     for name, item in value.items():
         normal = key(str(name))
         if normal in ("name", "companyname") and isinstance(item, str):
-            special["company_name"] = item
+            parts.special["company_name"] = item
         elif normal in ("domain", "website", "url", "site") and isinstance(item, str):
-            special.setdefault("company_domain", item)
+            parts.special.setdefault("company_domain", item)
         elif normal == "industry" and isinstance(item, str):
-            special["industry"] = item
+            parts.special["industry"] = item
         elif item not in (None, ""):
             rest[str(name)] = item
     if rest:
-        raw["company"] = rest
+        parts.raw["company"] = rest
 
 
-def _location_object(value: dict[str, Any], special: dict[str, Any], raw: dict[str, Any]) -> None:
+LOCATION_KEYS = {"city": "city", "state": "state", "region": "state", "country": "country"}
+
+
+def _location_object(value: dict[str, Any], parts: _Parts) -> None:
     rest: dict[str, Any] = {}
     for name, item in value.items():
         normal = key(str(name))
-        target = {"city": "city", "state": "state", "region": "state", "country": "country"}
-        if normal in target and isinstance(item, str):
-            special[target[normal]] = item
+        if normal in LOCATION_KEYS and isinstance(item, str):
+            parts.special[LOCATION_KEYS[normal]] = item
         elif normal in ("zip", "postcode", "postalcode") and item not in (None, ""):
-            special["postal_code"] = str(item)
+            parts.special["postal_code"] = str(item)
         elif item not in (None, ""):
             rest[str(name)] = item
     if rest:
-        raw["location"] = rest
+        parts.raw["location"] = rest
 
 
-def _status(value: Any, special: dict[str, Any], warnings: list[str]) -> None:
+def _status(value: Any, parts: _Parts) -> None:
     if value in (None, ""):
         return
     found = lead_status(value)
     if found is None:
-        warnings.append(f"status {value!r} is not one I know: the lead is 'new'")
+        parts.warnings.append(f"status {value!r} is not one I know: the lead is 'new'")
         return
-    special["lead_status"] = found
+    parts.special["lead_status"] = found
     if "_".join(words(str(value))) == "enriched":
-        special.setdefault("enrichment_status", "completed")
+        parts.special.setdefault("enrichment_status", "completed")
 
 
-def _flag(normal: str, value: Any, special: dict[str, Any], warnings: list[str]) -> None:
+def _flag(normal: str, value: Any, parts: _Parts) -> None:
     flag = to_bool(value)
     if flag is None:
-        warnings.append(f"{normal}: {value!r} is neither yes nor no")
+        parts.warnings.append(f"{normal}: {value!r} is neither yes nor no")
     elif normal == "verified":
-        special["verified"] = flag
+        parts.special["verified"] = flag
     elif normal == "enriched" and flag:
-        special["enrichment_status"] = "completed"
+        parts.special["enrichment_status"] = "completed"
+
+
+def _date(name: str, normal: str, value: Any, parts: _Parts) -> None:
+    """Dates stay in raw_data, as ISO text when they parse; scraped_at also
+    goes on the lead's source row."""
+    when = parse_date(value)
+    if when is None and value not in (None, ""):
+        parts.warnings.append(f"{name}: {value!r} is not a date I know")
+    parts.raw[name] = when.isoformat() if when else value
+    if normal == "scrapedat" and when is not None:
+        parts.scraped_at = when
+
+
+def _emails(value: list[Any], parts: _Parts) -> None:
+    emails = [e for e in value if isinstance(e, str) and e.strip()]
+    if emails:
+        parts.special["email"] = emails[0]
+    if emails[1:]:
+        parts.special["additional_emails"] = emails[1:]
 
 
 def external_id(source: SourceLead, relative: str) -> str:
@@ -833,7 +859,7 @@ def _log(uow: UnitOfWork, result: FileResult, stamp: str) -> None:
 @dataclass
 class Missing:
     file: str
-    index: int
+    index: int | None  # None: the whole file
     old_id: str | None
     name: str | None
     reason: str
@@ -866,7 +892,7 @@ def validate(database: Database, root: Path) -> ValidationReport:
                 report.skipped_files.append(lead_file.relative)
             elif lead_file.kind == "broken":
                 report.missing.append(
-                    Missing(lead_file.relative, 0, None, None, lead_file.reason or "broken")
+                    Missing(lead_file.relative, None, None, None, lead_file.reason or "broken")
                 )
             else:
                 _validate_file(session, lead_file, report)
@@ -886,6 +912,8 @@ def _validate_file(session: Any, lead_file: LeadFile, report: ValidationReport) 
         try:
             lead = to_lead(source, lead_file.relative).lead
             clean = leads_service.clean_input(lead)
+            if not any(clean.get(name) for name in IDENTITY_FIELDS):
+                raise ValueError("names no person (no name, email, phone or LinkedIn URL)")
         except (ValueError, LeadbaseError) as exc:
             reason = exc.message if isinstance(exc, LeadbaseError) else str(exc)
             report.missing.append(
