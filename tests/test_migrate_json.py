@@ -421,6 +421,10 @@ def test_migrate_a_folder_of_inconsistent_files_then_rerun(url: str, tmp_path: P
     }
     scraped = {s.source_name: s.scraped_at for s in sources if s.lead_id == marie.id}
     assert scraped["shared/leads.json"] == datetime(2024, 1, 15, 10, 30, tzinfo=UTC)
+    # The scraper's file: its leads share the run's time and query.
+    (omar,) = [s for s in sources if s.lead_id == leads["Omar Haddad"].id]
+    assert omar.scraped_at == datetime(2024, 1, 15, 9, 50, tzinfo=UTC)
+    assert omar.scrape_params == {"query": "CTO Montreal", "count": 3}
 
     logs = latest_logs(url)
     assert {name: (e.status, e.leads_migrated, e.leads_failed) for name, e in logs.items()} == {
@@ -473,6 +477,13 @@ def test_validate_finds_every_source_lead_or_says_which_not(url: str, tmp_path: 
     (root / "daily/2024-01-16.ndjson").write_text("\n".join([daily[0], daily[4]]) + "\n")
     output = invoke(str(root), "--validate")
     assert "11 of 11 source leads found in the database; 0 not found" in output
+
+    # Found by name and company alone: Lena, as another agent spelled her.
+    (root / "crm.json").write_text(
+        json.dumps([{"name": "Lena Fischer", "company": "Brightwerk GmbH"}])
+    )
+    output = invoke(str(root), "--validate")
+    assert "12 of 12 source leads found" in output
 
     # A lead the migration never saw (another agent wrote it since).
     (root / "late.json").write_text(json.dumps([{"name": "Zoe Late", "company": "Newco"}]))

@@ -229,6 +229,10 @@ class LeadFile:
     shape: str
     leads: list[SourceLead] = field(default_factory=list)
     reason: str | None = None
+    # What an object holding the array says about all of it ({"query": ...,
+    # "scrapedAt": ..., "leads": [...]}): the scrape's parameters and time.
+    scrape_params: dict[str, Any] | None = None
+    scraped_at: datetime | None = None
 
 
 def find_files(root: Path, exclude: Sequence[Path] = ()) -> list[Path]:
@@ -315,7 +319,9 @@ def _shaped(path: Path, relative: str, value: Any) -> LeadFile:
     if held is not None:
         name, items = held
         leads = [_source_lead(i, item, None) for i, item in enumerate(items)]
-        return LeadFile(path, relative, "leads", f"object with {name!r}", leads)
+        found = LeadFile(path, relative, "leads", f"object with {name!r}", leads)
+        _wrapper_facts(found, {k: v for k, v in value.items() if k != name})
+        return found
     if value and _mostly_leads(list(value.values())):
         leads = [_source_lead(i, item, str(k)) for i, (k, item) in enumerate(value.items())]
         return LeadFile(path, relative, "leads", "keyed by id", leads)
@@ -327,6 +333,18 @@ def _shaped(path: Path, relative: str, value: Any) -> LeadFile:
         "object",
         reason=f"an object that holds no leads (keys: {keys})",
     )
+
+
+def _wrapper_facts(lead_file: LeadFile, facts: dict[str, Any]) -> None:
+    """The scalars beside the array: its scrape time, the rest as the
+    scrape's parameters (a count or a query, not the leads themselves)."""
+    params: dict[str, Any] = {}
+    for name, value in facts.items():
+        if key(name) in DATE_KEYS or key(name) == "timestamp":
+            lead_file.scraped_at = lead_file.scraped_at or parse_date(value)
+        elif isinstance(value, str | int | float | bool) or value is None:
+            params[name] = value
+    lead_file.scrape_params = params or None
 
 
 def _held_list(value: dict[str, Any]) -> tuple[str, list[Any]] | None:
@@ -790,26 +808,28 @@ def _write_leads(uow: UnitOfWork, lead_file: LeadFile, result: FileResult, stamp
             result.warnings.append({"index": source.index, "id": source.old_id, "warning": warning})
         batch.append((source, mapped))
         if len(batch) >= BATCH:
-            _write_batch(uow, lead_file.relative, batch, result, stamp)
+            _write_batch(uow, lead_file, batch, result, stamp)
             batch = []
     if batch:
-        _write_batch(uow, lead_file.relative, batch, result, stamp)
+        _write_batch(uow, lead_file, batch, result, stamp)
     result.failures.sort(key=lambda failure: failure["index"])
 
 
 def _write_batch(
     uow: UnitOfWork,
-    relative: str,
+    lead_file: LeadFile,
     batch: Sequence[tuple[SourceLead, Mapped]],
     result: FileResult,
     stamp: str,
 ) -> None:
+    relative = lead_file.relative
     sources = [
         {
             "source_type": SOURCE_TYPE,
             "source_name": relative[:255],
             "import_batch_id": f"migrate-json:{stamp}"[:64],
-            "scraped_at": mapped.scraped_at,
+            "scraped_at": mapped.scraped_at or lead_file.scraped_at,
+            "scrape_params": lead_file.scrape_params,
             "metadata": {"file": relative, "index": source.index},
         }
         for source, mapped in batch
