@@ -319,6 +319,21 @@ def test_each_shape_is_found_and_non_leads_are_told_apart(tmp_path: Path) -> Non
     assert "not valid JSON" in (read["broken/partial_write.json"].reason or "")
 
 
+def test_ndjson_in_a_json_file_and_windows_text(tmp_path: Path) -> None:
+    lines = [{"name": "Zoë Ångström", "email": "zoe@example.se"}, {"name": "Bo Ek"}]
+    ndjson = tmp_path / "export.json"
+    ndjson.write_text("\n".join(json.dumps(line) for line in lines))
+    cp1252 = tmp_path / "windows.json"
+    cp1252.write_bytes(json.dumps(lines, ensure_ascii=False).encode("cp1252"))
+
+    as_ndjson = migrate_json.read_lead_file(ndjson, tmp_path)
+    as_cp1252 = migrate_json.read_lead_file(cp1252, tmp_path)
+
+    assert (as_ndjson.kind, as_ndjson.shape, len(as_ndjson.leads)) == ("leads", "ndjson", 2)
+    assert as_cp1252.kind == "leads"
+    assert as_cp1252.leads[0].record == lines[0]
+
+
 def _read(root: Path) -> Any:
     return lambda path: migrate_json.read_lead_file(path, root)
 
@@ -560,17 +575,17 @@ def test_a_file_larger_than_a_batch(
     root.mkdir()
     people = [
         {"fullName": f"Person {i:04d}", "email": f"person{i}@example{i % 7}.com", "id": i}
-        for i in range(2500)
+        for i in range(1200)
     ]
-    people.append(dict(people[10]))  # the same record again, two batches on: one lead
+    people.append(dict(people[10]))  # the same record again, a batch later: one lead
     (root / "big.json").write_text(json.dumps({"data": people}))
 
     output = invoke(str(root))
 
-    assert "2500 migrated as new, 0 merged, 1 unchanged, 0 failed" in output
-    assert count(sqlite_url, SalesLead) == 2500
+    assert "1200 migrated as new, 0 merged, 1 unchanged, 0 failed" in output
+    assert count(sqlite_url, SalesLead) == 1200
     again = invoke(str(root))
-    assert "0 migrated as new, 0 merged, 2501 unchanged, 0 failed" in again
+    assert "0 migrated as new, 0 merged, 1201 unchanged, 0 failed" in again
 
 
 def test_the_data_folder_inside_dir_is_not_migrated_again(

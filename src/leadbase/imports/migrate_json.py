@@ -254,9 +254,9 @@ def find_files(root: Path, exclude: Sequence[Path] = ()) -> list[Path]:
 def read_lead_file(path: Path, root: Path) -> LeadFile:
     relative = path.relative_to(root).as_posix()
     try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        return LeadFile(path, relative, "broken", "unreadable", reason=_why(exc))
+        text = _text(path.read_bytes())
+    except OSError as exc:
+        return LeadFile(path, relative, "broken", "unreadable", reason=f"cannot be read: {exc}")
     if path.suffix.lower() in (".ndjson", ".jsonl"):
         return _ndjson_file(path, relative, text)
     try:
@@ -268,8 +268,13 @@ def read_lead_file(path: Path, root: Path) -> LeadFile:
     return _shaped(path, relative, value)
 
 
-def _why(exc: Exception) -> str:
-    return f"cannot be read: {exc}"
+def _text(data: bytes) -> str:
+    """UTF-8 (with or without a BOM) as JSON should be; else Windows' code
+    page, which an agent on Windows may have written (it never fails)."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
 
 
 def _ndjson_lines(text: str) -> bool:
