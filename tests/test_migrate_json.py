@@ -334,6 +334,42 @@ def test_ndjson_in_a_json_file_and_windows_text(tmp_path: Path) -> None:
     assert as_cp1252.leads[0].record == lines[0]
 
 
+def test_a_lead_holding_a_list_and_a_wrapper_with_a_name(tmp_path: Path) -> None:
+    profile = {
+        "fullName": "Nadia Benali",
+        "linkedinUrl": "https://www.linkedin.com/in/nadia-benali",
+        "experience": [{"name": "Acme", "title": "Engineer"}, {"name": "Globex"}],
+    }
+    campaign = {
+        "name": "Q1 Montreal",
+        "owner_email": "ops@example.com",
+        "leads": [{"name": "Ann A"}, {"name": "Bob B"}],
+    }
+    (tmp_path / "profile.json").write_text(json.dumps(profile))
+    (tmp_path / "campaign.json").write_text(json.dumps(campaign))
+    (tmp_path / "empty.json").write_text("[]")
+
+    read = {p.name: migrate_json.read_lead_file(p, tmp_path) for p in tmp_path.iterdir()}
+
+    assert (read["profile.json"].shape, len(read["profile.json"].leads)) == ("one lead", 1)
+    assert (read["campaign.json"].shape, len(read["campaign.json"].leads)) == (
+        "object with 'leads'",
+        2,
+    )
+    assert read["campaign.json"].scrape_params == {
+        "name": "Q1 Montreal",
+        "owner_email": "ops@example.com",
+    }
+    assert (read["empty.json"].kind, read["empty.json"].reason) == ("not_leads", "an empty array")
+
+
+def test_an_empty_folder_and_a_missing_one(sqlite_url: str, tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    assert "nothing to do" in invoke(str(tmp_path / "empty"))
+    result = runner.invoke(app, ["migrate-json", str(tmp_path / "nowhere")])
+    assert result.exit_code != 0
+
+
 def _read(root: Path) -> Any:
     return lambda path: migrate_json.read_lead_file(path, root)
 

@@ -76,6 +76,9 @@ def _migrate(database: Database, directory: Path, dry_run: bool) -> MigrationRep
 
 
 def _print_report(report: MigrationReport) -> None:
+    if not report.files:
+        out.print(f"no .json, .ndjson or .jsonl files under {report.directory}: nothing to do")
+        return
     if report.database_backup:
         out.print(f"database backed up to {report.database_backup}")
         out.print(f"files copied to {report.files_backup}")

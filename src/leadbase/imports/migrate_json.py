@@ -310,34 +310,46 @@ def _source_lead(index: int, value: Any, key_id: str | None) -> SourceLead:
 def _shaped(path: Path, relative: str, value: Any) -> LeadFile:
     """The file's leads, whatever shape holds them."""
     if isinstance(value, list):
-        leads = [_source_lead(i, item, None) for i, item in enumerate(value)]
         if _mostly_leads(value):
+            leads = [_source_lead(i, item, None) for i, item in enumerate(value)]
             return LeadFile(path, relative, "leads", "array", leads)
-        return LeadFile(path, relative, "not_leads", "array", reason="an array of non-leads")
-    if not isinstance(value, dict):
-        return LeadFile(
-            path, relative, "not_leads", "scalar", reason=f"a JSON {type(value).__name__}"
+        reason = "an array of non-leads" if value else "an empty array"
+        return LeadFile(path, relative, "not_leads", "array", reason=reason)
+    if isinstance(value, dict):
+        return _shaped_object(path, relative, value)
+    reason = f"a JSON {type(value).__name__}"
+    return LeadFile(path, relative, "not_leads", "scalar", reason=reason)
+
+
+def _shaped_object(path: Path, relative: str, value: dict[str, Any]) -> LeadFile:
+    """An object: it holds an array of leads under a name such as "leads",
+    or is one lead, or holds one array of leads under another name, or is
+    leads keyed by their id. Asked in this order: a lead may hold a list
+    (its past jobs) and an agent's wrapper may hold a name of its own."""
+    lists = [(k, v) for k, v in value.items() if isinstance(v, list) and _mostly_leads(v)]
+    named = [(k, v) for k, v in lists if key(k) in LIST_KEYS]
+    if named:
+        return _wrapper(
+            path, relative, value, *min(named, key=lambda n: LIST_KEYS.index(key(n[0])))
         )
     if looks_like_lead(value, strict=True):
         return LeadFile(path, relative, "leads", "one lead", [_source_lead(0, value, None)])
-    held = _held_list(value)
-    if held is not None:
-        name, items = held
-        leads = [_source_lead(i, item, None) for i, item in enumerate(items)]
-        found = LeadFile(path, relative, "leads", f"object with {name!r}", leads)
-        _wrapper_facts(found, {k: v for k, v in value.items() if k != name})
-        return found
+    if len(lists) == 1:
+        return _wrapper(path, relative, value, *lists[0])
     if value and _mostly_leads(list(value.values())):
         leads = [_source_lead(i, item, str(k)) for i, (k, item) in enumerate(value.items())]
         return LeadFile(path, relative, "leads", "keyed by id", leads)
-    keys = ", ".join(list(value)[:6]) or "none"
-    return LeadFile(
-        path,
-        relative,
-        "not_leads",
-        "object",
-        reason=f"an object that holds no leads (keys: {keys})",
-    )
+    reason = f"an object that holds no leads (keys: {', '.join(list(value)[:6]) or 'none'})"
+    return LeadFile(path, relative, "not_leads", "object", reason=reason)
+
+
+def _wrapper(
+    path: Path, relative: str, value: dict[str, Any], name: str, items: list[Any]
+) -> LeadFile:
+    leads = [_source_lead(i, item, None) for i, item in enumerate(items)]
+    found = LeadFile(path, relative, "leads", f"object with {name!r}", leads)
+    _wrapper_facts(found, {k: v for k, v in value.items() if k != name})
+    return found
 
 
 def _wrapper_facts(lead_file: LeadFile, facts: dict[str, Any]) -> None:
@@ -350,16 +362,6 @@ def _wrapper_facts(lead_file: LeadFile, facts: dict[str, Any]) -> None:
         elif isinstance(value, str | int | float | bool) or value is None:
             params[name] = value
     lead_file.scrape_params = params or None
-
-
-def _held_list(value: dict[str, Any]) -> tuple[str, list[Any]] | None:
-    """The array of leads an object holds: under a known name first."""
-    lists = [(k, v) for k, v in value.items() if isinstance(v, list) and _mostly_leads(v)]
-    for name in LIST_KEYS:
-        for k, items in lists:
-            if key(k) == name:
-                return k, items
-    return lists[0] if len(lists) == 1 else None
 
 
 def _mostly_leads(items: Sequence[Any]) -> bool:
@@ -687,6 +689,10 @@ def migrate(
     files = find_files(root, exclude=[data_dir])
     stamp = stamp or _free_stamp(data_dir)
     report = MigrationReport(str(root), stamp, dry_run, utcnow().isoformat())
+    if not files:
+        return report  # nothing to back up, nothing to log
+    if progress is not None:
+        progress("backing up the database and the files", 0, len(files))
     if not dry_run:
         report.database_backup = str(backup_database(database, data_dir, stamp))
         report.files_backup = str(copy_files(files, root, data_dir, stamp))
