@@ -325,6 +325,8 @@ def test_ndjson_in_a_json_file_and_windows_text(tmp_path: Path) -> None:
     ndjson.write_text("\n".join(json.dumps(line) for line in lines))
     cp1252 = tmp_path / "windows.json"
     cp1252.write_bytes(json.dumps(lines, ensure_ascii=False).encode("cp1252"))
+    utf16 = tmp_path / "powershell.json"
+    utf16.write_bytes(json.dumps(lines, ensure_ascii=False).encode("utf-16"))  # with its BOM
 
     as_ndjson = migrate_json.read_lead_file(ndjson, tmp_path)
     as_cp1252 = migrate_json.read_lead_file(cp1252, tmp_path)
@@ -332,6 +334,7 @@ def test_ndjson_in_a_json_file_and_windows_text(tmp_path: Path) -> None:
     assert (as_ndjson.kind, as_ndjson.shape, len(as_ndjson.leads)) == ("leads", "ndjson", 2)
     assert as_cp1252.kind == "leads"
     assert as_cp1252.leads[0].record == lines[0]
+    assert migrate_json.read_lead_file(utf16, tmp_path).leads[0].record == lines[0]
 
 
 def test_a_lead_holding_a_list_and_a_wrapper_with_a_name(tmp_path: Path) -> None:

@@ -15,7 +15,9 @@ and skipped; a file that is not JSON at all is reported as failed. Before
 anything is written the database is backed up (``<data dir>/backups/``)
 and the files found are copied to ``<data dir>/migration-backup/<stamp>/``
 keeping their paths. Each file is then written in ONE unit of work with its
-``migration_log`` row: a file is migrated entirely or not at all.
+``migration_log`` row: a file is migrated entirely or not at all. Files are
+read whole (the agents' files hold hundreds or thousands of leads; a file
+of a million is for ``leadbase import``, which streams).
 
 Safe to re-run: every lead carries ``provider_name = "json_migration"`` and
 an ``external_id`` (the old id, or a digest of the record when it has none),
@@ -269,8 +271,11 @@ def read_lead_file(path: Path, root: Path) -> LeadFile:
 
 
 def _text(data: bytes) -> str:
-    """UTF-8 (with or without a BOM) as JSON should be; else Windows' code
-    page, which an agent on Windows may have written (it never fails)."""
+    """UTF-8 (with or without a BOM) as JSON should be; UTF-16 with its BOM
+    (what Windows PowerShell 5 writes); else Windows' code page, which an
+    agent on Windows may have written (it never fails)."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return data.decode("utf-16")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
