@@ -18,6 +18,7 @@ from leadbase.cli import app
 from leadbase.client import LeadDatabase
 from leadbase.config import get_settings
 from leadbase.db import Database
+from leadbase.errors import ValidationError
 from leadbase.imports import migrate_json
 from leadbase.models import AuditLog, LeadSource, MigrationLog, SalesLead
 from tests import dbs
@@ -408,12 +409,14 @@ def test_old_ids_short_ones_scoped_by_their_file() -> None:
 def test_bad_values_are_kept_in_raw_data_not_the_lead_lost() -> None:
     record = {"name": "Omar Haddad", "email": "omar@haddad.fr", "phone": "call me after 5"}
     mapped = migrate_json.to_lead(migrate_json.SourceLead(0, None, record), "x.json")
-    assert "phone" not in mapped.lead
+    clean = migrate_json.cleaned(mapped)
+    assert "phone" not in clean and clean["email"] == "omar@haddad.fr"
     assert mapped.lead["raw_data"]["invalid_phone"] == "call me after 5"
     assert any("phone kept in raw_data" in w for w in mapped.warnings)
     # An email that is the lead's only identity is no salvage: the lead fails.
-    with pytest.raises(ValueError, match="email"):
-        migrate_json.to_lead(migrate_json.SourceLead(0, None, {"email": "a@b@c"}), "x.json")
+    alone = migrate_json.to_lead(migrate_json.SourceLead(0, None, {"email": "a@b@c"}), "x.json")
+    with pytest.raises(ValidationError, match="email"):
+        migrate_json.cleaned(alone)
 
 
 # --- migrating into the database -------------------------------------------------------

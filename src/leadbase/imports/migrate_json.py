@@ -44,7 +44,8 @@ from leadbase.config import get_settings
 from leadbase.db import Database, UnitOfWork
 from leadbase.errors import LeadbaseError, ValidationError
 from leadbase.imports import migrate_repository as repository
-from leadbase.imports.mapping import Mapping, apply_mapping, guess_mapping, key, words
+from leadbase.imports.mapping import Mapping, apply_mapping, guess_mapping, words
+from leadbase.imports.mapping import key as _uncached_key
 from leadbase.leads import service as leads_service
 from leadbase.leads.schemas import IDENTITY_FIELDS
 from leadbase.models import utcnow
@@ -64,6 +65,10 @@ GLOBAL_ID_LENGTH = 16
 LOGGED_DETAILS = 200
 Progress = Callable[[str, int, int], None]  # file, files done, files in all
 FileStatus = Literal["completed", "unchanged", "partial", "failed", "skipped", "dry-run"]
+
+
+# The same few dozen keys, in every record of every file: read once.
+_key = lru_cache(maxsize=8192)(_uncached_key)
 
 
 class MigrationError(LeadbaseError):
@@ -332,10 +337,10 @@ def _shaped_object(path: Path, relative: str, value: dict[str, Any]) -> LeadFile
     leads keyed by their id. Asked in this order: a lead may hold a list
     (its past jobs) and an agent's wrapper may hold a name of its own."""
     lists = [(k, v) for k, v in value.items() if isinstance(v, list) and _mostly_leads(v)]
-    named = [(k, v) for k, v in lists if key(k) in LIST_KEYS]
+    named = [(k, v) for k, v in lists if _key(k) in LIST_KEYS]
     if named:
         return _wrapper(
-            path, relative, value, *min(named, key=lambda n: LIST_KEYS.index(key(n[0])))
+            path, relative, value, *min(named, key=lambda n: LIST_KEYS.index(_key(n[0])))
         )
     if looks_like_lead(value, strict=True):
         return LeadFile(path, relative, "leads", "one lead", [_source_lead(0, value, None)])
@@ -362,7 +367,7 @@ def _wrapper_facts(lead_file: LeadFile, facts: dict[str, Any]) -> None:
     scrape's parameters (a count or a query, not the leads themselves)."""
     params: dict[str, Any] = {}
     for name, value in facts.items():
-        if key(name) in DATE_KEYS or key(name) == "timestamp":
+        if _key(name) in DATE_KEYS or _key(name) == "timestamp":
             lead_file.scraped_at = lead_file.scraped_at or parse_date(value)
         elif isinstance(value, str | int | float | bool) or value is None:
             params[name] = value
@@ -384,7 +389,7 @@ def looks_like_lead(record: dict[str, Any], *, strict: bool = False) -> bool:
     object): a name alone is not enough ({"name": "scraper", ...} is a
     config), it needs an email or LinkedIn URL, or a name and two more fields."""
     fields = {f for f in _mapping(tuple(map(str, record))).columns.values() if f}
-    if any(key(str(k)) == "company" and isinstance(v, dict) for k, v in record.items()):
+    if any(_key(str(k)) == "company" and isinstance(v, dict) for k, v in record.items()):
         fields.add("company_name")
     identities = fields & set(IDENTITY_FIELDS)
     if not strict:
@@ -395,7 +400,7 @@ def looks_like_lead(record: dict[str, Any], *, strict: bool = False) -> bool:
 
 
 def _old_id(record: dict[str, Any]) -> str | None:
-    by_key = {key(str(k)): v for k, v in record.items()}
+    by_key = {_key(str(k)): v for k, v in record.items()}
     for name in ID_KEYS:
         value = by_key.get(name)
         if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
@@ -449,14 +454,13 @@ def to_lead(source: SourceLead, relative: str) -> Mapped:
         lead["source"] = SOURCE_TYPE
     lead["provider_name"] = PROVIDER
     lead["external_id"] = external_id(source, relative)
-    _salvage(lead, parts.warnings)
     return Mapped(lead, parts.scraped_at, parts.warnings)
 
 
 def _read_known(parts: _Parts, name: str, value: Any) -> bool:
     """Read a key whose meaning this module knows; False leaves it to
     imports.mapping (plain columns, and raw_data for the rest)."""
-    normal = key(name)
+    normal = _key(name)
     if normal == "company" and isinstance(value, dict):
         _company(value, parts)
     elif normal == "location" and isinstance(value, dict):
@@ -482,7 +486,7 @@ def _read_known(parts: _Parts, name: str, value: Any) -> bool:
 def _company(value: dict[str, Any], parts: _Parts) -> None:
     rest: dict[str, Any] = {}
     for name, item in value.items():
-        normal = key(str(name))
+        normal = _key(str(name))
         if normal in ("name", "companyname") and isinstance(item, str):
             parts.special["company_name"] = item
         elif normal in ("domain", "website", "url", "site") and isinstance(item, str):
@@ -501,7 +505,7 @@ LOCATION_KEYS = {"city": "city", "state": "state", "region": "state", "country":
 def _location_object(value: dict[str, Any], parts: _Parts) -> None:
     rest: dict[str, Any] = {}
     for name, item in value.items():
-        normal = key(str(name))
+        normal = _key(str(name))
         if normal in LOCATION_KEYS and isinstance(item, str):
             parts.special[LOCATION_KEYS[normal]] = item
         elif normal in ("zip", "postcode", "postalcode") and item not in (None, ""):
@@ -574,24 +578,34 @@ def _is_uuid(text: str) -> bool:
     return True
 
 
-def _salvage(lead: dict[str, Any], warnings: list[str]) -> None:
-    """Move values the write path would refuse into raw_data, so the lead
-    still lands (a bad phone is no reason to lose a person); a lead left with
-    nothing that names a person raises the first refusal."""
-    for _ in range(len(SALVAGED)):
+def salvage(mapped: Mapped, refusal: LeadbaseError) -> bool:
+    """Move the values the write path refused into raw_data (as
+    "invalid_<field>"), so the lead still lands: a bad phone is no reason to
+    lose a person. False when nothing can be moved, or moving it would leave
+    nothing that names a person: then the refusal stands."""
+    if not isinstance(refusal, ValidationError):
+        return False
+    lead = mapped.lead
+    bad = {f.split(".")[0] for f in refusal.fields} & SALVAGED & set(lead)
+    if not bad or not any(lead.get(f) and f not in bad for f in IDENTITY_FIELDS):
+        return False
+    raw = dict(lead.get("raw_data") or {})
+    for name in sorted(bad):
+        raw[f"invalid_{name}"] = lead.pop(name)
+        mapped.warnings.append(f"{name} kept in raw_data: " + _message_for(refusal, name))
+    lead["raw_data"] = raw
+    return True
+
+
+def cleaned(mapped: Mapped) -> dict[str, Any]:
+    """The lead as the write path would store it (salvaged as a write
+    would); raises the refusal that stands."""
+    while True:
         try:
-            leads_service.clean_input(lead)
-            return
+            return leads_service.clean_input(mapped.lead)
         except ValidationError as exc:
-            bad = {f.split(".")[0] for f in exc.fields} & SALVAGED & set(lead)
-            remaining = [f for f in IDENTITY_FIELDS if lead.get(f) and f not in bad]
-            if not bad or not remaining:
-                raise ValueError(exc.message) from None
-            raw = dict(lead.get("raw_data") or {})
-            for name in sorted(bad):
-                raw[f"invalid_{name}"] = lead.pop(name)
-                warnings.append(f"{name} kept in raw_data: " + _message_for(exc, name))
-            lead["raw_data"] = raw
+            if not salvage(mapped, exc):
+                raise
 
 
 def _message_for(exc: ValidationError, name: str) -> str:
@@ -626,6 +640,21 @@ class FileResult:
     def fail(self, source: SourceLead, reason: str) -> None:
         self.failed += 1
         self.failures.append({"index": source.index, "id": source.old_id, "reason": reason})
+
+    def count(
+        self, source: SourceLead, mapped: Mapped, outcome: leads_service.WriteResult | LeadbaseError
+    ) -> None:
+        """A row's last outcome, and what was set aside on the way."""
+        for warning in mapped.warnings:
+            self.warnings.append({"index": source.index, "id": source.old_id, "warning": warning})
+        if isinstance(outcome, LeadbaseError):
+            self.fail(source, outcome.message)
+        elif outcome.outcome == "created":
+            self.created += 1
+        elif outcome.outcome == "merged":
+            self.merged += 1
+        else:
+            self.unchanged += 1
 
     def settle(self, dry_run: bool) -> None:
         if dry_run:
@@ -816,19 +845,16 @@ def _write_leads(uow: UnitOfWork, lead_file: LeadFile, result: FileResult, stamp
     batch: list[tuple[SourceLead, Mapped]] = []
     for source in lead_file.leads:
         try:
-            mapped = to_lead(source, lead_file.relative)
+            batch.append((source, to_lead(source, lead_file.relative)))
         except ValueError as exc:
             result.fail(source, str(exc))
-            continue
-        for warning in mapped.warnings:
-            result.warnings.append({"index": source.index, "id": source.old_id, "warning": warning})
-        batch.append((source, mapped))
         if len(batch) >= BATCH:
             _write_batch(uow, lead_file, batch, result, stamp)
             batch = []
     if batch:
         _write_batch(uow, lead_file, batch, result, stamp)
     result.failures.sort(key=lambda failure: failure["index"])
+    result.warnings.sort(key=lambda warning: warning["index"])
 
 
 def _write_batch(
@@ -838,30 +864,36 @@ def _write_batch(
     result: FileResult,
     stamp: str,
 ) -> None:
-    relative = lead_file.relative
-    sources = [
-        {
-            "source_type": SOURCE_TYPE,
-            "source_name": relative[:255],
-            "import_batch_id": f"migrate-json:{stamp}"[:64],
-            "scraped_at": mapped.scraped_at or lead_file.scraped_at,
-            "scrape_params": lead_file.scrape_params,
-            "metadata": {"file": relative, "index": source.index},
-        }
-        for source, mapped in batch
-    ]
-    outcomes = leads_service.import_rows(
-        uow, [mapped.lead for _, mapped in batch], on_duplicate="merge", sources=sources
-    )
-    for (source, _), outcome in zip(batch, outcomes, strict=True):
-        if isinstance(outcome, LeadbaseError):
-            result.fail(source, outcome.message)
-        elif outcome.outcome == "created":
-            result.created += 1
-        elif outcome.outcome == "merged":
-            result.merged += 1
-        else:
-            result.unchanged += 1
+    """Write a batch; rows refused for a value that can be set aside go
+    again without it (each pass sets a field aside: it ends)."""
+    pending = list(batch)
+    while pending:
+        outcomes = leads_service.import_rows(
+            uow,
+            [mapped.lead for _, mapped in pending],
+            on_duplicate="merge",
+            sources=[_source_facts(lead_file, source, mapped, stamp) for source, mapped in pending],
+        )
+        again = []
+        for (source, mapped), outcome in zip(pending, outcomes, strict=True):
+            if isinstance(outcome, LeadbaseError) and salvage(mapped, outcome):
+                again.append((source, mapped))
+                continue
+            result.count(source, mapped, outcome)
+        pending = again
+
+
+def _source_facts(
+    lead_file: LeadFile, source: SourceLead, mapped: Mapped, stamp: str
+) -> dict[str, Any]:
+    return {
+        "source_type": SOURCE_TYPE,
+        "source_name": lead_file.relative[:255],
+        "import_batch_id": f"migrate-json:{stamp}"[:64],
+        "scraped_at": mapped.scraped_at or lead_file.scraped_at,
+        "scrape_params": lead_file.scrape_params,
+        "metadata": {"file": lead_file.relative, "index": source.index},
+    }
 
 
 def _log(uow: UnitOfWork, result: FileResult, stamp: str) -> None:
@@ -946,8 +978,7 @@ def _validate_file(session: Any, lead_file: LeadFile, report: ValidationReport) 
     for source in lead_file.leads:
         report.leads += 1
         try:
-            lead = to_lead(source, lead_file.relative).lead
-            clean = leads_service.clean_input(lead)
+            clean = cleaned(to_lead(source, lead_file.relative))
             if not any(clean.get(name) for name in IDENTITY_FIELDS):
                 raise ValueError("names no person (no name, email, phone or LinkedIn URL)")
         except (ValueError, LeadbaseError) as exc:
