@@ -19,6 +19,7 @@ from leadbase.enrichment.cli import enrich
 from leadbase.errors import LeadbaseError
 from leadbase.imports.apify.cli import apify_app
 from leadbase.imports.cli import import_app
+from leadbase.imports.migrate_cli import migrate_json_cmd
 from leadbase.jobs.cli import jobs_app, worker
 from leadbase.logs import LogFormat
 
@@ -32,6 +33,7 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(dedupe_app, name="dedupe")
 app.add_typer(import_app, name="import")
 app.add_typer(apify_app, name="apify")
+app.command("migrate-json")(migrate_json_cmd)
 app.command("worker")(worker)
 app.command("enrich")(enrich)
 
