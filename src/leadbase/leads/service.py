@@ -517,15 +517,16 @@ def _create_cleaned(
     _insert_new(session, list(new_rows.values()), _sources_by_lead(results, sources))
     merged_ids = _apply_merges(uow, merges)
     _queue_reviews(session, reviews)
-    if sources is not None:
-        _add_sources(session, results, sources, set(new_rows))
     unchanged = {lead_id for lead_id in merges if lead_id not in merged_ids}
-    return [
+    results = [
         WriteResult(r.lead_id, "unchanged")
         if isinstance(r, WriteResult) and r.lead_id in unchanged
         else r
         for r in results
     ]
+    if sources is not None:
+        _add_sources(session, results, sources, set(new_rows))
+    return results
 
 
 def _sources_by_lead(
@@ -548,10 +549,15 @@ def _add_sources(
     sources: Sequence[Mapping[str, Any]],
     created: set[str],
 ) -> None:
-    """One source row for each existing lead an incoming row landed on."""
+    """One source row for each existing lead an incoming row changed (a row
+    that brought nothing new leaves no trace: a re-run adds no rows)."""
     landed: dict[str, Mapping[str, Any]] = {}
     for result, source in zip(results, sources, strict=True):
-        if isinstance(result, WriteResult) and result.lead_id not in created:
+        if (
+            isinstance(result, WriteResult)
+            and result.outcome == "merged"
+            and result.lead_id not in created
+        ):
             landed.setdefault(result.lead_id, source)
     record_sources(session, list(landed.items()))
 
