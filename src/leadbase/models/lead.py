@@ -130,9 +130,6 @@ class SalesLead(AuditColumns, SoftDeleteColumns, Base):
 
     __table_args__ = (
         Index("idx_provider_external", "provider_name", "external_id"),
-        Index("idx_lead_source_actor", "source", "actor_id"),
-        Index("idx_lead_location", "country", "city"),
-        Index("idx_lead_status", "lead_status", "enrichment_status"),
         Index("idx_lead_company", "company_id", "lead_status"),
         # Keyset sorts of GET /leads: (sort value, id) pages walk these.
         Index("idx_lead_created_at", "created_at", "id"),
@@ -157,7 +154,7 @@ class LeadSource(AuditColumns, SoftDeleteColumns, Base):
     lead_id: Mapped[str] = mapped_column(
         String(36), ForeignKey("sales_leads.id", ondelete="CASCADE"), nullable=False, index=True
     )
-    source_type: Mapped[str] = mapped_column(String(50), nullable=False, index=True)
+    source_type: Mapped[str] = mapped_column(String(50), nullable=False)
     source_name: Mapped[str | None] = mapped_column(String(255))
     provider_name: Mapped[str | None] = mapped_column(String(100))
     provider_id: Mapped[str | None] = mapped_column(String(255))
@@ -188,17 +185,16 @@ class LeadEvent(Base):
     __tablename__ = "lead_events"
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    # Indexed by (lead_id, event_type) below: a lead's events are read by lead id.
     lead_id: Mapped[str] = mapped_column(
-        String(36), ForeignKey("sales_leads.id", ondelete="CASCADE"), nullable=False, index=True
+        String(36), ForeignKey("sales_leads.id", ondelete="CASCADE"), nullable=False
     )
-    event_type: Mapped[str] = mapped_column(String(50), nullable=False, index=True)
+    event_type: Mapped[str] = mapped_column(String(50), nullable=False)
     event_name: Mapped[str | None] = mapped_column(String(255))
     event_description: Mapped[str | None] = mapped_column(Text)
     event_data: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     event_source: Mapped[str | None] = mapped_column(String(100))
-    event_timestamp: Mapped[datetime] = mapped_column(
-        UTCDateTime, nullable=False, default=utcnow, index=True
-    )
+    event_timestamp: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     actor: Mapped[str | None] = mapped_column(String(255))
     old_status: Mapped[str | None] = mapped_column(String(50))
     new_status: Mapped[str | None] = mapped_column(String(50))
@@ -208,7 +204,4 @@ class LeadEvent(Base):
         UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow
     )
 
-    __table_args__ = (
-        Index("idx_event_lead_type", "lead_id", "event_type"),
-        Index("idx_event_type_time", "event_type", "event_timestamp"),
-    )
+    __table_args__ = (Index("idx_event_lead_type", "lead_id", "event_type"),)
