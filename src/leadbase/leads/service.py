@@ -238,19 +238,22 @@ def event_row(
     changed: Changes,
     data: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """A change's timeline event. Lean: the audit entry written beside it
+    holds who, when and every old and new value; the event says what kind of
+    change it was. A created event names no fields (``changed_fields`` None):
+    they are the create entry's (the history endpoint reads them there)."""
     status = changed.get("lead_status")
-    actor = context.current().actor
     return {
         "lead_id": lead_id,
         "event_type": event_type,
-        "event_name": f"Lead {event_type}",
-        "event_source": actor.split(":", 1)[0],
+        "event_name": None,
+        "event_source": None,
         "event_timestamp": now,
         "event_data": data,
-        "actor": actor,
+        "actor": context.current().actor,
         "old_status": status[0] if status else None,
         "new_status": status[1] if status else None,
-        "changed_fields": sorted(changed),
+        "changed_fields": None if event_type == "created" else sorted(changed),
         "created_at": now,
         "updated_at": now,
     }
@@ -450,7 +453,8 @@ def _insert_new(session: Session, rows: list[dict[str, Any]]) -> None:
         events.append(event_row(row["id"], "created", now, changes))
         audit.append(session, "lead", row["id"], "create", changes)
     repository.insert_events(session, events)
-    repository.insert_sync_marks(session, [_sync_mark(row["id"], "create", now) for row in rows])
+    # No sync mark: a lead without one for the target has never been pushed,
+    # and the outbox counts it pending (repository.sync_pending).
 
 
 def _apply_merges(uow: UnitOfWork, merges: Mapping[str, list[dict[str, Any]]]) -> set[str]:
