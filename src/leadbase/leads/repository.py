@@ -366,13 +366,44 @@ def count(session: Session, *, include_deleted: bool = False) -> int:
     return int(session.scalar(query) or 0)
 
 
+# A lead's own source fields: what a lead_sources row of its creation held.
+_OWN_SOURCE = ("provider_name", "actor_id", "run_id", "dataset_id", "external_id")
+
+
+def _own_source(lead: SalesLead) -> LeadSource:
+    """Where a lead came from, as its own row says (not stored, never added
+    to the session): a new lead has no lead_sources row repeating it."""
+    return LeadSource(
+        id=lead.id,
+        lead_id=lead.id,
+        source_type=lead.source or "api",
+        **{field: getattr(lead, field) for field in _OWN_SOURCE},
+        created_at=lead.created_at,
+        updated_at=lead.created_at,
+        created_by=lead.created_by,
+        updated_by=lead.created_by,
+        is_deleted=False,
+    )
+
+
+def _source_key(source: LeadSource) -> tuple[Any, ...]:
+    return (source.source_type, *(getattr(source, field) for field in _OWN_SOURCE))
+
+
 def sources_for(session: Session, lead_id: str) -> Sequence[LeadSource]:
-    """Where the lead came from (its ``lead_sources`` rows), oldest first."""
-    return session.scalars(
-        select(LeadSource)
-        .where(LeadSource.lead_id == lead_id, LeadSource.is_deleted.is_not(True))
-        .order_by(LeadSource.created_at, LeadSource.id)
+    """Where the lead came from, oldest first: its ``lead_sources`` rows, and
+    the sources the lead row itself and the rows of leads merged into it
+    name (unless a stored row says the same: leads written before 0011 have
+    one)."""
+    stored = session.scalars(
+        select(LeadSource).where(LeadSource.lead_id == lead_id, LeadSource.is_deleted.is_not(True))
     ).all()
+    leads = session.scalars(
+        select(SalesLead).where(or_(SalesLead.id == lead_id, SalesLead.merged_into_id == lead_id))
+    ).all()
+    told = {_source_key(source) for source in stored}
+    own = [source for source in map(_own_source, leads) if _source_key(source) not in told]
+    return sorted([*stored, *own], key=lambda source: (source.created_at, source.id))
 
 
 def events_for(session: Session, lead_id: str) -> Sequence[LeadEvent]:

@@ -259,24 +259,6 @@ def event_row(
     }
 
 
-def _source(lead: Mapping[str, Any], now: datetime, actor: str) -> dict[str, Any]:
-    return {
-        "id": new_id(),
-        "lead_id": lead["id"],
-        "source_type": lead.get("source") or "api",
-        "provider_name": lead.get("provider_name"),
-        "actor_id": lead.get("actor_id"),
-        "run_id": lead.get("run_id"),
-        "dataset_id": lead.get("dataset_id"),
-        "external_id": lead.get("external_id"),
-        "created_at": now,
-        "updated_at": now,
-        "created_by": actor,
-        "updated_by": actor,
-        "is_deleted": False,
-    }
-
-
 def _sync_mark(lead_id: str, operation: str, now: datetime) -> dict[str, Any]:
     return {
         "lead_id": lead_id,
@@ -445,7 +427,8 @@ def _insert_new(session: Session, rows: list[dict[str, Any]]) -> None:
         row.update(stamp)
         row["sort_name"] = norm.sort_key(row["full_name"])
     repository.insert_leads(session, rows)
-    repository.insert_sources(session, [_source(row, now, actor) for row in rows])
+    # No lead_sources row: it would only repeat the lead's own source fields
+    # (repository.sources_for tells them from the lead row).
     events = []
     for row in rows:
         # Every new row holds every field: its changes are the non-empty ones.

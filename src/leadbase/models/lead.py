@@ -58,6 +58,10 @@ MATCH_KEY_COLUMNS = (
     "key_company",
     "key_address",
 )
+# The keys the write path's matcher looks leads up by, one index each
+# (dedupe.matcher.LOOKUP_COLUMNS); key_domain and key_company are compared,
+# never looked up.
+INDEXED_MATCH_KEYS = ("key_email", "key_name", "key_name_alt", "key_address")
 
 
 class SalesLead(AuditColumns, SoftDeleteColumns, Base):
@@ -139,7 +143,7 @@ class SalesLead(AuditColumns, SoftDeleteColumns, Base):
         # Filtered lists, newest first: `country = ? ORDER BY created_at DESC`
         # walks one of these in order and stops after a page.
         *(Index(f"idx_lead_{field}_created", field, "created_at", "id") for field in FILTERED),
-        *(Index(f"idx_lead_{column}", column) for column in MATCH_KEY_COLUMNS),
+        *(Index(f"idx_lead_{column}", column) for column in INDEXED_MATCH_KEYS),
     )
     __mapper_args__: dict[str, Any] = {"version_id_col": version}
 

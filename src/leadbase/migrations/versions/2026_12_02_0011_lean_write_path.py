@@ -7,6 +7,9 @@ for it (an index entry of each lead, each timeline event, each audit entry):
 - sales_leads (lead_status, enrichment_status), (country, city) and
   (source, actor_id): the (filter, created_at, id) indexes of 0005 start
   with the same column; actor_id keeps its own index.
+- sales_leads key_domain and key_company: match keys the matcher compares
+  but never looks a lead up by (dedupe.matcher.LOOKUP_COLUMNS), nor does
+  the scan.
 - lead_events lead_id, event_type, event_timestamp and (event_type,
   event_timestamp): a lead's events are read by lead id, which
   (lead_id, event_type) answers (it also serves the foreign key on
@@ -37,6 +40,8 @@ DROPPED = (
     ("idx_lead_status", "sales_leads", ["lead_status", "enrichment_status"]),
     ("idx_lead_location", "sales_leads", ["country", "city"]),
     ("idx_lead_source_actor", "sales_leads", ["source", "actor_id"]),
+    ("idx_lead_key_domain", "sales_leads", ["key_domain"]),
+    ("idx_lead_key_company", "sales_leads", ["key_company"]),
     ("ix_lead_events_lead_id", "lead_events", ["lead_id"]),
     ("ix_lead_events_event_type", "lead_events", ["event_type"]),
     ("ix_lead_events_event_timestamp", "lead_events", ["event_timestamp"]),
