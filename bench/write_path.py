@@ -4,8 +4,9 @@
 
 (a) stores ``--rows`` generated leads through the one write path
     (``LeadDatabase.add_leads(chunk, on_duplicate="merge")``): validation,
-    normalisation, duplicate lookups and merges, lead rows, sources, events,
-    sync marks and the hash-chained audit log, one transaction per chunk.
+    normalisation, duplicate lookups and merges, lead rows, timeline events,
+    duplicates queued for review and the hash-chained audit log (sources and
+    sync marks only where a lead needs one), one transaction per chunk.
 (b) inserts the lead rows exactly as (a) left them in sales_leads (JSON
     columns json-dumped inside the timing) into a fresh migrated database
     in one transaction (the companies they link to are put there first,
@@ -349,10 +350,13 @@ def migrated(path: Path) -> str:
 def run_write_path(url: str, leads: list[dict[str, Any]], chunk: int) -> float:
     db = LeadDatabase(url, actor="bench:write_path")
     try:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         for at in range(0, len(leads), chunk):
             db.add_leads(leads[at : at + chunk], on_duplicate="merge")
-        return time.perf_counter() - start
+        seconds = time.perf_counter() - start
+        # On a shared machine the wall clock counts other processes' turns too.
+        print(f"(a) took {seconds:.2f}s, {time.process_time() - cpu:.2f}s of this process's CPU")
+        return seconds
     finally:
         db.close()
 
@@ -613,8 +617,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"rows written by (a): {counts}")
     print(f"leads merged from a later chunk (version > 1): {result['merged_across_chunks']:,}")
     print(result["verify"].describe())
-    target = ratio >= 0.2 and rate_a >= 10_000
-    print(f"target (ratio >= 0.2 and >= 10,000 leads/s): {'met' if target else 'NOT met'}")
+    target = ratio >= 0.3 and rate_a >= 10_000
+    print(f"target (ratio >= 0.3 and >= 10,000 leads/s): {'met' if target else 'NOT met'}")
     return 0 if result["verify"].ok else 1
 
 

@@ -1,5 +1,12 @@
 """Hash-chained audit log: append inside the writer's transaction, verify."""
 
-from leadbase.audit.chain import VerifyResult, append, canonical_json, entry_hash, verify
+from leadbase.audit.chain import (
+    VerifyResult,
+    append,
+    append_many,
+    canonical_json,
+    entry_hash,
+    verify,
+)
 
-__all__ = ["VerifyResult", "append", "canonical_json", "entry_hash", "verify"]
+__all__ = ["VerifyResult", "append", "append_many", "canonical_json", "entry_hash", "verify"]

@@ -429,12 +429,13 @@ def _insert_new(session: Session, rows: list[dict[str, Any]]) -> None:
     repository.insert_leads(session, rows)
     # No lead_sources row: it would only repeat the lead's own source fields
     # (repository.sources_for tells them from the lead row).
-    events = []
+    events, entries = [], []
     for row in rows:
         # Every new row holds every field: its changes are the non-empty ones.
         changes = {field: [None, row[field]] for field in LEAD_FIELDS if row[field] is not None}
         events.append(event_row(row["id"], "created", now, changes))
-        audit.append(session, "lead", row["id"], "create", changes)
+        entries.append((row["id"], changes))
+    audit.append_many(session, "lead", "create", entries)
     repository.insert_events(session, events)
     # No sync mark: a lead without one for the target has never been pushed,
     # and the outbox counts it pending (repository.sync_pending).
