@@ -4,6 +4,11 @@ Every change to a lead, from any caller, comes through here inside the
 caller's unit of work: validate and normalise, check duplicates and apply
 the caller's policy, write with a version bump, record a timeline event and
 an audit entry, and mark the lead for outbound sync. Nothing here commits.
+
+Each fact is written once: the audit entry holds a change's old and new
+values, the timeline event only its kind. A new lead needs neither a sync
+mark (a lead the target never got is pending without one) nor a
+lead_sources row repeating its own source fields.
 """
 
 from __future__ import annotations
