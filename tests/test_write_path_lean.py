@@ -119,13 +119,17 @@ def test_a_merged_leads_source_goes_to_the_survivor_and_back(leads: LeadDatabase
 def test_the_created_event_takes_its_fields_from_the_create_entry(leads: LeadDatabase) -> None:
     lead_id = leads.add_lead(TYPED)
     leads.update_lead(lead_id, {"title": "Rear Admiral"})
+    other = leads.add_lead({"full_name": "Ada Lovelace", "email": "ada@engines.example"})
+    leads.merge_leads(lead_id, [other])  # the other's created event moves here
     with leads.db.read_session() as session:
         events = repository.events_for(session, lead_id)
         entries = audit_repository.entries_for(session, "lead", lead_id)
         audit = [HistoryEntry.from_audit(entry) for entry in entries]
-        assert [e.changed_fields for e in events] == [None, ["title"]]
-        timeline = _timeline(events, audit)
-    assert [e.event_type for e in timeline] == ["created", "updated"]
+        created_at = repository.get(session, lead_id).created_at  # type: ignore[union-attr]
+        assert [e.changed_fields for e in events][:2] == [None, ["title"]]
+        timeline = _timeline(events, audit, created_at)
+    assert [e.event_type for e in timeline][:3] == ["created", "updated", "created"]
     assert timeline[0].changed_fields == sorted(audit[0].changes)
     assert "email" in (timeline[0].changed_fields or [])
     assert timeline[1].changed_fields == ["title"]
+    assert timeline[2].changed_fields is None  # the other lead's: not this create entry's

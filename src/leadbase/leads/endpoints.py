@@ -571,15 +571,18 @@ async def stream_lead(request: Request, _principal: Reader, lead_id: str) -> Str
     )
 
 
-def _timeline(events: Sequence[LeadEvent], audit: Sequence[HistoryEntry]) -> list[TimelineEvent]:
+def _timeline(
+    events: Sequence[LeadEvent], audit: Sequence[HistoryEntry], created_at: datetime
+) -> list[TimelineEvent]:
     """The lead's events. A created event the write path wrote names no
-    fields: the lead's own (its first) takes them from its create entry."""
+    fields: the lead's own (written at the instant the lead was) takes them
+    from its create entry; one a merge moved here from another lead has none."""
     fields = next((sorted(e.changes) for e in audit if e.action == "create"), None)
     timeline = []
     for event in events:
         changed = event.changed_fields
         if changed is None and event.event_type == "created":
-            changed, fields = fields, None
+            changed = fields if event.event_timestamp == created_at else None
         timeline.append(
             TimelineEvent(
                 event_type=event.event_type,
@@ -596,10 +599,11 @@ def _timeline(events: Sequence[LeadEvent], audit: Sequence[HistoryEntry]) -> lis
 def lead_history(request: Request, _principal: Reader, lead_id: str) -> Envelope[LeadHistory]:
     """Who changed what, when, from where (audit), and the lead's timeline."""
     with database(request).read_session() as session:
-        if repository.get(session, lead_id, include_deleted=True) is None:
+        lead = repository.get(session, lead_id, include_deleted=True)
+        if lead is None:
             raise NotFoundError(f"lead {lead_id} not found")
         entries = audit_repository.entries_for(session, "lead", lead_id)
         events = repository.events_for(session, lead_id)
         audit = [HistoryEntry.from_audit(entry) for entry in entries]
-        history = LeadHistory(audit=audit, timeline=_timeline(events, audit))
+        history = LeadHistory(audit=audit, timeline=_timeline(events, audit, lead.created_at))
     return Envelope(data=history)
