@@ -4,8 +4,9 @@
 
 (a) stores ``--rows`` generated leads through the one write path
     (``LeadDatabase.add_leads(chunk, on_duplicate="merge")``): validation,
-    normalisation, duplicate lookups and merges, lead rows, sources, events,
-    sync marks and the hash-chained audit log, one transaction per chunk.
+    normalisation, duplicate lookups and merges, lead rows, timeline events,
+    duplicates queued for review and the hash-chained audit log (sources and
+    sync marks only where a lead needs one), one transaction per chunk.
 (b) inserts the lead rows exactly as (a) left them in sales_leads (JSON
     columns json-dumped inside the timing) into a fresh migrated database
     in one transaction (the companies they link to are put there first,
@@ -349,10 +350,13 @@ def migrated(path: Path) -> str:
 def run_write_path(url: str, leads: list[dict[str, Any]], chunk: int) -> float:
     db = LeadDatabase(url, actor="bench:write_path")
     try:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         for at in range(0, len(leads), chunk):
             db.add_leads(leads[at : at + chunk], on_duplicate="merge")
-        return time.perf_counter() - start
+        seconds = time.perf_counter() - start
+        # On a shared machine the wall clock counts other processes' turns too.
+        print(f"(a) took {seconds:.2f}s, {time.process_time() - cpu:.2f}s of this process's CPU")
+        return seconds
     finally:
         db.close()
 
@@ -464,11 +468,90 @@ def run_raw_insert(
         connection.close()
 
 
+# --- bytes on disk ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    name: str  # table or index
+    table: str  # the table it belongs to (an index's table)
+    bytes: int  # pages it takes, in bytes, free space inside them included
+
+
+def stored_objects(path: Path) -> list[StoredObject]:
+    """Bytes each table and index of a SQLite file takes (its pages, from
+    ``dbstat``), largest first. FTS5's shadow tables count under the
+    virtual table's name (``lead_search``)."""
+    connection = sqlite3.connect(path)
+    try:
+        owners = dict(
+            connection.execute("SELECT name, tbl_name FROM sqlite_schema WHERE type != 'trigger'")
+        )
+        rows = connection.execute(
+            "SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC"
+        ).fetchall()
+    finally:
+        connection.close()
+    found = []
+    for name, size in rows:
+        table = owners.get(name, name)
+        for shadow in ("_data", "_idx", "_docsize", "_config", "_content"):
+            if name.endswith(shadow) and name[: -len(shadow)] in owners:
+                table = name[: -len(shadow)]
+        found.append(StoredObject(name, table, int(size)))
+    return found
+
+
+def print_bytes_per_lead(path: Path, leads: int, *, top: int = 40) -> int:
+    """Print bytes per lead by table (and its indexes) and by index; returns
+    the file's total bytes (pages in use)."""
+    objects = stored_objects(path)
+    total = sum(o.bytes for o in objects)
+    by_table: dict[str, list[StoredObject]] = {}
+    for stored in objects:
+        by_table.setdefault(stored.table, []).append(stored)
+    print(f"bytes on disk per lead ({leads:,} leads, {total / 1e6:,.1f} MB, SQLite dbstat)")
+    print(f"  {'table (+ its indexes)':40} {'MB':>9} {'B/lead':>8}")
+    tables = sorted(by_table.items(), key=lambda kv: -sum(o.bytes for o in kv[1]))
+    for table, parts in tables:
+        size = sum(o.bytes for o in parts)
+        if size / leads < 0.5:
+            continue
+        own = sum(o.bytes for o in parts if o.name == table)
+        print(
+            f"  {table:40} {size / 1e6:>9.1f} {size / leads:>8.0f}"
+            f"   (rows {own / leads:.0f}, indexes {(size - own) / leads:.0f})"
+        )
+    print(f"  {'total':40} {total / 1e6:>9.1f} {total / leads:>8.0f}")
+    print(f"  {'largest objects':40} {'MB':>9} {'B/lead':>8}")
+    for stored in objects[:top]:
+        if stored.bytes / leads < 0.5:
+            break
+        print(f"  {stored.name:40} {stored.bytes / 1e6:>9.1f} {stored.bytes / leads:>8.0f}")
+    return total
+
+
+def keep_copy(path: Path, to: Path) -> None:
+    """A copy of a live SQLite file, its WAL included (the backup API)."""
+    source, target = sqlite3.connect(path), sqlite3.connect(to)
+    try:
+        source.backup(target)
+    finally:
+        source.close()
+        target.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rows", type=int, default=100_000, help="leads to write (100000)")
     parser.add_argument("--chunk", type=int, default=5_000, help="leads per add_leads (5000)")
     parser.add_argument("--seed", type=int, default=4, help="generator seed (4)")
+    parser.add_argument(
+        "--keep", type=Path, help="copy (a)'s database file here when done (for a look at it)"
+    )
+    parser.add_argument(
+        "--no-floor", action="store_true", help="skip (b) and (c): time the write path only"
+    )
     args = parser.parse_args(argv)
 
     t0 = time.perf_counter()
@@ -480,6 +563,16 @@ def main(argv: list[str] | None = None) -> int:
         url_a = migrated(folder / "write_path.db")
         seconds_a = run_write_path(url_a, leads, args.chunk)
         result = report_write_path(url_a)
+        print()
+        lead_count = result["counts"]["sales_leads"]
+        print_bytes_per_lead(folder / "write_path.db", lead_count)
+        if args.keep:
+            keep_copy(folder / "write_path.db", args.keep)
+        if args.no_floor:
+            rate = len(leads) / seconds_a
+            print(f"(a) add_leads(merge): {len(leads):,} leads in {seconds_a:.2f}s, {rate:,.0f}/s")
+            print(result["verify"].describe())
+            return 0 if result["verify"].ok else 1
 
         stored = [stored_table(folder / "write_path.db", name) for name in TABLES]
         migrated(folder / "raw_leads.db")
@@ -524,8 +617,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"rows written by (a): {counts}")
     print(f"leads merged from a later chunk (version > 1): {result['merged_across_chunks']:,}")
     print(result["verify"].describe())
-    target = ratio >= 0.2 and rate_a >= 10_000
-    print(f"target (ratio >= 0.2 and >= 10,000 leads/s): {'met' if target else 'NOT met'}")
+    target = ratio >= 0.3 and rate_a >= 10_000
+    print(f"target (ratio >= 0.3 and >= 10,000 leads/s): {'met' if target else 'NOT met'}")
     return 0 if result["verify"].ok else 1
 
 

@@ -3,6 +3,7 @@
 from leadbase.audit.chain import (
     VerifyResult,
     append,
+    append_many,
     canonical_json,
     entry_hash,
     queued,
@@ -10,4 +11,13 @@ from leadbase.audit.chain import (
     verify,
 )
 
-__all__ = ["VerifyResult", "append", "canonical_json", "entry_hash", "queued", "unqueue", "verify"]
+__all__ = [
+    "VerifyResult",
+    "append",
+    "append_many",
+    "canonical_json",
+    "entry_hash",
+    "queued",
+    "unqueue",
+    "verify",
+]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -113,6 +113,30 @@ def queued(session: Session) -> int:
 def unqueue(session: Session, mark: int) -> None:
     """Drop the entries queued after ``mark``: their savepoint rolled back."""
     del session.info.get(_PENDING, [])[mark:]
+
+
+def append_many(
+    session: Session, entity_type: str, action: str, changes: Iterable[tuple[str, dict[str, Any]]]
+) -> None:
+    """``append`` for a batch: one entry per (entity id, changes), in order,
+    with the caller's context and one timestamp read once."""
+    ctx = context.current()
+    now = utcnow()
+    pending: list[dict[str, Any]] = session.info.setdefault(_PENDING, [])
+    pending.extend(
+        {
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+            "action": action,
+            "actor": ctx.actor,
+            "ip": ctx.ip,
+            "user_agent": ctx.user_agent,
+            "request_id": ctx.request_id,
+            "created_at": now,
+            "changes": canonical_json(entity_changes),
+        }
+        for entity_id, entity_changes in changes
+    )
 
 
 @event.listens_for(Session, "before_commit")

@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from leadbase.db import chunked
+from leadbase.db import bulk_insert, chunked
 from leadbase.models import (
     Base,
     DedupeDismissal,
@@ -112,40 +112,42 @@ def upsert_clusters(session: Session, clusters: Sequence[dict[str, Any]], origin
     now = utcnow()
     by_print = {fingerprint(c["lead_ids"]): c for c in clusters}
     stored = clusters_by_fingerprint(session, by_print)
-    new = 0
+    created: list[dict[str, Any]] = []
     members: list[dict[str, str]] = []
     for print_, cluster in by_print.items():
         row = stored.get(print_)
         if row is None:
             cluster_id = new_id()
-            session.add(
-                DuplicateCluster(
-                    id=cluster_id,
-                    fingerprint=print_,
-                    entity="lead",
-                    lead_ids=sorted(cluster["lead_ids"]),
-                    score=float(cluster["score"]),
-                    reasons=list(cluster["reasons"]),
-                    action=cluster["action"],
-                    status="open",
-                    origin=origin,
-                    created_at=now,
-                    updated_at=now,
-                )
+            # Rows, not ORM objects: a bulk write queues thousands at once.
+            created.append(
+                {
+                    "id": cluster_id,
+                    "fingerprint": print_,
+                    "entity": "lead",
+                    "lead_ids": sorted(cluster["lead_ids"]),
+                    "score": float(cluster["score"]),
+                    "reasons": list(cluster["reasons"]),
+                    "action": cluster["action"],
+                    "status": "open",
+                    "origin": origin,
+                    "created_at": now,
+                    "updated_at": now,
+                    "resolved_at": None,
+                    "resolved_by": None,
+                }
             )
             members.extend(
                 {"cluster_id": cluster_id, "lead_id": lead_id}
                 for lead_id in sorted(set(cluster["lead_ids"]))
             )
-            new += 1
         elif row.status == "open":
             row.score = float(cluster["score"])
             row.reasons = list(cluster["reasons"])
             row.action = cluster["action"]
     session.flush()
-    for chunk in chunked(members, 5000):
-        session.execute(insert(DuplicateClusterLead), list(chunk))
-    return new
+    bulk_insert(session, DuplicateCluster, created)
+    bulk_insert(session, DuplicateClusterLead, members)
+    return len(created)
 
 
 def get_cluster(session: Session, cluster_id: str) -> DuplicateCluster | None:

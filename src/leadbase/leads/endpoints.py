@@ -7,7 +7,7 @@ import base64
 import binascii
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -41,7 +41,7 @@ from leadbase.leads.schemas import (
     QuickAddInput,
     TimelineEvent,
 )
-from leadbase.models import SalesLead
+from leadbase.models import LeadEvent, SalesLead
 from leadbase.models.lead import LEAD_STATUSES
 
 MAX_PAGE = 500
@@ -571,25 +571,39 @@ async def stream_lead(request: Request, _principal: Reader, lead_id: str) -> Str
     )
 
 
+def _timeline(
+    events: Sequence[LeadEvent], audit: Sequence[HistoryEntry], created_at: datetime
+) -> list[TimelineEvent]:
+    """The lead's events. A created event the write path wrote names no
+    fields: the lead's own (written at the instant the lead was) takes them
+    from its create entry; one a merge moved here from another lead has none."""
+    fields = next((sorted(e.changes) for e in audit if e.action == "create"), None)
+    timeline = []
+    for event in events:
+        changed = event.changed_fields
+        if changed is None and event.event_type == "created":
+            changed = fields if event.event_timestamp == created_at else None
+        timeline.append(
+            TimelineEvent(
+                event_type=event.event_type,
+                actor=event.actor,
+                at=event.event_timestamp,
+                changed_fields=changed,
+                event_data=event.event_data,
+            )
+        )
+    return timeline
+
+
 @router.get("/{lead_id}/history", response_model=Envelope[LeadHistory])
 def lead_history(request: Request, _principal: Reader, lead_id: str) -> Envelope[LeadHistory]:
     """Who changed what, when, from where (audit), and the lead's timeline."""
     with database(request).read_session() as session:
-        if repository.get(session, lead_id, include_deleted=True) is None:
+        lead = repository.get(session, lead_id, include_deleted=True)
+        if lead is None:
             raise NotFoundError(f"lead {lead_id} not found")
         entries = audit_repository.entries_for(session, "lead", lead_id)
         events = repository.events_for(session, lead_id)
-        history = LeadHistory(
-            audit=[HistoryEntry.from_audit(entry) for entry in entries],
-            timeline=[
-                TimelineEvent(
-                    event_type=ev.event_type,
-                    actor=ev.actor,
-                    at=ev.event_timestamp,
-                    changed_fields=ev.changed_fields,
-                    event_data=ev.event_data,
-                )
-                for ev in events
-            ],
-        )
+        audit = [HistoryEntry.from_audit(entry) for entry in entries]
+        history = LeadHistory(audit=audit, timeline=_timeline(events, audit, lead.created_at))
     return Envelope(data=history)

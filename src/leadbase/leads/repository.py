@@ -10,7 +10,7 @@ import json
 import re
 import time
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +34,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from leadbase.db import bulk_insert, chunked
 from leadbase.errors import ValidationError
-from leadbase.models import LeadEvent, LeadSource, SalesLead, SyncStatus
+from leadbase.models import AuditLog, LeadEvent, LeadSource, SalesLead, SyncStatus
 from leadbase.models.lead import FILTERED
 
 
@@ -338,12 +338,22 @@ def page_after(session: Session, last_id: str | None, size: int) -> Sequence[Sal
 
 
 def sync_pending(session: Session, target: str, limit: int | None = None) -> Sequence[SalesLead]:
+    """Leads the target has yet to get: those with a pending mark, and those
+    it never got (no outbox row for it at all: a new lead is written without
+    one, leads.service)."""
     pending = (
         select(SyncStatus.lead_id)
         .where(SyncStatus.target == target, SyncStatus.status == "pending")
         .distinct()
     )
-    query = select(SalesLead).where(SalesLead.id.in_(pending)).order_by(SalesLead.id)
+    marked = select(SyncStatus.id).where(
+        SyncStatus.lead_id == SalesLead.id, SyncStatus.target == target
+    )
+    query = (
+        select(SalesLead)
+        .where(or_(SalesLead.id.in_(pending), ~marked.exists()))
+        .order_by(SalesLead.id)
+    )
     if limit:
         query = query.limit(limit)
     return session.scalars(query).all()
@@ -356,13 +366,66 @@ def count(session: Session, *, include_deleted: bool = False) -> int:
     return int(session.scalar(query) or 0)
 
 
+# A lead's own source fields: what a lead_sources row of its creation held.
+_OWN_SOURCE = ("provider_name", "actor_id", "run_id", "dataset_id", "external_id")
+
+
+def _own_source(lead: SalesLead, created: Mapping[str, Any] | None) -> LeadSource:
+    """Where a lead came from, as it was created (its create entry's values;
+    the row's own when it has none): not stored, never added to the session.
+    A new lead has no lead_sources row repeating its own fields."""
+    values = created if created is not None else {f: getattr(lead, f) for f in _OWN_SOURCE}
+    return LeadSource(
+        id=lead.id,
+        lead_id=lead.id,
+        source_type=(created.get("source") if created is not None else lead.source) or "api",
+        **{field: values.get(field) for field in _OWN_SOURCE},
+        created_at=lead.created_at,
+        updated_at=lead.created_at,
+        created_by=lead.created_by,
+        updated_by=lead.created_by,
+        is_deleted=False,
+    )
+
+
+def _created_values(session: Session, lead_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Each lead's values as created, from its audit create entry: a merge
+    may since have filled its source fields from another lead."""
+    entries = session.execute(
+        select(AuditLog.entity_id, AuditLog.changes).where(
+            AuditLog.entity_type == "lead",
+            AuditLog.entity_id.in_(lead_ids),
+            AuditLog.action == "create",
+        )
+    )
+    return {
+        entity_id: {field: new for field, (_old, new) in json.loads(changes).items()}
+        for entity_id, changes in entries
+    }
+
+
+def _source_key(source: LeadSource) -> tuple[Any, ...]:
+    return (source.source_type, *(getattr(source, field) for field in _OWN_SOURCE))
+
+
 def sources_for(session: Session, lead_id: str) -> Sequence[LeadSource]:
-    """Where the lead came from (its ``lead_sources`` rows), oldest first."""
-    return session.scalars(
-        select(LeadSource)
-        .where(LeadSource.lead_id == lead_id, LeadSource.is_deleted.is_not(True))
-        .order_by(LeadSource.created_at, LeadSource.id)
+    """Where the lead came from, oldest first: its ``lead_sources`` rows, and
+    the sources the lead itself and the leads merged into it were created
+    with (unless a stored row says the same: leads written before 0011 have
+    one)."""
+    stored = session.scalars(
+        select(LeadSource).where(LeadSource.lead_id == lead_id, LeadSource.is_deleted.is_not(True))
     ).all()
+    leads = session.scalars(
+        select(SalesLead).where(or_(SalesLead.id == lead_id, SalesLead.merged_into_id == lead_id))
+    ).all()
+    created = _created_values(session, [lead.id for lead in leads])
+    told = {_source_key(source) for source in stored}
+    own = [_own_source(lead, created.get(lead.id)) for lead in leads]
+    return sorted(
+        [*stored, *(source for source in own if _source_key(source) not in told)],
+        key=lambda source: (source.created_at, source.id),
+    )
 
 
 def events_for(session: Session, lead_id: str) -> Sequence[LeadEvent]:

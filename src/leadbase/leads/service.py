@@ -4,6 +4,11 @@ Every change to a lead, from any caller, comes through here inside the
 caller's unit of work: validate and normalise, check duplicates and apply
 the caller's policy, write with a version bump, record a timeline event and
 an audit entry, and mark the lead for outbound sync. Nothing here commits.
+
+Each fact is written once: the audit entry holds a change's old and new
+values, the timeline event only its kind. A new lead needs neither a sync
+mark (a lead the target never got is pending without one) nor a
+lead_sources row repeating its own source fields.
 """
 
 from __future__ import annotations
@@ -244,19 +249,22 @@ def event_row(
     changed: Changes,
     data: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """A change's timeline event. Lean: the audit entry written beside it
+    holds who, when and every old and new value; the event says what kind of
+    change it was. A created event names no fields (``changed_fields`` None):
+    they are the create entry's (the history endpoint reads them there)."""
     status = changed.get("lead_status")
-    actor = context.current().actor
     return {
         "lead_id": lead_id,
         "event_type": event_type,
-        "event_name": f"Lead {event_type}",
-        "event_source": actor.split(":", 1)[0],
+        "event_name": None,
+        "event_source": None,
         "event_timestamp": now,
         "event_data": data,
-        "actor": actor,
+        "actor": context.current().actor,
         "old_status": status[0] if status else None,
         "new_status": status[1] if status else None,
-        "changed_fields": sorted(changed),
+        "changed_fields": None if event_type == "created" else sorted(changed),
         "created_at": now,
         "updated_at": now,
     }
@@ -596,18 +604,23 @@ def _insert_new(
         row.update(stamp)
         row["sort_name"] = norm.sort_key(row["full_name"])
     repository.insert_leads(session, rows)
+    # A plain create writes no lead_sources row (it would only repeat the
+    # lead's own source fields: repository.sources_for tells them from the
+    # lead row); a caller's source facts (an import's run) are kept.
     given = sources or {}
     repository.insert_sources(
-        session, [_source(row, now, actor, given.get(row["id"])) for row in rows]
+        session, [_source(row, now, actor, given[row["id"]]) for row in rows if row["id"] in given]
     )
-    events = []
+    events, entries = [], []
     for row in rows:
         # Every new row holds every field: its changes are the non-empty ones.
         changes = {field: [None, row[field]] for field in LEAD_FIELDS if row[field] is not None}
         events.append(event_row(row["id"], "created", now, changes))
-        audit.append(session, "lead", row["id"], "create", changes)
+        entries.append((row["id"], changes))
+    audit.append_many(session, "lead", "create", entries)
     repository.insert_events(session, events)
-    repository.insert_sync_marks(session, [_sync_mark(row["id"], "create", now) for row in rows])
+    # No sync mark: a lead without one for the target has never been pushed,
+    # and the outbox counts it pending (repository.sync_pending).
 
 
 def _apply_merges(uow: UnitOfWork, merges: Mapping[str, list[dict[str, Any]]]) -> set[str]:

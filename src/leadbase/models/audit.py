@@ -32,10 +32,7 @@ class AuditLog(Base):
     prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
 
-    __table_args__ = (
-        Index("idx_audit_entity", "entity_type", "entity_id"),
-        Index("idx_audit_created_at", "created_at"),
-    )
+    __table_args__ = (Index("idx_audit_entity", "entity_type", "entity_id"),)
 
 
 class AuditChainHead(Base):

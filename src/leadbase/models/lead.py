@@ -58,6 +58,10 @@ MATCH_KEY_COLUMNS = (
     "key_company",
     "key_address",
 )
+# The keys the write path's matcher looks leads up by, one index each
+# (dedupe.matcher.LOOKUP_COLUMNS); key_domain and key_company are compared,
+# never looked up.
+INDEXED_MATCH_KEYS = ("key_email", "key_name", "key_name_alt", "key_address")
 
 
 class SalesLead(AuditColumns, SoftDeleteColumns, Base):
@@ -130,9 +134,6 @@ class SalesLead(AuditColumns, SoftDeleteColumns, Base):
 
     __table_args__ = (
         Index("idx_provider_external", "provider_name", "external_id"),
-        Index("idx_lead_source_actor", "source", "actor_id"),
-        Index("idx_lead_location", "country", "city"),
-        Index("idx_lead_status", "lead_status", "enrichment_status"),
         Index("idx_lead_company", "company_id", "lead_status"),
         # Keyset sorts of GET /leads: (sort value, id) pages walk these.
         Index("idx_lead_created_at", "created_at", "id"),
@@ -142,7 +143,7 @@ class SalesLead(AuditColumns, SoftDeleteColumns, Base):
         # Filtered lists, newest first: `country = ? ORDER BY created_at DESC`
         # walks one of these in order and stops after a page.
         *(Index(f"idx_lead_{field}_created", field, "created_at", "id") for field in FILTERED),
-        *(Index(f"idx_lead_{column}", column) for column in MATCH_KEY_COLUMNS),
+        *(Index(f"idx_lead_{column}", column) for column in INDEXED_MATCH_KEYS),
     )
     __mapper_args__: dict[str, Any] = {"version_id_col": version}
 
@@ -157,7 +158,7 @@ class LeadSource(AuditColumns, SoftDeleteColumns, Base):
     lead_id: Mapped[str] = mapped_column(
         String(36), ForeignKey("sales_leads.id", ondelete="CASCADE"), nullable=False, index=True
     )
-    source_type: Mapped[str] = mapped_column(String(50), nullable=False, index=True)
+    source_type: Mapped[str] = mapped_column(String(50), nullable=False)
     source_name: Mapped[str | None] = mapped_column(String(255))
     provider_name: Mapped[str | None] = mapped_column(String(100))
     provider_id: Mapped[str | None] = mapped_column(String(255))
@@ -188,17 +189,16 @@ class LeadEvent(Base):
     __tablename__ = "lead_events"
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    # Indexed by (lead_id, event_type) below: a lead's events are read by lead id.
     lead_id: Mapped[str] = mapped_column(
-        String(36), ForeignKey("sales_leads.id", ondelete="CASCADE"), nullable=False, index=True
+        String(36), ForeignKey("sales_leads.id", ondelete="CASCADE"), nullable=False
     )
-    event_type: Mapped[str] = mapped_column(String(50), nullable=False, index=True)
+    event_type: Mapped[str] = mapped_column(String(50), nullable=False)
     event_name: Mapped[str | None] = mapped_column(String(255))
     event_description: Mapped[str | None] = mapped_column(Text)
     event_data: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     event_source: Mapped[str | None] = mapped_column(String(100))
-    event_timestamp: Mapped[datetime] = mapped_column(
-        UTCDateTime, nullable=False, default=utcnow, index=True
-    )
+    event_timestamp: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     actor: Mapped[str | None] = mapped_column(String(255))
     old_status: Mapped[str | None] = mapped_column(String(50))
     new_status: Mapped[str | None] = mapped_column(String(50))
@@ -208,7 +208,4 @@ class LeadEvent(Base):
         UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow
     )
 
-    __table_args__ = (
-        Index("idx_event_lead_type", "lead_id", "event_type"),
-        Index("idx_event_type_time", "event_type", "event_timestamp"),
-    )
+    __table_args__ = (Index("idx_event_lead_type", "lead_id", "event_type"),)
