@@ -70,10 +70,10 @@ from leadbase.dedupe.score import (
     _fold,
     _postcode,
     _street,
-    compare_features,
     features_of,
     initials_meet,
     initials_of,
+    scorer,
 )
 from leadbase.errors import ConflictError
 from leadbase.models import SalesLead
@@ -281,7 +281,7 @@ def _scan_block(block: list[Any], current: _Pass, context: _ScanContext) -> None
         if ids in context.dismissed:
             continue
         context.stats.compared += 1
-        verdict = compare_features(feats[i], feats[j], rules)
+        verdict = context.score(feats[i], feats[j])
         if verdict is not None:
             context.links.append(Link(ids[0], ids[1], verdict))
 
@@ -397,6 +397,9 @@ class _ScanContext:
     links: list[Link]
     cache: _FeatureCache
 
+    def __post_init__(self) -> None:
+        self.score = scorer(self.rules)
+
     def compare(self, x: Sequence[Any], y: Sequence[Any]) -> None:
         ids = pair(x[0], y[0])
         if ids in self.dismissed:
@@ -404,7 +407,7 @@ class _ScanContext:
         fx = self.cache.get(x[0]) or self.cache.add(x)
         fy = self.cache.get(y[0]) or self.cache.add(y)
         self.stats.compared += 1
-        verdict = compare_features(fx, fy, self.rules)
+        verdict = self.score(fx, fy)
         if verdict is not None:
             self.links.append(Link(ids[0], ids[1], verdict))
 
@@ -598,6 +601,7 @@ class _Memory:
         self.links: list[Link] = []
         self._names: tuple[list[str], list[str]] | None = None
         self.make_features = _FeatureMaker()
+        self.score = scorer(rules)
 
     def feature(self, at: int) -> Features:
         found = self.features[at]
@@ -637,9 +641,7 @@ class _Memory:
             return
         self.stats.compared += 1
         features = self.features
-        verdict = compare_features(
-            features[i] or self.feature(i), features[j] or self.feature(j), self.rules
-        )
+        verdict = self.score(features[i] or self.feature(i), features[j] or self.feature(j))
         if verdict is not None:
             self.links.append(Link(ids[0], ids[1], verdict))
 
