@@ -63,13 +63,15 @@ from leadbase.dedupe.matcher import SELECTED, is_active
 from leadbase.dedupe.repository import all_dismissed_pairs, pair
 from leadbase.dedupe.rules import Rules
 from leadbase.dedupe.score import (
+    _DIGITS,
+    _STREET_WORDS,
+    _WORDS,
     FEATURE_FIELDS,
     Features,
     Initials,
     Verdict,
     _fold,
     _postcode,
-    _street,
     features_of,
     initials_meet,
     initials_of,
@@ -423,6 +425,17 @@ def find_links(
     dismissed = dismissed if dismissed is not None else all_dismissed_pairs(session)
     if _count_all(session) <= IN_MEMORY_LIMIT:
         return _links_in_memory(session, rules, dismissed, stats, progress)
+    with _unmapped(session):
+        return _links_streamed(session, rules, dismissed, stats, progress)
+
+
+def _links_streamed(
+    session: Session,
+    rules: Rules,
+    dismissed: set[tuple[str, str]],
+    stats: ScanStats,
+    progress: Callable[[int, int], None] | None,
+) -> list[Link]:
     stats.leads = count_active(session)
     context = _ScanContext(rules, dismissed, stats, [], _FeatureCache())
     steps = len(PASSES) + len(NEIGHBOUR_ORDERS)
@@ -457,9 +470,9 @@ _ALL_COLUMNS = (*SELECTED[:-2], "sort_name", *SELECTED[-2:])
 _SORT_NAME_AT = len(SELECTED) - 2
 _FIRST_AT, _LAST_AT, _FULL_AT = (_POSITION[c] for c in ("first_name", "last_name", "full_name"))
 # _places() reads NEIGHBOUR_FIELDS positions 4..8: the same columns of a full row.
-# A lead's places, each None or a value: city (folded), postcode, house
-# number, company key, domain.
-_Place = tuple[str | None, str | None, str | None, str | None, str | None]
+# A lead's places (see _place_of): city (folded), postcode, house number,
+# company key, domain; a lead's position where it lacks one.
+_Place = tuple[str | int, str | int, str | int, str | int, str | int]
 _FULL_PLACES = itemgetter(
     *(_POSITION[c] for c in ("city", "postal_code", "street", "key_company", "key_domain"))
 )
@@ -509,7 +522,6 @@ class _FeatureMaker:
 
     def __init__(self) -> None:
         self.letters: dict[str, str | None] = {}
-        self.make = Features._make
 
     def name_letters(self, word: str) -> str | None:
         try:
@@ -550,11 +562,19 @@ class _FeatureMaker:
         ) = row[1:_FEATURE_END]
         if not first_name and not last_name and full_name:
             first_name, last_name = norm.split_name(full_name)
-        first = self.name_letters(first_name) if first_name else None
-        last = self.name_letters(last_name) if last_name else None
-        street_words, house = _street(street) if street else (None, None)
+        letters = self.letters
+        first = (letters.get(first_name) or self.name_letters(first_name)) if first_name else None
+        last = (letters.get(last_name) or self.name_letters(last_name)) if last_name else None
+        street_words = house = None
+        if street:  # score._street, inlined
+            folded = street.lower() if street.isascii() else (norm.sort_key(street) or "")
+            number = _STREET_NUMBER(folded)
+            words = _STREET_WORD(folded)
+            street_words = " ".join(map(_SPELLED, words, words)) or None
+            house = number.group(0) if number else None
         fold = _fold
-        return self.make(
+        return _new_features(
+            Features,
             (
                 key_email or (keys.canonical_email(email) if email else None),
                 linkedin_url,
@@ -576,8 +596,16 @@ class _FeatureMaker:
                 _postcode(postal_code) if postal_code else None,
                 fold(state) if state else None,
                 fold(country) if country else None,
-            )
+            ),
         )
+
+
+# score._street's parts, bound once; a Features made as a plain tuple is
+# (its fields are all given, in order).
+_STREET_NUMBER = _DIGITS.search
+_STREET_WORD = _WORDS.findall
+_SPELLED = _STREET_WORDS.get
+_new_features = tuple.__new__
 
 
 class _Memory:
@@ -594,7 +622,7 @@ class _Memory:
         self.count = len(rows)
         self.features: list[Features | None] = [None] * self.count
         self.initials: list[Initials | None] = [None] * self.count
-        self.places: list[_Place | None] = [None] * self.count
+        self._places: list[_Place] | None = None
         # Pairs (i * count + j, i < j) already settled: compared, or left
         # out by a block compared in full (the streaming passes' test).
         self.seen: set[int] = set()
@@ -620,19 +648,11 @@ class _Memory:
             self.initials[at] = found
         return found
 
-    def place(self, at: int) -> _Place:
-        found = self.places[at]
-        if found is None:
-            city, postcode, street, company, domain = _FULL_PLACES(self.rows[at])
-            house = _HOUSE.search(street) if street else None
-            found = self.places[at] = (
-                _fold_name(city) or None,
-                postcode or None,
-                house.group(0) if house else None,
-                company or None,
-                domain or None,
-            )
-        return found
+    def all_places(self) -> list[_Place]:
+        """Each lead's places (see _place_of), worked out once for both orders."""
+        if self._places is None:
+            self._places = list(map(_place_of, self.rows, range(self.count)))
+        return self._places
 
     def compare(self, i: int, j: int) -> None:
         a, b = self.rows[i][0], self.rows[j][0]
@@ -713,17 +733,20 @@ class _Memory:
         """Each lead's name as _neighbour_name makes it, first name first
         and last name first (the same length either way round)."""
         if self._names is None:
-            first_last, last_first = [], []
+            first_last: list[str] = []
+            last_first: list[str] = []
+            add_first_last, add_last_first = first_last.append, last_first.append
             for row in self.rows:
                 first, last = row[_FIRST_AT], row[_LAST_AT]
-                if first or last:
-                    first, last = _fold_name(first), _fold_name(last)
-                    first_last.append(f"{first} {last}")
-                    last_first.append(f"{last} {first}")
+                if first or last:  # _fold_name, inlined for plain ASCII
+                    first = first.lower() if first and first.isascii() else _fold_name(first)
+                    last = last.lower() if last and last.isascii() else _fold_name(last)
+                    add_first_last(f"{first} {last}")
+                    add_last_first(f"{last} {first}")
                 else:
                     full = _fold_name(row[_FULL_AT])
-                    first_last.append(full)
-                    last_first.append(full)
+                    add_first_last(full)
+                    add_last_first(full)
             self._names = (first_last, last_first)
         return self._names
 
@@ -757,23 +780,31 @@ class _Memory:
         # Each name against the NEIGHBOUR_WINDOW names before it: the
         # similarities in C (0 below the cut-off), the rest for the few near.
         similarity, near_enough = JaroWinkler.similarity, NEIGHBOUR_NAME.__le__
-        places, place = self.places, self.place
+        places = self.all_places()
         for back in range(1, NEIGHBOUR_WINDOW + 1):
             alike = map(near_enough, map(similarity, names[back:], names))
             for at, other in compress(zip(ats[back:], ats, strict=False), alike):
                 code = at * count + other if at < other else other * count + at
                 if code in seen:
                     continue
-                a = places[at] or place(at)
-                b = places[other] or place(other)
-                if (
-                    (a[0] is not None and a[0] == b[0])
-                    or (a[1] is not None and a[1] == b[1])
-                    or (a[2] is not None and a[2] == b[2])
-                    or (a[3] is not None and a[3] == b[3])
-                    or (a[4] is not None and a[4] == b[4])
-                ):
+                a, b = places[at], places[other]
+                if a[0] == b[0] or a[1] == b[1] or a[2] == b[2] or a[3] == b[3] or a[4] == b[4]:
                     yield code
+
+
+def _place_of(row: Sequence[Any], at: int) -> _Place:
+    """A lead's places: city (folded), postcode, house number, company key,
+    domain; each one it lacks is its position ``at`` instead, which equals
+    no other lead's place."""
+    city, postcode, street, company, domain = _FULL_PLACES(row)
+    house = _HOUSE.search(street) if street else None
+    return (
+        (city.lower() if city.isascii() else _fold_name(city) or at) if city else at,
+        postcode or at,
+        house.group(0) if house else at,
+        company or at,
+        domain or at,
+    )
 
 
 def _links_in_memory(
@@ -911,7 +942,7 @@ def scan(
     stats: ScanStats | None = None,
 ) -> list[Cluster]:
     """Every cluster of look-alike active leads (dismissed pairs never joined)."""
-    with _unmapped(session), _no_cycle_collection():
+    with _no_cycle_collection():
         dismissed = all_dismissed_pairs(session)
         links = find_links(session, rules, progress, stats, dismissed)
         return build_clusters(links, dismissed)
@@ -933,9 +964,10 @@ def _no_cycle_collection() -> Iterator[None]:
 
 @contextmanager
 def _unmapped(session: Session) -> Iterator[None]:
-    """On SQLite, read without memory-mapping the file for the scan: it
-    reads every page once per pass, which mapping does not speed up, and
-    mapped pages count in the process's memory (a 1M-lead file is 1.4 GB)."""
+    """On SQLite, read without memory-mapping the file for the streaming
+    scan: it reads every page once per pass, which mapping does not speed
+    up, and mapped pages count in the process's memory (a 1M-lead file is
+    1.4 GB). The in-memory scan reads a small file once: left as it is."""
     connection = session.connection()
     if connection.dialect.name != "sqlite":
         yield

@@ -451,20 +451,17 @@ def scorer(rules: Rules) -> Callable[[Features, Features], Verdict | None]:
     list of similarities, a dict look-up per weight, a field without weight
     worked out anyway, keyword arguments)."""
     weights = rules.weights
-    w_name, w_company, w_domain, w_street, w_line2, w_city, w_postcode, w_state, w_country, w_phone = (
-        weights.get(field, 0.0)
-        for field in (
-            *("name", "company", "domain", "street", "address_line2", "city"),
-            *("postal_code", "state", "country", "phone"),
-        )
+    w_name, w_company, w_domain, w_street, w_line2 = (
+        weights.get(f, 0.0) for f in ("name", "company", "domain", "street", "address_line2")
+    )
+    w_city, w_postcode, w_state, w_country, w_phone = (
+        weights.get(f, 0.0) for f in ("city", "postal_code", "state", "country", "phone")
     )
     exact_email, exact_linkedin, exact_record, exact_phone = (
         key in rules.exact for key in ("email", "linkedin_url", "provider_record", "phone")
     )
     low, high, min_weight = rules.low, rules.high, rules.min_weight
-    exact_verdicts = {
-        reason: Verdict(1.0, (reason,), "merge") for reason in EXACT_REASONS.values()
-    }
+    exact_verdicts = {reason: Verdict(1.0, (reason,), "merge") for reason in EXACT_REASONS.values()}
     name_pair, text_sim, jw, postcode_sim = _name_pair, _text_sim, _jw, _postcode_sim
     # Each (field, similarity)'s reason, written once: most similarities are
     # 1 or 0, and formatting one costs more than scoring it.
@@ -520,27 +517,34 @@ def scorer(rules: Rules) -> Callable[[Features, Features], Verdict | None]:
             employer = (weight, similarity)
             total += weight * similarity
             weighed += weight
-        swapped = 0.0
-        if (a_line2 or b_line2) and (w_street or w_line2):
-            swapped = _swapped_lines(a, b)
+        # The street and second line each count as the better of themselves
+        # and the two written the other way round: worked out only when
+        # one of them is short of 1 and a second line is there to swap.
+        street = line2 = None
         if w_street and ((a_street and b_street) or (a_house and b_house)):
             words = text_sim(a_street, b_street) if a_street and b_street else None
             if a_house and b_house:
                 house = 1.0 if a_house == b_house else 0.0
-                similarity = house if words is None else 0.4 * house + 0.6 * words
+                street = house if words is None else 0.4 * house + 0.6 * words
             else:
-                similarity = words if words is not None else 0.0
-            if swapped > similarity:
-                similarity = swapped
-            counted.append(("street", similarity))
-            total += w_street * similarity
-            weighed += w_street
+                street = words if words is not None else 0.0
         if w_line2 and a_line2 and b_line2:
-            similarity = text_sim(a_line2, b_line2)
-            if swapped > similarity:
-                similarity = swapped
-            counted.append(("address_line2", similarity))
-            total += w_line2 * similarity
+            line2 = text_sim(a_line2, b_line2)
+        if (a_line2 or b_line2) and (
+            (street is not None and street < 1.0) or (line2 is not None and line2 < 1.0)
+        ):
+            swapped = _swapped_lines(a, b)
+            if street is not None and swapped > street:
+                street = swapped
+            if line2 is not None and swapped > line2:
+                line2 = swapped
+        if street is not None:
+            counted.append(("street", street))
+            total += w_street * street
+            weighed += w_street
+        if line2 is not None:
+            counted.append(("address_line2", line2))
+            total += w_line2 * line2
             weighed += w_line2
         if w_city and a_city and b_city:
             similarity = jw(a_city, b_city)
