@@ -783,13 +783,13 @@ class _Memory:
         places = self.all_places()
         for back in range(1, NEIGHBOUR_WINDOW + 1):
             alike = map(near_enough, map(similarity, names[back:], names))
+            # Most alike names share no place: that test first, the pair's code after.
             for at, other in compress(zip(ats[back:], ats, strict=False), alike):
-                code = at * count + other if at < other else other * count + at
-                if code in seen:
-                    continue
                 a, b = places[at], places[other]
                 if a[0] == b[0] or a[1] == b[1] or a[2] == b[2] or a[3] == b[3] or a[4] == b[4]:
-                    yield code
+                    code = at * count + other if at < other else other * count + at
+                    if code not in seen:
+                        yield code
 
 
 def _place_of(row: Sequence[Any], at: int) -> _Place:
