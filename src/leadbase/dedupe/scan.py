@@ -48,7 +48,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import combinations, compress, groupby
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any, Literal, NamedTuple, cast
 
 from rapidfuzz.distance import JaroWinkler
@@ -898,8 +898,9 @@ def build_clusters(links: Sequence[Link], dismissed: set[tuple[str, str]]) -> li
     """Clusters from links (see the module's doc), strongest first."""
     forest = _Forest(dismissed)
     weakest: dict[str, Verdict] = {}
-    merges = sorted((k for k in links if k.verdict.action == "merge"), key=_strongest)
-    reviews = sorted((k for k in links if k.verdict.action != "merge"), key=_strongest)
+    # Strongest first, links of one score in the order found (a stable sort).
+    merges = sorted((k for k in links if k.verdict.action == "merge"), key=_SCORE, reverse=True)
+    reviews = sorted((k for k in links if k.verdict.action != "merge"), key=_SCORE, reverse=True)
     for link in merges:
         _join(forest, weakest, link)
     certain = {lead for root in weakest for lead in forest.members.get(root, ())}
@@ -907,18 +908,21 @@ def build_clusters(links: Sequence[Link], dismissed: set[tuple[str, str]]) -> li
         if link.a not in certain and link.b not in certain:
             _join(forest, weakest, link)
     clusters = []
+    find, members = forest.find, forest.members
     for root, verdict in weakest.items():
-        if forest.find(root) != root:
+        if find(root) != root:
             continue
-        lead_ids = tuple(sorted(forest.members[root]))
+        lead_ids = tuple(sorted(members[root]))
         action: Literal["merge", "review"] = "merge" if lead_ids[0] in certain else "review"
         clusters.append(Cluster(lead_ids, verdict.score, verdict.reasons, action))
-    clusters.sort(key=lambda c: (-c.score, c.lead_ids))
+    # By score, highest first, then by lead ids (no two clusters share one).
+    clusters.sort(key=_LEAD_IDS)
+    clusters.sort(key=_CLUSTER_SCORE, reverse=True)
     return clusters
 
 
-def _strongest(link: Link) -> float:
-    return -link.verdict.score
+_SCORE = attrgetter("verdict.score")
+_CLUSTER_SCORE, _LEAD_IDS = attrgetter("score"), attrgetter("lead_ids")
 
 
 def _join(forest: _Forest, weakest: dict[str, Verdict], link: Link) -> None:
