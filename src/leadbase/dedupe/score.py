@@ -463,6 +463,7 @@ def scorer(rules: Rules) -> Callable[[Features, Features], Verdict | None]:
     low, high, min_weight = rules.low, rules.high, rules.min_weight
     exact_verdicts = {reason: Verdict(1.0, (reason,), "merge") for reason in EXACT_REASONS.values()}
     name_pair, text_sim, jw, postcode_sim = _name_pair, _text_sim, _jw, _postcode_sim
+    first_sim, jaro_winkler = _first_sim, JaroWinkler.similarity
     # Each (field, similarity)'s reason, written once: most similarities are
     # 1 or 0, and formatting one costs more than scoring it.
     written: dict[tuple[str, float], str] = {}
@@ -494,7 +495,22 @@ def scorer(rules: Rules) -> Callable[[Features, Features], Verdict | None]:
         counted: list[tuple[str, float]] = []
         employer: tuple[float, float] | None = None
         if w_name and (a_first or a_last) and (b_first or b_last):
-            similarity = name_pair(a_first, a_last, b_first, b_last)
+            # _name_pair(a_first, a_last, b_first, b_last), inlined
+            if a_last and b_last:
+                if a_last == b_last:
+                    last = 1.0
+                else:
+                    last = jaro_winkler(a_last, b_last)
+                    last = last * last
+                if a_first and b_first:
+                    first = 1.0 if a_first == b_first else first_sim(a_first, b_first)
+                    similarity = (first + last) / 2
+                else:
+                    similarity = 0.9 * last
+            elif a_first and b_first:
+                similarity = 0.8 * (1.0 if a_first == b_first else first_sim(a_first, b_first))
+            else:
+                similarity = 0.0
             if similarity < 0.9:
                 similarity = max(similarity, name_pair(a_first, a_last, b_last, b_first))
             counted.append(("name", similarity))
