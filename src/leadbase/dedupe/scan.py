@@ -487,19 +487,25 @@ def _count_all(session: Session) -> int:
 
 
 def _read_all(session: Session) -> list[Sequence[Any]]:
-    """Every active lead's _ALL_COLUMNS, in no particular order."""
+    """Every active lead's _ALL_COLUMNS, in no particular order. On SQLite
+    without the two activity columns, which the query tests instead:
+    Python's sqlite3 hands the interpreter lock back and forth for every
+    column of every row read, so a column not read is a cost saved (the
+    ``+`` keeps SQLite from walking the merged_into_id index, every row)."""
     connection = session.connection()
     quote = connection.dialect.identifier_preparer.quote
-    sql = (
-        f"SELECT {', '.join(quote(c) for c in _ALL_COLUMNS)} FROM {quote(SalesLead.__tablename__)}"
-    )
+    table = quote(SalesLead.__tablename__)
     if connection.dialect.name == "sqlite":
         cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
-            cursor.execute(sql)
-            return [row for row in cursor.fetchall() if not row[-2] and row[-1] is None]
+            cursor.execute(
+                f"SELECT {', '.join(quote(c) for c in _ALL_COLUMNS[:-2])} FROM {table} "
+                "WHERE NOT ifnull(is_deleted, 0) AND +merged_into_id IS NULL"
+            )
+            return cursor.fetchall()
         finally:
             cursor.close()
+    sql = f"SELECT {', '.join(quote(c) for c in _ALL_COLUMNS)} FROM {table}"
     return [tuple(row) for row in connection.exec_driver_sql(sql) if is_active(row)]
 
 
