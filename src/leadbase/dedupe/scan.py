@@ -502,7 +502,8 @@ def _read_all(session: Session) -> list[Sequence[Any]]:
                 f"SELECT {', '.join(quote(c) for c in _ALL_COLUMNS[:-2])} FROM {table} "
                 "WHERE NOT ifnull(is_deleted, 0) AND +merged_into_id IS NULL"
             )
-            return cursor.fetchall()
+            rows: list[Sequence[Any]] = cursor.fetchall()
+            return rows
         finally:
             cursor.close()
     sql = f"SELECT {', '.join(quote(c) for c in _ALL_COLUMNS)} FROM {table}"
