@@ -598,7 +598,15 @@ class _FeatureMaker:
                 ),
                 street_words,
                 house,
-                fold(address_line2) if address_line2 else None,
+                (
+                    # _fold without its memo for plain ASCII: second lines are
+                    # nearly all different, a memo only costs there.
+                    (" ".join(_STREET_WORD(address_line2.lower())) or None)
+                    if address_line2.isascii()
+                    else fold(address_line2)
+                )
+                if address_line2
+                else None,
                 fold(city) if city else None,
                 _postcode(postal_code) if postal_code else None,
                 fold(state) if state else None,
@@ -635,6 +643,7 @@ class _Memory:
         self.seen: set[int] = set()
         self.links: list[Link] = []
         self._names: tuple[list[str], list[str]] | None = None
+        self._named: list[bool] | None = None
         self.make_features = _FeatureMaker()
         self.score = scorer(rules)
 
@@ -757,6 +766,12 @@ class _Memory:
             self._names = (first_last, last_first)
         return self._names
 
+    def named(self) -> list[bool]:
+        """Whether each lead's neighbour name is long enough (3 letters) to compare."""
+        if self._named is None:
+            self._named = [len(name) >= 3 for name in self.neighbour_names()[0]]
+        return self._named
+
     def ranked(self, order: tuple[str, ...]) -> list[int]:
         """The leads' positions in the database's ``order`` (NULL first,
         then by code point): one stable sort per column, the least
@@ -782,7 +797,7 @@ class _Memory:
         first_last, last_first = self.neighbour_names()
         every = last_first if order[0] == "last_name" else first_last
         ranked = self.ranked(order)
-        ats = [at for at in ranked if len(every[at]) >= 3]
+        ats = list(compress(ranked, map(self.named().__getitem__, ranked)))
         names = list(map(every.__getitem__, ats))
         # Each name against the NEIGHBOUR_WINDOW names before it: the
         # similarities in C (0 below the cut-off), the rest for the few near.
