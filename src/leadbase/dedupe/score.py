@@ -463,7 +463,7 @@ def scorer(rules: Rules) -> Callable[[Features, Features], Verdict | None]:
     low, high, min_weight = rules.low, rules.high, rules.min_weight
     exact_verdicts = {reason: Verdict(1.0, (reason,), "merge") for reason in EXACT_REASONS.values()}
     name_pair, text_sim, jw, postcode_sim = _name_pair, _text_sim, _jw, _postcode_sim
-    first_sim, jaro_winkler = _first_sim, JaroWinkler.similarity
+    first_sim, jaro_winkler, sort_ratio = _first_sim, JaroWinkler.similarity, fuzz.token_sort_ratio
     # Each (field, similarity)'s reason, written once: most similarities are
     # 1 or 0, and formatting one costs more than scoring it.
     written: dict[tuple[str, float], str] = {}
@@ -538,14 +538,16 @@ def scorer(rules: Rules) -> Callable[[Features, Features], Verdict | None]:
         # one of them is short of 1 and a second line is there to swap.
         street = line2 = None
         if w_street and ((a_street and b_street) or (a_house and b_house)):
-            words = text_sim(a_street, b_street) if a_street and b_street else None
+            words = None
+            if a_street and b_street:  # text_sim, inlined
+                words = 1.0 if a_street == b_street else sort_ratio(a_street, b_street) / 100
             if a_house and b_house:
                 house = 1.0 if a_house == b_house else 0.0
                 street = house if words is None else 0.4 * house + 0.6 * words
             else:
                 street = words if words is not None else 0.0
         if w_line2 and a_line2 and b_line2:
-            line2 = text_sim(a_line2, b_line2)
+            line2 = 1.0 if a_line2 == b_line2 else sort_ratio(a_line2, b_line2) / 100
         if (a_line2 or b_line2) and (
             (street is not None and street < 1.0) or (line2 is not None and line2 < 1.0)
         ):
@@ -563,12 +565,12 @@ def scorer(rules: Rules) -> Callable[[Features, Features], Verdict | None]:
             total += w_line2 * line2
             weighed += w_line2
         if w_city and a_city and b_city:
-            similarity = jw(a_city, b_city)
+            similarity = 1.0 if a_city == b_city else jw(a_city, b_city)
             counted.append(("city", similarity))
             total += w_city * similarity
             weighed += w_city
         if w_postcode and a_postcode and b_postcode:
-            similarity = postcode_sim(a_postcode, b_postcode)
+            similarity = 1.0 if a_postcode == b_postcode else postcode_sim(a_postcode, b_postcode)
             counted.append(("postal_code", similarity))
             total += w_postcode * similarity
             weighed += w_postcode
