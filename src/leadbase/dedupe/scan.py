@@ -467,15 +467,12 @@ IN_MEMORY_LIMIT = 100_000
 # SELECTED with the sort name before the two activity columns (is_active
 # reads the last two).
 _ALL_COLUMNS = (*SELECTED[:-2], "sort_name", *SELECTED[-2:])
-_SORT_NAME_AT = len(SELECTED) - 2
+# The names come first in any row read (no column is left out before them).
 _FIRST_AT, _LAST_AT, _FULL_AT = (_POSITION[c] for c in ("first_name", "last_name", "full_name"))
-# _places() reads NEIGHBOUR_FIELDS positions 4..8: the same columns of a full row.
 # A lead's places (see _place_of): city (folded), postcode, house number,
 # company key, domain; a lead's position where it lacks one.
 _Place = tuple[str | int, str | int, str | int, str | int, str | int]
-_FULL_PLACES = itemgetter(
-    *(_POSITION[c] for c in ("city", "postal_code", "street", "key_company", "key_domain"))
-)
+_PLACE_COLUMNS = ("city", "postal_code", "street", "key_company", "key_domain")
 
 
 def _count_all(session: Session) -> int:
@@ -486,28 +483,61 @@ def _count_all(session: Session) -> int:
     return int(connection.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar() or 0)
 
 
-def _read_all(session: Session) -> list[Sequence[Any]]:
-    """Every active lead's _ALL_COLUMNS, in no particular order. On SQLite
-    without the two activity columns, which the query tests instead:
-    Python's sqlite3 hands the interpreter lock back and forth for every
-    column of every row read, so a column not read is a cost saved (the
-    ``+`` keeps SQLite from walking the merged_into_id index, every row)."""
+# Columns most leads lack (an email, a source's record, a company): the
+# in-memory read on SQLite leaves out those no lead has at all.
+_SPARSE = (
+    *("email", "linkedin_url", "provider_name", "external_id", "phone"),
+    *("company_name", "company_domain", "key_email", "key_domain", "key_company"),
+)
+
+
+class _Layout(dict[str, int]):
+    """Where each of _ALL_COLUMNS is in a row read (a column left out: at
+    a NULL read once, the row's last value)."""
+
+    def __init__(self, read: Sequence[str], absent: Sequence[str] = ()) -> None:
+        super().__init__({name: at for at, name in enumerate(read)})
+        self.absent = frozenset(absent)
+        for name in absent:
+            self[name] = len(read)
+
+
+_FULL_LAYOUT = _Layout(_ALL_COLUMNS)
+
+
+def _read_all(session: Session) -> tuple[list[Sequence[Any]], _Layout]:
+    """Every active lead's _ALL_COLUMNS, in no particular order, and where
+    each column is in its row. On SQLite, without the columns no lead has
+    (an index tells which, at once) nor the two activity columns (tested in
+    the query): Python's sqlite3 passes the interpreter lock back and forth
+    for every column of every row it reads, so a column not read is a cost
+    saved. (The ``+`` keeps SQLite off the merged_into_id index.)"""
     connection = session.connection()
     quote = connection.dialect.identifier_preparer.quote
     table = quote(SalesLead.__tablename__)
-    if connection.dialect.name == "sqlite":
-        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.execute(
-                f"SELECT {', '.join(quote(c) for c in _ALL_COLUMNS[:-2])} FROM {table} "
-                "WHERE NOT ifnull(is_deleted, 0) AND +merged_into_id IS NULL"
+    rows: list[Sequence[Any]]
+    if connection.dialect.name != "sqlite":
+        sql = f"SELECT {', '.join(quote(c) for c in _ALL_COLUMNS)} FROM {table}"
+        rows = [tuple(row) for row in connection.exec_driver_sql(sql) if is_active(row)]
+        return rows, _FULL_LAYOUT
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(
+            "SELECT "
+            + ", ".join(
+                f"EXISTS (SELECT 1 FROM {table} WHERE {quote(c)} IS NOT NULL)" for c in _SPARSE
             )
-            rows: list[Sequence[Any]] = cursor.fetchall()
-            return rows
-        finally:
-            cursor.close()
-    sql = f"SELECT {', '.join(quote(c) for c in _ALL_COLUMNS)} FROM {table}"
-    return [tuple(row) for row in connection.exec_driver_sql(sql) if is_active(row)]
+        )
+        absent = [c for c, some in zip(_SPARSE, cursor.fetchone(), strict=True) if not some]
+        read = [c for c in _ALL_COLUMNS[:-2] if c not in absent]
+        cursor.execute(
+            f"SELECT {', '.join(quote(c) for c in read)}{', NULL' if absent else ''} FROM {table} "
+            "WHERE NOT ifnull(is_deleted, 0) AND +merged_into_id IS NULL"
+        )
+        rows = cursor.fetchall()
+        return rows, _Layout(read, absent)
+    finally:
+        cursor.close()
 
 
 _WORD = re.compile(r"[^\W\d_]+")  # keys.letters' words
@@ -527,8 +557,10 @@ class _FeatureMaker:
     scan, the tuple is made without keyword arguments). A test holds the
     two to the same output."""
 
-    def __init__(self) -> None:
+    def __init__(self, layout: _Layout = _FULL_LAYOUT) -> None:
         self.letters: dict[str, str | None] = {}
+        # A row's FEATURE_FIELDS values, in order.
+        self.fields = itemgetter(*(layout[name] for name in FEATURE_FIELDS))
 
     def name_letters(self, word: str) -> str | None:
         try:
@@ -566,7 +598,7 @@ class _FeatureMaker:
             country,
             key_email,
             key_domain,
-        ) = row[1:_FEATURE_END]
+        ) = self.fields(row)
         if not first_name and not last_name and full_name:
             first_name, last_name = norm.split_name(full_name)
         letters = self.letters
@@ -632,8 +664,10 @@ class _Memory:
         rules: Rules,
         dismissed: set[tuple[str, str]],
         stats: ScanStats,
+        layout: _Layout = _FULL_LAYOUT,
     ) -> None:
         self.rows, self.rules, self.dismissed, self.stats = rows, rules, dismissed, stats
+        self.layout = layout
         self.count = len(rows)
         self.features: list[Features | None] = [None] * self.count
         self.initials: list[Initials | None] = [None] * self.count
@@ -644,7 +678,7 @@ class _Memory:
         self.links: list[Link] = []
         self._names: tuple[list[str], list[str]] | None = None
         self._named: list[bool] | None = None
-        self.make_features = _FeatureMaker()
+        self.make_features = _FeatureMaker(layout)
         self.score = scorer(rules)
 
     def feature(self, at: int) -> Features:
@@ -667,7 +701,8 @@ class _Memory:
     def all_places(self) -> list[_Place]:
         """Each lead's places (see _place_of), worked out once for both orders."""
         if self._places is None:
-            self._places = list(map(_place_of, self.rows, range(self.count)))
+            values = itemgetter(*(self.layout[c] for c in _PLACE_COLUMNS))
+            self._places = list(map(_place_of, map(values, self.rows), range(self.count)))
         return self._places
 
     def compare(self, i: int, j: int) -> None:
@@ -684,11 +719,14 @@ class _Memory:
     def key_pass(self, columns: tuple[str, ...]) -> None:
         """One key's pass: the leads sharing the key, block by block. The
         keys two leads share are counted in C; only their leads are walked."""
+        layout = self.layout
+        if not layout.absent.isdisjoint(columns):
+            return  # no lead has this key
         column: list[Any]
         if len(columns) == 1:
-            column = list(map(itemgetter(_POSITION[columns[0]]), self.rows))
+            column = list(map(itemgetter(layout[columns[0]]), self.rows))
         else:  # a key of several columns: None when a part is missing
-            parts = map(itemgetter(*(_POSITION[c] for c in columns)), self.rows)
+            parts = map(itemgetter(*(layout[c] for c in columns)), self.rows)
             column = [None if None in key else key for key in parts]
         counts = Counter(column)
         counts.pop(None, None)
@@ -779,7 +817,8 @@ class _Memory:
         which sorts first too) unless the column also holds ""."""
         rows = self.rows
         # (last_name, first_name) or (sort_name, id), least significant first
-        columns = [_FIRST_AT, _LAST_AT] if order[0] == "last_name" else [0, _SORT_NAME_AT]
+        sort_name = self.layout["sort_name"]
+        columns = [_FIRST_AT, _LAST_AT] if order[0] == "last_name" else [0, sort_name]
         ranked = list(range(self.count))
         for at in columns:
             values = [row[at] for row in rows]
@@ -814,11 +853,11 @@ class _Memory:
                         yield code
 
 
-def _place_of(row: Sequence[Any], at: int) -> _Place:
-    """A lead's places: city (folded), postcode, house number, company key,
-    domain; each one it lacks is its position ``at`` instead, which equals
-    no other lead's place."""
-    city, postcode, street, company, domain = _FULL_PLACES(row)
+def _place_of(values: Sequence[Any], at: int) -> _Place:
+    """A lead's places from its _PLACE_COLUMNS values: city (folded),
+    postcode, house number, company key, domain; each one it lacks is its
+    position ``at`` instead, which equals no other lead's place."""
+    city, postcode, street, company, domain = values
     house = _HOUSE.search(street) if street else None
     return (
         (city.lower() if city.isascii() else _fold_name(city) or at) if city else at,
@@ -836,7 +875,8 @@ def _links_in_memory(
     stats: ScanStats,
     progress: Callable[[int, int], None] | None,
 ) -> list[Link]:
-    memory = _Memory(_read_all(session), rules, dismissed, stats)
+    rows, layout = _read_all(session)
+    memory = _Memory(rows, rules, dismissed, stats, layout)
     stats.leads = memory.count
     meter = _Meter(progress, stats.leads * (len(PASSES) + len(NEIGHBOUR_ORDERS)))
     for number, columns in enumerate(PASSES, start=1):
