@@ -254,3 +254,24 @@ def test_small_and_large_database_scans_agree(leads: LeadDatabase, monkeypatch: 
     assert small == large and len(small) >= 3
     assert small_stats.leads == large_stats.leads == len(people)
     assert small_stats.links == large_stats.links
+
+
+def test_scans_agree_when_no_lead_has_an_email_phone_or_company(
+    leads: LeadDatabase, monkeypatch: Any
+) -> None:
+    """The in-memory read leaves out the columns no lead has (FEBRL's
+    leads: names and addresses only); the streaming scan reads them all."""
+    people = [
+        {"first_name": "Jane", "last_name": "Doe", "street": "12 Main St", "city": "Reno"},
+        {"first_name": "Jane", "last_name": "Do", "street": "12 Main Street", "city": "Reno"},
+        {"first_name": "Doe", "last_name": "Jane", "street": "12 Main St", "postal_code": "89501"},
+        {"first_name": "John", "last_name": "Smith", "address_line2": "Unit 3", "state": "NV"},
+        {"first_name": "Jon", "last_name": "Smith", "street": "Unit 3", "state": "NV"},
+    ]
+    leads.add_leads(people, on_duplicate="allow")
+    runs = []
+    for limit in (10_000, 0):
+        monkeypatch.setattr("leadbase.dedupe.scan.IN_MEMORY_LIMIT", limit)
+        with leads.db.read_session() as session:
+            runs.append(scan(session, RULES))
+    assert runs[0] == runs[1] and runs[0]

@@ -6,10 +6,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from leadbase.config import get_settings
 from leadbase.dedupe.rules import DEFAULT_WEIGHTS, Rules, RulesError, load_rules, rules_from_mapping
-from leadbase.dedupe.score import Verdict, compare
+from leadbase.dedupe.score import Features, Verdict, compare, compare_features, scorer
 
 RULES = Rules()
 
@@ -353,3 +355,44 @@ def test_exact_rules_are_configurable() -> None:
         rules_from_mapping({"exact": ["email", "fax"]})
     with pytest.raises(RulesError, match="exact must be a list"):
         rules_from_mapping({"exact": "email"})
+
+
+# --- the scan's comparer -------------------------------------------------------------
+
+_WORD = st.sampled_from(["jane", "jon", "john", "smith", "smyth", "doe", "j", "acme", "main"])
+_SOME = st.one_of(st.none(), _WORD, st.sampled_from(["jane doe", "main street", "unit 3"]))
+_FEATURES = st.builds(
+    Features,
+    email=st.one_of(st.none(), st.sampled_from(["a@x.com", "b@x.com"])),
+    linkedin=st.one_of(st.none(), st.sampled_from(["in/a", "in/b"])),
+    provider_record=st.one_of(st.none(), st.sampled_from([("p", "1"), ("p", "2")])),
+    first=_SOME,
+    last=_SOME,
+    phone=st.one_of(st.none(), st.sampled_from(["+1555", "+1666"])),
+    company=_SOME,
+    domain=st.one_of(st.none(), st.sampled_from(["acme.com", "globex.com"])),
+    street=_SOME,
+    house=st.one_of(st.none(), st.sampled_from(["1", "12", "12a"])),
+    line2=_SOME,
+    city=_SOME,
+    postcode=st.one_of(st.none(), st.sampled_from(["2000", "2001", "2010", "3000", "200"])),
+    state=st.one_of(st.none(), st.sampled_from(["nsw", "vic"])),
+    country=st.one_of(st.none(), st.sampled_from(["au", "de"])),
+)
+_RULES = st.sampled_from(
+    [
+        RULES,
+        Rules(exact=("email",)),
+        Rules(weights={**DEFAULT_WEIGHTS, "company": 0.0, "street": 0.0, "city": 0.0}),
+        Rules(weights={**DEFAULT_WEIGHTS, "domain": 0.0, "address_line2": 0.0}, low=0.3),
+        Rules(high=0.6, low=0.4, min_weight=3.0),
+    ]
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(_FEATURES, _FEATURES, _RULES)
+def test_scorer_is_compare_features(a: Features, b: Features, rules: Rules) -> None:
+    """The scan's comparer gives compare_features' verdict, to the last bit."""
+    assert scorer(rules)(a, b) == compare_features(a, b, rules)
+    assert scorer(rules)(b, a) == compare_features(b, a, rules)

@@ -48,7 +48,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import combinations, compress, groupby
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any, Literal, NamedTuple, cast
 
 from rapidfuzz.distance import JaroWinkler
@@ -63,17 +63,19 @@ from leadbase.dedupe.matcher import SELECTED, is_active
 from leadbase.dedupe.repository import all_dismissed_pairs, pair
 from leadbase.dedupe.rules import Rules
 from leadbase.dedupe.score import (
+    _DIGITS,
+    _STREET_WORDS,
+    _WORDS,
     FEATURE_FIELDS,
     Features,
     Initials,
     Verdict,
     _fold,
     _postcode,
-    _street,
-    compare_features,
     features_of,
     initials_meet,
     initials_of,
+    scorer,
 )
 from leadbase.errors import ConflictError
 from leadbase.models import SalesLead
@@ -281,7 +283,7 @@ def _scan_block(block: list[Any], current: _Pass, context: _ScanContext) -> None
         if ids in context.dismissed:
             continue
         context.stats.compared += 1
-        verdict = compare_features(feats[i], feats[j], rules)
+        verdict = context.score(feats[i], feats[j])
         if verdict is not None:
             context.links.append(Link(ids[0], ids[1], verdict))
 
@@ -397,6 +399,9 @@ class _ScanContext:
     links: list[Link]
     cache: _FeatureCache
 
+    def __post_init__(self) -> None:
+        self.score = scorer(self.rules)
+
     def compare(self, x: Sequence[Any], y: Sequence[Any]) -> None:
         ids = pair(x[0], y[0])
         if ids in self.dismissed:
@@ -404,7 +409,7 @@ class _ScanContext:
         fx = self.cache.get(x[0]) or self.cache.add(x)
         fy = self.cache.get(y[0]) or self.cache.add(y)
         self.stats.compared += 1
-        verdict = compare_features(fx, fy, self.rules)
+        verdict = self.score(fx, fy)
         if verdict is not None:
             self.links.append(Link(ids[0], ids[1], verdict))
 
@@ -420,6 +425,17 @@ def find_links(
     dismissed = dismissed if dismissed is not None else all_dismissed_pairs(session)
     if _count_all(session) <= IN_MEMORY_LIMIT:
         return _links_in_memory(session, rules, dismissed, stats, progress)
+    with _unmapped(session):
+        return _links_streamed(session, rules, dismissed, stats, progress)
+
+
+def _links_streamed(
+    session: Session,
+    rules: Rules,
+    dismissed: set[tuple[str, str]],
+    stats: ScanStats,
+    progress: Callable[[int, int], None] | None,
+) -> list[Link]:
     stats.leads = count_active(session)
     context = _ScanContext(rules, dismissed, stats, [], _FeatureCache())
     steps = len(PASSES) + len(NEIGHBOUR_ORDERS)
@@ -451,15 +467,12 @@ IN_MEMORY_LIMIT = 100_000
 # SELECTED with the sort name before the two activity columns (is_active
 # reads the last two).
 _ALL_COLUMNS = (*SELECTED[:-2], "sort_name", *SELECTED[-2:])
-_SORT_NAME_AT = len(SELECTED) - 2
+# The names come first in any row read (no column is left out before them).
 _FIRST_AT, _LAST_AT, _FULL_AT = (_POSITION[c] for c in ("first_name", "last_name", "full_name"))
-# _places() reads NEIGHBOUR_FIELDS positions 4..8: the same columns of a full row.
-# A lead's places, each None or a value: city (folded), postcode, house
-# number, company key, domain.
-_Place = tuple[str | None, str | None, str | None, str | None, str | None]
-_FULL_PLACES = itemgetter(
-    *(_POSITION[c] for c in ("city", "postal_code", "street", "key_company", "key_domain"))
-)
+# A lead's places (see _place_of): city (folded), postcode, house number,
+# company key, domain; a lead's position where it lacks one.
+_Place = tuple[str | int, str | int, str | int, str | int, str | int]
+_PLACE_COLUMNS = ("city", "postal_code", "street", "key_company", "key_domain")
 
 
 def _count_all(session: Session) -> int:
@@ -470,21 +483,61 @@ def _count_all(session: Session) -> int:
     return int(connection.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar() or 0)
 
 
-def _read_all(session: Session) -> list[Sequence[Any]]:
-    """Every active lead's _ALL_COLUMNS, in no particular order."""
+# Columns most leads lack (an email, a source's record, a company): the
+# in-memory read on SQLite leaves out those no lead has at all.
+_SPARSE = (
+    *("email", "linkedin_url", "provider_name", "external_id", "phone"),
+    *("company_name", "company_domain", "key_email", "key_domain", "key_company"),
+)
+
+
+class _Layout(dict[str, int]):
+    """Where each of _ALL_COLUMNS is in a row read (a column left out: at
+    a NULL read once, the row's last value)."""
+
+    def __init__(self, read: Sequence[str], absent: Sequence[str] = ()) -> None:
+        super().__init__({name: at for at, name in enumerate(read)})
+        self.absent = frozenset(absent)
+        for name in absent:
+            self[name] = len(read)
+
+
+_FULL_LAYOUT = _Layout(_ALL_COLUMNS)
+
+
+def _read_all(session: Session) -> tuple[list[Sequence[Any]], _Layout]:
+    """Every active lead's _ALL_COLUMNS, in no particular order, and where
+    each column is in its row. On SQLite, without the columns no lead has
+    (an index tells which, at once) nor the two activity columns (tested in
+    the query): Python's sqlite3 passes the interpreter lock back and forth
+    for every column of every row it reads, so a column not read is a cost
+    saved. (The ``+`` keeps SQLite off the merged_into_id index.)"""
     connection = session.connection()
     quote = connection.dialect.identifier_preparer.quote
-    sql = (
-        f"SELECT {', '.join(quote(c) for c in _ALL_COLUMNS)} FROM {quote(SalesLead.__tablename__)}"
-    )
-    if connection.dialect.name == "sqlite":
-        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.execute(sql)
-            return [row for row in cursor.fetchall() if not row[-2] and row[-1] is None]
-        finally:
-            cursor.close()
-    return [tuple(row) for row in connection.exec_driver_sql(sql) if is_active(row)]
+    table = quote(SalesLead.__tablename__)
+    rows: list[Sequence[Any]]
+    if connection.dialect.name != "sqlite":
+        sql = f"SELECT {', '.join(quote(c) for c in _ALL_COLUMNS)} FROM {table}"
+        rows = [tuple(row) for row in connection.exec_driver_sql(sql) if is_active(row)]
+        return rows, _FULL_LAYOUT
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(
+            "SELECT "
+            + ", ".join(
+                f"EXISTS (SELECT 1 FROM {table} WHERE {quote(c)} IS NOT NULL)" for c in _SPARSE
+            )
+        )
+        absent = [c for c, some in zip(_SPARSE, cursor.fetchone(), strict=True) if not some]
+        read = [c for c in _ALL_COLUMNS[:-2] if c not in absent]
+        cursor.execute(
+            f"SELECT {', '.join(quote(c) for c in read)}{', NULL' if absent else ''} FROM {table} "
+            "WHERE NOT ifnull(is_deleted, 0) AND +merged_into_id IS NULL"
+        )
+        rows = cursor.fetchall()
+        return rows, _Layout(read, absent)
+    finally:
+        cursor.close()
 
 
 _WORD = re.compile(r"[^\W\d_]+")  # keys.letters' words
@@ -504,9 +557,10 @@ class _FeatureMaker:
     scan, the tuple is made without keyword arguments). A test holds the
     two to the same output."""
 
-    def __init__(self) -> None:
+    def __init__(self, layout: _Layout = _FULL_LAYOUT) -> None:
         self.letters: dict[str, str | None] = {}
-        self.make = Features._make
+        # A row's FEATURE_FIELDS values, in order.
+        self.fields = itemgetter(*(layout[name] for name in FEATURE_FIELDS))
 
     def name_letters(self, word: str) -> str | None:
         try:
@@ -544,14 +598,22 @@ class _FeatureMaker:
             country,
             key_email,
             key_domain,
-        ) = row[1:_FEATURE_END]
+        ) = self.fields(row)
         if not first_name and not last_name and full_name:
             first_name, last_name = norm.split_name(full_name)
-        first = self.name_letters(first_name) if first_name else None
-        last = self.name_letters(last_name) if last_name else None
-        street_words, house = _street(street) if street else (None, None)
+        letters = self.letters
+        first = (letters.get(first_name) or self.name_letters(first_name)) if first_name else None
+        last = (letters.get(last_name) or self.name_letters(last_name)) if last_name else None
+        street_words = house = None
+        if street:  # score._street, inlined
+            folded = street.lower() if street.isascii() else (norm.sort_key(street) or "")
+            number = _STREET_NUMBER(folded)
+            words = _STREET_WORD(folded)
+            street_words = " ".join(map(_SPELLED, words, words)) or None
+            house = number.group(0) if number else None
         fold = _fold
-        return self.make(
+        return _new_features(
+            Features,
             (
                 key_email or (keys.canonical_email(email) if email else None),
                 linkedin_url,
@@ -568,13 +630,29 @@ class _FeatureMaker:
                 ),
                 street_words,
                 house,
-                fold(address_line2) if address_line2 else None,
+                (
+                    # _fold without its memo for plain ASCII: second lines are
+                    # nearly all different, a memo only costs there.
+                    (" ".join(_STREET_WORD(address_line2.lower())) or None)
+                    if address_line2.isascii()
+                    else fold(address_line2)
+                )
+                if address_line2
+                else None,
                 fold(city) if city else None,
                 _postcode(postal_code) if postal_code else None,
                 fold(state) if state else None,
                 fold(country) if country else None,
-            )
+            ),
         )
+
+
+# score._street's parts, bound once; a Features made as a plain tuple is
+# (its fields are all given, in order).
+_STREET_NUMBER = _DIGITS.search
+_STREET_WORD = _WORDS.findall
+_SPELLED = _STREET_WORDS.get
+_new_features = tuple.__new__
 
 
 class _Memory:
@@ -586,18 +664,22 @@ class _Memory:
         rules: Rules,
         dismissed: set[tuple[str, str]],
         stats: ScanStats,
+        layout: _Layout = _FULL_LAYOUT,
     ) -> None:
         self.rows, self.rules, self.dismissed, self.stats = rows, rules, dismissed, stats
+        self.layout = layout
         self.count = len(rows)
         self.features: list[Features | None] = [None] * self.count
         self.initials: list[Initials | None] = [None] * self.count
-        self.places: list[_Place | None] = [None] * self.count
+        self._places: list[_Place] | None = None
         # Pairs (i * count + j, i < j) already settled: compared, or left
         # out by a block compared in full (the streaming passes' test).
         self.seen: set[int] = set()
         self.links: list[Link] = []
         self._names: tuple[list[str], list[str]] | None = None
-        self.make_features = _FeatureMaker()
+        self._named: list[bool] | None = None
+        self.make_features = _FeatureMaker(layout)
+        self.score = scorer(rules)
 
     def feature(self, at: int) -> Features:
         found = self.features[at]
@@ -616,19 +698,12 @@ class _Memory:
             self.initials[at] = found
         return found
 
-    def place(self, at: int) -> _Place:
-        found = self.places[at]
-        if found is None:
-            city, postcode, street, company, domain = _FULL_PLACES(self.rows[at])
-            house = _HOUSE.search(street) if street else None
-            found = self.places[at] = (
-                _fold_name(city) or None,
-                postcode or None,
-                house.group(0) if house else None,
-                company or None,
-                domain or None,
-            )
-        return found
+    def all_places(self) -> list[_Place]:
+        """Each lead's places (see _place_of), worked out once for both orders."""
+        if self._places is None:
+            values = itemgetter(*(self.layout[c] for c in _PLACE_COLUMNS))
+            self._places = list(map(_place_of, map(values, self.rows), range(self.count)))
+        return self._places
 
     def compare(self, i: int, j: int) -> None:
         a, b = self.rows[i][0], self.rows[j][0]
@@ -637,20 +712,21 @@ class _Memory:
             return
         self.stats.compared += 1
         features = self.features
-        verdict = compare_features(
-            features[i] or self.feature(i), features[j] or self.feature(j), self.rules
-        )
+        verdict = self.score(features[i] or self.feature(i), features[j] or self.feature(j))
         if verdict is not None:
             self.links.append(Link(ids[0], ids[1], verdict))
 
     def key_pass(self, columns: tuple[str, ...]) -> None:
         """One key's pass: the leads sharing the key, block by block. The
         keys two leads share are counted in C; only their leads are walked."""
+        layout = self.layout
+        if not layout.absent.isdisjoint(columns):
+            return  # no lead has this key
         column: list[Any]
         if len(columns) == 1:
-            column = list(map(itemgetter(_POSITION[columns[0]]), self.rows))
+            column = list(map(itemgetter(layout[columns[0]]), self.rows))
         else:  # a key of several columns: None when a part is missing
-            parts = map(itemgetter(*(_POSITION[c] for c in columns)), self.rows)
+            parts = map(itemgetter(*(layout[c] for c in columns)), self.rows)
             column = [None if None in key else key for key in parts]
         counts = Counter(column)
         counts.pop(None, None)
@@ -711,19 +787,28 @@ class _Memory:
         """Each lead's name as _neighbour_name makes it, first name first
         and last name first (the same length either way round)."""
         if self._names is None:
-            first_last, last_first = [], []
+            first_last: list[str] = []
+            last_first: list[str] = []
+            add_first_last, add_last_first = first_last.append, last_first.append
             for row in self.rows:
                 first, last = row[_FIRST_AT], row[_LAST_AT]
-                if first or last:
-                    first, last = _fold_name(first), _fold_name(last)
-                    first_last.append(f"{first} {last}")
-                    last_first.append(f"{last} {first}")
+                if first or last:  # _fold_name, inlined for plain ASCII
+                    first = first.lower() if first and first.isascii() else _fold_name(first)
+                    last = last.lower() if last and last.isascii() else _fold_name(last)
+                    add_first_last(f"{first} {last}")
+                    add_last_first(f"{last} {first}")
                 else:
                     full = _fold_name(row[_FULL_AT])
-                    first_last.append(full)
-                    last_first.append(full)
+                    add_first_last(full)
+                    add_last_first(full)
             self._names = (first_last, last_first)
         return self._names
+
+    def named(self) -> list[bool]:
+        """Whether each lead's neighbour name is long enough (3 letters) to compare."""
+        if self._named is None:
+            self._named = [len(name) >= 3 for name in self.neighbour_names()[0]]
+        return self._named
 
     def ranked(self, order: tuple[str, ...]) -> list[int]:
         """The leads' positions in the database's ``order`` (NULL first,
@@ -732,7 +817,8 @@ class _Memory:
         which sorts first too) unless the column also holds ""."""
         rows = self.rows
         # (last_name, first_name) or (sort_name, id), least significant first
-        columns = [_FIRST_AT, _LAST_AT] if order[0] == "last_name" else [0, _SORT_NAME_AT]
+        sort_name = self.layout["sort_name"]
+        columns = [_FIRST_AT, _LAST_AT] if order[0] == "last_name" else [0, sort_name]
         ranked = list(range(self.count))
         for at in columns:
             values = [row[at] for row in rows]
@@ -750,28 +836,36 @@ class _Memory:
         first_last, last_first = self.neighbour_names()
         every = last_first if order[0] == "last_name" else first_last
         ranked = self.ranked(order)
-        ats = [at for at in ranked if len(every[at]) >= 3]
+        ats = list(compress(ranked, map(self.named().__getitem__, ranked)))
         names = list(map(every.__getitem__, ats))
         # Each name against the NEIGHBOUR_WINDOW names before it: the
         # similarities in C (0 below the cut-off), the rest for the few near.
         similarity, near_enough = JaroWinkler.similarity, NEIGHBOUR_NAME.__le__
-        places, place = self.places, self.place
+        places = self.all_places()
         for back in range(1, NEIGHBOUR_WINDOW + 1):
             alike = map(near_enough, map(similarity, names[back:], names))
+            # Most alike names share no place: that test first, the pair's code after.
             for at, other in compress(zip(ats[back:], ats, strict=False), alike):
-                code = at * count + other if at < other else other * count + at
-                if code in seen:
-                    continue
-                a = places[at] or place(at)
-                b = places[other] or place(other)
-                if (
-                    (a[0] is not None and a[0] == b[0])
-                    or (a[1] is not None and a[1] == b[1])
-                    or (a[2] is not None and a[2] == b[2])
-                    or (a[3] is not None and a[3] == b[3])
-                    or (a[4] is not None and a[4] == b[4])
-                ):
-                    yield code
+                a, b = places[at], places[other]
+                if a[0] == b[0] or a[1] == b[1] or a[2] == b[2] or a[3] == b[3] or a[4] == b[4]:
+                    code = at * count + other if at < other else other * count + at
+                    if code not in seen:
+                        yield code
+
+
+def _place_of(values: Sequence[Any], at: int) -> _Place:
+    """A lead's places from its _PLACE_COLUMNS values: city (folded),
+    postcode, house number, company key, domain; each one it lacks is its
+    position ``at`` instead, which equals no other lead's place."""
+    city, postcode, street, company, domain = values
+    house = _HOUSE.search(street) if street else None
+    return (
+        (city.lower() if city.isascii() else _fold_name(city) or at) if city else at,
+        postcode or at,
+        house.group(0) if house else at,
+        company or at,
+        domain or at,
+    )
 
 
 def _links_in_memory(
@@ -781,7 +875,8 @@ def _links_in_memory(
     stats: ScanStats,
     progress: Callable[[int, int], None] | None,
 ) -> list[Link]:
-    memory = _Memory(_read_all(session), rules, dismissed, stats)
+    rows, layout = _read_all(session)
+    memory = _Memory(rows, rules, dismissed, stats, layout)
     stats.leads = memory.count
     meter = _Meter(progress, stats.leads * (len(PASSES) + len(NEIGHBOUR_ORDERS)))
     for number, columns in enumerate(PASSES, start=1):
@@ -865,8 +960,9 @@ def build_clusters(links: Sequence[Link], dismissed: set[tuple[str, str]]) -> li
     """Clusters from links (see the module's doc), strongest first."""
     forest = _Forest(dismissed)
     weakest: dict[str, Verdict] = {}
-    merges = sorted((k for k in links if k.verdict.action == "merge"), key=_strongest)
-    reviews = sorted((k for k in links if k.verdict.action != "merge"), key=_strongest)
+    # Strongest first, links of one score in the order found (a stable sort).
+    merges = sorted((k for k in links if k.verdict.action == "merge"), key=_SCORE, reverse=True)
+    reviews = sorted((k for k in links if k.verdict.action != "merge"), key=_SCORE, reverse=True)
     for link in merges:
         _join(forest, weakest, link)
     certain = {lead for root in weakest for lead in forest.members.get(root, ())}
@@ -874,18 +970,21 @@ def build_clusters(links: Sequence[Link], dismissed: set[tuple[str, str]]) -> li
         if link.a not in certain and link.b not in certain:
             _join(forest, weakest, link)
     clusters = []
+    find, members = forest.find, forest.members
     for root, verdict in weakest.items():
-        if forest.find(root) != root:
+        if find(root) != root:
             continue
-        lead_ids = tuple(sorted(forest.members[root]))
+        lead_ids = tuple(sorted(members[root]))
         action: Literal["merge", "review"] = "merge" if lead_ids[0] in certain else "review"
         clusters.append(Cluster(lead_ids, verdict.score, verdict.reasons, action))
-    clusters.sort(key=lambda c: (-c.score, c.lead_ids))
+    # By score, highest first, then by lead ids (no two clusters share one).
+    clusters.sort(key=_LEAD_IDS)
+    clusters.sort(key=_CLUSTER_SCORE, reverse=True)
     return clusters
 
 
-def _strongest(link: Link) -> float:
-    return -link.verdict.score
+_SCORE = attrgetter("verdict.score")
+_CLUSTER_SCORE, _LEAD_IDS = attrgetter("score"), attrgetter("lead_ids")
 
 
 def _join(forest: _Forest, weakest: dict[str, Verdict], link: Link) -> None:
@@ -909,7 +1008,7 @@ def scan(
     stats: ScanStats | None = None,
 ) -> list[Cluster]:
     """Every cluster of look-alike active leads (dismissed pairs never joined)."""
-    with _unmapped(session), _no_cycle_collection():
+    with _no_cycle_collection():
         dismissed = all_dismissed_pairs(session)
         links = find_links(session, rules, progress, stats, dismissed)
         return build_clusters(links, dismissed)
@@ -931,9 +1030,10 @@ def _no_cycle_collection() -> Iterator[None]:
 
 @contextmanager
 def _unmapped(session: Session) -> Iterator[None]:
-    """On SQLite, read without memory-mapping the file for the scan: it
-    reads every page once per pass, which mapping does not speed up, and
-    mapped pages count in the process's memory (a 1M-lead file is 1.4 GB)."""
+    """On SQLite, read without memory-mapping the file for the streaming
+    scan: it reads every page once per pass, which mapping does not speed
+    up, and mapped pages count in the process's memory (a 1M-lead file is
+    1.4 GB). The in-memory scan reads a small file once: left as it is."""
     connection = session.connection()
     if connection.dialect.name != "sqlite":
         yield

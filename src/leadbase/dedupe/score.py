@@ -21,7 +21,7 @@ a similar name at the same company a colleague. Their action is at most
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal, NamedTuple
@@ -439,3 +439,172 @@ def initials_meet(a: Initials, b: Initials) -> bool:
 def compare(a: Mapping[str, Any], b: Mapping[str, Any], rules: Rules) -> Verdict | None:
     """The verdict on two leads (normalised field dicts); None below ``rules.low``."""
     return compare_features(features(a), features(b), rules)
+
+
+# --- the scan's comparer: compare_features, faster ----------------------------------
+
+
+def scorer(rules: Rules) -> Callable[[Features, Features], Verdict | None]:
+    """``compare_features`` with these rules, built for the scan's thousands
+    of pairs: the same verdicts (a test holds the two to it), the same float
+    operations in the same order, without what costs there per pair (the
+    list of similarities, a dict look-up per weight, a field without weight
+    worked out anyway, keyword arguments)."""
+    weights = rules.weights
+    w_name, w_company, w_domain, w_street, w_line2 = (
+        weights.get(f, 0.0) for f in ("name", "company", "domain", "street", "address_line2")
+    )
+    w_city, w_postcode, w_state, w_country, w_phone = (
+        weights.get(f, 0.0) for f in ("city", "postal_code", "state", "country", "phone")
+    )
+    exact_email, exact_linkedin, exact_record, exact_phone = (
+        key in rules.exact for key in ("email", "linkedin_url", "provider_record", "phone")
+    )
+    low, high, min_weight = rules.low, rules.high, rules.min_weight
+    exact_verdicts = {reason: Verdict(1.0, (reason,), "merge") for reason in EXACT_REASONS.values()}
+    name_pair, text_sim, jw, postcode_sim = _name_pair, _text_sim, _jw, _postcode_sim
+    first_sim, jaro_winkler, sort_ratio = _first_sim, JaroWinkler.similarity, fuzz.token_sort_ratio
+    # Each (field, similarity)'s reason, written once: most similarities are
+    # 1 or 0, and formatting one costs more than scoring it.
+    written: dict[tuple[str, float], str] = {}
+
+    def reason(counted: tuple[str, float]) -> str:
+        if len(written) > 100_000:
+            written.clear()
+        found = written[counted] = _reason(*counted)
+        return found
+
+    known = written.get
+
+    def compare(a: Features, b: Features) -> Verdict | None:
+        (a_email, a_linkedin, a_record, a_first, a_last, a_phone, a_company, a_domain) = a[:8]
+        (b_email, b_linkedin, b_record, b_first, b_last, b_phone, b_company, b_domain) = b[:8]
+        if a_email and a_email == b_email and exact_email:
+            return exact_verdicts[EXACT_REASONS["email"]]
+        if a_linkedin and a_linkedin == b_linkedin and exact_linkedin:
+            return exact_verdicts[EXACT_REASONS["linkedin_url"]]
+        if a_record and a_record == b_record and exact_record:
+            return exact_verdicts[EXACT_REASONS["provider_record"]]
+        if a_phone and a_phone == b_phone and exact_phone:
+            exact = _exact(a, b, ("phone",))
+            if exact:
+                return exact_verdicts[exact]
+        a_street, a_house, a_line2, a_city, a_postcode, a_state, a_country = a[8:]
+        b_street, b_house, b_line2, b_city, b_postcode, b_state, b_country = b[8:]
+        total = weighed = 0.0
+        counted: list[tuple[str, float]] = []
+        employer: tuple[float, float] | None = None
+        if w_name and (a_first or a_last) and (b_first or b_last):
+            # _name_pair(a_first, a_last, b_first, b_last), inlined
+            if a_last and b_last:
+                if a_last == b_last:
+                    last = 1.0
+                else:
+                    last = jaro_winkler(a_last, b_last)
+                    last = last * last
+                if a_first and b_first:
+                    first = 1.0 if a_first == b_first else first_sim(a_first, b_first)
+                    similarity = (first + last) / 2
+                else:
+                    similarity = 0.9 * last
+            elif a_first and b_first:
+                similarity = 0.8 * (1.0 if a_first == b_first else first_sim(a_first, b_first))
+            else:
+                similarity = 0.0
+            if similarity < 0.9:
+                similarity = max(similarity, name_pair(a_first, a_last, b_last, b_first))
+            counted.append(("name", similarity))
+            total += w_name * similarity
+            weighed += w_name
+        if w_company and a_company and b_company:
+            similarity = text_sim(a_company, b_company)
+            counted.append(("company", similarity))
+            employer = (w_company, similarity)
+            total += w_company * similarity
+            weighed += w_company
+        if w_domain and a_domain and b_domain:
+            similarity = 1.0 if a_domain == b_domain else 0.0
+            counted.append(("domain", similarity))
+            weight = w_domain
+            if employer is not None:
+                total -= employer[0] * employer[1]
+                weighed -= employer[0]
+                weight, similarity = max(employer, (weight, similarity), key=_second)
+            employer = (weight, similarity)
+            total += weight * similarity
+            weighed += weight
+        # The street and second line each count as the better of themselves
+        # and the two written the other way round: worked out only when
+        # one of them is short of 1 and a second line is there to swap.
+        street = line2 = None
+        if w_street and ((a_street and b_street) or (a_house and b_house)):
+            words = None
+            if a_street and b_street:  # text_sim, inlined
+                words = 1.0 if a_street == b_street else sort_ratio(a_street, b_street) / 100
+            if a_house and b_house:
+                house = 1.0 if a_house == b_house else 0.0
+                street = house if words is None else 0.4 * house + 0.6 * words
+            else:
+                street = words if words is not None else 0.0
+        if w_line2 and a_line2 and b_line2:
+            line2 = 1.0 if a_line2 == b_line2 else sort_ratio(a_line2, b_line2) / 100
+        if (a_line2 or b_line2) and (
+            (street is not None and street < 1.0) or (line2 is not None and line2 < 1.0)
+        ):
+            swapped = _swapped_lines(a, b)
+            if street is not None and swapped > street:
+                street = swapped
+            if line2 is not None and swapped > line2:
+                line2 = swapped
+        if street is not None:
+            counted.append(("street", street))
+            total += w_street * street
+            weighed += w_street
+        if line2 is not None:
+            counted.append(("address_line2", line2))
+            total += w_line2 * line2
+            weighed += w_line2
+        if w_city and a_city and b_city:
+            similarity = 1.0 if a_city == b_city else jw(a_city, b_city)
+            counted.append(("city", similarity))
+            total += w_city * similarity
+            weighed += w_city
+        if w_postcode and a_postcode and b_postcode:
+            similarity = 1.0 if a_postcode == b_postcode else postcode_sim(a_postcode, b_postcode)
+            counted.append(("postal_code", similarity))
+            total += w_postcode * similarity
+            weighed += w_postcode
+        if w_state and a_state and b_state:
+            similarity = 1.0 if a_state == b_state else 0.0
+            counted.append(("state", similarity))
+            total += w_state * similarity
+            weighed += w_state
+        if w_country and a_country and b_country:
+            similarity = 1.0 if a_country == b_country else 0.0
+            counted.append(("country", similarity))
+            total += w_country * similarity
+            weighed += w_country
+        if w_phone and a_phone and b_phone:
+            similarity = 1.0 if a_phone == b_phone else 0.0
+            counted.append(("phone", similarity))
+            total += w_phone * similarity
+            weighed += w_phone
+        score = round(total / (weighed if weighed > min_weight else min_weight), 4)
+        if score < low:
+            return None
+        reasons = [known(field) or reason(field) for field in counted]
+        differ = None
+        if score >= high:
+            differ = _identities_differ(a, b)
+            if differ is None and employer and _first_names_differ(a, b):
+                differ = "different first names"
+        if differ:
+            reasons.append(differ)
+        action: Action = "merge" if score >= high and not differ else "review"
+        return Verdict(score, tuple(reasons), action)
+
+    return compare
+
+
+def _second(pair: tuple[float, float]) -> float:
+    return pair[1]
