@@ -26,6 +26,7 @@ from leadbase.db import Database
 from leadbase.dedupe import repository as dedupe_repository
 from leadbase.http.app import create_app
 from leadbase.models import AuditLog
+from tests.emulators.apify import ApifyEmulator
 
 PASSWORD = "correct horse battery"
 CLIENT_IP = "198.51.100.7"
@@ -41,6 +42,7 @@ class Sweep:
     ids: dict[str, str] = field(default_factory=dict)
     covered: set[tuple[str, str]] = field(default_factory=set)
     count: int = 0
+    apify: Any = None
 
     def bearer(self, email: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[email]['access_token']}"}
@@ -88,7 +90,7 @@ class Sweep:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def sweep(request: pytest.FixtureRequest) -> Iterator[Sweep]:
+def sweep(request: pytest.FixtureRequest, apify_emulator: ApifyEmulator) -> Iterator[Sweep]:
     url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
     settings = Settings(
         database_url=url,
@@ -100,7 +102,9 @@ def sweep(request: pytest.FixtureRequest) -> Iterator[Sweep]:
         auth_service.create_user(uow.session, ADMIN, PASSWORD, "admin")
         auth_service.create_user(uow.session, EDITOR, PASSWORD, "editor")
     client = TestClient(create_app(settings, database), client=(CLIENT_IP, 5000))
-    yield Sweep(client, database)
+    sweep = Sweep(client, database)
+    sweep.apify = apify_emulator
+    yield sweep
     database.dispose()
 
 
@@ -195,6 +199,18 @@ def _duplicate_routes(s: Sweep) -> None:
     s.call("POST", "/api/v1/companies/{company_id}/unmerge", EDITOR, path=path)
 
 
+def _import_routes(s: Sweep) -> None:
+    csv = b"Full Name,E-mail\nAda Import,ada.import@example.com\n"
+    files = {"file": ("people.csv", csv, "text/csv")}
+    run = s.call("POST", "/api/v1/imports", EDITOR, files=files)
+    path = f"/api/v1/imports/{run['id']}/revert"
+    s.call("POST", "/api/v1/imports/{run_id}/revert", EDITOR, path=path)
+    actor = s.apify.add_actor("compass/crawler-google-places")
+    apify_run = s.apify.add_run(actor, items=[{"title": "Bakery", "placeId": "p-1"}])
+    path = f"/api/v1/apify/runs/{apify_run.id}/import"
+    s.call("POST", "/api/v1/apify/runs/{run_id}/import", EDITOR, path=path)
+
+
 SWEEPS: list[Callable[[Sweep], None]] = [
     _auth_routes,
     _user_routes,
@@ -202,6 +218,7 @@ SWEEPS: list[Callable[[Sweep], None]] = [
     _lead_routes,
     _enrichment_routes,
     _duplicate_routes,
+    _import_routes,
 ]
 
 

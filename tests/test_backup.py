@@ -39,6 +39,8 @@ from leadbase.models import (
     Base,
     Company,
     IdempotencyKey,
+    ImportReject,
+    ImportRun,
     LeadEvent,
     LeadSource,
     MigrationLog,
@@ -197,6 +199,42 @@ def populate(url: str) -> None:
                         "created_at": NOW,
                         "updated_at": NOW,
                         "is_deleted": False,
+                    }
+                ],
+            )
+            connection.execute(
+                insert(ImportRun),
+                [
+                    {
+                        "id": "import-run-1",
+                        "file_name": "leads.csv",
+                        "file_path": "/data/imports/x/leads.csv",
+                        "file_sha256": "c" * 64,
+                        "file_size": 1234,
+                        "file_format": "csv",
+                        "mapping": {"E-mail": "email", "Colour": None},
+                        "options": {"mode": "create", "match_on": ["email"]},
+                        "fingerprint": "d" * 64,
+                        "status": "completed",
+                        "rows_total": 3,
+                        "rows_done": 3,
+                        "counts": {"created": 2, "rejected": 1},
+                        "actor": "cli:someone",
+                        "created_at": NOW,
+                        "updated_at": NOW,
+                        "started_at": NOW,
+                        "finished_at": NOW.replace(microsecond=7),
+                    }
+                ],
+            )
+            connection.execute(
+                insert(ImportReject),
+                [
+                    {
+                        "run_id": "import-run-1",
+                        "row_number": 3,
+                        "reason": "email: not a valid email address",
+                        "row": {"E-mail": "nope", "Colour": "bleu ciel é"},
                     }
                 ],
             )

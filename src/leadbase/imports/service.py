@@ -328,8 +328,17 @@ def queue(uow: UnitOfWork, plan: Plan, file_name: str) -> Begun:
     begun = begin(uow, plan, file_name=file_name, job_id=job_id, rows_total=estimate_rows(plan))
     if begun.start == "done":
         return begun
-    begun.run.status, begun.run.job_id, begun.run.owner = "queued", job_id, None
-    jobs_service.enqueue(uow, IMPORT_JOB, {"run_id": begun.run.id}, job_id=job_id)
+    run = begun.run
+    run.status, run.job_id, run.owner = "queued", job_id, None
+    jobs_service.enqueue(uow, IMPORT_JOB, {"run_id": run.id}, job_id=job_id)
+    # Who started the import, from where (its lead writes name the run).
+    audit.append(
+        uow.session,
+        "import_run",
+        run.id,
+        "import_requested",
+        {"file_name": [None, run.file_name], "file_sha256": [None, run.file_sha256]},
+    )
     return begun
 
 
@@ -338,7 +347,9 @@ def queue_revert(uow: UnitOfWork, run_id: str) -> str:
     if run.status == "reverted":
         raise ConflictError(f"import {run_id} is already reverted")
     payload = {"run_id": run_id, "actor": context.current().actor}
-    return jobs_service.enqueue(uow, REVERT_JOB, payload)
+    job_id = jobs_service.enqueue(uow, REVERT_JOB, payload)
+    audit.append(uow.session, "import_run", run_id, "revert_requested", {"job_id": [None, job_id]})
+    return job_id
 
 
 # --- running ------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
-from leadbase import context
+from leadbase import audit, context
 from leadbase.config import get_settings
 from leadbase.db import Database, UnitOfWork
 from leadbase.errors import ConflictError, LeadbaseError, NotFoundError
@@ -490,6 +490,10 @@ def queue_run_import(uow: UnitOfWork, info: RunInfo) -> tuple[SyncReport, str | 
         return SyncReport.of(state, start), None
     payload = {"run_id": info.run_id, "actor": context.current().actor}
     job_id = jobs_service.enqueue(uow, IMPORT_JOB, payload)
+    # Who asked for the import, from where: the job's lead writes carry its own actor.
+    audit.append(
+        uow.session, "apify_sync", state.id, "import_requested", {"job_id": [None, job_id]}
+    )
     return SyncReport.of(state, start), job_id
 
 
