@@ -131,6 +131,18 @@ def test_shared_phone_with_different_emails_is_at_most_review() -> None:
     assert other is None or other.action == "review"
 
 
+def test_other_people_with_different_emails_are_not_even_review() -> None:
+    # A colleague with a like name: same company, same city, another person.
+    a = lead("John Smith", company_name="Acme", city="Leeds", email="john@acme.com")
+    b = lead("John Brown", company_name="Acme", city="Leeds", email="jbrown@acme.com")
+    assert verdict(a, b) is None
+    # A namesake at another company in the same city.
+    c = lead("John Smith", company_name="Globex", city="Leeds", email="john@globex.com")
+    assert verdict(a, c) is None
+    # Without the emails the namesake is worth a look.
+    assert verdict({**a, "email": None}, {**c, "email": None}) is not None
+
+
 def test_same_name_at_one_company_with_different_emails_is_review() -> None:
     a = lead("Maria Garcia", company_name="Acme Inc.", email="maria@acme.com")
     b = lead("Maria Garcia", company_name="ACME", email="mgarcia@acme.com")

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
         default="US", description="region used to read phone numbers written without +country"
     )
     sqlite_busy_timeout_ms: int = 30_000
+    sqlite_cache_kib: int = Field(
+        default=65536, ge=1024, description="SQLite's page cache per connection, in KiB"
+    )
     sqlite_mmap_bytes: int = Field(
         default=8 * 1024**3,
         ge=0,

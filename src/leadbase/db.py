@@ -81,7 +81,8 @@ def _sqlite_engine(url: URL, settings: Settings) -> Engine:
         cur.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute("PRAGMA cache_size=-65536")  # 64 MiB: indexes of 1M leads stay hot
+        # 64 MiB by default: the indexes of 1M leads stay hot.
+        cur.execute(f"PRAGMA cache_size=-{int(settings.sqlite_cache_kib)}")
         # Read pages straight from the OS cache, not a read() call each: a
         # lead by id on a 1M-lead file touches a dozen pages no cache holds.
         cur.execute(f"PRAGMA mmap_size={int(settings.sqlite_mmap_bytes)}")

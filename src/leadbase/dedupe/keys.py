@@ -142,7 +142,7 @@ _SPACE = re.compile(r"\s+")
 _KEY_MAX = 64
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=4096)  # one per lead: a small cache (see normalise._UNIQUE_CACHE)
 def canonical_email(email: str | None) -> str | None:
     """``J.Doe+news@GoogleMail.com`` -> ``jdoe@gmail.com``: case and plus-tags
     dropped everywhere, dots only where the provider ignores them."""

@@ -32,6 +32,10 @@ _LINKEDIN_HOST = re.compile(r"^(?:[a-z]{2,3}\.|www\.)?linkedin\.com$")
 _LINKEDIN_PATH = re.compile(r"^/(in|company|pub|school|showcase)/([^/?#]+)")
 _SPACES = re.compile(r"\s+")
 _CACHE = 65536
+# Values nearly every lead has its own of (emails, phones, LinkedIn URLs):
+# a big cache of them would only hold memory (a million-row import's RSS);
+# a small one still serves a batch that names a lead twice.
+_UNIQUE_CACHE = 4096
 
 
 def clean_text(value: str | None) -> str | None:
@@ -53,7 +57,7 @@ def normalise_email(value: str, field: str = "email") -> str:
         raise ValidationError(field, f"not a valid email address ({exc})") from None
 
 
-@lru_cache(maxsize=_CACHE)
+@lru_cache(maxsize=_UNIQUE_CACHE)
 def _email(value: str) -> str:
     text = value.strip()
     return _plain_email(text) or validate_email(text, check_deliverability=False).normalized.lower()
@@ -104,7 +108,7 @@ def normalise_phone(value: str, region: str = "US", field: str = "phone") -> str
     return e164
 
 
-@lru_cache(maxsize=_CACHE)
+@lru_cache(maxsize=_UNIQUE_CACHE)
 def _phone(value: str, region: str) -> str | None:
     number = phonenumbers.parse(value, region.upper())
     if not phonenumbers.is_possible_number(number) or not phonenumbers.is_valid_number(number):
@@ -164,7 +168,7 @@ def normalise_linkedin_url(value: str, field: str = "linkedin_url") -> str:
     return url
 
 
-@lru_cache(maxsize=_CACHE)
+@lru_cache(maxsize=_UNIQUE_CACHE)
 def _linkedin_url(value: str) -> str | None:
     text = value.strip()
     parts = _split(text if "//" in text else f"https://{text}")

@@ -386,8 +386,10 @@ def compare_features(a: Features, b: Features, rules: Rules) -> Verdict | None:
     score = round(total / max(weighed, rules.min_weight), 4)
     if score < rules.low:
         return None
+    differ = _identities_differ(a, b)
+    if differ and _other_people(counted, employer):
+        return None
     reasons = [_reason(field, similarity) for field, similarity in counted]
-    differ = _identities_differ(a, b) if score >= rules.high else None
     if differ is None and score >= rules.high and employer and _first_names_differ(a, b):
         differ = "different first names"
     if differ:
@@ -397,6 +399,24 @@ def compare_features(a: Features, b: Features, rules: Rules) -> Verdict | None:
 
 
 _EMPLOYER = frozenset({"company", "domain"})
+# Two leads whose emails (or LinkedIn URLs) both differ are two people unless
+# their names agree this closely ...
+NAME_FOR_DIFFERING = 0.85
+# ... and their employers, when both have one, at least this well.
+EMPLOYER_FOR_DIFFERING = 0.5
+
+
+def _other_people(counted: list[tuple[str, float]], employer: tuple[float, float] | None) -> bool:
+    """Whether leads with different emails or LinkedIn URLs are plainly
+    other people, not even a pair to review: a colleague with a like name
+    ("name 0.50, same company"), or a namesake at another company ("same
+    name, company 0.29"). A person who changed jobs keeps being two leads
+    until someone merges them; flagging every namesake would bury the
+    review queue (a 100k-lead import queued 80k such pairs)."""
+    name = next((similarity for field, similarity in counted if field == "name"), 0.0)
+    if name < NAME_FOR_DIFFERING:
+        return True
+    return employer is not None and employer[1] < EMPLOYER_FOR_DIFFERING
 
 
 def _first_names_differ(a: Features, b: Features) -> bool:
@@ -592,12 +612,12 @@ def scorer(rules: Rules) -> Callable[[Features, Features], Verdict | None]:
         score = round(total / (weighed if weighed > min_weight else min_weight), 4)
         if score < low:
             return None
+        differ = _identities_differ(a, b)
+        if differ and _other_people(counted, employer):
+            return None
         reasons = [known(field) or reason(field) for field in counted]
-        differ = None
-        if score >= high:
-            differ = _identities_differ(a, b)
-            if differ is None and employer and _first_names_differ(a, b):
-                differ = "different first names"
+        if differ is None and score >= high and employer and _first_names_differ(a, b):
+            differ = "different first names"
         if differ:
             reasons.append(differ)
         action: Action = "merge" if score >= high and not differ else "review"
