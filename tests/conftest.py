@@ -76,6 +76,25 @@ def postgres_url(_server_urls: object) -> str:
     return url
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def env_db_url(
+    request: pytest.FixtureRequest,
+    sqlite_template: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> str:
+    """A migrated, empty SQLite or PostgreSQL database that commands run in
+    the test (a CLI, a job) find in LEADBASE_DATABASE_URL."""
+    if request.param == "sqlite":
+        url = dbs.fresh_sqlite(sqlite_template, tmp_path)
+    else:
+        url = request.getfixturevalue("_server_urls")("postgresql")
+        dbs.empty_all_tables(url)
+    monkeypatch.setenv("LEADBASE_DATABASE_URL", url)
+    get_settings.cache_clear()
+    return url
+
+
 @pytest.fixture
 def leads(db_url: str) -> Iterator[LeadDatabase]:
     client = LeadDatabase(db_url, actor="test:alice")

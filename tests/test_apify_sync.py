@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,11 +20,10 @@ from leadbase.errors import ConflictError, NotFoundError
 from leadbase.imports.apify import service
 from leadbase.imports.apify.client import Apify
 from leadbase.models import ApifySyncState, AuditLog, LeadSource, SalesLead
-from tests import dbs
 from tests.emulators.apify import ApifyEmulator
+from tests.helpers import unique_word
 
 ACTOR = "compass/crawler-google-places"
-SYLLABLES = ("ka", "lo", "mi", "ne", "su", "ta", "ri", "vo", "be", "zu", "do", "fa")
 CITIES = (
     ("New York", "New York", "10001", "+1212"),
     ("Chicago", "Illinois", "60601", "+1312"),
@@ -34,21 +32,11 @@ CITIES = (
 )
 
 
-def word(i: int) -> str:
-    """A word of its own for each i (places that do not look alike)."""
-    parts = []
-    while True:
-        i, digit = divmod(i, len(SYLLABLES))
-        parts.append(SYLLABLES[digit])
-        if not i:
-            return "".join(parts).capitalize()
-
-
 def place(i: int) -> dict[str, Any]:
     """A Google Maps scraper item (compass/crawler-google-places), one place each."""
     city, state, postcode, prefix = CITIES[i % len(CITIES)]
-    name = f"{word(i + 11)} {word(i * 7 + 5)} Bakery"
-    domain = f"{word(i + 11).lower()}{i}.example.com"
+    name = f"{unique_word(i + 11)} {unique_word(i * 7 + 5)} Bakery"
+    domain = f"{unique_word(i + 11).lower()}{i}.example.com"
     return {
         "title": name,
         "categoryName": "Bakery",
@@ -73,7 +61,7 @@ def place(i: int) -> dict[str, Any]:
 
 def person(i: int) -> dict[str, Any]:
     """A leads finder item (code_crafter/leads-finder)."""
-    first, last = word(i + 3), word(i * 5 + 9)
+    first, last = unique_word(i + 3), unique_word(i * 5 + 9)
     return {
         "first_name": first,
         "last_name": last,
@@ -98,16 +86,9 @@ class Sleeps(list[float]):
         self.append(seconds)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(
-    request: pytest.FixtureRequest, sqlite_template: Path, tmp_path: Path
-) -> Iterator[Database]:
-    if request.param == "sqlite":
-        url = dbs.fresh_sqlite(sqlite_template, tmp_path)
-    else:
-        url = request.getfixturevalue("_server_urls")("postgresql")
-        dbs.empty_all_tables(url)
-    db = Database(url)
+@pytest.fixture
+def database(env_db_url: str) -> Iterator[Database]:
+    db = Database(env_db_url)
     with context.acting_as("test:apify"):
         yield db
     db.dispose()

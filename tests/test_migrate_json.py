@@ -21,7 +21,6 @@ from leadbase.db import Database
 from leadbase.errors import ValidationError
 from leadbase.imports import migrate_json
 from leadbase.models import AuditLog, LeadSource, MigrationLog, SalesLead
-from tests import dbs
 
 runner = CliRunner()
 
@@ -187,21 +186,9 @@ LEAD_FILES = {
 }
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(
-    request: pytest.FixtureRequest,
-    sqlite_template: Path,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> str:
-    if request.param == "sqlite":
-        found = dbs.fresh_sqlite(sqlite_template, tmp_path)
-    else:
-        found = request.getfixturevalue("_server_urls")("postgresql")
-        dbs.empty_all_tables(found)
-    monkeypatch.setenv("LEADBASE_DATABASE_URL", found)
-    get_settings.cache_clear()
-    return found
+@pytest.fixture
+def url(env_db_url: str) -> str:
+    return env_db_url
 
 
 def invoke(*args: str, code: int = 0) -> str:

@@ -88,21 +88,7 @@ def append(
     user agent and request id come from the caller's context now, not at
     commit time.
     """
-    ctx = context.current()
-    pending: list[dict[str, Any]] = session.info.setdefault(_PENDING, [])
-    pending.append(
-        {
-            "entity_type": entity_type,
-            "entity_id": entity_id,
-            "action": action,
-            "actor": ctx.actor,
-            "ip": ctx.ip,
-            "user_agent": ctx.user_agent,
-            "request_id": ctx.request_id,
-            "created_at": utcnow(),
-            "changes": canonical_json(changes),
-        }
-    )
+    append_many(session, entity_type, action, [(entity_id, changes)])
 
 
 def queued(session: Session) -> int:
