@@ -139,6 +139,10 @@ def test_other_people_with_different_emails_are_not_even_review() -> None:
     # A namesake at another company in the same city.
     c = lead("John Smith", company_name="Globex", city="Leeds", email="john@globex.com")
     assert verdict(a, c) is None
+    # A namesake at a company of a like name but another domain.
+    d = lead("John Smith", company_name="Acme Labs", company_domain="acmelabs.io", city="Leeds")
+    e = lead("John Smith", company_name="Acme Group", company_domain="acme-group.com", city="York")
+    assert verdict({**d, "email": "js@acmelabs.io"}, {**e, "email": "js@acme-group.com"}) is None
     # Without the emails the namesake is worth a look.
     assert verdict({**a, "email": None}, {**c, "email": None}) is not None
 

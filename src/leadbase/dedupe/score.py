@@ -402,15 +402,16 @@ _EMPLOYER = frozenset({"company", "domain"})
 # Two leads whose emails (or LinkedIn URLs) both differ are two people unless
 # their names agree this closely ...
 NAME_FOR_DIFFERING = 0.85
-# ... and their employers, when both have one, at least this well.
-EMPLOYER_FOR_DIFFERING = 0.5
+# ... and their employers, when both have one, at least this well (a
+# namesake at "Acme Labs" is not one at acme-group.com: "company 0.50").
+EMPLOYER_FOR_DIFFERING = 0.8
 
 
 def _other_people(counted: list[tuple[str, float]], employer: tuple[float, float] | None) -> bool:
     """Whether leads with different emails or LinkedIn URLs are plainly
     other people, not even a pair to review: a colleague with a like name
     ("name 0.50, same company"), or a namesake at another company ("same
-    name, company 0.29"). A person who changed jobs keeps being two leads
+    name, company 0.50, different domain"). A person who changed jobs keeps being two leads
     until someone merges them; flagging every namesake would bury the
     review queue (a 100k-lead import queued 80k such pairs)."""
     name = next((similarity for field, similarity in counted if field == "name"), 0.0)
