@@ -7,6 +7,7 @@ is pinned in test_import_readers.py.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -207,6 +208,8 @@ def test_show_mapping_and_list(url: str, tmp_path: Path) -> None:
     invoke(str(path))
     listed = invoke("list")
     assert "leads.csv" in listed and "completed" in listed
+    shown = json.loads(invoke("show", the_run(url).id))
+    assert (shown["status"], shown["rows_done"], shown["counts"]["created"]) == ("completed", 3, 3)
 
 
 def test_bad_file_and_options_say_why(url: str, tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,7 +24,7 @@ from leadbase.config import get_settings
 from leadbase.db import Database
 from leadbase.imports import repository, service
 from leadbase.imports.mapping import describe
-from leadbase.models import ImportRun
+from leadbase.imports.schemas import ImportRunOut
 from leadbase.models.imports import IMPORT_COUNTS
 
 out = Console(soft_wrap=True, highlight=False)
@@ -97,12 +96,7 @@ def import_file(
     encoding: Annotated[str | None, typer.Option(help="Default: sniffed.")] = None,
     delimiter: Annotated[str | None, typer.Option(help="Default: sniffed.")] = None,
 ) -> None:
-    options = service.ImportOptions(
-        mode=mode,  # type: ignore[arg-type]  # checked by ImportOptions
-        match_on=tuple(k.strip() for k in match_on.split(",") if k.strip()),
-        on_duplicate=on_duplicate,  # type: ignore[arg-type]
-        batch_size=batch_size,
-    )
+    options = service.ImportOptions.given(mode, match_on, on_duplicate, batch_size)
     plan = service.plan(
         file.resolve(),
         options,
@@ -249,20 +243,6 @@ def show_cmd(run_id: Annotated[str, typer.Argument(help="The run's id.")]) -> No
     try:
         with database.read_session() as session:
             run = service.get_run(session, run_id)
-            print(json.dumps(run_summary(run), indent=2), file=sys.stdout)
+            print(ImportRunOut.of(run).model_dump_json(indent=2))
     finally:
         database.dispose()
-
-
-def run_summary(run: ImportRun) -> dict[str, Any]:
-    return {
-        "id": run.id,
-        "file_name": run.file_name,
-        "status": run.status,
-        "rows_done": run.rows_done,
-        "rows_total": run.rows_total,
-        "counts": run.counts,
-        "error": run.error,
-        "created_at": run.created_at.isoformat(),
-        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-    }

@@ -50,11 +50,7 @@ def planned_upload(
     mapping: str | None = None,
 ) -> service.Plan:
     """Keep the upload and plan its import (422 and nothing kept when it can't be)."""
-    options = service.ImportOptions(
-        mode=mode,  # type: ignore[arg-type]  # checked by ImportOptions
-        match_on=tuple(k.strip() for k in match_on.split(",") if k.strip()),
-        on_duplicate=on_duplicate,  # type: ignore[arg-type]
-    )
+    options = service.ImportOptions.given(mode, match_on, on_duplicate)
     path = service.save_upload(upload.file, upload.filename or "upload")
     try:
         return service.plan(path, options, mapping=_mapping(mapping))

@@ -82,6 +82,19 @@ class ImportOptions:
         if not 1 <= self.batch_size <= 50_000:
             raise ImportFileError("batch size: 1 to 50,000 rows")
 
+    @classmethod
+    def given(
+        cls, mode: str, match_on: str, on_duplicate: str, batch_size: int = BATCH_SIZE
+    ) -> ImportOptions:
+        """Options as a command line or a form gives them (``match_on``
+        comma-separated), checked."""
+        return cls(
+            mode=mode,  # type: ignore[arg-type]  # checked in __post_init__
+            match_on=tuple(k.strip() for k in match_on.split(",") if k.strip()),
+            on_duplicate=on_duplicate,  # type: ignore[arg-type]
+            batch_size=batch_size,
+        )
+
     def to_json(self) -> dict[str, Any]:
         # The batch size changes how, not what: it stays out of the fingerprint.
         return {

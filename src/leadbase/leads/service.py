@@ -175,12 +175,9 @@ def _check_companies(
     session: Session, rows: Sequence[Mapping[str, Any]], prefixes: Sequence[str]
 ) -> None:
     """Every company_id must name an existing company; the first row without one is named."""
-    wanted = {row["company_id"] for row in rows if row.get("company_id")}
-    if not wanted:
-        return
-    missing = wanted - companies_repository.existing_ids(session, wanted)
+    known = _known_companies(session, rows)
     for prefix, row in zip(prefixes, rows, strict=True):
-        if row.get("company_id") in missing:
+        if row.get("company_id") and row["company_id"] not in known:
             raise ValidationError(f"{prefix}company_id", f"no such company: {row['company_id']}")
 
 
@@ -304,9 +301,7 @@ def _source(
         "updated_by": actor,
         "is_deleted": False,
     }
-    row.update(facts)
-    if given and "source_type" in given:
-        row["source_type"] = given["source_type"]
+    row.update(facts)  # the caller's facts win, source_type included
     return row
 
 
@@ -423,8 +418,9 @@ def import_rows(
 ) -> list[WriteResult | LeadbaseError]:
     """``bulk_create`` for imports: a row that is invalid, or a duplicate
     the policy refuses, comes back as its error and the other rows are
-    written. Every lead a row lands on (created, merged into, unchanged)
-    gets that row's ``lead_sources`` row (``sources[i]``: run, batch...)."""
+    written. Every lead a row creates or changes gets that row's
+    ``lead_sources`` row (``sources[i]``: run, batch...); a row that brings
+    nothing new leaves none."""
     _check_policy(on_duplicate)
     results: list[WriteResult | LeadbaseError | None] = [None] * len(rows)
     valid: list[int] = []
