@@ -1,5 +1,6 @@
 """Hash-chained audit log: append inside the writer's transaction, verify."""
 
+from leadbase.audit.batch import append_creates
 from leadbase.audit.chain import (
     VerifyResult,
     append,
@@ -14,6 +15,7 @@ from leadbase.audit.chain import (
 __all__ = [
     "VerifyResult",
     "append",
+    "append_creates",
     "append_many",
     "canonical_json",
     "entry_hash",

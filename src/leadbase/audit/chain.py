@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -102,12 +102,20 @@ def unqueue(session: Session, mark: int) -> None:
 
 
 def append_many(
-    session: Session, entity_type: str, action: str, changes: Iterable[tuple[str, dict[str, Any]]]
+    session: Session,
+    entity_type: str,
+    action: str,
+    changes: Iterable[tuple[str, Mapping[str, Any] | str]],
+    at: datetime | None = None,
+    raw: bool = False,
 ) -> None:
     """``append`` for a batch: one entry per (entity id, changes), in order,
-    with the caller's context and one timestamp read once."""
+    with the caller's context and one timestamp, ``at`` (the rows' own, so
+    an entry tells the instant its rows were written) or now.
+
+    ``raw``: each changes is already the stored text (``batch.encode``)."""
     ctx = context.current()
-    now = utcnow()
+    now = at if at is not None else utcnow()
     pending: list[dict[str, Any]] = session.info.setdefault(_PENDING, [])
     pending.extend(
         {
@@ -119,7 +127,7 @@ def append_many(
             "user_agent": ctx.user_agent,
             "request_id": ctx.request_id,
             "created_at": now,
-            "changes": canonical_json(entity_changes),
+            "changes": entity_changes if raw else canonical_json(entity_changes),
         }
         for entity_id, entity_changes in changes
     )

@@ -32,9 +32,10 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from leadbase.audit import repository as audit_repository
 from leadbase.db import bulk_insert, chunked
 from leadbase.errors import ValidationError
-from leadbase.models import AuditLog, LeadEvent, LeadSource, SalesLead, SyncStatus
+from leadbase.models import LeadEvent, LeadSource, SalesLead, SyncStatus
 from leadbase.models.lead import FILTERED
 
 
@@ -391,17 +392,7 @@ def _own_source(lead: SalesLead, created: Mapping[str, Any] | None) -> LeadSourc
 def _created_values(session: Session, lead_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Each lead's values as created, from its audit create entry: a merge
     may since have filled its source fields from another lead."""
-    entries = session.execute(
-        select(AuditLog.entity_id, AuditLog.changes).where(
-            AuditLog.entity_type == "lead",
-            AuditLog.entity_id.in_(lead_ids),
-            AuditLog.action == "create",
-        )
-    )
-    return {
-        entity_id: {field: new for field, (_old, new) in json.loads(changes).items()}
-        for entity_id, changes in entries
-    }
+    return audit_repository.created_values(session, "lead", lead_ids)
 
 
 def _source_key(source: LeadSource) -> tuple[Any, ...]:

@@ -613,7 +613,7 @@ def _insert_new(
         changes = {field: [None, row[field]] for field in LEAD_FIELDS if row[field] is not None}
         events.append(event_row(row["id"], "created", now, changes))
         entries.append((row["id"], changes))
-    audit.append_many(session, "lead", "create", entries)
+    audit.append_creates(session, "lead", entries, now)
     repository.insert_events(session, events)
     # No sync mark: a lead without one for the target has never been pushed,
     # and the outbox counts it pending (repository.sync_pending).

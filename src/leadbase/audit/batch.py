@@ -1,0 +1,127 @@
+"""Creates audited a batch to an entry.
+
+A bulk create of many rows (an import's batch) writes ONE chain entry, not
+one per row: entity ``<type>_batch``, entity id the batch's timestamp (every
+row of the batch has exactly that ``created_at``, so a row finds its entry
+through the entity index at no cost per row), action ``create_many``.
+
+Its ``changes`` is canonical JSON naming its format::
+
+    {"data": "<base64 of zlib of canonical JSON>", "format": "columns+zlib+base64"}
+
+where the JSON inside holds the ids once and each field's values as a
+column, in id order (null: the row did not set the field)::
+
+    {"columns": {"city": ["Paris", null, ...], ...}, "ids": ["…", "…", ...]}
+
+The entry's hash covers that stored text like any other entry's, so
+``verify`` catches an edited value inside it as it catches any edit. Read
+back (``created``), a row's values are exactly what its own create entry
+would have held: the same canonical JSON, field by field.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from leadbase.audit.chain import append_many, canonical_json, format_timestamp
+
+# From how many rows a create is one batch entry: below it each row keeps
+# its own entry (a single create, a small bulk call), as readable as ever.
+BATCH_MIN = 50
+BATCH_ACTION = "create_many"
+FORMAT = "columns+zlib+base64"
+
+
+def batch_type(entity_type: str) -> str:
+    """The entity type a batch of ``entity_type`` creates is filed under."""
+    return f"{entity_type}_batch"
+
+
+def batch_id(created_at: datetime) -> str:
+    """The batch entry's entity id: its rows' common ``created_at``."""
+    return format_timestamp(created_at)
+
+
+def append_creates(
+    session: Session,
+    entity_type: str,
+    creates: Sequence[tuple[str, Mapping[str, list[Any]]]],
+    at: datetime,
+) -> None:
+    """Audit new rows, all created at ``at``: (id, {field: [None, value]}) each.
+
+    A few rows get an entry each; a batch of ``BATCH_MIN`` or more gets one
+    ``create_many`` entry holding them all (see the module's docstring).
+    """
+    if len(creates) < BATCH_MIN:
+        append_many(session, entity_type, "create", creates, at=at)
+        return
+    changes = encode(creates)
+    append_many(
+        session, batch_type(entity_type), BATCH_ACTION, [(batch_id(at), changes)], at=at, raw=True
+    )
+
+
+def encode(creates: Sequence[tuple[str, Mapping[str, list[Any]]]]) -> str:
+    """The ``changes`` text of a batch entry for these creates."""
+    fields = sorted({field for _, changes in creates for field in changes})
+    columns: dict[str, list[Any]] = {field: [None] * len(creates) for field in fields}
+    for i, (_, changes) in enumerate(creates):
+        for field, (old, new) in changes.items():
+            if old is not None or new is None:
+                raise ValueError(f"a create sets {field} from nothing: not {old!r} -> {new!r}")
+            columns[field][i] = new
+    inner = canonical_json({"columns": columns, "ids": [entity_id for entity_id, _ in creates]})
+    data = base64.b64encode(zlib.compress(inner.encode("utf-8"), 9)).decode("ascii")
+    return canonical_json({"data": data, "format": FORMAT})
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A decoded batch entry: where each id sits, and the value columns."""
+
+    index: Mapping[str, int]
+    columns: Mapping[str, Sequence[Any]]
+
+    def created(self, entity_id: str) -> dict[str, Any] | None:
+        """One row's values as created; None when the batch does not hold it."""
+        i = self.index.get(entity_id)
+        if i is None:
+            return None
+        return {field: column[i] for field, column in self.columns.items() if column[i] is not None}
+
+
+@functools.lru_cache(maxsize=8)
+def decode(changes: str) -> Batch:
+    """A batch entry's ``changes`` text, decoded (cached by the text itself:
+    a revert reads the same batch for each of its rows; an edited text is
+    another key)."""
+    outer = json.loads(changes)
+    if outer.get("format") != FORMAT:
+        raise ValueError(f"unknown audit batch format: {outer.get('format')!r}")
+    inner = json.loads(zlib.decompress(base64.b64decode(outer["data"])))
+    ids = inner["ids"]
+    columns = inner["columns"]
+    if any(len(column) != len(ids) for column in columns.values()):
+        raise ValueError("audit batch columns and ids differ in length")
+    return Batch({entity_id: i for i, entity_id in enumerate(ids)}, columns)
+
+
+def create_changes(values: Mapping[str, Any]) -> str:
+    """The ``changes`` text a row's own create entry would hold."""
+    return canonical_json({field: [None, value] for field, value in values.items()})
+
+
+def json_values(changes: str) -> dict[str, Any]:
+    """A create entry's ``changes`` text as {field: value}."""
+    return {field: new for field, (_old, new) in json.loads(changes).items()}
