@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import hashlib
 import json
 import zlib
 from pathlib import Path
@@ -228,3 +229,30 @@ def test_the_console_page_shows_a_bulk_created_leads_values(sqlite_url: str) -> 
     assert "Created" in history and "test:seed" in history
     for value in ("Lyon", person(3)["email"], person(3)["full_name"], "Buyer"):
         assert f"<ins>{value}</ins>" in history
+
+
+def noise(i: int) -> str:
+    """384 characters that hardly compress."""
+    return "".join(hashlib.sha256(f"{i}.{k}".encode()).hexdigest() for k in range(6))
+
+
+def test_a_batch_too_big_for_one_entry_is_split_and_read_whole(db_url: str) -> None:
+    """MariaDB's TEXT holds 64 KB: a batch whose values do not compress that
+    far is kept in several entries, under the same timestamp."""
+    people = [{**person(i), "notes": noise(i)} for i in range(400)]
+    database = Database(db_url)
+    try:
+        with context.acting_as("test:bulk"), database.unit_of_work() as uow:
+            ids = [r.lead_id for r in leads_service.bulk_create(uow, people)]
+        batches = entries(database, entity_type="lead_batch")
+        assert len(batches) > 1
+        assert all(len(entry.changes) <= batch.MAX_TEXT for entry in batches)
+        assert len({entry.entity_id for entry in batches}) == 1
+        assert verify(database).ok
+        with database.read_session() as session:
+            values = audit_repository.created_values(session, "lead", ids)
+            assert [values[lead_id]["notes"] for lead_id in ids] == [p["notes"] for p in people]
+            [last] = audit_repository.entries_for(session, "lead", ids[-1])
+        assert last.seq == batches[-1].seq
+    finally:
+        database.dispose()
