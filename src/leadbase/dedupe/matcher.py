@@ -148,7 +148,8 @@ def candidate_rows(
     the wanted values: SELECTED columns. One query (the keys OR-ed, each by
     its index; a blocking key of one value read to its newest ``cap``
     leads) when the values fit in one statement, as for a single write;
-    else a query per chunk of each key (the batch caps in memory)."""
+    else a query per chunk of each key, each value read to its newest
+    ``cap`` leads too."""
     sorted_values = {c: sorted(set(values)) for c, values in wanted.items() if values}
     connection = session.connection()
     if sum(map(len, sorted_values.values())) <= IN_LIST_CHUNK:
