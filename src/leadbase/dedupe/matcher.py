@@ -10,6 +10,14 @@ a later row of the same batch finds them too.
 Only the selective keys are looked up here (exact identities, the two name
 keys, the address key, the phone): a company's key or domain is shared by
 all its people, too many to compare on every write; the scan covers them.
+
+The name key (first-name and surname sounds) is shared by many leads, and
+a row with an email (LinkedIn URL) can never be merged with one holding a
+different email (URL), only reviewed, and only when their employers agree,
+which ``key_name_alt`` (surname sound and employer) finds. So such a row
+looks its name key up only among the leads without an email (URL): one
+with the same email is found by the email itself. The scan still finds
+the namesakes with other emails.
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, or_, select, tuple_
+from sqlalchemy import Connection, and_, func, literal_column, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from leadbase.db import IN_LIST_CHUNK, chunked
@@ -53,6 +61,17 @@ _IDENTITY_RULES = {
     PROVIDER_RECORD: "provider_record",
 }
 _IDENTITY_KEYS = frozenset(_IDENTITY_RULES)
+# The name key as a row with contacts looks it up: the stored leads lacking
+# the contact columns listed (whose values could only contradict the row's).
+NAME_NO_EMAIL = "key_name:no_email"
+NAME_NO_LINKEDIN = "key_name:no_linkedin"
+NAME_NO_CONTACT = "key_name:no_contact"
+NAME_LOOKUPS: dict[str, tuple[str, ...]] = {
+    "key_name": (),
+    NAME_NO_EMAIL: ("key_email",),
+    NAME_NO_LINKEDIN: ("linkedin_url",),
+    NAME_NO_CONTACT: ("key_email", "linkedin_url"),
+}
 # Leads sharing one of these need not have alike names (a switchboard, a
 # building): they are compared only when their names share an initial.
 _NAMELESS_KEYS = frozenset({"phone", "key_address"})
@@ -69,10 +88,33 @@ class Candidate:
     verdict: Verdict
 
 
+def _name_lookup(row: Mapping[str, Any]) -> str:
+    """Which stored leads a row's name key is looked up among."""
+    if row.get("key_email"):
+        return NAME_NO_CONTACT if row.get("linkedin_url") else NAME_NO_EMAIL
+    return NAME_NO_LINKEDIN if row.get("linkedin_url") else "key_name"
+
+
 def _lookup_keys(row: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The (lookup, value) pairs a row's candidates are found by."""
     found: list[tuple[str, Any]] = [(c, row[c]) for c in LOOKUP_COLUMNS if row.get(c)]
+    if row.get("key_name"):
+        found = [(_name_lookup(row), v) if c == "key_name" else (c, v) for c, v in found]
     if row.get("provider_name") and row.get("external_id"):
         found.append((PROVIDER_RECORD, (row["provider_name"], row["external_id"])))
+    return found
+
+
+def _index_keys(row: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The (lookup, value) pairs that find a lead: its name key under each
+    name lookup whose contact columns it lacks."""
+    found = [(c, v) for c, v in _lookup_keys(row) if c not in NAME_LOOKUPS]
+    if row.get("key_name"):
+        found.extend(
+            (lookup, row["key_name"])
+            for lookup, empty in NAME_LOOKUPS.items()
+            if not any(row.get(c) for c in empty)
+        )
     return found
 
 
@@ -86,7 +128,17 @@ def is_active(row: Sequence[Any]) -> bool:
 def _condition(column: str, values: Sequence[Any]) -> Any:
     if column == PROVIDER_RECORD:
         return tuple_(SalesLead.provider_name, SalesLead.external_id).in_(values)
+    if column in NAME_LOOKUPS:
+        empty = [getattr(SalesLead, c).is_(None) for c in NAME_LOOKUPS[column]]
+        return and_(SalesLead.key_name.in_(values), *empty)
     return getattr(SalesLead, column).in_(values)
+
+
+def _sql_condition(column: str, count: int) -> str:
+    """_condition in SQLite's SQL: ``count`` placeholders (one: equality)."""
+    base = "key_name" if column in NAME_LOOKUPS else column
+    test = f"{base} = ?" if count == 1 else f"{base} IN ({', '.join('?' * count)})"
+    return " AND ".join([test, *(f"{c} IS NULL" for c in NAME_LOOKUPS.get(column, ()))])
 
 
 def candidate_rows(
@@ -96,7 +148,8 @@ def candidate_rows(
     the wanted values: SELECTED columns. One query (the keys OR-ed, each by
     its index; a blocking key of one value read to its newest ``cap``
     leads) when the values fit in one statement, as for a single write;
-    else a query per chunk of each key (the batch caps in memory)."""
+    else a query per chunk of each key, each value read to its newest
+    ``cap`` leads too."""
     sorted_values = {c: sorted(set(values)) for c, values in wanted.items() if values}
     connection = session.connection()
     if sum(map(len, sorted_values.values())) <= IN_LIST_CHUNK:
@@ -105,7 +158,7 @@ def candidate_rows(
         statements = _capped_statements(sorted_values, cap)
     else:
         statements = [
-            select(*_SELECTED_COLUMNS).where(_condition(column, chunk))
+            _chunk_statement(column, chunk, cap, connection.dialect.name)
             for column, values in sorted_values.items()
             for chunk in chunked(values)
         ]
@@ -119,6 +172,23 @@ def candidate_rows(
     return list(rows.values())
 
 
+def _chunk_statement(column: str, values: Sequence[Any], cap: int, dialect: str) -> Any:
+    """A batch's lookup of one chunk of a key's values: an identity key's
+    every holder; a blocking key's newest ``cap`` holders of each value,
+    ranked on its index (SQLite: by rowid, index-only) before any lead row
+    is read, as a single write's lookup reads them."""
+    if column in _IDENTITY_KEYS:
+        return select(*_SELECTED_COLUMNS).where(_condition(column, values))
+    key = SalesLead.key_name if column in NAME_LOOKUPS else getattr(SalesLead, column)
+    newest = literal_column("sales_leads.rowid") if dialect == "sqlite" else SalesLead.id
+    rank = func.row_number().over(partition_by=key, order_by=newest.desc())
+    ranked = select(newest.label("newest"), rank.label("n")).where(_condition(column, values))
+    kept = ranked.subquery()
+    return select(*_SELECTED_COLUMNS).where(
+        newest.in_(select(kept.c.newest).where(kept.c.n <= cap))
+    )
+
+
 def _capped_statements(values: Mapping[str, Sequence[Any]], cap: int) -> list[Any]:
     """The identity keys and many-valued keys OR-ed in one statement; each
     one-valued blocking key its own, to its newest ``cap`` leads."""
@@ -127,7 +197,7 @@ def _capped_statements(values: Mapping[str, Sequence[Any]], cap: int) -> list[An
     statements = [select(*_SELECTED_COLUMNS).where(or_(*conditions))] if conditions else []
     statements.extend(
         select(*_SELECTED_COLUMNS)
-        .where(getattr(SalesLead, column) == values[column][0])
+        .where(_condition(column, values[column]))
         .order_by(SalesLead.id.desc())
         .limit(cap)
         for column in fuzzy
@@ -152,10 +222,10 @@ def _sqlite_sql(shape: tuple[tuple[str, int], ...], cap: int) -> str:
     rest = [(c, n) for c, n in shape if (c, n) not in fuzzy]
     parts = []
     if rest:
-        where = " OR ".join(f"{column} IN ({', '.join('?' * count)})" for column, count in rest)
+        where = " OR ".join(f"({_sql_condition(column, count)})" for column, count in rest)
         parts.append(f"SELECT {columns} FROM sales_leads WHERE {where}")
     parts.extend(
-        f"SELECT * FROM (SELECT {columns} FROM sales_leads WHERE {column} = ? "
+        f"SELECT * FROM (SELECT {columns} FROM sales_leads WHERE {_sql_condition(column, 1)} "
         f"ORDER BY rowid DESC LIMIT {cap})"
         for column, _ in fuzzy
     )
@@ -226,10 +296,13 @@ class Matcher:
         # identity key of a merged lead -> the leads it was merged into
         self._aliases: dict[tuple[str, Any], set[str]] = {}
 
-    def _index(self, lead_id: str, row: Mapping[str, Any]) -> None:
-        for key in _lookup_keys(row):
-            ids = self._by_key.setdefault(key, [])
-            if lead_id not in ids:
+    def _index(self, lead_id: str, row: Mapping[str, Any], *, looked_up: bool = False) -> None:
+        """File a lead under every lookup that finds it. ``looked_up``: only
+        under lookups already made (a stored lead found by its phone must
+        not make its name's lookup look done)."""
+        for key in _index_keys(row):
+            ids = self._by_key.get(key) if looked_up else self._by_key.setdefault(key, [])
+            if ids is not None and lead_id not in ids:
                 ids.append(lead_id)
 
     def _features_of(self, lead_id: str) -> Features:
@@ -257,12 +330,16 @@ class Matcher:
         if not wanted:
             return
         merged: list[Sequence[Any]] = []
-        for found in candidate_rows(self.session, wanted, self.rules.max_block):
+        # Oldest first (ids are in creation order): ``all`` keeps a key's last ``cap``.
+        found_rows = sorted(
+            candidate_rows(self.session, wanted, self.rules.max_block), key=lambda r: r[0]
+        )
+        for found in found_rows:
             if is_merged(found):
                 merged.append(found)
                 continue
             self._rows[found[0]] = found
-            self._index(found[0], dict(zip(SELECTED, found, strict=True)))
+            self._index(found[0], dict(zip(SELECTED, found, strict=True)), looked_up=True)
         if merged:
             self._alias_merged(merged, wanted)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from leadbase.models.base import (
@@ -144,6 +144,20 @@ class SalesLead(AuditColumns, SoftDeleteColumns, Base):
         # walks one of these in order and stops after a page.
         *(Index(f"idx_lead_{field}_created", field, "created_at", "id") for field in FILTERED),
         *(Index(f"idx_lead_{column}", column) for column in INDEXED_MATCH_KEYS),
+        # The name lookup of a row with an email (dedupe.matcher.NAME_LOOKUPS)
+        # reads only the leads without one, few where most leads have an
+        # email. key_email rides along so the lookup reads this index
+        # alone, and so MariaDB, which has no partial indexes, gets a plain
+        # (key_name, key_email) index that answers it too. No such index
+        # for LinkedIn URLs: most leads lack one, so idx_lead_key_name with
+        # a filter reads about as much.
+        Index(
+            "idx_lead_key_name_no_email",
+            "key_name",
+            "key_email",
+            sqlite_where=text("key_email IS NULL"),
+            postgresql_where=text("key_email IS NULL"),
+        ),
     )
     __mapper_args__: dict[str, Any] = {"version_id_col": version}
 
