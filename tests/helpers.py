@@ -8,6 +8,9 @@ from typing import Any
 from sqlalchemy import func, select
 
 from leadbase.client import LeadDatabase
+from leadbase.leads import repository as leads_repository
+from leadbase.leads.endpoints import history_of
+from leadbase.leads.schemas import TimelineEvent
 from leadbase.models import AuditLog, LeadEvent, SalesLead, SyncStatus
 
 
@@ -39,15 +42,16 @@ def audit_entries(db: LeadDatabase, entity_id: str | None = None) -> list[dict[s
         ]
 
 
-def events(db: LeadDatabase, lead_id: str) -> list[str]:
+def timeline(db: LeadDatabase, lead_id: str) -> list[TimelineEvent]:
+    """The lead's timeline as GET /leads/{id}/history tells it."""
     with db.db.read_session() as session:
-        return list(
-            session.scalars(
-                select(LeadEvent.event_type)
-                .where(LeadEvent.lead_id == lead_id)
-                .order_by(LeadEvent.id)
-            )
-        )
+        lead = leads_repository.get(session, lead_id, include_deleted=True)
+        assert lead is not None
+        return history_of(session, lead).timeline
+
+
+def events(db: LeadDatabase, lead_id: str) -> list[str]:
+    return [event.event_type for event in timeline(db, lead_id)]
 
 
 SYLLABLES = ("ka", "lo", "mi", "ne", "su", "ta", "ri", "vo", "be", "zu", "do", "fa")

@@ -13,7 +13,7 @@ from leadbase.db import Database, UnitOfWork, serialize_writers
 from leadbase.jobs.registry import JobRun, PermanentJobError, handler
 from leadbase.leads import repository as leads_repository
 from leadbase.leads import service as leads_service
-from leadbase.models import LeadEvent
+from leadbase.models import AuditLog
 
 ACTOR = "system:test-jobs"
 
@@ -33,7 +33,7 @@ def notes(db: Database, lead_id: str) -> str:
 def update_events(db: Database, lead_id: str) -> int:
     """How many times the write path changed a lead."""
     query = select(func.count()).where(
-        LeadEvent.lead_id == lead_id, LeadEvent.event_type == "updated"
+        AuditLog.entity_type == "lead", AuditLog.entity_id == lead_id, AuditLog.action == "update"
     )
     with db.read_session() as session:
         return int(session.scalar(query) or 0)

@@ -340,6 +340,9 @@ def test_round_trip_gives_back_every_row(db_url: str, tmp_path: Path) -> None:
             new = client.add_lead({"full_name": "After Restore", "email": "after@example.com"})
             client.update_lead(new, {"title": "New"})
             assert client.count_leads() == count_leads(db_url) + 1
+        with engine_for(target) as engine, engine.begin() as connection:
+            # an activity: changes write no lead_events row (migration 0013)
+            connection.execute(insert(LeadEvent).values(lead_id=new, event_type="phone_call"))
         after = snapshot(target)
         new_event_ids = [e["id"] for e in after["lead_events"] if e["lead_id"] == new]
         assert min(new_event_ids) > max(e["id"] for e in lead_events)
@@ -503,7 +506,7 @@ def test_backup_while_writing_is_one_snapshot(
     assert len(creates) == len(set(creates))
     assert set(creates) == leads, "every lead has its create entry and no entry lacks its lead"
     assert len(tables["audit_log"]) == result.checked == len(leads) - 300 + 1
-    assert {row["lead_id"] for row in tables["lead_events"]} == leads
+    assert {row["lead_id"] for row in tables["lead_events"]} <= leads  # none lacks its lead
     assert {row["lead_id"] for row in tables["sync_status"]} <= leads  # new leads: no mark
     assert 300 + before <= len(leads) < 300 + written[0]
 

@@ -18,9 +18,9 @@ from leadbase.enrichment.breaker import BREAKERS
 from leadbase.enrichment.schemas import CompanyHint, EnrichmentOutcome, FieldValue, Step
 from leadbase.jobs.registry import JobRun
 from leadbase.jobs.registry import get as get_handler
-from leadbase.models import Company, DuplicateCluster, LeadEvent
+from leadbase.models import Company, DuplicateCluster
 from tests.enrichment_servers import DnsServer
-from tests.helpers import audit_entries
+from tests.helpers import audit_entries, timeline
 
 AT = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 ACTOR = "system:enrichment"
@@ -98,9 +98,7 @@ def companies(db: LeadDatabase) -> list[Company]:
 
 
 def event_actors(db: LeadDatabase, lead_id: str) -> list[str | None]:
-    with db.db.read_session() as session:
-        query = select(LeadEvent.actor).where(LeadEvent.lead_id == lead_id).order_by(LeadEvent.id)
-        return list(session.scalars(query))
+    return [event.actor for event in timeline(db, lead_id)]
 
 
 ACME = CompanyHint(

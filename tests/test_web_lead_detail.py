@@ -6,6 +6,7 @@ banner; viewers; phones. Plus cheaper checks over plain HTTP."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +16,7 @@ from playwright.sync_api import expect
 from sqlalchemy import update
 
 from leadbase import context
+from leadbase.audit import repository as audit_repository
 from leadbase.companies import service as companies_service
 from leadbase.leads import repository
 from leadbase.leads import service as leads_service
@@ -510,8 +512,8 @@ def test_lists_checkboxes_and_numbers_are_saved_and_untouched_fields_are_not_sen
     assert lead.tags == ["vip", "logic"] and lead.verified and lead.lead_score == 77
     assert lead.notes == "line one\nline two"
     with console.database.read_session() as session:
-        events = repository.events_for(session, lead_id)
-    assert events[-2].changed_fields == ["lead_score", "tags", "verified"]
+        entries = audit_repository.entries_for(session, "lead", lead_id)
+    assert sorted(json.loads(entries[-2].changes)) == ["lead_score", "tags", "verified"]
     # Nothing changed: nothing written.
     same = {"version": "3", "seen_seq": "0", "was.city": "London", "city": "London"}
     assert "notice=unchanged" in client.post(f"/leads/{lead_id}", same).headers["location"]

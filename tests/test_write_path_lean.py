@@ -1,6 +1,6 @@
 """What the write path no longer writes (issue 13), and how it is still told:
 a new lead has no sync mark yet is pending, no lead_sources row yet shows
-its source, and its created event names no fields yet the history does."""
+its source, and no change writes a lead_events row yet the timeline tells it."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from sqlalchemy import func, insert, select
 from leadbase.audit import repository as audit_repository
 from leadbase.client import LeadDatabase
 from leadbase.leads import repository
-from leadbase.leads.endpoints import _timeline
 from leadbase.leads.schemas import HistoryEntry
-from leadbase.models import LeadSource, SyncStatus, utcnow
+from leadbase.models import LeadEvent, LeadSource, SyncStatus, utcnow
+from tests.helpers import events, timeline
 
 SCRAPED = {
     "full_name": "Ada Lovelace",
@@ -116,20 +116,35 @@ def test_a_merged_leads_source_goes_to_the_survivor_and_back(leads: LeadDatabase
     assert [s.source_type for s in _sources(leads, b)] == ["apify"]
 
 
-def test_the_created_event_takes_its_fields_from_the_create_entry(leads: LeadDatabase) -> None:
+def test_the_timeline_is_told_by_the_audit_entries(leads: LeadDatabase) -> None:
+    """No lead_events row is written beside a change; the timeline tells the
+    change from its audit entry, and a merge brings the other lead's
+    history (its created event names no fields: not this create entry's)."""
     lead_id = leads.add_lead(TYPED)
     leads.update_lead(lead_id, {"title": "Rear Admiral"})
     other = leads.add_lead({"full_name": "Ada Lovelace", "email": "ada@engines.example"})
-    leads.merge_leads(lead_id, [other])  # the other's created event moves here
     with leads.db.read_session() as session:
-        events = repository.events_for(session, lead_id)
-        entries = audit_repository.entries_for(session, "lead", lead_id)
-        audit = [HistoryEntry.from_audit(entry) for entry in entries]
-        created_at = repository.get(session, lead_id).created_at  # type: ignore[union-attr]
-        assert [e.changed_fields for e in events][:2] == [None, ["title"]]
-        timeline = _timeline(events, audit, created_at)
-    assert [e.event_type for e in timeline][:3] == ["created", "updated", "created"]
-    assert timeline[0].changed_fields == sorted(audit[0].changes)
-    assert "email" in (timeline[0].changed_fields or [])
-    assert timeline[1].changed_fields == ["title"]
-    assert timeline[2].changed_fields is None  # the other lead's: not this create entry's
+        assert repository.events_for(session, lead_id) == []
+        stored = session.scalar(select(func.count()).select_from(LeadEvent))
+        audit = audit_repository.entries_for(session, "lead", lead_id)
+    assert stored == 0
+    leads.merge_leads(lead_id, [other])
+    told = timeline(leads, lead_id)
+    assert [e.event_type for e in told] == ["created", "updated", "created", "merged"]
+    assert told[0].changed_fields == sorted(HistoryEntry.from_audit(audit[0]).changes)
+    assert "email" in (told[0].changed_fields or [])
+    assert told[1].changed_fields == ["title"]
+    assert told[2].changed_fields is None  # the other lead's: not this create entry's
+    assert [e.event_type for e in timeline(leads, other)] == ["merged"]
+    leads.unmerge_lead(other)
+    assert [e.event_type for e in timeline(leads, other)] == ["created", "merged", "unmerged"]
+
+
+def test_change_events_older_writes_stored_are_not_told_twice(leads: LeadDatabase) -> None:
+    """A lead_events row of a change, as writes before migration 0013 stored
+    them, is passed over: its audit entry tells it."""
+    lead_id = leads.add_lead(TYPED)
+    with leads.db.engine.begin() as connection:
+        for kind in ("created", "phone_call"):
+            connection.execute(insert(LeadEvent).values(lead_id=lead_id, event_type=kind))
+    assert events(leads, lead_id) == ["created", "phone_call"]

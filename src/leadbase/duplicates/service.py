@@ -545,7 +545,6 @@ def _move_leads(session: Session, lead_rows: Mapping[str, Any], company_id: str 
     if not lead_rows:
         return
     now, actor = utcnow(), context.current().actor
-    events = []
     for lead_id, row in lead_rows.items():
         values = {
             "id": lead_id,
@@ -558,10 +557,6 @@ def _move_leads(session: Session, lead_rows: Mapping[str, Any], company_id: str 
             raise ConflictError(f"lead {lead_id} changed meanwhile; reload and retry")
         changes: Changes = {"company_id": [row["company_id"], company_id]}
         audit.append(session, "lead", lead_id, "update", changes)
-        events.append(
-            leads_service.event_row(lead_id, "updated", now, changes, {"reason": "company_merged"})
-        )
-    leads_repository.insert_events(session, events)
     leads_service.mark_leads_for_sync(session, list(lead_rows), "update")
     session.expire_all()
 
@@ -592,19 +587,11 @@ def unmerge_company(uow: UnitOfWork, company_id: str) -> Merge:
         if not repository.restore_versioned(session, Company, decoded, now[row["id"]]["version"]):
             raise ConflictError(f"company {row['id']} changed meanwhile; reload and retry")
     restored_leads = [repository.decode_row(SalesLead, r) for r in snapshot["leads"]]
-    events = []
-    when = utcnow()
     for row in restored_leads:
         if not repository.restore_versioned(session, SalesLead, row, lead_versions[row["id"]]):
             raise ConflictError(f"lead {row['id']} changed meanwhile; reload and retry")
         changes: Changes = {"company_id": [merge.survivor_id, row["company_id"]]}
         audit.append(session, "lead", row["id"], "update", changes)
-        events.append(
-            leads_service.event_row(
-                row["id"], "updated", when, changes, {"reason": "company_unmerged"}
-            )
-        )
-    leads_repository.insert_events(session, events)
     leads_service.mark_leads_for_sync(session, [row["id"] for row in restored_leads], "update")
     session.expire_all()
     tracked = (*COMPANY_FIELDS, "merged_into_id")

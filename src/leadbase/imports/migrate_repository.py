@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from leadbase.db import chunked
+from leadbase.leads.repository import email_matches
 from leadbase.models import MigrationLog, SalesLead
 
 # What a lookup tells about the lead holding a value: "active" (or merged
@@ -37,7 +38,9 @@ def _states(session: Session, column: Any, values: Iterable[str]) -> dict[str, S
     "deleted" when only soft-deleted ones do."""
     found: dict[str, State] = {}
     for chunk in chunked(sorted(set(values))):
-        rows = session.execute(select(column, SalesLead.is_deleted).where(column.in_(chunk))).all()
+        # email has no index of its own (migration 0013): key_email finds it.
+        matches = email_matches(chunk) if column is SalesLead.email else column.in_(chunk)
+        rows = session.execute(select(column, SalesLead.is_deleted).where(matches)).all()
         for value, is_deleted in rows:
             if not is_deleted or value not in found:
                 found[value] = "deleted" if is_deleted else "active"

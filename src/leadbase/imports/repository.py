@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from leadbase.db import bulk_insert, chunked
+from leadbase.leads.repository import email_matches
 from leadbase.models import ImportReject, ImportRun, LeadSource, SalesLead
 
 
@@ -121,10 +122,12 @@ def ids_by_field(session: Session, field: str, values: Iterable[str]) -> dict[st
     column = MATCH_COLUMNS[field]
     found: dict[str, str] = {}
     for chunk in chunked(sorted(set(values))):
+        # email has no index of its own (migration 0013): key_email finds it.
+        matches = email_matches(chunk) if field == "email" else column.in_(chunk)
         rows = session.execute(
             select(column, SalesLead.id)
             .where(
-                column.in_(chunk),
+                matches,
                 SalesLead.is_deleted.is_(False),
                 SalesLead.merged_into_id.is_(None),
             )

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from sqlalchemy import RowMapping
+from sqlalchemy.orm import Session
 
 from leadbase.audit import repository as audit_repository
 from leadbase.auth.endpoints import get_principal, require_role
@@ -42,7 +43,7 @@ from leadbase.leads.schemas import (
     TimelineEvent,
 )
 from leadbase.models import LeadEvent, SalesLead
-from leadbase.models.lead import LEAD_STATUSES
+from leadbase.models.lead import AUDITED_EVENTS, LEAD_STATUSES
 
 MAX_PAGE = 500
 MAX_BULK = 1000
@@ -571,28 +572,52 @@ async def stream_lead(request: Request, _principal: Reader, lead_id: str) -> Str
     )
 
 
+def _told(entry: HistoryEntry, own: bool) -> TimelineEvent | None:
+    """The timeline event an audit entry tells, if it tells one: a lead's
+    own create names the fields it was created with; one a merge brought
+    in from another lead names none (as the moved event did)."""
+    event_type = AUDITED_EVENTS.get(entry.action)
+    if event_type is None:  # merge, unmerge: their lead_events rows tell them
+        return None
+    changed = sorted(entry.changes) if own or event_type != "created" else None
+    return TimelineEvent(
+        event_type=event_type,
+        actor=entry.actor,
+        at=entry.at,
+        changed_fields=changed,
+        event_data=None,
+    )
+
+
 def _timeline(
-    events: Sequence[LeadEvent], audit: Sequence[HistoryEntry], created_at: datetime
+    events: Sequence[LeadEvent], own: Sequence[HistoryEntry], merged: Sequence[HistoryEntry]
 ) -> list[TimelineEvent]:
-    """The lead's events. A created event the write path wrote names no
-    fields: the lead's own (written at the instant the lead was) takes them
-    from its create entry; one a merge moved here from another lead has none."""
-    fields = next((sorted(e.changes) for e in audit if e.action == "create"), None)
-    timeline = []
-    for event in events:
-        changed = event.changed_fields
-        if changed is None and event.event_type == "created":
-            changed = fields if event.event_timestamp == created_at else None
-        timeline.append(
-            TimelineEvent(
-                event_type=event.event_type,
-                actor=event.actor,
-                at=event.event_timestamp,
-                changed_fields=changed,
-                event_data=event.event_data,
-            )
+    """The lead's timeline, oldest first: its changes as its audit entries
+    and those of the leads merged into it tell them, and its activities and
+    merges from lead_events."""
+    told = [_told(entry, True) for entry in own] + [_told(entry, False) for entry in merged]
+    timeline = [event for event in told if event is not None]
+    timeline += [
+        TimelineEvent(
+            event_type=event.event_type,
+            actor=event.actor,
+            at=event.event_timestamp,
+            changed_fields=event.changed_fields,
+            event_data=event.event_data,
         )
-    return timeline
+        for event in events
+    ]
+    return sorted(timeline, key=lambda event: event.at)  # stable: audit order at a tie
+
+
+def _merged_history(session: Session, lead_id: str) -> list[HistoryEntry]:
+    """The audit entries of the leads merged into this one (their changes
+    before the merge moved to it)."""
+    return [
+        HistoryEntry.from_audit(entry)
+        for other in repository.merged_into(session, lead_id)
+        for entry in audit_repository.entries_for(session, "lead", other)
+    ]
 
 
 @router.get("/{lead_id}/history", response_model=Envelope[LeadHistory])
@@ -602,8 +627,16 @@ def lead_history(request: Request, _principal: Reader, lead_id: str) -> Envelope
         lead = repository.get(session, lead_id, include_deleted=True)
         if lead is None:
             raise NotFoundError(f"lead {lead_id} not found")
-        entries = audit_repository.entries_for(session, "lead", lead_id)
-        events = repository.events_for(session, lead_id)
-        audit = [HistoryEntry.from_audit(entry) for entry in entries]
-        history = LeadHistory(audit=audit, timeline=_timeline(events, audit, lead.created_at))
+        history = history_of(session, lead)
     return Envelope(data=history)
+
+
+def history_of(session: Session, lead: SalesLead) -> LeadHistory:
+    """A lead's audit entries and timeline, as GET /leads/{id}/history tells them."""
+    entries = audit_repository.entries_for(session, "lead", lead.id)
+    events = repository.events_for(session, lead.id)
+    audit = [HistoryEntry.from_audit(entry) for entry in entries]
+    # A lead merged into another handed its changes to the survivor.
+    merged = [] if lead.merged_into_id else _merged_history(session, lead.id)
+    changes = [] if lead.merged_into_id else audit
+    return LeadHistory(audit=audit, timeline=_timeline(events, changes, merged))

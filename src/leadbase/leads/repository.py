@@ -22,6 +22,7 @@ from sqlalchemy import (
     TextClause,
     and_,
     bindparam,
+    false,
     func,
     literal_column,
     or_,
@@ -34,9 +35,10 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from leadbase.audit import repository as audit_repository
 from leadbase.db import bulk_insert, chunked
+from leadbase.dedupe.keys import canonical_email
 from leadbase.errors import ValidationError
 from leadbase.models import LeadEvent, LeadSource, SalesLead, SyncStatus
-from leadbase.models.lead import FILTERED
+from leadbase.models.lead import CHANGE_EVENTS, FILTERED
 
 
 def _is_active(is_deleted: bool, merged_into_id: str | None) -> bool:
@@ -95,24 +97,27 @@ def get_many(session: Session, lead_ids: Sequence[str]) -> dict[str, SalesLead]:
     return found
 
 
-def _ids_by_column(session: Session, column: Any, values: Iterable[str]) -> dict[str, str]:
-    """value -> id of the oldest active lead holding it."""
-    wanted = sorted(set(values))
+def email_matches(emails: Sequence[str]) -> ColumnElement[bool]:
+    """``email IN emails``, found by the key_email index: email has none
+    (migration 0013), and key_email is canonical_email(email), so the leads
+    holding one of these emails are among those holding its canonical form."""
+    keys = sorted({key for key in map(canonical_email, emails) if key})
+    return and_(SalesLead.key_email.in_(keys), SalesLead.email.in_(list(emails)))
+
+
+def ids_by_email(session: Session, emails: Iterable[str]) -> dict[str, str]:
+    """email -> id of the oldest active lead holding it."""
     matches: dict[str, str] = {}
-    for chunk in chunked(wanted):
+    for chunk in chunked(sorted(set(emails))):
         rows = session.execute(
-            select(column, SalesLead.id, SalesLead.is_deleted, SalesLead.merged_into_id)
-            .where(column.in_(chunk))
+            select(SalesLead.email, SalesLead.id, SalesLead.is_deleted, SalesLead.merged_into_id)
+            .where(email_matches(chunk))
             .order_by(SalesLead.created_at, SalesLead.id)
         )
         for value, lead_id, is_deleted, merged_into_id in rows:
             if _is_active(is_deleted, merged_into_id):
                 matches.setdefault(value, lead_id)
     return matches
-
-
-def ids_by_email(session: Session, emails: Iterable[str]) -> dict[str, str]:
-    return _ids_by_column(session, SalesLead.email, emails)
 
 
 def pending_sync_lead_ids(session: Session, lead_ids: Sequence[str], target: str) -> set[str]:
@@ -211,7 +216,11 @@ def filtered(
         column: Any = SalesLead.__table__.c[field]
         if unindexed:
             column = func.likely(column)
-        if isinstance(value, list | tuple | set):
+        if isinstance(value, bool):
+            # A literal true: is_manual's partial index holds the true rows,
+            # and only a query saying so as a constant may use it everywhere.
+            query = query.where(column == (true() if value else false()))
+        elif isinstance(value, list | tuple | set):
             query = query.where(column.in_(list(value)))
         elif value is None:
             query = query.where(column.is_(None))
@@ -361,10 +370,13 @@ def sync_pending(session: Session, target: str, limit: int | None = None) -> Seq
 
 
 def count(session: Session, *, include_deleted: bool = False) -> int:
-    query = select(func.count()).select_from(SalesLead)
-    if not include_deleted:
-        query = query.where(SalesLead.is_deleted.is_(False))
-    return int(session.scalar(query) or 0)
+    """Every lead, less the deleted ones (when left out): counted by the
+    partial is_deleted index, which holds the deleted ones only."""
+    every = int(session.scalar(select(func.count()).select_from(SalesLead)) or 0)
+    if include_deleted:
+        return every
+    deleted = select(func.count()).select_from(SalesLead).where(SalesLead.is_deleted == true())
+    return every - int(session.scalar(deleted) or 0)
 
 
 # A lead's own source fields: what a lead_sources row of its creation held.
@@ -420,9 +432,28 @@ def sources_for(session: Session, lead_id: str) -> Sequence[LeadSource]:
 
 
 def events_for(session: Session, lead_id: str) -> Sequence[LeadEvent]:
+    """The lead's activities and merge events, oldest first. Change events
+    (created, updated...) that writes before migration 0013 stored beside
+    their audit entries are left out: the audit log tells those."""
     return session.scalars(
-        select(LeadEvent).where(LeadEvent.lead_id == lead_id).order_by(LeadEvent.id)
+        select(LeadEvent)
+        .where(LeadEvent.lead_id == lead_id, LeadEvent.event_type.not_in(CHANGE_EVENTS))
+        .order_by(LeadEvent.id)
     ).all()
+
+
+def merged_into(session: Session, lead_id: str) -> list[str]:
+    """The leads merged into this one, and those merged into them, and so on:
+    a merge hands the survivor their history."""
+    found: list[str] = []
+    wanted = [lead_id]
+    while wanted:
+        wanted = list(
+            session.scalars(select(SalesLead.id).where(SalesLead.merged_into_id.in_(wanted)))
+        )
+        wanted = [i for i in wanted if i not in found and i != lead_id]
+        found += wanted
+    return found
 
 
 # --- search: full text, tags, keyset sorts ------------------------------------------

@@ -246,10 +246,10 @@ def event_row(
     changed: Changes,
     data: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A change's timeline event. Lean: the audit entry written beside it
-    holds who, when and every old and new value; the event says what kind of
-    change it was. A created event names no fields (``changed_fields`` None):
-    they are the create entry's (the history endpoint reads them there)."""
+    """A merge's timeline event (merged, unmerged). Lean: the audit entry
+    written beside it holds who, when and every old and new value. A plain
+    change (created, updated, deleted, restored) writes no event at all: its
+    audit entry tells the timeline (leads.endpoints._timeline)."""
     status = changed.get("lead_status")
     return {
         "lead_id": lead_id,
@@ -607,14 +607,12 @@ def _insert_new(
     repository.insert_sources(
         session, [_source(row, now, actor, given[row["id"]]) for row in rows if row["id"] in given]
     )
-    events, entries = [], []
+    entries = []
     for row in rows:
         # Every new row holds every field: its changes are the non-empty ones.
         changes = {field: [None, row[field]] for field in LEAD_FIELDS if row[field] is not None}
-        events.append(event_row(row["id"], "created", now, changes))
         entries.append((row["id"], changes))
     audit.append_creates(session, "lead", entries, now)
-    repository.insert_events(session, events)
     # No sync mark: a lead without one for the target has never been pushed,
     # and the outbox counts it pending (repository.sync_pending).
 
@@ -647,12 +645,8 @@ def _apply_merges(uow: UnitOfWork, merges: Mapping[str, list[dict[str, Any]]]) -
             apply_changes(lead, changes)
             changed[lead_id] = changes
     _flush(session)
-    now = utcnow()
-    events = []
     for lead_id, changes in changed.items():
-        events.append(event_row(lead_id, "updated", now, changes, {"reason": "duplicate_merged"}))
         audit.append(session, "lead", lead_id, "update", changes)
-    repository.insert_events(session, events)
     mark_leads_for_sync(session, list(changed), "update")
     return set(changed)
 
@@ -781,7 +775,6 @@ def update(
         _check_duplicates(session, {**current, **clean}, lead_id, on_duplicate)
     apply_changes(lead, changes)
     _flush(session)
-    repository.insert_events(session, [event_row(lead_id, "updated", utcnow(), changes)])
     audit.append(session, "lead", lead_id, "update", changes)
     mark_leads_for_sync(session, [lead_id], "update")
     return lead
@@ -814,7 +807,6 @@ def soft_delete(uow: UnitOfWork, lead_id: str, *, expected_version: int | None =
     lead.is_deleted, lead.deleted_at, lead.deleted_by = True, now, actor
     lead.updated_by = actor
     _flush(session)
-    repository.insert_events(session, [event_row(lead_id, "deleted", now, changes)])
     audit.append(session, "lead", lead_id, "delete", changes)
     mark_leads_for_sync(session, [lead_id], "delete")
     return lead
@@ -833,7 +825,6 @@ def restore(uow: UnitOfWork, lead_id: str, *, expected_version: int | None = Non
     lead.is_deleted, lead.deleted_at, lead.deleted_by = False, None, None
     lead.updated_by = context.current().actor
     _flush(session)
-    repository.insert_events(session, [event_row(lead_id, "restored", utcnow(), changes)])
     audit.append(session, "lead", lead_id, "restore", changes)
     mark_leads_for_sync(session, [lead_id], "update")
     return lead

@@ -13,7 +13,6 @@ from leadbase.models.base import (
     Base,
     BigIntPK,
     JSONType,
-    SoftDeleteColumns,
     UTCDateTime,
     new_id,
     utcnow,
@@ -64,7 +63,44 @@ MATCH_KEY_COLUMNS = (
 INDEXED_MATCH_KEYS = ("key_email", "key_name", "key_name_alt", "key_address")
 
 
-class SalesLead(AuditColumns, SoftDeleteColumns, Base):
+class RarelyDeleted:
+    """SoftDeleteColumns, but ``is_deleted`` has no index of its own: the
+    table's __table_args__ index the few deleted rows only (``where_true``)."""
+
+    is_deleted: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    deleted_by: Mapped[str | None] = mapped_column(String(255))
+
+
+# Indexed only where the lead has a value (SQLite, PostgreSQL: partial
+# indexes; MariaDB has none and indexes every row). A lookup by value
+# (= or IN) implies the value is there, so every database still uses them.
+SPARSE = (
+    "phone",
+    "linkedin_url",
+    "external_id",
+    "actor_id",
+    "run_id",
+    "merged_into_id",
+)
+# The fuzzy match keys the matcher looks up; key_name and key_name_alt keep
+# their own definitions (another change makes them partial).
+FUZZY_KEYS = ("key_name", "key_name_alt")
+
+
+def where_set(column: str) -> dict[str, Any]:
+    """A partial index's condition: the rows with a value of ``column``."""
+    condition = text(f"{column} IS NOT NULL")
+    return {"sqlite_where": condition, "postgresql_where": condition}
+
+
+def where_true(column: str) -> dict[str, Any]:
+    """A partial index's condition: the rows where boolean ``column`` is true.
+    A query must say ``column = true`` (literally or bound) to use it."""
+    return {"sqlite_where": text(f"{column} = 1"), "postgresql_where": text(f"{column} = true")}
+
+
+class SalesLead(AuditColumns, RarelyDeleted, Base):
     __tablename__ = "sales_leads"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -76,18 +112,21 @@ class SalesLead(AuditColumns, SoftDeleteColumns, Base):
     first_name: Mapped[str | None] = mapped_column(String(100))
     last_name: Mapped[str | None] = mapped_column(String(100))
     title: Mapped[str | None] = mapped_column(String(255))
-    email: Mapped[str | None] = mapped_column(String(255), index=True)
+    # Not indexed: a lookup by email goes by key_email (canonical_email of
+    # it), leads.repository.email_matches.
+    email: Mapped[str | None] = mapped_column(String(255))
     email_verified: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
-    phone: Mapped[str | None] = mapped_column(String(50), index=True)
+    phone: Mapped[str | None] = mapped_column(String(50))
     phone_verified: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     additional_emails: Mapped[list[str] | None] = mapped_column(JSONType)
     additional_phones: Mapped[list[str] | None] = mapped_column(JSONType)
-    linkedin_url: Mapped[str | None] = mapped_column(String(500), index=True)
+    linkedin_url: Mapped[str | None] = mapped_column(String(500))
     company_id: Mapped[str | None] = mapped_column(
         String(36), ForeignKey("companies.id", ondelete="SET NULL")
     )
     company_name: Mapped[str | None] = mapped_column(String(255))
-    company_domain: Mapped[str | None] = mapped_column(String(255), index=True)
+    # Not indexed: nothing looks leads up by it (the matcher compares key_domain).
+    company_domain: Mapped[str | None] = mapped_column(String(255))
     street: Mapped[str | None] = mapped_column(String(255))
     address_line2: Mapped[str | None] = mapped_column(String(255))
     city: Mapped[str | None] = mapped_column(String(100))
@@ -99,9 +138,9 @@ class SalesLead(AuditColumns, SoftDeleteColumns, Base):
     # source tracking (seed 003)
     source: Mapped[str | None] = mapped_column(String(50))
     provider_name: Mapped[str | None] = mapped_column(String(100))
-    external_id: Mapped[str | None] = mapped_column(String(255), index=True)
-    actor_id: Mapped[str | None] = mapped_column(String(100), index=True)
-    run_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    external_id: Mapped[str | None] = mapped_column(String(255))
+    actor_id: Mapped[str | None] = mapped_column(String(100))
+    run_id: Mapped[str | None] = mapped_column(String(100))
     dataset_id: Mapped[str | None] = mapped_column(String(100))
     # enrichment (seed 001)
     is_manual: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
@@ -117,7 +156,7 @@ class SalesLead(AuditColumns, SoftDeleteColumns, Base):
     raw_data: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     merged_into_id: Mapped[str | None] = mapped_column(
-        String(36), ForeignKey("sales_leads.id", ondelete="SET NULL"), index=True
+        String(36), ForeignKey("sales_leads.id", ondelete="SET NULL")
     )
     # Duplicate match keys (dedupe.keys.match_keys), derived by the write
     # path from the fields above, never given by a caller, not audited: a
@@ -133,17 +172,36 @@ class SalesLead(AuditColumns, SoftDeleteColumns, Base):
     company: Mapped[Company | None] = relationship(back_populates="leads", lazy="raise")
 
     __table_args__ = (
-        Index("idx_provider_external", "provider_name", "external_id"),
-        Index("idx_lead_company", "company_id", "lead_status"),
         # Keyset sorts of GET /leads: (sort value, id) pages walk these.
         Index("idx_lead_created_at", "created_at", "id"),
         Index("idx_lead_updated_at", "updated_at", "id"),
-        Index("idx_lead_score", "lead_score", "id"),
+        Index("idx_lead_score", "lead_score", "id", **where_set("lead_score")),
         Index("idx_lead_sort_name", "sort_name", "id"),
         # Filtered lists, newest first: `country = ? ORDER BY created_at DESC`
-        # walks one of these in order and stops after a page.
-        *(Index(f"idx_lead_{field}_created", field, "created_at", "id") for field in FILTERED),
-        *(Index(f"idx_lead_{column}", column) for column in INDEXED_MATCH_KEYS),
+        # walks one of these in order and stops after a page. No id: leads
+        # of one import batch share a created_at, and the databases sort
+        # such ties by id as they go (SQLite a run of ties at a time,
+        # PostgreSQL by incremental sort); a page reads its batch's ties.
+        # The company_id one also serves the foreign key (MariaDB) and a
+        # company's leads. On MariaDB every index holds the id anyway.
+        *(
+            Index(f"idx_lead_{field}_created", field, "created_at")
+            for field in FILTERED
+            if field != "is_manual"
+        ),
+        # Manual leads are few: only they are indexed (an is_manual=false
+        # list walks created_at, nearly every lead matching).
+        Index("idx_lead_is_manual_created", "is_manual", "created_at", **where_true("is_manual")),
+        *(Index(f"idx_lead_{column}", column) for column in ("key_email", *FUZZY_KEYS)),
+        Index("idx_lead_key_address", "key_address", **where_set("key_address")),
+        # Looked up by value (the matcher, imports, Apify syncs), NULL in
+        # most leads: only the leads that have one are indexed.
+        *(Index(f"ix_sales_leads_{column}", column, **where_set(column)) for column in SPARSE),
+        # Not partial: the matcher asks (provider_name, external_id) IN (...),
+        # which SQLite does not take to mean "external_id IS NOT NULL".
+        Index("idx_provider_external", "provider_name", "external_id"),
+        # Deleted leads are few; live ones are read by other indexes.
+        Index("ix_sales_leads_is_deleted", "is_deleted", **where_true("is_deleted")),
         # The name lookup of a row with an email (dedupe.matcher.NAME_LOOKUPS)
         # reads only the leads without one, few where most leads have an
         # email. key_email rides along so the lookup reads this index
@@ -162,7 +220,7 @@ class SalesLead(AuditColumns, SoftDeleteColumns, Base):
     __mapper_args__: dict[str, Any] = {"version_id_col": version}
 
 
-class LeadSource(AuditColumns, SoftDeleteColumns, Base):
+class LeadSource(AuditColumns, RarelyDeleted, Base):
     """Where a lead came from, in more detail than the lead row keeps."""
 
     __tablename__ = "lead_sources"
@@ -191,14 +249,31 @@ class LeadSource(AuditColumns, SoftDeleteColumns, Base):
     extra_metadata: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONType)
 
     __table_args__ = (
-        Index("idx_source_provider", "provider_name", "external_id"),
-        Index("idx_source_actor_run", "actor_id", "run_id"),
+        # An import's sources have no provider or actor: only an Apify
+        # run's are indexed by them (MariaDB: all).
+        Index("idx_source_provider", "provider_name", "external_id", **where_set("provider_name")),
+        Index("idx_source_actor_run", "actor_id", "run_id", **where_set("actor_id")),
         Index("idx_source_batch", "import_batch_id"),
+        Index("ix_lead_sources_is_deleted", "is_deleted", **where_true("is_deleted")),
     )
 
 
+# The timeline kinds an audit entry tells (action -> event_type). The write
+# path wrote a lead_events row of these beside each audit entry until
+# migration 0013; readers take them from the audit log and pass over any
+# such row an older write left.
+AUDITED_EVENTS = {
+    "create": "created",
+    "update": "updated",
+    "delete": "deleted",
+    "restore": "restored",
+}
+CHANGE_EVENTS = frozenset(AUDITED_EVENTS.values())
+
+
 class LeadEvent(Base):
-    """The timeline of a lead: created, updated, deleted, restored, enriched..."""
+    """What the audit log does not tell of a lead: activities recorded
+    against it (POST /leads/{id}/events) and merges (merged, unmerged)."""
 
     __tablename__ = "lead_events"
 

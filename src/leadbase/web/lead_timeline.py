@@ -4,9 +4,10 @@ Two records feed it. Every change to a lead has an audit entry (who, when,
 from where, every field's old and new value): the timeline tells each one
 as a sentence ("Updated job title and city", "Enriched: filled company
 name") that opens to the entry itself. Activities recorded against the lead
-(``POST /leads/{id}/events``: a call, an email opened) are in lead_events
-and show as themselves; the lead_events rows the write path adds beside
-each change (created, updated...) would only repeat the audit entries.
+(``POST /leads/{id}/events``: a call, an email opened) and merges are in
+lead_events and show as themselves; the write path no longer writes a
+lead_events row beside each change (created, updated...): it would only
+repeat the audit entry (rows older writes left are passed over).
 """
 
 from __future__ import annotations
@@ -19,10 +20,9 @@ from typing import Any
 
 from leadbase.leads.schemas import HistoryEntry
 from leadbase.models import AuditLog, LeadEvent
+from leadbase.models.lead import CHANGE_EVENTS
 
 MAX_SHOWN = 500  # characters of one value in the history; the API has the rest
-# lead_events rows the write path writes with each change: told by the audit entries.
-CHANGE_EVENTS = frozenset({"created", "updated", "deleted", "restored"})
 ENRICHMENT_FIELDS = frozenset({"enrichment_status", "enrichment_data", "enrichment_task_id"})
 # Fields a sentence does not name (the company link is told in words).
 QUIET_FIELDS = ENRICHMENT_FIELDS | {"company_id"}
