@@ -332,7 +332,9 @@ def _linkedin_url(value: str) -> str | None:
     return f"https://www.linkedin.com/{kind}/{slug}"
 
 
-_PLAIN_WORD = re.compile(r"^[A-Z][a-z]{1,40}$")
+# A word of a plain name, or one part of a hyphenated one: letters of any
+# script ("Müller", "MacDonald", "Berners-Lee"), starting with a capital.
+_NAME_PART = re.compile(r"[^\W\d_]{2,41}")
 _ROMAN_NUMERAL = re.compile(r"^[ivxlcdm]+$")  # nameparser reads "Vi", "Ix" as suffixes
 
 
@@ -358,20 +360,30 @@ def _special_words() -> frozenset[str]:
 _SPECIAL_WORDS = _special_words()
 
 
+def _plain_word(word: str) -> bool:
+    """A word nameparser takes as it is: no title, prefix, suffix or conjunction."""
+    if word.lower() in _SPECIAL_WORDS:
+        return False
+    for part in word.split("-"):
+        lower = part.lower()
+        if (
+            not part[:1].isupper()
+            or not _NAME_PART.fullmatch(part)
+            or lower in _SPECIAL_WORDS
+            or _ROMAN_NUMERAL.match(lower)
+        ):
+            return False
+    return True
+
+
 @lru_cache(maxsize=_CACHE)
 def split_name(full_name: str) -> tuple[str | None, str | None]:
     """(first, last). "Ada Lovelace" is split directly, as nameparser would:
-    two plain capitalised words that are no title, prefix, suffix or
-    conjunction. Anything else ("Dr. Jane van der Berg Jr.") goes through
-    nameparser, at ~100 µs a name."""
+    two plain capitalised words ("Zoë MacDonald", "Tim Berners-Lee") that
+    are no title, prefix, suffix or conjunction. Anything else ("Dr. Jane
+    van der Berg Jr.") goes through nameparser, at ~100 µs a name."""
     words = full_name.split(" ")
-    if (
-        len(words) == 2
-        and all(_PLAIN_WORD.match(word) for word in words)
-        and not any(
-            word.lower() in _SPECIAL_WORDS or _ROMAN_NUMERAL.match(word.lower()) for word in words
-        )
-    ):
+    if len(words) == 2 and _plain_word(words[0]) and _plain_word(words[1]):
         return words[0], words[1]
     name = HumanName(full_name)
     return clean_text(name.first) or None, clean_text(name.last) or None
