@@ -78,8 +78,9 @@ def _phone_region(values: Mapping[str, Any]) -> str:
 def _normalise(
     given: dict[str, Any], prefix: str = "", current: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """Canonical forms of the fields a caller gave (and only those)."""
-    clean = dict(given)
+    """Canonical forms of the fields a caller gave (and only those), in
+    place: ``given`` is clean_input's own fresh dict."""
+    clean = given
     for field in TEXT_FIELDS:
         if field in clean:
             clean[field] = norm.clean_text(clean[field])
