@@ -39,6 +39,9 @@ _CACHE = 65536
 # a big cache of them would only hold memory (a million-row import's RSS);
 # a small one still serves a batch that names a lead twice.
 _UNIQUE_CACHE = 4096
+# Values many leads share but most are rare (full names): big enough for the
+# common ones, bounded well below _CACHE (each entry holds ~250 bytes).
+_NAME_CACHE = 16384
 
 
 def clean_text(value: str | None) -> str | None:
@@ -376,7 +379,7 @@ def _plain_word(word: str) -> bool:
     return True
 
 
-@lru_cache(maxsize=_CACHE)
+@lru_cache(maxsize=_NAME_CACHE)
 def split_name(full_name: str) -> tuple[str | None, str | None]:
     """(first, last). "Ada Lovelace" is split directly, as nameparser would:
     two plain capitalised words ("Zoë MacDonald", "Tim Berners-Lee") that
@@ -459,7 +462,7 @@ _UNDECOMPOSED = str.maketrans(
 SORT_KEY_MAX = 255
 
 
-@lru_cache(maxsize=_CACHE)
+@lru_cache(maxsize=_NAME_CACHE)
 def sort_key(text: str | None) -> str | None:
     """What names sort by on every database: accents and case folded away
     ("Émile" -> "emile", "Łukasz" -> "lukasz"), so the order is the same
