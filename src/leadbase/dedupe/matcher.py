@@ -359,8 +359,11 @@ class Matcher:
                     self._aliases.setdefault(key, set()).add(survivor[0])
 
     def add(self, lead_id: str, row: Mapping[str, Any]) -> None:
-        """A row this batch just accepted: a candidate for the rows after it."""
-        self._features[lead_id] = features(row)
+        """A row this batch just accepted: a candidate for the rows after it.
+        Its features wait until a row is compared with it (few are): kept as
+        the head of a SELECTED row, as a stored candidate's are."""
+        self._rows[lead_id] = (lead_id, *(row.get(field) for field in FEATURE_FIELDS))
+        self._features.pop(lead_id, None)
         self._index(lead_id, row)
 
     def _skipped(self, exclude_id: str | None) -> set[tuple[str, str]]:
