@@ -1,6 +1,6 @@
 """Hash-chained audit log: append inside the writer's transaction, verify."""
 
-from leadbase.audit.batch import append_creates
+from leadbase.audit.batch import append_creates, append_rows
 from leadbase.audit.chain import (
     VerifyResult,
     append,
@@ -17,6 +17,7 @@ __all__ = [
     "append",
     "append_creates",
     "append_many",
+    "append_rows",
     "canonical_json",
     "entry_hash",
     "queued",

@@ -26,7 +26,7 @@ import base64
 import functools
 import json
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -77,22 +77,64 @@ def append_creates(
     append_many(session, batch_type(entity_type), BATCH_ACTION, entries, at=at, raw=True)
 
 
-def _encoded(creates: Sequence[tuple[str, Mapping[str, list[Any]]]]) -> list[str]:
+def append_rows(
+    session: Session,
+    entity_type: str,
+    rows: Sequence[Mapping[str, Any]],
+    fields: Sequence[str],
+    at: datetime,
+) -> None:
+    """``append_creates`` for new rows that hold every one of ``fields``
+    (None: not set) and their ``id``: the batch entry's columns are read
+    off the rows, without a changes dict per row first."""
+    if len(rows) < BATCH_MIN:
+        creates = [
+            (row["id"], {field: [None, row[field]] for field in fields if row[field] is not None})
+            for row in rows
+        ]
+        append_many(session, entity_type, "create", creates, at=at)
+        return
+    columns = functools.partial(_row_columns, fields=fields)
+    entries = [(batch_id(at), changes) for changes in _encoded(rows, columns)]
+    append_many(session, batch_type(entity_type), BATCH_ACTION, entries, at=at, raw=True)
+
+
+def _row_columns(rows: Sequence[Mapping[str, Any]], fields: Sequence[str]) -> str:
+    """What ``_columns`` makes of these rows' creates, read off the rows."""
+    columns = {}
+    for field in sorted(fields):
+        column = [row[field] for row in rows]
+        if any(value is not None for value in column):
+            columns[field] = column
+    return canonical_json({"columns": columns, "ids": [row["id"] for row in rows]})
+
+
+def _encoded(
+    creates: Sequence[Any], columns: Callable[[Sequence[Any]], str] | None = None
+) -> list[str]:
     """The batch's entries' ``changes``: one, or as many as keep each within
     ``MAX_TEXT`` (a single row too big for it stays whole, as its own
-    entry would be)."""
-    inner = _columns(creates)
+    entry would be). ``columns`` makes a piece's column JSON (``_columns``
+    of (id, changes) pairs by default)."""
+    to_columns = columns or _columns
+    inner = to_columns(creates)
     if len(inner) > MAX_RAW and len(creates) > 1:
-        return _pieces(creates, -(-len(inner) // MAX_RAW))
+        return _pieces(creates, -(-len(inner) // MAX_RAW), to_columns)
     text = _compressed(inner)
     if len(text) > MAX_TEXT and len(creates) > 1:  # compressed worse than most
-        return _pieces(creates, 2)
+        return _pieces(creates, 2, to_columns)
     return [text]
 
 
-def _pieces(creates: Sequence[tuple[str, Mapping[str, list[Any]]]], pieces: int) -> list[str]:
+def _pieces(
+    creates: Sequence[Any], pieces: int, columns: Callable[[Sequence[Any]], str]
+) -> list[str]:
     size = -(-len(creates) // pieces)
-    return [text for i in range(0, len(creates), size) for text in _encoded(creates[i : i + size])]
+    return [
+        text
+        for i in range(0, len(creates), size)
+        for text in _encoded(creates[i : i + size], columns)
+    ]
 
 
 def encode(creates: Sequence[tuple[str, Mapping[str, list[Any]]]]) -> str:

@@ -608,12 +608,8 @@ def _insert_new(
     repository.insert_sources(
         session, [_source(row, now, actor, given[row["id"]]) for row in rows if row["id"] in given]
     )
-    entries = []
-    for row in rows:
-        # Every new row holds every field: its changes are the non-empty ones.
-        changes = {field: [None, row[field]] for field in LEAD_FIELDS if row[field] is not None}
-        entries.append((row["id"], changes))
-    audit.append_creates(session, "lead", entries, now)
+    # Every new row holds every field: its changes are the non-empty ones.
+    audit.append_rows(session, "lead", rows, LEAD_FIELDS, now)
     # No sync mark: a lead without one for the target has never been pushed,
     # and the outbox counts it pending (repository.sync_pending).
 
