@@ -69,6 +69,35 @@ class Settings(BaseSettings):
     airtable_base_id: str | None = None
     airtable_table: str | None = None
     airtable_api_url: str | None = None
+    # Airtable two-way sync (issue 14)
+    airtable_mapping: Path | None = Field(
+        default=None,
+        description="a JSON or TOML file: lead field -> Airtable field name "
+        "(default: leadbase.sync.airtable.mapping.DEFAULT_MAPPING)",
+    )
+    airtable_rate: float = Field(
+        default=5.0, gt=0, description="requests per second we send to one Airtable base"
+    )
+    airtable_max_attempts: int = Field(
+        default=5,
+        ge=1,
+        le=50,
+        description="tries of a request, and pushes of a record, before it counts as failed",
+    )
+    airtable_timeout_seconds: float = Field(default=30.0, gt=0)
+    airtable_on_remote_delete: Literal["flag", "delete"] = Field(
+        default="flag",
+        description="a record deleted in Airtable: tag its lead 'airtable-deleted' (flag) "
+        "or soft-delete the lead (delete)",
+    )
+    airtable_sync_seconds: float | None = Field(
+        default=None, gt=0, description="the worker runs `airtable sync` this often"
+    )
+    airtable_full_pull_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description="a sync also pulls every record (to find deletes) this often",
+    )
     apify_token: str | None = None
     apify_api_url: str | None = None
     apify_watch_seconds: float | None = Field(

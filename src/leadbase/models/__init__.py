@@ -1,5 +1,11 @@
 """All tables. Import from here so every model is registered on the metadata."""
 
+from leadbase.models.airtable import (
+    AIRTABLE_RUN_COUNTERS,
+    AirtableConflict,
+    AirtableLink,
+    AirtableRun,
+)
 from leadbase.models.apify import ApifySyncState
 from leadbase.models.audit import GENESIS_HASH, AuditChainHead, AuditLog
 from leadbase.models.base import Base, new_id, utcnow
@@ -26,6 +32,7 @@ from leadbase.models.sync import MigrationLog, SyncStatus
 from leadbase.models.user import ROLES, ApiKey, RefreshToken, User
 
 __all__ = [
+    "AIRTABLE_RUN_COUNTERS",
     "ENRICHMENT_STATUSES",
     "GENESIS_HASH",
     "IMPORT_MODES",
@@ -33,6 +40,9 @@ __all__ = [
     "JOB_STATUSES",
     "LEAD_STATUSES",
     "ROLES",
+    "AirtableConflict",
+    "AirtableLink",
+    "AirtableRun",
     "ApiKey",
     "ApifySyncState",
     "AuditChainHead",

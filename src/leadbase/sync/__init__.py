@@ -1,0 +1,1 @@
+"""Outbound and two-way syncs with other systems (today: Airtable)."""
