@@ -1,0 +1,120 @@
+"""Named queries on the sync's own tables: links, runs, conflicts.
+
+Push and pull each keep their queries in their own section below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from leadbase.db import chunked
+from leadbase.models import AirtableConflict, AirtableLink, AirtableRun
+
+# --- links -----------------------------------------------------------------------------
+
+
+def links_for_leads(session: Session, lead_ids: Sequence[str]) -> dict[str, AirtableLink]:
+    found: dict[str, AirtableLink] = {}
+    for chunk in chunked(list(lead_ids)):
+        for link in session.scalars(select(AirtableLink).where(AirtableLink.lead_id.in_(chunk))):
+            found[link.lead_id] = link
+    return found
+
+
+def links_for_records(session: Session, record_ids: Sequence[str]) -> dict[str, AirtableLink]:
+    found: dict[str, AirtableLink] = {}
+    for chunk in chunked(list(record_ids)):
+        query = select(AirtableLink).where(AirtableLink.record_id.in_(chunk))
+        for link in session.scalars(query):
+            found[link.record_id] = link
+    return found
+
+
+def link_count(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(AirtableLink)) or 0)
+
+
+def save_link(
+    session: Session,
+    *,
+    lead_id: str,
+    record_id: str,
+    base_id: str,
+    table_name: str,
+    synced_fields: dict[str, Any],
+    synced_version: int,
+    remote_modified_at: datetime | None,
+    now: datetime,
+) -> AirtableLink:
+    """Create or move the lead's link: both sides now agree on ``synced_fields``."""
+    link = session.get(AirtableLink, lead_id)
+    if link is None:
+        link = AirtableLink(lead_id=lead_id)
+        session.add(link)
+    link.record_id = record_id
+    link.base_id = base_id
+    link.table_name = table_name
+    link.synced_fields = synced_fields
+    link.synced_version = synced_version
+    link.remote_modified_at = remote_modified_at
+    link.synced_at = now
+    link.remote_deleted_at = None
+    return link
+
+
+# --- runs ------------------------------------------------------------------------------
+
+
+def get_run(session: Session, run_id: str) -> AirtableRun | None:
+    return session.get(AirtableRun, run_id)
+
+
+def recent_runs(session: Session, limit: int = 20) -> Sequence[AirtableRun]:
+    query = select(AirtableRun).order_by(AirtableRun.started_at.desc(), AirtableRun.id.desc())
+    return session.scalars(query.limit(limit)).all()
+
+
+def last_pull_cursor(session: Session) -> datetime | None:
+    """Where the next pull starts: the cursor of the newest pull that finished."""
+    query = (
+        select(AirtableRun.cursor)
+        .where(
+            AirtableRun.kind.in_(("pull", "full-pull", "sync")),
+            AirtableRun.status == "succeeded",
+            AirtableRun.cursor.is_not(None),
+        )
+        .order_by(AirtableRun.cursor.desc())
+        .limit(1)
+    )
+    return session.scalar(query)
+
+
+def last_run_of(
+    session: Session, kinds: Sequence[str], status: str | None = None
+) -> AirtableRun | None:
+    query = select(AirtableRun).where(AirtableRun.kind.in_(list(kinds)))
+    if status:
+        query = query.where(AirtableRun.status == status)
+    return session.scalars(query.order_by(AirtableRun.started_at.desc()).limit(1)).first()
+
+
+# --- conflicts -------------------------------------------------------------------------
+
+
+def open_conflicts(session: Session, limit: int = 100) -> Sequence[AirtableConflict]:
+    query = (
+        select(AirtableConflict)
+        .where(AirtableConflict.status == "open")
+        .order_by(AirtableConflict.created_at.desc(), AirtableConflict.id)
+    )
+    return session.scalars(query.limit(limit)).all()
+
+
+def open_conflict_count(session: Session) -> int:
+    query = select(func.count()).where(AirtableConflict.status == "open")
+    return int(session.scalar(query) or 0)
