@@ -23,6 +23,9 @@ from leadbase.leads.schemas import LEAD_FIELDS
 # The field holding the lead's id: pushes upsert on it, so a push cut off
 # between Airtable's answer and our commit finds its record again.
 ID_FIELD = "Leadbase ID"
+# A field of type lastModifiedTime: records carry no modification time
+# without one, and the pull needs it for its cursor and last-modified-wins.
+MODIFIED_FIELD = "Last Modified"
 
 DEFAULT_MAPPING: dict[str, str] = {
     "full_name": "Full Name",
@@ -116,6 +119,11 @@ class FieldMapping:
                     f'"{remote}" is a {kind} field; the lead\'s {local} needs one of: '
                     + ", ".join(sorted(accepted))
                 )
+        if table_fields.get(MODIFIED_FIELD) != "lastModifiedTime":
+            problems.append(
+                f'the table needs a "{MODIFIED_FIELD}" field of type lastModifiedTime '
+                "(the pull reads it to know what changed and which side changed last)"
+            )
         return problems
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from leadbase.db import chunked
 from leadbase.models import AirtableConflict, AirtableLink, AirtableRun
+from leadbase.models.lead import SalesLead
 
 # --- links -----------------------------------------------------------------------------
 
@@ -118,3 +119,47 @@ def open_conflicts(session: Session, limit: int = 100) -> Sequence[AirtableConfl
 def open_conflict_count(session: Session) -> int:
     query = select(func.count()).where(AirtableConflict.status == "open")
     return int(session.scalar(query) or 0)
+
+
+# --- pull ------------------------------------------------------------------------------
+
+
+def live_links(session: Session) -> list[tuple[str, str]]:
+    """(lead id, record id) of every link whose record was last known to exist:
+    what a full pull checks against the records it saw."""
+    query = select(AirtableLink.lead_id, AirtableLink.record_id).where(
+        AirtableLink.remote_deleted_at.is_(None)
+    )
+    return [(lead_id, record_id) for lead_id, record_id in session.execute(query)]
+
+
+def add_conflict(session: Session, **values: Any) -> AirtableConflict:
+    conflict = AirtableConflict(**values)
+    session.add(conflict)
+    return conflict
+
+
+def get_conflict(session: Session, conflict_id: str) -> AirtableConflict | None:
+    return session.get(AirtableConflict, conflict_id)
+
+
+def conflicts_with_leads(
+    session: Session, *, open_only: bool = True, limit: int = 100
+) -> list[tuple[AirtableConflict, str | None]]:
+    """Conflicts, newest first, each with its lead's full name (None: lead gone)."""
+    query = (
+        select(AirtableConflict, SalesLead.full_name)
+        .outerjoin(SalesLead, SalesLead.id == AirtableConflict.lead_id)
+        .order_by(AirtableConflict.created_at.desc(), AirtableConflict.id)
+    )
+    if open_only:
+        query = query.where(AirtableConflict.status == "open")
+    return [(conflict, name) for conflict, name in session.execute(query.limit(limit))]
+
+
+def note_run(session: Session, run_id: str, note: str) -> None:
+    """What a run that finished could not do (records that failed), kept in
+    its ``error`` without marking it failed: the rest went through."""
+    run = session.get(AirtableRun, run_id)
+    if run is not None:
+        run.error = note
