@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
+from leadbase.context import cli_actor
 from leadbase.db import Database
+from leadbase.sync.airtable import conflicts, pull
+from leadbase.sync.airtable.settings import AirtableConfig
 
 out = Console(soft_wrap=True, highlight=False)
 err = Console(stderr=True, soft_wrap=True, highlight=False)
@@ -33,3 +40,128 @@ def _database() -> Iterator[Database]:
 
 
 # --- pull and conflicts ----------------------------------------------------------------
+
+
+@contextmanager
+def _counter(description: str) -> Iterator[pull.Progress]:
+    """A spinner on stderr counting records, and the callback that moves it."""
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TextColumn("{task.completed:,} records"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(description, total=None)
+
+        def moved(done: int, total: int | None) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield moved
+
+
+@airtable_app.command("pull")
+def pull_cmd(
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="Read every record, not only those changed since the last pull, and "
+            "handle the records deleted in Airtable (LEADBASE_AIRTABLE_ON_REMOTE_DELETE: "
+            "flag or delete).",
+        ),
+    ] = False,
+) -> None:
+    """Apply the changes made in Airtable to the leads (as system:airtable)."""
+    config = AirtableConfig.from_settings()
+    with _database() as database, _counter("pulling") as moved:
+        result = pull.pull(database, config, full=full, progress=moved)
+    out.print(describe_pull(result))
+    for record_id, reason in result.failures[: pull.NOTED_FAILURES]:
+        err.print(f"[yellow]not pulled:[/] {record_id}: {reason}")
+    if result.conflicts:
+        out.print("see them with `leadbase airtable conflicts`")
+
+
+def describe_pull(result: pull.PullResult) -> str:
+    deleted = f", {result.deleted:,} gone from Airtable" if result.kind == "full-pull" else ""
+    skipped = f", {result.skipped:,} of leads deleted here" if result.skipped else ""
+    return (
+        f"{result.kind} {result.run_id}: {result.pulled:,} records read, "
+        f"{result.created:,} new leads, {result.updated:,} leads updated, "
+        f"{result.conflicts:,} conflicts, {result.failed:,} failed{deleted}{skipped}; "
+        f"{result.requests:,} requests ({result.rate_limited:,} rate-limited, "
+        f"{result.retries:,} retried)"
+    )
+
+
+def _shown(value: object) -> str:
+    if value is None:
+        return "(empty)"
+    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+@airtable_app.command("conflicts")
+def conflicts_cmd(
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Resolved conflicts too, not only open ones.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
+    limit: Annotated[int, typer.Option("--limit", min=1)] = 100,
+) -> None:
+    """Fields changed both here and in Airtable since the last sync."""
+    with _database() as database:
+        found = conflicts.list_conflicts(database, include_resolved=show_all, limit=limit)
+    if as_json:
+        out.print_json(json.dumps([c.as_dict() for c in found], default=str))
+        return
+    if not found:
+        out.print("no conflicts" if show_all else "no open conflicts")
+        return
+    table = Table("id", "lead", "field", "local", "remote", "applied", "status")
+    for c in found:
+        table.add_row(
+            c.id,
+            f"{c.lead_name or '(gone)'}\n{c.lead_id}",
+            "\n".join(c.fields),
+            "\n".join(_shown(v["local"]) for v in c.fields.values()),
+            "\n".join(_shown(v["remote"]) for v in c.fields.values()),
+            c.applied,
+            c.status if c.status == "open" else f"{c.resolution} by {c.resolved_by}",
+        )
+    out.print(table)
+
+
+@airtable_app.command("resolve")
+def resolve_cmd(
+    conflict_id: Annotated[str, typer.Argument(help="The conflict's id.")],
+    keep: Annotated[
+        str | None, typer.Option("--keep", help="local or remote: keep that side's values.")
+    ] = None,
+    field: Annotated[
+        list[str] | None,
+        typer.Option("--field", help="NAME=local|remote for one field (repeatable)."),
+    ] = None,
+) -> None:
+    """Resolve a conflict: the lead gets the chosen values; those that differ
+    from Airtable go with the next push."""
+    if (keep is None) == (not field):
+        raise typer.BadParameter("give --keep local|remote, or --field NAME=local|remote")
+    choice: conflicts.Choice
+    if keep is not None:
+        if keep not in conflicts.SIDES:
+            raise typer.BadParameter("local or remote", param_hint="--keep")
+        choice = f"keep-{keep}"
+    else:
+        choice = dict(_field_choice(given) for given in field or [])
+    with _database() as database:
+        resolved = conflicts.resolve(database, conflict_id, choice, cli_actor())
+    out.print(f"conflict {resolved.id} resolved ({resolved.resolution}) by {resolved.resolved_by}")
+
+
+def _field_choice(given: str) -> tuple[str, str]:
+    name, _, side = given.rpartition("=")
+    if not name or side not in conflicts.SIDES:
+        raise typer.BadParameter(f"{given!r}: NAME=local or NAME=remote", param_hint="--field")
+    return name, side

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from leadbase import audit, context
 from leadbase.db import Database, UnitOfWork, chunked
-from leadbase.errors import LeadbaseError, ValidationError
+from leadbase.errors import LeadbaseError
 from leadbase.leads import repository as leads_repository
 from leadbase.leads import service as leads_service
 from leadbase.models import AirtableLink, SalesLead, utcnow
@@ -266,7 +266,7 @@ def _apply_linked(
     if remote_wins:
         take += list(clashes)
     version = lead.version
-    if take and not _write(uow, lead.id, _lead_values(mapping, remote, take), record, result):
+    if take and not _write(uow, lead.id, lead_values(mapping, remote, take), record, result):
         return
     if clashes:
         _keep_conflict(uow.session, lead, record, clashes, "remote" if remote_wins else "local")
@@ -301,7 +301,7 @@ def _sort_changes(
     return take, clashes
 
 
-def _lead_values(
+def lead_values(
     mapping: FieldMapping, fields: Mapping[str, Any], names: Sequence[str]
 ) -> dict[str, Any]:
     """Lead field values for the Airtable fields ``names`` (absent: cleared)."""
@@ -328,15 +328,9 @@ def _write(
     except LeadbaseError as exc:
         savepoint.rollback()
         audit.unqueue(session, mark)
-        result.fail(record["id"], _reason(exc))
+        result.fail(record["id"], exc.message)
         return False
     return True
-
-
-def _reason(exc: LeadbaseError) -> str:
-    if isinstance(exc, ValidationError) and exc.field:
-        return f"{exc.field}: {exc.message}"
-    return exc.message
 
 
 def _keep_conflict(
@@ -385,7 +379,7 @@ def _create(
         try:
             rows.append(_lead_row(config.mapping, record))
         except LeadbaseError as exc:
-            result.fail(record["id"], _reason(exc))
+            result.fail(record["id"], exc.message)
             continue
         sources.append(_source(config, record))
         kept.append(record)
@@ -397,7 +391,7 @@ def _create(
     linked = repository.links_for_leads(uow.session, landed)
     for record, outcome in zip(kept, outcomes, strict=True):
         if isinstance(outcome, LeadbaseError):
-            result.fail(record["id"], _reason(outcome))
+            result.fail(record["id"], outcome.message)
         elif outcome.lead_id in linked:
             result.fail(
                 record["id"],
