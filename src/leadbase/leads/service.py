@@ -751,8 +751,12 @@ def update(
     expected_version: int | None = None,
     replace: bool = False,
     on_duplicate: DuplicatePolicy = "reject",
+    mark_sync: bool = True,
 ) -> SalesLead:
-    """Change some fields (``replace=False``, PATCH) or all of them (PUT)."""
+    """Change some fields (``replace=False``, PATCH) or all of them (PUT).
+
+    ``mark_sync=False``: a change the sync target must not get (the
+    Airtable pull's flag on a lead whose record was deleted there)."""
     session = uow.session
     lead = _load_for_write(session, lead_id, expected_version)
     current = row_values(lead, LEAD_FIELDS)
@@ -773,7 +777,8 @@ def update(
     apply_changes(lead, changes)
     _flush(session)
     audit.append(session, "lead", lead_id, "update", changes)
-    mark_leads_for_sync(session, [lead_id], "update")
+    if mark_sync:
+        mark_leads_for_sync(session, [lead_id], "update")
     return lead
 
 

@@ -36,7 +36,7 @@ from leadbase.leads import repository as leads_repository
 from leadbase.leads import service as leads_service
 from leadbase.models import AirtableLink, SalesLead, utcnow
 from leadbase.sync.airtable import repository, runs
-from leadbase.sync.airtable.client import AirtableClient
+from leadbase.sync.airtable.client import AirtableClient, AirtableError
 from leadbase.sync.airtable.mapping import ID_FIELD, MODIFIED_FIELD, FieldMapping
 from leadbase.sync.airtable.settings import AirtableConfig
 
@@ -47,6 +47,9 @@ FLAG_TAG = "airtable-deleted"
 # before it re-reads a few records (no-ops) rather than miss one modified
 # in the same second as the newest.
 CURSOR_OVERLAP = timedelta(seconds=1)
+# A listing restarted this often when its offset is gone, then the run fails.
+LISTING_ATTEMPTS = 3
+ITERATOR_GONE = "LIST_RECORDS_ITERATOR_NOT_AVAILABLE"
 # Reasons kept in the run's record: enough to find the records, not a log.
 NOTED_FAILURES = 20
 
@@ -131,19 +134,33 @@ def _pull_pages(
     result: PullResult,
     progress: Progress | None,
 ) -> set[str]:
+    """Apply every page; the ids of the records seen. A listing whose offset
+    the service no longer knows (expired, or spent by a request whose answer
+    was lost) starts over: the pages already applied are no-ops now."""
     seen: set[str] = set()
     formula = changed_since(since) if since is not None else None
-    for page in client.pages(formula=formula):
-        with database.unit_of_work() as uow:
-            _apply_page(uow, config, page, result)
-        seen.update(record["id"] for record in page)
-        for record in page:
-            modified = modified_at(record)
-            if modified is not None and (result.cursor is None or modified > result.cursor):
-                result.cursor = modified
-        if progress is not None:
-            progress(result.pulled, None)
+    for attempt in range(1, LISTING_ATTEMPTS + 1):
+        try:
+            for page in client.pages(formula=formula):
+                with database.unit_of_work() as uow:
+                    _apply_page(uow, config, page, result)
+                _saw(page, seen, result)
+                if progress is not None:
+                    progress(result.pulled, None)
+            return seen
+        except AirtableError as exc:
+            if exc.kind != ITERATOR_GONE or attempt == LISTING_ATTEMPTS:
+                raise
     return seen
+
+
+def _saw(page: Sequence[Mapping[str, Any]], seen: set[str], result: PullResult) -> None:
+    seen.update(record["id"] for record in page)
+    result.pulled = len(seen)
+    for record in page:
+        modified = modified_at(record)
+        if modified is not None and (result.cursor is None or modified > result.cursor):
+            result.cursor = modified
 
 
 def _count_requests(result: PullResult, client: AirtableClient, before: Mapping[str, int]) -> None:
@@ -180,7 +197,6 @@ def _apply_page(
     links = repository.links_for_records(session, [record["id"] for record in page])
     new: list[dict[str, Any]] = []
     for record in page:
-        result.pulled += 1
         link = links.get(record["id"])
         if link is None:
             link, refusal = _claim(session, config, record)
@@ -448,10 +464,10 @@ def _record_gone(uow: UnitOfWork, config: AirtableConfig, link: AirtableLink) ->
         if config.on_remote_delete == "delete":
             leads_service.soft_delete(uow, lead.id)
         else:
+            # Not marked for the push: it would make the record again
+            # (a flagged lead stays here, for a person to decide on).
             tags = [*(lead.tags or []), FLAG_TAG]
-            leads_service.update(uow, lead.id, {"tags": tags}, on_duplicate="allow")
-            # The flag is ours: the push must not send it to a record that
-            # is gone (which would make the record again).
-            link.synced_fields = config.mapping.to_fields(lead)
-            link.synced_version = lead.version
+            leads_service.update(
+                uow, lead.id, {"tags": tags}, on_duplicate="allow", mark_sync=False
+            )
     link.remote_deleted_at = utcnow()
