@@ -188,6 +188,7 @@ def test_first_pull_makes_leads_and_links_and_a_second_changes_nothing(
     lead = lead_of(leads.db, ids[7])
     assert lead.email == "person7@example7.com"
     assert (lead.created_by, lead.source) == (SYSTEM, "airtable")
+    assert pending(leads.db, lead.id)  # the push gives the record its Leadbase ID
     assert found[ids[7]].synced_fields == person(7)
     newest = max(emu.modified_at(i) for i in ids)
     assert first.cursor == newest
@@ -279,11 +280,20 @@ def test_a_record_carrying_one_of_our_lead_ids_is_linked_to_that_lead(
         {"Full Name": "Alan Turing", "Email": "alan@bletchley.uk", ID_FIELD: lead_id}
     )
 
+    other_id = leads.add_lead({"full_name": "Ada Lovelace", "email": "ada@analytical.uk"})
+    with leads.db.read_session() as session:
+        other = leads_repository.get(session, other_id)
+        assert other is not None
+        holds_all = emu.user_create(config.mapping.to_fields(other))
+
     result = run_pull(leads, config)
 
     assert (result.created, result.failed) == (0, 0)
     assert lead_of(leads.db, record).id == lead_id
-    assert lead_count(leads.db) == 1
+    assert lead_of(leads.db, holds_all).id == other_id
+    assert lead_count(leads.db) == 2
+    # The push sends what the record lacks (first and last name) and only that.
+    assert pending(leads.db, lead_id) and not pending(leads.db, other_id)
 
 
 def test_a_record_with_an_invalid_value_fails_alone(
@@ -340,6 +350,7 @@ def test_a_full_pull_flags_the_lead_of_a_record_deleted_in_airtable(
 ) -> None:
     ids = linked_and_agreed(leads, config, emu, 3)
     lead_id = lead_of(leads.db, ids[2]).id
+    was_pending = pending(leads.db, lead_id)
     emu.user_delete(ids[2])
 
     assert run_pull(leads, config).deleted == 0  # only a full pull sees what is gone
@@ -351,8 +362,12 @@ def test_a_full_pull_flags_the_lead_of_a_record_deleted_in_airtable(
     assert links(leads.db)[ids[2]].remote_deleted_at is not None
     action, actor, changes = updates_of(leads.db, lead_id)[-1]
     assert (action, actor, list(changes)) == ("update", SYSTEM, ["tags"])
-    assert not pending(leads.db, lead_id)  # the push must not make the record again
+    # The flag is not marked for the push: it must not make the record again.
+    assert pending(leads.db, lead_id) == was_pending
     assert run_pull(leads, config, full=True).deleted == 0  # once
+    if push_module is not None:
+        run_push(leads, config)
+        assert len(emu.records()) == 2
 
 
 def test_a_full_pull_soft_deletes_with_the_setting(

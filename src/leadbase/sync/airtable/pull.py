@@ -236,17 +236,26 @@ def _claim(
 def _save_link(
     session: Session, config: AirtableConfig, lead: SalesLead, record: Mapping[str, Any]
 ) -> AirtableLink:
-    return repository.save_link(
+    """Link the lead to the record, both as they are now. A lead that holds
+    more than the record (its id, a derived name, a canonical phone, values
+    a merge kept) is marked for the push, which sends just that."""
+    base = remote_fields(config.mapping, record)
+    link = repository.save_link(
         session,
         lead_id=lead.id,
         record_id=record["id"],
         base_id=config.base_id,
         table_name=config.table,
-        synced_fields=remote_fields(config.mapping, record),
+        synced_fields=base,
         synced_version=lead.version,
         remote_modified_at=modified_at(record),
         now=utcnow(),
     )
+    local = config.mapping.to_fields(lead)
+    names = (*config.mapping.remote_names, ID_FIELD)
+    if not lead.is_deleted and not all(same(local.get(n), base.get(n)) for n in names):
+        leads_service.mark_leads_for_sync(session, [lead.id], "update")
+    return link
 
 
 def remote_fields(mapping: FieldMapping, record: Mapping[str, Any]) -> dict[str, Any]:
@@ -266,6 +275,7 @@ def _apply_linked(
     link: AirtableLink,
     result: PullResult,
 ) -> None:
+    link.remote_deleted_at = None  # seen: back from Airtable's trash, if it was gone
     remote = remote_fields(mapping, record)
     base = link.synced_fields or {}
     changed = [n for n in mapping.remote_names if not same(remote.get(n), base.get(n))]
