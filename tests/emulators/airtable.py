@@ -1223,7 +1223,7 @@ class _Formula:
         return ApiError(
             422,
             "INVALID_FILTER_BY_FORMULA",
-            f"The formula for filtering records is invalid: {why} (in {self.text!r})",
+            f"The formula for filtering records is invalid: {why} (in {self.text[:200]!r})",
         )
 
     def compile(self) -> Compiled:
@@ -1345,8 +1345,8 @@ class _Formula:
 
 
 _ARITY: dict[str, tuple[int, int]] = {
-    "AND": (1, 99),
-    "OR": (1, 99),
+    "AND": (1, 10_000),
+    "OR": (1, 10_000),
     "NOT": (1, 1),
     "IS_AFTER": (2, 2),
     "IS_BEFORE": (2, 2),
