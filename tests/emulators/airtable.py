@@ -182,6 +182,9 @@ class Table:
     fields: list[Field]
     view_id: str = field(default_factory=lambda: new_id("viw"))
     records: dict[str, Record] = field(default_factory=dict)  # insertion = creation order
+    # performUpsert's lookups: {merge field names: {values: record ids}}, kept up to
+    # date by every write (the bench upserts 10k records; a scan each was 17 ms).
+    indexes: dict[tuple[str, ...], dict[tuple[Any, ...], list[str]]] = field(default_factory=dict)
 
     def field(self, key: str) -> Field | None:
         """A field by name or by id (writes and fields[] accept either)."""
@@ -189,6 +192,35 @@ class Table:
             if key in (f.name, f.id):
                 return f
         return None
+
+    def matches(self, names: tuple[str, ...], key: tuple[Any, ...]) -> list[str]:
+        """Ids of the records whose fields ``names`` hold ``key`` (see _merge_value)."""
+        index = self.indexes.get(names)
+        if index is None:
+            index = self.indexes[names] = {}
+            for record in self.records.values():
+                index.setdefault(_merge_key(record, names), []).append(record.id)
+        return index.get(key, [])
+
+    def insert(self, record: Record) -> None:
+        self.records[record.id] = record
+        self._index(record)
+
+    def delete(self, record_id: str) -> None:
+        self._unindex(self.records.pop(record_id))
+
+    def set_fields(self, record: Record, fields: dict[str, Any]) -> None:
+        self._unindex(record)
+        record.fields = fields
+        self._index(record)
+
+    def _index(self, record: Record) -> None:
+        for names, index in self.indexes.items():
+            index.setdefault(_merge_key(record, names), []).append(record.id)
+
+    def _unindex(self, record: Record) -> None:
+        for names, index in self.indexes.items():
+            index[_merge_key(record, names)].remove(record.id)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -434,6 +466,7 @@ class AirtableEmulator:
             if f is None:
                 raise KeyError(name)
             t.fields.remove(f)
+            t.indexes.clear()
             for record in t.records.values():
                 record.fields.pop(f.name, None)
 
@@ -459,12 +492,12 @@ class AirtableEmulator:
         with self.lock:
             t, record = self._find_record(record_id)
             values = self._clean_fields(t, fields, typecast=True)
-            self._write(record, values, replace=False, at=at)
+            self._write(t, record, values, replace=False, at=at)
 
     def user_delete(self, record_id: str) -> None:
         with self.lock:
             t, record = self._find_record(record_id)
-            del t.records[record.id]
+            t.delete(record.id)
 
     # -- inspection
 
@@ -679,7 +712,7 @@ class AirtableEmulator:
                     return 200, self._update_one(t, self._record(t, record_id), method, body)
                 case ["v0", base, table_ref, record_id] if method == "DELETE":
                     t = self._table(base, table_ref)
-                    del t.records[self._record(t, record_id).id]
+                    t.delete(self._record(t, record_id).id)
                     return 200, {"id": record_id, "deleted": True}
         raise ApiError(404, None)
 
@@ -819,7 +852,7 @@ class AirtableEmulator:
             t, _object(body.get("fields", {})), typecast=bool(body.get("typecast"))
         )
         self._check_rejects(t, [(record, values)])
-        self._write(record, values, replace=method == "PUT")
+        self._write(t, record, values, replace=method == "PUT")
         return self._record_json(t, record, by_id=bool(body.get("returnFieldsByFieldId")))
 
     def _update_request(self, t: Table, method: str, body: Any) -> dict[str, Any]:
@@ -841,6 +874,7 @@ class AirtableEmulator:
         plan: list[tuple[Record | None, dict[str, Any]]] = []
         seen: set[str] = set()
         keys_new: set[tuple[Any, ...]] = set()
+        merge_names = tuple(f.name for f in merge_on)
         for item in items:
             values = self._clean_fields(t, _object(item.get("fields", {})), typecast=typecast)
             if "id" in item:
@@ -859,11 +893,7 @@ class AirtableEmulator:
                         "INVALID_RECORDS",
                         "Every record must have a value for each field of fieldsToMergeOn",
                     )
-                found = [
-                    r
-                    for r in t.records.values()
-                    if tuple(_merge_value(r.fields.get(f.name)) for f in merge_on) == key
-                ]
+                found = [t.records[i] for i in t.matches(merge_names, key)]
                 if len(found) > 1:
                     raise ApiError(
                         422,
@@ -894,7 +924,7 @@ class AirtableEmulator:
                 record = self._create(t, values)
                 created.append(record.id)
             else:
-                self._write(record, values, replace=replace)
+                self._write(t, record, values, replace=replace)
                 updated.append(record.id)
             out.append(self._record_json(t, record, by_id=by_id))
         answer: dict[str, Any] = {"records": out}
@@ -918,7 +948,7 @@ class AirtableEmulator:
                     422, "ROW_DOES_NOT_EXIST", f"Record ID {record_id} does not exist in this table"
                 )
         for record_id in ids:
-            del t.records[record_id]
+            t.delete(record_id)
         return {"records": [{"id": i, "deleted": True} for i in ids]}
 
     def _check_rejects(
@@ -963,6 +993,7 @@ class AirtableEmulator:
     def _tick(self, at: datetime | None = None) -> datetime:
         """The next modified time: never the same millisecond twice, never backwards."""
         if at is not None:
+            at = at if at.tzinfo else at.replace(tzinfo=UTC)  # naive means UTC
             ms = int(at.timestamp() * 1000)
             self._last_ms = max(self._last_ms, ms)
             return at.astimezone(UTC)
@@ -976,11 +1007,17 @@ class AirtableEmulator:
             record_id = new_id("rec")
         now = self._tick(at)
         record = Record(record_id, now, now, {k: v for k, v in values.items() if v is not None})
-        t.records[record_id] = record
+        t.insert(record)
         return record
 
     def _write(
-        self, record: Record, values: dict[str, Any], *, replace: bool, at: datetime | None = None
+        self,
+        t: Table,
+        record: Record,
+        values: dict[str, Any],
+        *,
+        replace: bool,
+        at: datetime | None = None,
     ) -> None:
         new = {} if replace else dict(record.fields)
         for name, value in values.items():
@@ -989,7 +1026,7 @@ class AirtableEmulator:
             else:
                 new[name] = value
         if new != record.fields:
-            record.fields = new
+            t.set_fields(record, new)
             record.modified = self._tick(at)
 
     def _record_json(
@@ -1154,6 +1191,10 @@ def _merge_value(value: Any) -> Any:
     if _is_empty(value):
         return None
     return tuple(value) if isinstance(value, list) else value
+
+
+def _merge_key(record: Record, names: tuple[str, ...]) -> tuple[Any, ...]:
+    return tuple(_merge_value(record.fields.get(name)) for name in names)
 
 
 def _sort_key(f: Field, record: Record) -> tuple[int, Any]:
