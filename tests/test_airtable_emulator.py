@@ -80,7 +80,8 @@ def test_paging_250_records_in_pages_of_100_with_opaque_offsets(emu: AirtableEmu
     assert all(o and o.startswith("itr") and "/rec" in o for o in offsets[1:])
 
     assert [len(p) for p in table.iterate(page_size=30, max_records=70)] == [30, 30, 10]
-    assert table.first(formula="{Leadbase ID}='L7'")["fields"]["Full Name"] == "Person 7"
+    first = table.first(formula="{Leadbase ID}='L7'")
+    assert first is not None and first["fields"]["Full Name"] == "Person 7"
 
 
 def test_unknown_or_expired_offset_is_a_422(emu: AirtableEmulator) -> None:
