@@ -93,6 +93,8 @@ DEFAULT_FIELDS: dict[str, str] = {
     "Score": "number",
     "Notes": "multilineText",
     "Leadbase ID": "singleLineText",
+    # Read only: when the record last changed (the pull's cursor, last-modified-wins).
+    "Last Modified": "lastModifiedTime",
 }
 # The choices a fresh table's select fields start with (leads.schemas.LeadStatus).
 DEFAULT_CHOICES: dict[str, list[str]] = {
