@@ -93,9 +93,10 @@ DEFAULT_FIELDS: dict[str, str] = {
     "Score": "number",
     "Notes": "multilineText",
     "Leadbase ID": "singleLineText",
-    # Read only: when the record last changed (the pull's cursor, last-modified-wins).
-    "Last Modified": "lastModifiedTime",
 }
+# The table the sync expects (leadbase.sync.airtable.mapping): the default
+# fields and a read-only "Last Modified" (the pull's cursor, last-modified-wins).
+SYNC_FIELDS: dict[str, str] = {**DEFAULT_FIELDS, "Last Modified": "lastModifiedTime"}
 # The choices a fresh table's select fields start with (leads.schemas.LeadStatus).
 DEFAULT_CHOICES: dict[str, list[str]] = {
     "Status": ["new", "contacted", "qualified", "converted", "lost"],
