@@ -116,8 +116,9 @@ def apify_emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[ApifyEmulator]:
 
 @pytest.fixture
 def airtable_emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[AirtableEmulator]:
-    """The Airtable API emulator on a free port, its table with SYNC_FIELDS (no rate limit: a test that wants one
-    starts its own with AirtableEmulator.running(rate_limit=5)), and
+    """The Airtable API emulator on a free port, its table with SYNC_FIELDS (no
+    rate limit: a test that wants one starts its own with
+    AirtableEmulator.running(rate_limit=5, fields=SYNC_FIELDS)), and
     LEADBASE_AIRTABLE_API_URL/TOKEN/BASE_ID/TABLE set to it (faults:
     emulator.fail/slow/drop/reject_record; data: user_create/user_update/user_delete)."""
     with AirtableEmulator.running(rate_limit=None, fields=SYNC_FIELDS) as emulator:
