@@ -9,12 +9,20 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import false, func, or_, select
 from sqlalchemy.orm import Session
 
 from leadbase.db import chunked
-from leadbase.models import AirtableConflict, AirtableLink, AirtableRun
-from leadbase.models.lead import SalesLead
+from leadbase.models import (
+    AirtableConflict,
+    AirtableLink,
+    AirtableRun,
+    SalesLead,
+    SyncStatus,
+)
+
+# The outbox's target name for this sync (leads.service marks leads for it).
+TARGET = "airtable"
 
 # --- links -----------------------------------------------------------------------------
 
@@ -102,6 +110,51 @@ def last_run_of(
     if status:
         query = query.where(AirtableRun.status == status)
     return session.scalars(query.order_by(AirtableRun.started_at.desc()).limit(1)).first()
+
+
+# --- status --------------------------------------------------------------------------
+
+
+def pending_count(session: Session) -> int:
+    """Leads Airtable has yet to get: a pending outbox row, or never pushed
+    (no link and no outbox row: a new lead is written without one)."""
+    marked = int(
+        session.scalar(
+            select(func.count(func.distinct(SyncStatus.lead_id))).where(
+                SyncStatus.target == TARGET, SyncStatus.status == "pending"
+            )
+        )
+        or 0
+    )
+    has_row = select(SyncStatus.id).where(
+        SyncStatus.lead_id == SalesLead.id, SyncStatus.target == TARGET
+    )
+    has_link = select(AirtableLink.lead_id).where(AirtableLink.lead_id == SalesLead.id)
+    never = select(func.count()).where(
+        SalesLead.is_deleted == false(), ~has_row.exists(), ~has_link.exists()
+    )
+    return marked + int(session.scalar(never) or 0)
+
+
+def failed_marks(session: Session, limit: int = 50) -> Sequence[tuple[SyncStatus, SalesLead]]:
+    """Outbox rows that gave up or keep failing, newest attempt first, with their lead."""
+    query = (
+        select(SyncStatus, SalesLead)
+        .join(SalesLead, SalesLead.id == SyncStatus.lead_id)
+        .where(
+            SyncStatus.target == TARGET,
+            or_(SyncStatus.status == "failed", SyncStatus.error_message.is_not(None)),
+            SyncStatus.status != "success",
+        )
+        .order_by(SyncStatus.last_attempt.desc(), SyncStatus.id.desc())
+        .limit(limit)
+    )
+    return [(mark, lead) for mark, lead in session.execute(query).tuples()]
+
+
+def failed_count(session: Session) -> int:
+    query = select(func.count()).where(SyncStatus.target == TARGET, SyncStatus.status == "failed")
+    return int(session.scalar(query) or 0)
 
 
 # --- conflicts -------------------------------------------------------------------------
