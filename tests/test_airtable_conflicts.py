@@ -28,7 +28,9 @@ from tests.test_airtable_pull import (
     no_echo,
     pending,
     person,
+    push_module,
     run_pull,
+    run_push,
     updates_of,
     url,  # noqa: F401
 )
@@ -50,6 +52,8 @@ def conflicted(
     start = datetime.now(UTC) - timedelta(hours=2)
     record = airtable.user_create(person(i), at=start)
     run_pull(db, cfg)
+    if push_module is not None:
+        run_push(db, cfg)  # the record gets its Leadbase ID: both sides agree
     lead_id = lead_of(db.db, record).id
     remote_at = datetime.now(UTC) + timedelta(minutes=5) if remote_newer else start
     db.update_lead(lead_id, {"title": "Local Title", "city": "Porto"})
