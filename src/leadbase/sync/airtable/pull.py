@@ -230,32 +230,43 @@ def _claim(
             f"carries the Leadbase ID {lead_id}, whose lead is linked to record "
             f"{existing.record_id}"
         )
-    return _save_link(session, config, lead, record), None
-
-
-def _save_link(
-    session: Session, config: AirtableConfig, lead: SalesLead, record: Mapping[str, Any]
-) -> AirtableLink:
-    """Link the lead to the record, both as they are now. A lead that holds
-    more than the record (its id, a derived name, a canonical phone, values
-    a merge kept) is marked for the push, which sends just that."""
-    base = remote_fields(config.mapping, record)
-    link = repository.save_link(
-        session,
-        lead_id=lead.id,
-        record_id=record["id"],
-        base_id=config.base_id,
-        table_name=config.table,
-        synced_fields=base,
-        synced_version=lead.version,
-        remote_modified_at=modified_at(record),
-        now=utcnow(),
-    )
-    local = config.mapping.to_fields(lead)
-    names = (*config.mapping.remote_names, ID_FIELD)
-    if not lead.is_deleted and not all(same(local.get(n), base.get(n)) for n in names):
+    link = _link(session, config, lead, record, existing)
+    if _holds_more(config.mapping, lead, link):
         leads_service.mark_leads_for_sync(session, [lead.id], "update")
-    return link
+    return link, None
+
+
+def _link(
+    session: Session,
+    config: AirtableConfig,
+    lead: SalesLead,
+    record: Mapping[str, Any],
+    existing: AirtableLink | None,
+) -> AirtableLink:
+    """Link the lead to the record (moving its ``existing`` link), both
+    sides as they are now."""
+    values: dict[str, Any] = {
+        "lead_id": lead.id,
+        "record_id": record["id"],
+        "base_id": config.base_id,
+        "table_name": config.table,
+        "synced_fields": remote_fields(config.mapping, record),
+        "synced_version": lead.version,
+        "remote_modified_at": modified_at(record),
+        "now": utcnow(),
+    }
+    if existing is None:
+        return repository.add_link(session, **values)
+    return repository.save_link(session, **values)
+
+
+def _holds_more(mapping: FieldMapping, lead: SalesLead, link: AirtableLink) -> bool:
+    """Whether a lead just linked holds more than its record (its id, a
+    derived name, a canonical phone, values a merge kept): then the push
+    sends just that."""
+    local, base = mapping.to_fields(lead), link.synced_fields
+    names = (*mapping.remote_names, ID_FIELD)
+    return not lead.is_deleted and not all(same(local.get(n), base.get(n)) for n in names)
 
 
 def remote_fields(mapping: FieldMapping, record: Mapping[str, Any]) -> dict[str, Any]:
@@ -415,21 +426,27 @@ def _create(
     landed = [o.lead_id for o in outcomes if isinstance(o, leads_service.WriteResult)]
     leads = leads_repository.get_many(uow.session, landed)
     linked = repository.links_for_leads(uow.session, landed)
+    to_push: list[str] = []
     for record, outcome in zip(kept, outcomes, strict=True):
         if isinstance(outcome, LeadbaseError):
             result.fail(record["id"], outcome.message)
-        elif outcome.lead_id in linked:
+            continue
+        existing = linked.get(outcome.lead_id)
+        if existing is not None and existing.remote_deleted_at is None:
             result.fail(
                 record["id"],
                 f"a duplicate of lead {outcome.lead_id}, which is linked to record "
-                f"{linked[outcome.lead_id].record_id} (its data was merged into the lead)",
+                f"{existing.record_id} (its data was merged into the lead)",
             )
-        else:
-            linked[outcome.lead_id] = _save_link(
-                uow.session, config, leads[outcome.lead_id], record
-            )
-            result.created += outcome.outcome == "created"
-            result.updated += outcome.outcome == "merged"
+            continue
+        lead = leads[outcome.lead_id]
+        linked[lead.id] = link = _link(uow.session, config, lead, record, existing)
+        if _holds_more(config.mapping, lead, link):
+            to_push.append(lead.id)
+        result.created += outcome.outcome == "created"
+        result.updated += outcome.outcome == "merged"
+    # One mark for the page, not a query per lead.
+    leads_service.mark_leads_for_sync(uow.session, to_push, "update")
 
 
 def _lead_row(mapping: FieldMapping, record: Mapping[str, Any]) -> dict[str, Any]:

@@ -216,3 +216,31 @@ def note_run(session: Session, run_id: str, note: str) -> None:
     run = session.get(AirtableRun, run_id)
     if run is not None:
         run.error = note
+
+
+def add_link(
+    session: Session,
+    *,
+    lead_id: str,
+    record_id: str,
+    base_id: str,
+    table_name: str,
+    synced_fields: dict[str, Any],
+    synced_version: int,
+    remote_modified_at: datetime | None,
+    now: datetime,
+) -> AirtableLink:
+    """A lead's first link, when the caller knows it has none (``save_link``
+    without its lookup: a pull links a page of new leads at once)."""
+    link = AirtableLink(
+        lead_id=lead_id,
+        record_id=record_id,
+        base_id=base_id,
+        table_name=table_name,
+        synced_fields=synced_fields,
+        synced_version=synced_version,
+        remote_modified_at=remote_modified_at,
+        synced_at=now,
+    )
+    session.add(link)
+    return link
