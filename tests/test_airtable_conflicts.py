@@ -209,3 +209,15 @@ def test_cli_pull_conflicts_and_resolve(cli_db: LeadDatabase, emu: AirtableEmula
     full = airtable("pull", "--full")
     assert "full-pull" in full and "1 gone from Airtable" in full
     cli_db.close()
+
+
+def test_cli_pull_warns_of_a_table_without_last_modified(
+    cli_db: LeadDatabase,
+    emu: AirtableEmulator,  # noqa: F811
+) -> None:
+    emu.remove_field("Last Modified")
+    emu.user_create(person(0))
+    result = runner.invoke(app, ["airtable", "pull"])
+    assert result.exit_code == 0, result.output
+    assert '1 records had no "Last Modified"' in result.stderr
+    cli_db.close()

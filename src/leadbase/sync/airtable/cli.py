@@ -15,6 +15,7 @@ from rich.table import Table
 from leadbase.context import cli_actor
 from leadbase.db import Database
 from leadbase.sync.airtable import conflicts, pull
+from leadbase.sync.airtable.mapping import MODIFIED_FIELD
 from leadbase.sync.airtable.settings import AirtableConfig
 
 out = Console(soft_wrap=True, highlight=False)
@@ -78,6 +79,12 @@ def pull_cmd(
     with _database() as database, _counter("pulling") as moved:
         result = pull.pull(database, config, full=full, progress=moved)
     out.print(describe_pull(result))
+    if result.untimed:
+        err.print(
+            f'[yellow]warning:[/] {result.untimed:,} records had no "{MODIFIED_FIELD}": '
+            "without that field (type lastModifiedTime) every pull reads every record "
+            "and a conflict keeps the local value; see `leadbase airtable check`"
+        )
     for record_id, reason in result.failures[: pull.NOTED_FAILURES]:
         err.print(f"[yellow]not pulled:[/] {record_id}: {reason}")
     if result.conflicts:

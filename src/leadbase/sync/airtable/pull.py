@@ -77,6 +77,8 @@ class PullResult:
     retries: int = 0
     cursor: datetime | None = None
     failures: list[tuple[str, str]] = field(default_factory=list)
+    # Records read without a modification time: the table lacks MODIFIED_FIELD.
+    untimed: int = 0
 
     def counts(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in COUNTERS}
@@ -159,7 +161,9 @@ def _saw(page: Sequence[Mapping[str, Any]], seen: set[str], result: PullResult) 
     result.pulled = len(seen)
     for record in page:
         modified = modified_at(record)
-        if modified is not None and (result.cursor is None or modified > result.cursor):
+        if modified is None:
+            result.untimed += 1
+        elif result.cursor is None or modified > result.cursor:
             result.cursor = modified
 
 
