@@ -437,6 +437,7 @@ def test_the_remote_newer_side_wins_a_conflict_and_both_are_kept(
     ids = linked_and_agreed(leads, config, emu, 1)
     lead_id = lead_of(leads.db, ids[0]).id
     leads.update_lead(lead_id, {"title": "Local Title"})
+    local_at = lead_of(leads.db, ids[0]).updated_at
     emu.user_update(ids[0], {"Title": "Remote Title"}, at=datetime.now(UTC) + timedelta(minutes=5))
 
     result = run_pull(leads, config)
@@ -447,6 +448,9 @@ def test_the_remote_newer_side_wins_a_conflict_and_both_are_kept(
 
     [conflict] = conflicts.list_conflicts(leads.db)
     assert conflict.applied == "remote" and conflict.status == "open"
+    assert conflict.local_modified_at == local_at
+    assert conflict.remote_modified_at is not None  # as the wire tells it: to the millisecond
+    assert abs(conflict.remote_modified_at - emu.modified_at(ids[0])) < timedelta(milliseconds=1)
     assert conflict.fields == {
         "Title": {"local": "Local Title", "remote": "Remote Title", "base": "Engineer"}
     }

@@ -302,15 +302,15 @@ def _apply_linked(
         return
     local = mapping.to_fields(lead)
     take, clashes = _sort_changes(changed, remote, base, local)
-    modified = modified_at(record)
-    remote_wins = bool(clashes) and modified is not None and modified > lead.updated_at
+    modified, local_at, version = modified_at(record), lead.updated_at, lead.version
+    remote_wins = bool(clashes) and modified is not None and modified > local_at
     if remote_wins:
         take += list(clashes)
-    version = lead.version
     if take and not _write(uow, lead.id, lead_values(mapping, remote, take), record, result):
         return
     if clashes:
-        _keep_conflict(uow.session, lead, record, clashes, "remote" if remote_wins else "local")
+        applied = "remote" if remote_wins else "local"
+        _keep_conflict(uow.session, lead.id, local_at, record, clashes, applied)
         result.conflicts += 1
     result.updated += lead.version != version
     link.synced_fields = remote
@@ -376,17 +376,20 @@ def _write(
 
 def _keep_conflict(
     session: Session,
-    lead: SalesLead,
+    lead_id: str,
+    local_at: datetime,
     record: Mapping[str, Any],
     clashes: dict[str, dict[str, Any]],
     applied: str,
 ) -> None:
+    """Both sides of each field, and when each last changed (the lead's
+    time from before the pull wrote to it)."""
     repository.add_conflict(
         session,
-        lead_id=lead.id,
+        lead_id=lead_id,
         record_id=record["id"],
         fields=clashes,
-        local_modified_at=lead.updated_at,
+        local_modified_at=local_at,
         remote_modified_at=modified_at(record),
         applied=applied,
         status="open",
