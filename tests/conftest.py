@@ -17,6 +17,25 @@ from tests.emulators.apify import ApifyEmulator
 pytest_plugins = ["tests.browser"]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _test_sized_password_hashing() -> Iterator[None]:
+    """Argon2id as in production, with parameters sized for a test run: the
+    default's 64 MiB and 3 passes cost ~0.2 s a hash, and the suite creates
+    and signs in users by the thousand. A hash made here still verifies in a
+    subprocess server with the default parameters (which then rehashes it)."""
+    from pwdlib import PasswordHash
+    from pwdlib.hashers.argon2 import Argon2Hasher
+
+    from leadbase.auth import passwords
+
+    cheap = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1),))
+    passwords.dummy_hash.cache_clear()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(passwords, "_hasher", lambda: cheap)
+        yield
+    passwords.dummy_hash.cache_clear()
+
+
 @pytest.fixture(autouse=True)
 def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """No test reads the developer's environment or writes to ./data."""

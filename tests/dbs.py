@@ -81,13 +81,26 @@ def fresh_sqlite(template: Path, directory: Path) -> str:
     return f"sqlite:///{path}"
 
 
+# Identity columns start again at 1, as after a fresh migration.
+_RESTART_SEQUENCES = """
+DO $$ DECLARE s record; BEGIN
+  FOR s IN SELECT sequence_schema, sequence_name FROM information_schema.sequences
+           WHERE sequence_schema = current_schema() LOOP
+    EXECUTE format('ALTER SEQUENCE %I.%I RESTART', s.sequence_schema, s.sequence_name);
+  END LOOP;
+END $$"""
+
+
 def empty_all_tables(url: str) -> None:
     """Back to a just-migrated state: no rows, chain head at genesis."""
     engine = create_db_engine(url)
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
-            connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            # DELETE, not TRUNCATE: a test leaves a few rows in a few tables,
+            # and TRUNCATE rewrites every table's files (~0.5 s a test).
+            connection.execute(text(";".join(f"DELETE FROM {table}" for table in tables)))
+            connection.execute(text(_RESTART_SEQUENCES))
         else:
             if engine.dialect.name == "mysql":
                 connection.execute(text("SET FOREIGN_KEY_CHECKS=0"))

@@ -36,6 +36,9 @@ from leadbase.config import get_settings
 from leadbase.db import create_db_engine
 from leadbase.jobs import service as jobs_service
 from leadbase.models import (
+    AirtableConflict,
+    AirtableLink,
+    AirtableRun,
     ApifySyncState,
     Base,
     Company,
@@ -291,6 +294,51 @@ def populate(url: str) -> None:
                         "created_at": NOW,
                         "updated_at": NOW,
                         "is_deleted": True,
+                    }
+                ],
+            )
+            # Airtable: a lead's record, a conflict kept, a run with its cursor.
+            connection.execute(
+                insert(AirtableLink),
+                [
+                    {
+                        "lead_id": bob,
+                        "record_id": "recBobBobBobBob12",
+                        "base_id": "appSales",
+                        "table_name": "Leads — 2026",
+                        "synced_fields": {"Email": "bob@example.com", "Tags": ["a", "é"]},
+                        "synced_version": 3,
+                        "remote_modified_at": NOW.replace(microsecond=5),
+                        "synced_at": NOW,
+                    }
+                ],
+            )
+            connection.execute(
+                insert(AirtableConflict),
+                [
+                    {
+                        "id": "conflict-1",
+                        "lead_id": bob,
+                        "record_id": "recBobBobBobBob12",
+                        "fields": {"Title": {"local": "CTO", "remote": "CEO", "base": None}},
+                        "applied": "remote",
+                        "status": "open",
+                        "created_at": NOW,
+                    }
+                ],
+            )
+            connection.execute(
+                insert(AirtableRun),
+                [
+                    {
+                        "id": "airtable-run-1",
+                        "kind": "pull",
+                        "status": "succeeded",
+                        "actor": "system:airtable",
+                        "counts": {"pulled": 2, "rate_limited": 0},
+                        "cursor": NOW.replace(microsecond=9),
+                        "started_at": NOW,
+                        "finished_at": NOW,
                     }
                 ],
             )
