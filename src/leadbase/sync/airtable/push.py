@@ -235,33 +235,34 @@ def _settle(database: Database, config: AirtableConfig, outcome: Outcome, none: 
         # the versions (its lead keeps its mark) or after (it adds a new mark).
         serialize_writers(session)
         versions = repository.lead_versions(session, [item.lead_id for item, _ in done])
-        current: list[str] = []
-        for item, record_id in done:
-            _save(session, config, item, record_id, now)
-            if versions.get(item.lead_id) == item.version:
-                current.append(item.lead_id)
+        repository.save_links(session, _links(config, done), now)
+        for item, _ in done:
+            if item.op == "delete":
+                repository.mark_record_deleted(session, item.lead_id, now)
+        current = [item.lead_id for item, _ in done if versions.get(item.lead_id) == item.version]
         repository.settle_pushed(session, current, now)
         _fail(session, config, outcome.failed, now)
 
 
-def _save(
-    session: Any, config: AirtableConfig, item: Item, record_id: str | None, now: datetime
-) -> None:
-    if item.op == "delete":
-        repository.mark_record_deleted(session, item.lead_id, now)
-    elif item.op in ("upsert", "update") and record_id:
+def _links(config: AirtableConfig, done: list[tuple[Item, str | None]]) -> list[dict[str, Any]]:
+    """The links of records written: both sides now agree on what was sent."""
+    rows = []
+    for item, record_id in done:
+        if item.op not in ("upsert", "update") or not record_id:
+            continue
         agreed = {**item.base, **item.fields}
-        repository.save_link(
-            session,
-            lead_id=item.lead_id,
-            record_id=record_id,
-            base_id=config.base_id,
-            table_name=config.table,
-            synced_fields={k: v for k, v in agreed.items() if v is not None},
-            synced_version=item.version,
-            remote_modified_at=None,
-            now=now,
+        rows.append(
+            {
+                "lead_id": item.lead_id,
+                "record_id": record_id,
+                "base_id": config.base_id,
+                "table_name": config.table,
+                "synced_fields": {k: v for k, v in agreed.items() if v is not None},
+                "synced_version": item.version,
+                "remote_modified_at": None,
+            }
         )
+    return rows
 
 
 def _fail(

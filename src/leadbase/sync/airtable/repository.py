@@ -238,3 +238,18 @@ def mark_record_deleted(session: Session, lead_id: str, now: datetime) -> None:
     if link is not None:
         link.remote_deleted_at = now
         link.synced_at = now
+
+
+def save_links(session: Session, rows: Sequence[dict[str, Any]], now: datetime) -> None:
+    """``save_link`` for a batch: one query for the links that exist, one flush."""
+    existing = links_for_leads(session, [row["lead_id"] for row in rows])
+    for row in rows:
+        link = existing.get(row["lead_id"])
+        if link is None:
+            link = AirtableLink(lead_id=row["lead_id"])
+            session.add(link)
+        for name, value in row.items():
+            setattr(link, name, value)
+        link.synced_at = now
+        link.remote_deleted_at = None
+    session.flush()
