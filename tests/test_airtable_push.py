@@ -426,6 +426,44 @@ def test_a_field_missing_from_the_table_stops_the_run(
     assert result.error is not None and "UNKNOWN_FIELD_NAME" in result.error
 
 
+def test_every_record_refused_alike_stops_the_run(
+    leads: LeadDatabase,
+    database: Database,
+    config: AirtableConfig,
+    client: AirtableClient,
+    airtable_emulator: AirtableEmulator,
+) -> None:
+    leads.add_leads(_rows(15))
+    airtable_emulator.reject_record({"City": "Lyon"})  # every lead: the table's fault
+    result = push(database, config, client=client)
+    assert (result.requests, result.failed, result.pushed) == (1 + 10, 10, 0)
+    assert result.error is not None
+    assert result.error.startswith(
+        "Airtable refused every record of a batch: Airtable answered 422"
+    )
+    assert {row[1:3] for row in _outbox(database)} == {("pending", 1)}
+
+
+def test_an_unexpected_error_fails_the_run_and_is_raised(
+    leads: LeadDatabase,
+    database: Database,
+    config: AirtableConfig,
+    client: AirtableClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    leads.add_leads(_rows(3))
+
+    def broken(records: Any, key_field: str) -> dict[str, Any]:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(client, "upsert", broken)
+    with pytest.raises(RuntimeError):
+        push(database, config, client=client)
+    with database.read_session() as session:
+        run = session.scalars(select(AirtableRun)).one()
+    assert (run.status, run.error) == ("failed", "RuntimeError: disk on fire")
+
+
 # --- concurrency: an edit during the push, a push killed mid-way -----------------------------
 
 
@@ -545,6 +583,12 @@ def test_the_push_command(
     again = runner.invoke(app, ["airtable", "push"])
     assert again.exit_code == 0, again.output
     assert "pushed 2 (2 created" in again.stdout
+
+    leads.update_lead(ids[0], {"city": "Metz"})
+    airtable_emulator.remove_field("City")
+    stopped = runner.invoke(app, ["airtable", "push"])
+    assert stopped.exit_code == 2, stopped.output
+    assert "error: the push stopped: Airtable answered 422 UNKNOWN_FIELD_NAME" in stopped.output
 
 
 # --- PostgreSQL ------------------------------------------------------------------------------

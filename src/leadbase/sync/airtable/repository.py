@@ -156,23 +156,6 @@ def push_count(session: Session) -> int:
     return int(session.scalar(select(func.count()).select_from(SalesLead).where(_to_push())) or 0)
 
 
-def pending_attempts(session: Session, lead_ids: Sequence[str]) -> dict[str, int]:
-    """lead id -> attempts so far of its pending outbox row(s) (absent: unmarked)."""
-    found: dict[str, int] = {}
-    for chunk in chunked(list(lead_ids)):
-        query = (
-            select(SyncStatus.lead_id, func.max(SyncStatus.attempt_count))
-            .where(
-                SyncStatus.lead_id.in_(chunk),
-                SyncStatus.target == SYNC_TARGET,
-                SyncStatus.status == "pending",
-            )
-            .group_by(SyncStatus.lead_id)
-        )
-        found.update({lead_id: int(n or 0) for lead_id, n in session.execute(query)})
-    return found
-
-
 def lead_versions(session: Session, lead_ids: Sequence[str]) -> dict[str, int]:
     """The leads' versions now: one changed since we read it keeps its mark."""
     found: dict[str, int] = {}
