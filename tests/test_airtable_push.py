@@ -202,8 +202,10 @@ def test_an_edit_sends_only_its_changed_fields(
     client: AirtableClient,
     airtable_emulator: AirtableEmulator,
 ) -> None:
+    airtable_emulator.add_field("Last Modified", "lastModifiedTime")
     ids = _pushed(leads, database, config, client, 25)
     record_id = _links(database)[ids[3]].record_id
+    assert _links(database)[ids[3]].remote_modified_at == airtable_emulator.modified_at(record_id)
     airtable_emulator.clear_requests()
     # A field changed, one emptied (sent as null: Airtable clears it), one untouched.
     leads.update_lead(ids[3], {"city": "Paris", "title": None})
@@ -223,6 +225,8 @@ def test_an_edit_sends_only_its_changed_fields(
     assert [row[:3] for row in _outbox(database)] == [(ids[3], "success", 0)]
     link = _links(database)[ids[3]]
     assert link.synced_fields["City"] == "Paris" and "Title" not in link.synced_fields
+    assert "Last Modified" not in link.synced_fields  # Airtable's, never ours to agree on
+    assert link.remote_modified_at == airtable_emulator.modified_at(record_id)
     assert link.synced_version == leads.get_lead(ids[3])["version"]  # type: ignore[index]
 
     # Marked again with no change to send (a pull's echo, say): no request at all.

@@ -29,6 +29,7 @@ between two requests happens while the window would make them wait anyway.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -57,6 +58,8 @@ RECORD_ERRORS = frozenset(
     }
 )
 GONE = "ROW_DOES_NOT_EXIST"
+# The table's lastModifiedTime field (contract-14: "The table's modification time").
+MODIFIED_FIELD = "Last Modified"
 
 RUN_COUNTS = (
     "pushed",
@@ -90,6 +93,7 @@ class Outcome:
     """What a batch's answer said of each of its items."""
 
     done: list[tuple[Item, str | None]] = field(default_factory=list)  # (item, record id)
+    modified: dict[str, datetime] = field(default_factory=dict)  # record id -> Last Modified
     failed: list[tuple[Item, str]] = field(default_factory=list)  # (item, error)
     created: int = 0
     updated: int = 0
@@ -175,6 +179,7 @@ def _send(client: AirtableClient, batch: list[Item]) -> Outcome:
     for item in batch:
         single = _send(client, [item])
         outcome.done += single.done
+        outcome.modified.update(single.modified)
         outcome.failed += single.failed
         outcome.created += single.created
         outcome.updated += single.updated
@@ -205,7 +210,7 @@ def _request(client: AirtableClient, batch: list[Item]) -> Outcome:
         answer = client.update([{"id": item.record_id, "fields": item.fields} for item in batch])
         ids = {record["id"] for record in answer}
         done = [(item, item.record_id) for item in batch if item.record_id in ids]
-        return Outcome(done=done, updated=len(done))
+        return Outcome(done=done, updated=len(done), modified=_modified(answer))
     result = client.upsert([{"fields": item.fields} for item in batch], key_field=ID_FIELD)
     by_lead = {
         str(record.get("fields", {}).get(ID_FIELD)): record["id"] for record in result["records"]
@@ -217,7 +222,19 @@ def _request(client: AirtableClient, batch: list[Item]) -> Outcome:
         failed=[(item, missing) for item in batch if item.lead_id not in by_lead],
         created=len(result.get("createdRecords", [])),
         updated=len(result.get("updatedRecords", [])),
+        modified=_modified(result["records"]),
     )
+
+
+def _modified(records: Sequence[dict[str, Any]]) -> dict[str, datetime]:
+    """The records' modification times, where the table has the field for it."""
+    found = {}
+    for record in records:
+        value = record.get("fields", {}).get(MODIFIED_FIELD)
+        if isinstance(value, str):
+            with suppress(ValueError):
+                found[record["id"]] = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return found
 
 
 # --- settling --------------------------------------------------------------------------
@@ -235,7 +252,7 @@ def _settle(database: Database, config: AirtableConfig, outcome: Outcome, none: 
         # the versions (its lead keeps its mark) or after (it adds a new mark).
         serialize_writers(session)
         versions = repository.lead_versions(session, [item.lead_id for item, _ in done])
-        repository.save_links(session, _links(config, done), now)
+        repository.save_links(session, _links(config, done, outcome.modified), now)
         for item, _ in done:
             if item.op == "delete":
                 repository.mark_record_deleted(session, item.lead_id, now)
@@ -244,7 +261,9 @@ def _settle(database: Database, config: AirtableConfig, outcome: Outcome, none: 
         _fail(session, config, outcome.failed, now)
 
 
-def _links(config: AirtableConfig, done: list[tuple[Item, str | None]]) -> list[dict[str, Any]]:
+def _links(
+    config: AirtableConfig, done: list[tuple[Item, str | None]], modified: dict[str, datetime]
+) -> list[dict[str, Any]]:
     """The links of records written: both sides now agree on what was sent."""
     rows = []
     for item, record_id in done:
@@ -259,7 +278,7 @@ def _links(config: AirtableConfig, done: list[tuple[Item, str | None]]) -> list[
                 "table_name": config.table,
                 "synced_fields": {k: v for k, v in agreed.items() if v is not None},
                 "synced_version": item.version,
-                "remote_modified_at": None,
+                "remote_modified_at": modified.get(record_id),
             }
         )
     return rows
