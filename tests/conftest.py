@@ -10,6 +10,7 @@ from leadbase.client import LeadDatabase
 from leadbase.config import get_settings
 from leadbase.db import create_db_engine
 from tests import dbs
+from tests.emulators.airtable import SYNC_FIELDS, AirtableEmulator
 from tests.emulators.apify import ApifyEmulator
 
 # The console tests' server and browser fixtures.
@@ -109,5 +110,21 @@ def apify_emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[ApifyEmulator]:
     with ApifyEmulator.running() as emulator:
         monkeypatch.setenv("LEADBASE_APIFY_API_URL", emulator.url)
         monkeypatch.setenv("LEADBASE_APIFY_TOKEN", emulator.token)
+        get_settings.cache_clear()
+        yield emulator
+
+
+@pytest.fixture
+def airtable_emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[AirtableEmulator]:
+    """The Airtable API emulator on a free port, its table with SYNC_FIELDS (no
+    rate limit: a test that wants one starts its own with
+    AirtableEmulator.running(rate_limit=5, fields=SYNC_FIELDS)), and
+    LEADBASE_AIRTABLE_API_URL/TOKEN/BASE_ID/TABLE set to it (faults:
+    emulator.fail/slow/drop/reject_record; data: user_create/user_update/user_delete)."""
+    with AirtableEmulator.running(rate_limit=None, fields=SYNC_FIELDS) as emulator:
+        monkeypatch.setenv("LEADBASE_AIRTABLE_API_URL", emulator.url)
+        monkeypatch.setenv("LEADBASE_AIRTABLE_TOKEN", emulator.token)
+        monkeypatch.setenv("LEADBASE_AIRTABLE_BASE_ID", emulator.base_id)
+        monkeypatch.setenv("LEADBASE_AIRTABLE_TABLE", emulator.table_name)
         get_settings.cache_clear()
         yield emulator

@@ -167,7 +167,11 @@ def test_first_push_of_1000_leads_then_nothing(
         "Score": 7,
         "Status": "new",
         ID_FIELD: ids[7],
-        **{k: v for k, v in remote[ids[7]]["fields"].items() if k in ("First Name", "Last Name")},
+        **{
+            k: v
+            for k, v in remote[ids[7]]["fields"].items()
+            if k in ("First Name", "Last Name", "Last Modified")
+        },
     }
     links = _links(database)
     assert {link.record_id for link in links.values()} == {r["id"] for r in remote.values()}
@@ -202,7 +206,6 @@ def test_an_edit_sends_only_its_changed_fields(
     client: AirtableClient,
     airtable_emulator: AirtableEmulator,
 ) -> None:
-    airtable_emulator.add_field("Last Modified", "lastModifiedTime")
     ids = _pushed(leads, database, config, client, 25)
     record_id = _links(database)[ids[3]].record_id
     assert _links(database)[ids[3]].remote_modified_at == airtable_emulator.modified_at(record_id)

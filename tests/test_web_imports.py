@@ -281,7 +281,7 @@ def test_queued_runs_refresh_and_unknown_runs_are_404(
     assert "Revert this import" not in page
     state = editor.get(f"/imports/{run_id}/progress").json()
     assert state["status"] == "queued" and state["rows_total"] == 3
-    assert 'imp-status-queued">Queued' in editor.get("/imports").text
+    assert 'status-queued">Queued' in editor.get("/imports").text
 
     missing = editor.get("/imports/0000-missing")
     assert missing.status_code == 404 and "not found" in missing.text

@@ -42,6 +42,7 @@ from leadbase.imports import endpoints as imports_endpoints
 from leadbase.imports.apify import endpoints as apify_endpoints
 from leadbase.jobs import endpoints as jobs_endpoints
 from leadbase.leads import endpoints as leads_endpoints
+from leadbase.sync.airtable import endpoints as airtable_endpoints
 from leadbase.web import console, pages
 
 log = logs.get_logger("leadbase.http.app")
@@ -345,6 +346,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         duplicates_endpoints.router,
         imports_endpoints.router,
         apify_endpoints.router,
+        airtable_endpoints.router,
     ):
         app.include_router(router, dependencies=limited, responses=ERROR_RESPONSES)
     api_docs.install(app)

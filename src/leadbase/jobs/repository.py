@@ -364,3 +364,16 @@ def mark_sent(session: Session, job_ids: Sequence[str], now: datetime) -> None:
         .values(sent_at=now)
         .execution_options(synchronize_session=False)
     )
+
+
+def waiting(session: Session, kind: str) -> Sequence[Job]:
+    """Jobs of ``kind`` not ended yet (queued, running, or failed and due again)."""
+    return session.scalars(
+        select(Job).where(Job.kind == kind, Job.status.in_(("queued", "running", "failed")))
+    ).all()
+
+
+def postpone(session: Session, job_id: str, until: datetime) -> None:
+    """A queued job no worker claims before ``until`` (claims want next_run_at <= now)."""
+    session.flush()
+    session.execute(update(Job).where(Job.id == job_id).values(next_run_at=until))

@@ -19,6 +19,7 @@ from leadbase.web import (
     list_views,
     pages,
     quick_add,
+    sync,
 )
 from leadbase.web import facets as facet_values
 
@@ -35,5 +36,6 @@ def install(app: FastAPI) -> None:
         companies.router,
         duplicates.router,
         imports.router,
+        sync.router,
     ):
         app.include_router(section)

@@ -57,6 +57,7 @@ from leadbase.models import IMPORT_MODES, ImportRun
 from leadbase.models.imports import IMPORT_COUNTS
 from leadbase.web import lead_detail, rendering
 from leadbase.web.forms import FormErrors
+from leadbase.web.rendering import Flash, who
 from leadbase.web.session import ConsoleUser, Editor, SignedIn
 
 router = APIRouter(include_in_schema=False)
@@ -114,11 +115,6 @@ OPTION_LABELS = {
 UNMAPPED = ""  # the select's value for "keep in raw data"
 # Fields a file's column can fill up many times over: a row's values gather.
 MANY = frozenset(LIST_FIELDS) | {"raw_data"}
-
-
-def who(actor: str) -> str:
-    """An actor as people read it: the user's email without "user:"."""
-    return actor.removeprefix("user:")
 
 
 def field_label(name: str) -> str:
@@ -372,12 +368,6 @@ FLASH = {
     "cancelled": ("info", "Upload cancelled: nothing was imported."),
     "gone": ("error", "That upload is gone (started or cancelled already). Upload the file again."),
 }
-
-
-@dataclass(frozen=True)
-class Flash:
-    kind: str  # an .alert-* class
-    message: str
 
 
 def flash(params: Mapping[str, str], run: ImportRun | None = None) -> Flash | None:

@@ -44,11 +44,25 @@ NAV: list[NavItem] = [
     NavItem("Companies", "/companies"),
     NavItem("Duplicates", "/duplicates"),
     NavItem("Imports", "/imports"),
+    NavItem("Sync", "/sync"),
 ]
 # A section's count beside its menu item (open duplicates, say): path ->
 # a bounded query giving the text to show ("" for none). Sections register
 # theirs, so this module imports none of them.
 NAV_COUNTS: dict[str, Callable[[Session], str]] = {}
+
+
+@dataclass(frozen=True)
+class Flash:
+    """What the last action did, shown atop the page it led to (an .alert-* kind)."""
+
+    kind: str
+    message: str
+
+
+def who(actor: str) -> str:
+    """An actor as people read it: the user's email without "user:"."""
+    return actor.removeprefix("user:")
 
 
 def load_tokens(path: Path = TOKENS_FILE) -> dict[str, Any]:

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
-from leadbase.models import ApifySyncState, Job
+from leadbase.models import ApifySyncState
 
 
 def get(session: Session, state_id: str) -> ApifySyncState | None:
@@ -91,16 +91,3 @@ def add(session: Session, state: ApifySyncState) -> None:
 
 
 # --- the watch jobs ----------------------------------------------------------------
-
-
-def waiting_jobs(session: Session, kind: str) -> Sequence[Job]:
-    """Jobs of ``kind`` not ended yet (queued, running, or failed and due again)."""
-    return session.scalars(
-        select(Job).where(Job.kind == kind, Job.status.in_(("queued", "running", "failed")))
-    ).all()
-
-
-def postpone_job(session: Session, job_id: str, until: datetime) -> None:
-    """A queued job no worker claims before ``until`` (claims want next_run_at <= now)."""
-    session.flush()
-    session.execute(update(Job).where(Job.id == job_id).values(next_run_at=until))

@@ -9,11 +9,20 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Update, and_, case, func, or_, select, update
+from sqlalchemy import ColumnElement, Update, and_, case, false, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from leadbase.db import chunked
-from leadbase.models import AirtableConflict, AirtableLink, AirtableRun, SalesLead, SyncStatus
+from leadbase.models import (
+    AirtableConflict,
+    AirtableLink,
+    AirtableRun,
+    SalesLead,
+    SyncStatus,
+)
+
+# The outbox's target name for this sync (leads.service marks leads for it).
+TARGET = "airtable"
 
 # --- links -----------------------------------------------------------------------------
 
@@ -103,6 +112,51 @@ def last_run_of(
     return session.scalars(query.order_by(AirtableRun.started_at.desc()).limit(1)).first()
 
 
+# --- status --------------------------------------------------------------------------
+
+
+def pending_count(session: Session) -> int:
+    """Leads Airtable has yet to get: a pending outbox row, or never pushed
+    (no link and no outbox row: a new lead is written without one)."""
+    marked = int(
+        session.scalar(
+            select(func.count(func.distinct(SyncStatus.lead_id))).where(
+                SyncStatus.target == TARGET, SyncStatus.status == "pending"
+            )
+        )
+        or 0
+    )
+    has_row = select(SyncStatus.id).where(
+        SyncStatus.lead_id == SalesLead.id, SyncStatus.target == TARGET
+    )
+    has_link = select(AirtableLink.lead_id).where(AirtableLink.lead_id == SalesLead.id)
+    never = select(func.count()).where(
+        SalesLead.is_deleted == false(), ~has_row.exists(), ~has_link.exists()
+    )
+    return marked + int(session.scalar(never) or 0)
+
+
+def failed_marks(session: Session, limit: int = 50) -> Sequence[tuple[SyncStatus, SalesLead]]:
+    """Outbox rows that gave up or keep failing, newest attempt first, with their lead."""
+    query = (
+        select(SyncStatus, SalesLead)
+        .join(SalesLead, SalesLead.id == SyncStatus.lead_id)
+        .where(
+            SyncStatus.target == TARGET,
+            or_(SyncStatus.status == "failed", SyncStatus.error_message.is_not(None)),
+            SyncStatus.status != "success",
+        )
+        .order_by(SyncStatus.last_attempt.desc(), SyncStatus.id.desc())
+        .limit(limit)
+    )
+    return [(mark, lead) for mark, lead in session.execute(query).tuples()]
+
+
+def failed_count(session: Session) -> int:
+    query = select(func.count()).where(SyncStatus.target == TARGET, SyncStatus.status == "failed")
+    return int(session.scalar(query) or 0)
+
+
 # --- conflicts -------------------------------------------------------------------------
 
 
@@ -124,19 +178,17 @@ def open_conflict_count(session: Session) -> int:
 # The outbox (sync_status, target "airtable") as the push reads and settles
 # it. leads.service adds the pending rows; the push only moves them on.
 
-SYNC_TARGET = "airtable"
-
 
 def _to_push() -> ColumnElement[bool]:
     """Leads Airtable has yet to get: a pending outbox row, or never pushed at
     all (no outbox row, no link: a new lead is written without a mark)."""
     pending = select(SyncStatus.id).where(
         SyncStatus.lead_id == SalesLead.id,
-        SyncStatus.target == SYNC_TARGET,
+        SyncStatus.target == TARGET,
         SyncStatus.status == "pending",
     )
     marked = select(SyncStatus.id).where(
-        SyncStatus.lead_id == SalesLead.id, SyncStatus.target == SYNC_TARGET
+        SyncStatus.lead_id == SalesLead.id, SyncStatus.target == TARGET
     )
     linked = select(AirtableLink.lead_id).where(AirtableLink.lead_id == SalesLead.id)
     never_pushed = and_(~marked.exists(), ~linked.exists(), SalesLead.is_deleted.is_not(True))
@@ -170,7 +222,7 @@ def _pending_rows(lead_ids: Sequence[str]) -> Update:
         update(SyncStatus)
         .where(
             SyncStatus.lead_id.in_(list(lead_ids)),
-            SyncStatus.target == SYNC_TARGET,
+            SyncStatus.target == TARGET,
             SyncStatus.status == "pending",
         )
         .execution_options(synchronize_session=False)
@@ -207,7 +259,7 @@ def retry_failed(session: Session, now: datetime) -> int:
     """Failed rows get a fresh set of tries; returns how many."""
     query = (
         update(SyncStatus)
-        .where(SyncStatus.target == SYNC_TARGET, SyncStatus.status == "failed")
+        .where(SyncStatus.target == TARGET, SyncStatus.status == "failed")
         .values(status="pending", attempt_count=0, updated_at=now)
         .execution_options(synchronize_session=False)
     )

@@ -30,7 +30,7 @@
       });
       if (badge) {
         badge.textContent = state.status_label;
-        badge.className = "badge imp-status-" + state.status;
+        badge.className = "badge status-" + state.status;
       }
     }
 
