@@ -530,7 +530,7 @@ def test_a_push_killed_mid_way_then_run_again_doubles_nothing(
     process = subprocess.Popen(
         command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while airtable_emulator.count(method="PATCH") < 6 and time.monotonic() < deadline:
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)

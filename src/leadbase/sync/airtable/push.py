@@ -320,7 +320,7 @@ def _pages(
 
 def _total(database: Database, limit: int | None) -> int:
     with database.read_session() as session:
-        count = repository.push_count(session)
+        count = repository.pending_count(session)
     return count if limit is None else min(count, limit)
 
 

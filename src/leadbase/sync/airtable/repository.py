@@ -204,10 +204,6 @@ def push_page(session: Session, after_id: str | None, size: int) -> Sequence[Sal
     return session.scalars(query).all()
 
 
-def push_count(session: Session) -> int:
-    return int(session.scalar(select(func.count()).select_from(SalesLead).where(_to_push())) or 0)
-
-
 def lead_versions(session: Session, lead_ids: Sequence[str]) -> dict[str, int]:
     """The leads' versions now: one changed since we read it keeps its mark."""
     found: dict[str, int] = {}
