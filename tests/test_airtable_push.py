@@ -17,7 +17,8 @@ from sqlalchemy import select
 
 from leadbase.client import LeadDatabase
 from leadbase.db import Database
-from leadbase.models import AirtableLink, AirtableRun, SyncStatus
+from leadbase.models import AirtableLink, AirtableRun, SyncStatus, utcnow
+from leadbase.sync.airtable import repository
 from leadbase.sync.airtable.client import AirtableClient, Pacer, RetryPolicy
 from leadbase.sync.airtable.mapping import ID_FIELD, default_mapping
 from leadbase.sync.airtable.push import push
@@ -292,6 +293,30 @@ def test_a_record_deleted_in_airtable_is_made_again_and_a_gone_one_is_not_delete
     assert remote[ids[0]]["fields"]["City"] == "Nantes"
     assert remote[ids[0]]["fields"]["Full Name"] == "Person 00000"  # all fields, made anew
     assert _links(database)[ids[0]].record_id == remote[ids[0]]["id"]
+
+
+def test_a_lead_flagged_for_its_deleted_record_waits_for_a_person(
+    leads: LeadDatabase,
+    database: Database,
+    config: AirtableConfig,
+    client: AirtableClient,
+    airtable_emulator: AirtableEmulator,
+) -> None:
+    ids = _pushed(leads, database, config, client, 2)
+    airtable_emulator.user_delete(_links(database)[ids[0]].record_id)
+    # What a full pull does with on_remote_delete=flag: tag, link gone.
+    with database.unit_of_work() as uow:
+        repository.mark_record_deleted(uow.session, ids[0], utcnow())
+    leads.update_lead(ids[0], {"tags": ["airtable", "airtable-deleted"], "city": "Caen"})
+
+    flagged = push(database, config, client=client)
+    assert (flagged.requests, flagged.unchanged, _pending(database)) == (0, 1, set())
+    assert set(_by_lead(airtable_emulator)) == {ids[1]}
+
+    leads.update_lead(ids[0], {"tags": ["airtable"]})  # a person wants it back
+    back = push(database, config, client=client)
+    assert (back.created, back.requests) == (1, 1)
+    assert _by_lead(airtable_emulator)[ids[0]]["fields"]["City"] == "Caen"
 
 
 # --- faults --------------------------------------------------------------------------------

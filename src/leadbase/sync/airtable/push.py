@@ -58,6 +58,10 @@ RECORD_ERRORS = frozenset(
     }
 )
 GONE = "ROW_DOES_NOT_EXIST"
+# The tag the pull gives a lead whose record was deleted in Airtable (setting
+# on_remote_delete=flag): such a lead is not pushed, so its record is not
+# made again, until a person takes the tag off.
+FLAG_TAG = "airtable-deleted"
 # The table's lastModifiedTime field (contract-14: "The table's modification time").
 MODIFIED_FIELD = "Last Modified"
 
@@ -144,6 +148,8 @@ def plan(mapping: FieldMapping, lead: SalesLead, link: AirtableLink | None) -> I
     if lead.is_deleted or lead.merged_into_id:
         if live and link is not None:
             item.op, item.record_id = "delete", link.record_id
+        return item
+    if link is not None and not live and FLAG_TAG in (lead.tags or []):
         return item
     item.full = mapping.to_fields(lead)
     if not live or link is None:
