@@ -444,6 +444,38 @@ def test_airtable_out_of_reach_stops_the_run_and_leaves_the_outbox(
     assert push(database, config, client=client).pushed == 15
 
 
+def test_a_stop_inside_a_batch_sent_record_by_record_keeps_what_went(
+    leads: LeadDatabase,
+    database: Database,
+    config: AirtableConfig,
+    client: AirtableClient,
+    airtable_emulator: AirtableEmulator,
+) -> None:
+    ids = leads.add_leads(_rows(10))
+    airtable_emulator.reject_record({"Full Name": "Person 00000"}, times=2)
+    client.upsert = _stop_after(client.upsert, 5, airtable_emulator)  # type: ignore[method-assign]
+    result = push(database, config, client=client)
+    assert result.error is not None and "503" in result.error
+    # The batch refused, then record 0 (refused again), 1 and 2 sent alone; then
+    # Airtable went away. Those that went have their links; record 0 its error.
+    assert (result.pushed, result.failed) == (2, 1)
+    assert set(_links(database)) == set(ids[1:3])
+    assert [row[:3] for row in _outbox(database)] == [(ids[0], "pending", 1)]
+
+
+def _stop_after(upsert: Any, calls: int, emu: AirtableEmulator) -> Any:
+    made = 0
+
+    def counted(records: Any, key_field: str) -> dict[str, Any]:
+        nonlocal made
+        made += 1
+        if made == calls:
+            emu.fail(503, times=100)
+        return upsert(records, key_field)  # type: ignore[no-any-return]
+
+    return counted
+
+
 def test_a_field_missing_from_the_table_stops_the_run(
     leads: LeadDatabase,
     database: Database,

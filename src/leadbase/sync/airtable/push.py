@@ -124,7 +124,12 @@ class PushResult:
 
 
 class StopPush(Exception):
-    """An error that is not one record's: the run stops here."""
+    """An error that is not one record's: the run stops here. ``outcome``:
+    what the records sent before it got (a batch sent a record at a time)."""
+
+    def __init__(self, message: str, outcome: Outcome | None = None) -> None:
+        super().__init__(message)
+        self.outcome = outcome or Outcome()
 
 
 # --- planning --------------------------------------------------------------------------
@@ -183,14 +188,22 @@ def _send(client: AirtableClient, batch: list[Item]) -> Outcome:
             return _single_failed(client, batch[0], exc)
     outcome = Outcome()
     for item in batch:
-        single = _send(client, [item])
-        outcome.done += single.done
-        outcome.modified.update(single.modified)
-        outcome.failed += single.failed
-        outcome.created += single.created
-        outcome.updated += single.updated
-        outcome.deleted += single.deleted
+        try:
+            _add(outcome, _send(client, [item]))
+        except StopPush as stop:
+            _add(outcome, stop.outcome)
+            stop.outcome = outcome
+            raise
     return outcome
+
+
+def _add(outcome: Outcome, more: Outcome) -> None:
+    outcome.done += more.done
+    outcome.modified.update(more.modified)
+    outcome.failed += more.failed
+    outcome.created += more.created
+    outcome.updated += more.updated
+    outcome.deleted += more.deleted
 
 
 def _record_error(exc: AirtableError) -> bool:
@@ -344,7 +357,12 @@ def _push_page(
     _settle(database, config, Outcome(), none)
     advance(len(none))
     for batch in _batches(items):
-        outcome = _send(client, batch)
+        try:
+            outcome = _send(client, batch)
+        except StopPush as stop:  # what went before it is settled all the same
+            _settle(database, config, stop.outcome, [])
+            _count(result, stop.outcome)
+            raise
         _settle(database, config, outcome, [])
         _count(result, outcome)
         advance(len(batch))
