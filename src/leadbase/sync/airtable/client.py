@@ -236,8 +236,14 @@ class AirtableClient:
 
     def field_types(self) -> dict[str, str]:
         """The table's fields as ``{name: type}`` (the metadata API)."""
-        schema = self._call(lambda: self.table.schema(force=True))
-        return {f.name: f.type for f in schema.fields}
+        try:
+            schema = self._call(lambda: self.table.schema(force=True))
+        except KeyError:  # pyairtable: the base's schema has no table of that name
+            raise AirtableError(
+                f"the base has no table {self.table_name!r}", status=404, kind="TABLE_NOT_FOUND"
+            ) from None
+        # f.type is pyairtable's FieldType (a str enum): its value is the name.
+        return {f.name: str(getattr(f.type, "value", f.type)) for f in schema.fields}
 
     def pages(
         self, *, formula: str | None = None, fields: Sequence[str] | None = None

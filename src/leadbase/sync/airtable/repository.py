@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import false, func, or_, select
+from sqlalchemy import ColumnElement, Update, and_, case, false, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from leadbase.db import chunked
@@ -244,3 +244,115 @@ def add_link(
     )
     session.add(link)
     return link
+
+
+# --- push ------------------------------------------------------------------------------
+# The outbox (sync_status, target "airtable") as the push reads and settles
+# it. leads.service adds the pending rows; the push only moves them on.
+
+
+def _to_push() -> ColumnElement[bool]:
+    """Leads Airtable has yet to get: a pending outbox row, or never pushed at
+    all (no outbox row, no link: a new lead is written without a mark)."""
+    pending = select(SyncStatus.id).where(
+        SyncStatus.lead_id == SalesLead.id,
+        SyncStatus.target == TARGET,
+        SyncStatus.status == "pending",
+    )
+    marked = select(SyncStatus.id).where(
+        SyncStatus.lead_id == SalesLead.id, SyncStatus.target == TARGET
+    )
+    linked = select(AirtableLink.lead_id).where(AirtableLink.lead_id == SalesLead.id)
+    never_pushed = and_(~marked.exists(), ~linked.exists(), SalesLead.is_deleted.is_not(True))
+    return or_(pending.exists(), never_pushed)
+
+
+def push_page(session: Session, after_id: str | None, size: int) -> Sequence[SalesLead]:
+    """The next ``size`` leads to push after ``after_id``, in id order (a keyset
+    page: a push of 10k leads never holds them all)."""
+    query = select(SalesLead).where(_to_push()).order_by(SalesLead.id).limit(size)
+    if after_id is not None:
+        query = query.where(SalesLead.id > after_id)
+    return session.scalars(query).all()
+
+
+def lead_versions(session: Session, lead_ids: Sequence[str]) -> dict[str, int]:
+    """The leads' versions now: one changed since we read it keeps its mark."""
+    found: dict[str, int] = {}
+    for chunk in chunked(list(lead_ids)):
+        query = select(SalesLead.id, SalesLead.version).where(SalesLead.id.in_(chunk))
+        found.update({lead_id: int(version) for lead_id, version in session.execute(query)})
+    return found
+
+
+def _pending_rows(lead_ids: Sequence[str]) -> Update:
+    return (
+        update(SyncStatus)
+        .where(
+            SyncStatus.lead_id.in_(list(lead_ids)),
+            SyncStatus.target == TARGET,
+            SyncStatus.status == "pending",
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def settle_pushed(session: Session, lead_ids: Sequence[str], now: datetime) -> None:
+    """Their pending rows are done: Airtable holds what they asked for."""
+    for chunk in chunked(list(lead_ids)):
+        session.execute(
+            _pending_rows(chunk).values(
+                status="success", last_attempt=now, error_message=None, updated_at=now
+            )
+        )
+
+
+def settle_failed(
+    session: Session, lead_id: str, error: str, now: datetime, max_attempts: int
+) -> None:
+    """One more failed try: the row stays pending, or is failed after the last."""
+    attempts = SyncStatus.attempt_count + 1
+    session.execute(
+        _pending_rows([lead_id]).values(
+            attempt_count=attempts,
+            status=case((attempts >= max_attempts, "failed"), else_="pending"),
+            error_message=error[:2000],
+            last_attempt=now,
+            updated_at=now,
+        )
+    )
+
+
+def retry_failed(session: Session, now: datetime) -> int:
+    """Failed rows get a fresh set of tries; returns how many."""
+    query = (
+        update(SyncStatus)
+        .where(SyncStatus.target == TARGET, SyncStatus.status == "failed")
+        .values(status="pending", attempt_count=0, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(session.execute(query), "rowcount", 0) or 0)
+
+
+def mark_record_deleted(session: Session, lead_id: str, now: datetime) -> None:
+    """The lead's record is gone from Airtable (we deleted it): the link stays,
+    so a restore knows to make a new one."""
+    link = session.get(AirtableLink, lead_id)
+    if link is not None:
+        link.remote_deleted_at = now
+        link.synced_at = now
+
+
+def save_links(session: Session, rows: Sequence[dict[str, Any]], now: datetime) -> None:
+    """``save_link`` for a batch: one query for the links that exist, one flush."""
+    existing = links_for_leads(session, [row["lead_id"] for row in rows])
+    for row in rows:
+        link = existing.get(row["lead_id"])
+        if link is None:
+            link = AirtableLink(lead_id=row["lead_id"])
+            session.add(link)
+        for name, value in row.items():
+            setattr(link, name, value)
+        link.synced_at = now
+        link.remote_deleted_at = None
+    session.flush()
