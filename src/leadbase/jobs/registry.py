@@ -24,6 +24,7 @@ BUILTIN_MODULES = (
     "leadbase.enrichment.tasks",
     "leadbase.imports.tasks",
     "leadbase.imports.apify.tasks",
+    "leadbase.sync.airtable.tasks",
 )
 
 

@@ -10,23 +10,27 @@ reads (``sync.airtable.service.status``); the menu shows the open conflicts.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from leadbase.errors import NotFoundError, ValidationError
 from leadbase.http import support as http_support
-from leadbase.sync.airtable import repository, service
+from leadbase.sync.airtable import conflicts, repository, service
 from leadbase.sync.airtable.mapping import DEFAULT_MAPPING
 from leadbase.web import rendering
 from leadbase.web.rendering import Flash, who
-from leadbase.web.session import SignedIn
+from leadbase.web.session import Editor, SignedIn
 
 router = APIRouter(include_in_schema=False)
 
 CONFLICTS_SHOWN = 50
+_ID = re.compile(r"^[A-Za-z0-9-]{1,36}$")
 RUN_KINDS = {"push": "Push", "pull": "Pull", "full-pull": "Full pull", "sync": "Sync"}
 STATUS_LABELS = {"running": "Running", "succeeded": "Done", "failed": "Failed"}
 COUNTERS = ("pushed", "pulled", "created", "updated", "deleted", "conflicts", "failed")
@@ -65,3 +69,30 @@ def nav_count(session: Session) -> str:
 
 
 rendering.NAV_COUNTS["/sync"] = nav_count
+
+
+@router.post("/sync/run")
+async def run_now(request: Request, user: Editor) -> Response:
+    """Queue the run the button names and come back to this page."""
+    form = await request.form()
+    kind = str(form.get("kind", "sync"))
+    if kind not in service.RUN_KINDS:
+        raise ValidationError("kind", f"one of {', '.join(service.RUN_KINDS)}")
+    await http_support.write(request, user.principal, lambda uow: service.queue_run(uow, kind))
+    return RedirectResponse("/sync?done=queued", status_code=303)
+
+
+@router.post("/sync/conflicts/{conflict_id}/resolve")
+async def resolve(request: Request, user: Editor, conflict_id: str) -> Response:
+    """Keep ours or Airtable's for every field of the conflict."""
+    if not _ID.match(conflict_id):
+        raise NotFoundError(f"conflict {conflict_id[:64]} not found")
+    keep = str((await request.form()).get("keep", ""))
+    if keep not in ("local", "remote"):
+        raise ValidationError("keep", "local or remote")
+    await http_support.write(
+        request,
+        user.principal,
+        lambda uow: conflicts.apply_resolution(uow, conflict_id, f"keep-{keep}"),
+    )
+    return RedirectResponse("/sync?done=resolved", status_code=303)

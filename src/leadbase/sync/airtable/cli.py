@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
@@ -23,10 +24,12 @@ from rich.table import Table
 from leadbase import context
 from leadbase.context import cli_actor
 from leadbase.db import Database
-from leadbase.sync.airtable import conflicts, pull
+from leadbase.errors import LeadbaseError
+from leadbase.sync.airtable import conflicts, pull, service
 from leadbase.sync.airtable.client import AirtableError, RetryPolicy
 from leadbase.sync.airtable.mapping import MODIFIED_FIELD, MappingError
 from leadbase.sync.airtable.push import PushResult, push
+from leadbase.sync.airtable.schemas import StatusOut
 from leadbase.sync.airtable.settings import AirtableConfig, AirtableNotConfigured
 
 out = Console(soft_wrap=True, highlight=False)
@@ -162,7 +165,7 @@ def pull_cmd(
     ] = False,
 ) -> None:
     """Apply the changes made in Airtable to the leads (as system:airtable)."""
-    config = AirtableConfig.from_settings()
+    config = _config()
     with _database() as database, _counter("pulling") as moved:
         result = pull.pull(database, config, full=full, progress=moved)
     out.print(describe_pull(result))
@@ -259,3 +262,84 @@ def _field_choice(given: str) -> tuple[str, str]:
     if not name or side not in conflicts.SIDES:
         raise typer.BadParameter(f"{given!r}: NAME=local or NAME=remote", param_hint="--field")
     return name, side
+
+
+# --- sync and status -------------------------------------------------------------------
+
+
+@airtable_app.command("sync")
+def sync_cmd(
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Sync again every --every seconds, until Ctrl-C.")
+    ] = False,
+    every: Annotated[float, typer.Option("--every", min=1.0, help="Seconds between syncs.")] = 60.0,
+    schedule: Annotated[
+        bool,
+        typer.Option(
+            "--schedule",
+            help="Queue a sync for the worker, which queues the next one "
+            "LEADBASE_AIRTABLE_SYNC_SECONDS after each; then return.",
+        ),
+    ] = False,
+) -> None:
+    """Push what changed here, then pull what changed in Airtable (a full
+    pull, finding deletes, when LEADBASE_AIRTABLE_FULL_PULL_HOURS have passed)."""
+    config = _config()
+    with _database() as database:
+        if schedule:
+            with database.unit_of_work() as uow:
+                job_id = service.schedule(uow)
+            out.print(f"queued: job {job_id}" if job_id else "a scheduled sync is queued already")
+            return
+        while True:
+            outcome = _sync_once(database, config)
+            if not watch:
+                raise typer.Exit(1 if outcome.failed else 0)
+            err.print(f"next sync in {every:g} s (Ctrl-C stops)")
+            try:
+                time.sleep(every)
+            except KeyboardInterrupt:
+                raise typer.Exit(0) from None
+
+
+def _sync_once(database: Database, config: AirtableConfig) -> service.RunOutcome:
+    try:
+        with _counter("syncing") as moved:
+            outcome = service.run(database, "sync", config=config, progress=moved)
+    except LeadbaseError as exc:
+        err.print(f"error: {exc.message}")
+        raise typer.Exit(2) from None
+    if outcome.pushed:
+        _summary(outcome.pushed)
+    if outcome.pulled:
+        out.print(describe_pull(outcome.pulled))
+    return outcome
+
+
+@airtable_app.command("status")
+def status_cmd(
+    as_json: Annotated[bool, typer.Option("--json", help="The status as JSON.")] = False,
+) -> None:
+    """What waits to go, what failed and why, open conflicts, the last runs."""
+    with _database() as database, database.read_session() as session:
+        state = service.status(session, database.settings)
+        shown = StatusOut.of(state)
+    if as_json:
+        out.print_json(shown.model_dump_json())
+        return
+    if state.configured:
+        out.print(f"base {state.base_id}, table {state.table}")
+    else:
+        out.print("not configured: set " + ", ".join(state.missing))
+    out.print(
+        f"pending {state.pending:,}, failed {state.failed:,}, linked {state.linked:,}, "
+        f"open conflicts {state.open_conflicts:,}"
+    )
+    for run in state.runs[:5]:
+        counts = ", ".join(f"{name} {value:,}" for name, value in run.counts.items() if value)
+        when = f"{run.started_at:%Y-%m-%d %H:%M:%S}"
+        out.print(
+            f"{when} {run.kind} {run.status}: {counts or 'nothing'} {run.error or ''}".rstrip()
+        )
+    for failure in state.failures[:10]:
+        out.print(f"failed: {failure.lead_id} after {failure.attempts} tries: {failure.error}")

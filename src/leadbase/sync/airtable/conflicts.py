@@ -97,26 +97,38 @@ def resolve(
     *,
     mapping: FieldMapping | None = None,
 ) -> ConflictView:
+    """:func:`apply_resolution` in its own unit of work, as ``actor`` (the CLI's way)."""
+    with context.acting_as(actor), database.unit_of_work() as uow:
+        apply_resolution(uow, conflict_id, choice, mapping=mapping)
+    return get(database, conflict_id)
+
+
+def apply_resolution(
+    uow: UnitOfWork,
+    conflict_id: str,
+    choice: Choice,
+    *,
+    mapping: FieldMapping | None = None,
+) -> AirtableConflict:
     """Keep ``"keep-local"``, ``"keep-remote"`` or per field (``{field:
     "local"|"remote"}``, by Airtable or lead field name; a field left out
-    keeps the side the pull applied). The lead gets the chosen values."""
+    keeps the side the pull applied). The lead gets the chosen values, written
+    as the one acting (``context``), in the caller's unit of work."""
     mapping = mapping or load_mapping(get_settings().airtable_mapping)
-    with context.acting_as(actor), database.unit_of_work() as uow:
-        conflict = repository.get_conflict(uow.session, conflict_id)
-        if conflict is None:
-            raise NotFoundError(f"conflict {conflict_id} not found")
-        if conflict.status != "open":
-            raise ConflictError(
-                f"conflict {conflict_id} was resolved by {conflict.resolved_by} "
-                f"({conflict.resolution})"
-            )
-        resolution, sides = _sides(conflict, choice, mapping)
-        _write_choice(uow, conflict, sides, mapping)
-        conflict.status = "resolved"
-        conflict.resolution = resolution
-        conflict.resolved_by = actor
-        conflict.resolved_at = utcnow()
-    return get(database, conflict_id)
+    conflict = repository.get_conflict(uow.session, conflict_id)
+    if conflict is None:
+        raise NotFoundError(f"conflict {conflict_id} not found")
+    if conflict.status != "open":
+        raise ConflictError(
+            f"conflict {conflict_id} was resolved by {conflict.resolved_by} ({conflict.resolution})"
+        )
+    resolution, sides = _sides(conflict, choice, mapping)
+    _write_choice(uow, conflict, sides, mapping)
+    conflict.status = "resolved"
+    conflict.resolution = resolution
+    conflict.resolved_by = context.current().actor
+    conflict.resolved_at = utcnow()
+    return conflict
 
 
 def _sides(

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 
-from leadbase.auth.endpoints import get_principal
+from leadbase.auth.endpoints import get_principal, require_role
 from leadbase.auth.service import Principal
-from leadbase.http.support import Envelope, database
-from leadbase.sync.airtable import repository, service
-from leadbase.sync.airtable.schemas import ConflictOut, RunOut, StatusOut
+from leadbase.db import UnitOfWork
+from leadbase.errors import ValidationError
+from leadbase.http.support import Envelope, database, write
+from leadbase.sync.airtable import conflicts, repository, service
+from leadbase.sync.airtable.schemas import ConflictOut, QueuedOut, ResolveIn, RunOut, StatusOut
 
 MAX_PAGE = 200
 router = APIRouter(prefix="/api/v1/sync/airtable", tags=["airtable"])
 Reader = Annotated[Principal, Depends(get_principal)]
+Editor = Annotated[Principal, Depends(require_role("admin", "editor"))]
 
 
 @router.get("/status", response_model=Envelope[StatusOut])
@@ -50,3 +54,58 @@ def list_conflicts(
     with database(request).read_session() as session:
         found = repository.open_conflicts(session, limit)
         return Envelope(data=[ConflictOut.of(conflict) for conflict in found])
+
+
+def _queue(kind: str) -> Callable[[UnitOfWork], QueuedOut]:
+    def queue(uow: UnitOfWork) -> QueuedOut:
+        return QueuedOut(job_id=service.queue_run(uow, kind), kind=kind)
+
+    return queue
+
+
+@router.post("/sync", status_code=202, response_model=Envelope[QueuedOut])
+async def start_sync(request: Request, principal: Editor) -> Envelope[QueuedOut]:
+    """Queue a sync (a push, then a pull; full when due) as a job: follow it
+    at ``/jobs/{job_id}`` and in ``/status``. 400 when the sync is not set up."""
+    return Envelope(data=await write(request, principal, _queue("sync")))
+
+
+@router.post("/push", status_code=202, response_model=Envelope[QueuedOut])
+async def start_push(request: Request, principal: Editor) -> Envelope[QueuedOut]:
+    """Queue a push of what waits to go (a job)."""
+    return Envelope(data=await write(request, principal, _queue("push")))
+
+
+@router.post("/pull", status_code=202, response_model=Envelope[QueuedOut])
+async def start_pull(
+    request: Request,
+    principal: Editor,
+    full: Annotated[bool, Query(description="Read every record: finds deletes")] = False,
+) -> Envelope[QueuedOut]:
+    """Queue a pull of what changed in Airtable since the last one (a job)."""
+    kind = "full-pull" if full else "pull"
+    return Envelope(data=await write(request, principal, _queue(kind)))
+
+
+@router.post("/conflicts/{conflict_id}/resolve", response_model=Envelope[ConflictOut])
+async def resolve_conflict(
+    request: Request,
+    principal: Editor,
+    conflict_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9-]{1,36}$")],
+    body: ResolveIn,
+) -> Envelope[ConflictOut]:
+    """Settle a conflict: keep ours, keep Airtable's, or choose per field. The
+    lead is written through the one write path (audited) and the choice goes
+    to Airtable with the next push."""
+    choice = _choice(body)
+
+    def resolve(uow: UnitOfWork) -> ConflictOut:
+        return ConflictOut.of(conflicts.apply_resolution(uow, conflict_id, choice))
+
+    return Envelope(data=await write(request, principal, resolve))
+
+
+def _choice(body: ResolveIn) -> str | dict[str, str]:
+    if (body.keep is None) == (body.fields is None):
+        raise ValidationError("keep", "send either keep (local or remote) or fields")
+    return f"keep-{body.keep}" if body.keep else dict(body.fields or {})

@@ -14,6 +14,7 @@ import json
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,10 @@ ID_FIELD = "Leadbase ID"
 # A field of type lastModifiedTime: records carry no modification time
 # without one, and the pull needs it for its cursor and last-modified-wins.
 MODIFIED_FIELD = "Last Modified"
+# The tag a pull gives a lead whose record was deleted in Airtable (setting
+# on_remote_delete=flag); such a lead is not pushed (its record made again)
+# until a person takes the tag off.
+FLAG_TAG = "airtable-deleted"
 
 DEFAULT_MAPPING: dict[str, str] = {
     "full_name": "Full Name",
@@ -187,3 +192,15 @@ def _merged(data: Mapping[str, Any], path: Path) -> FieldMapping:
     if bad:
         raise MappingError(f"{path}: field names must be text: {', '.join(bad)}")
     return FieldMapping(tuple((local, str(name)) for local, name in merged.items() if name))
+
+
+def modified_at(record: Mapping[str, Any]) -> datetime | None:
+    """The record's modification time (its "Last Modified" field), or None
+    when the table has no such field."""
+    value = record.get("fields", {}).get(MODIFIED_FIELD)
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None

@@ -37,12 +37,16 @@ from leadbase.leads import service as leads_service
 from leadbase.models import AirtableLink, SalesLead, utcnow
 from leadbase.sync.airtable import repository, runs
 from leadbase.sync.airtable.client import AirtableClient, AirtableError
-from leadbase.sync.airtable.mapping import ID_FIELD, MODIFIED_FIELD, FieldMapping
+from leadbase.sync.airtable.mapping import (
+    FLAG_TAG,
+    ID_FIELD,
+    FieldMapping,
+    modified_at,
+)
 from leadbase.sync.airtable.settings import AirtableConfig
 
 ACTOR = context.system_actor("airtable")
 SOURCE = "airtable"
-FLAG_TAG = "airtable-deleted"
 # The cursor is the newest modification time seen; asking from a second
 # before it re-reads a few records (no-ops) rather than miss one modified
 # in the same second as the newest.
@@ -177,18 +181,6 @@ def _failure_note(result: PullResult) -> str:
     more = len(result.failures) - len(shown)
     tail = [f"... and {more} more"] if more else []
     return f"{result.failed} record(s) not pulled:\n" + "\n".join(shown + tail)
-
-
-def modified_at(record: Mapping[str, Any]) -> datetime | None:
-    """The record's modification time (its "Last Modified" field), or None
-    when the table has no such field."""
-    value = record.get("fields", {}).get(MODIFIED_FIELD)
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 # --- one page ----------------------------------------------------------------------------

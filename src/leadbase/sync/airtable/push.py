@@ -29,7 +29,6 @@ between two requests happens while the window would make them wait anyway.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -40,7 +39,7 @@ from leadbase.leads import service as leads_service
 from leadbase.models import AirtableLink, SalesLead, utcnow
 from leadbase.sync.airtable import repository, runs
 from leadbase.sync.airtable.client import AirtableClient, AirtableError
-from leadbase.sync.airtable.mapping import ID_FIELD, FieldMapping
+from leadbase.sync.airtable.mapping import FLAG_TAG, ID_FIELD, FieldMapping, modified_at
 from leadbase.sync.airtable.settings import AirtableConfig
 
 BATCH_SIZE = 10  # Airtable's most records per write request
@@ -58,12 +57,6 @@ RECORD_ERRORS = frozenset(
     }
 )
 GONE = "ROW_DOES_NOT_EXIST"
-# The tag the pull gives a lead whose record was deleted in Airtable (setting
-# on_remote_delete=flag): such a lead is not pushed, so its record is not
-# made again, until a person takes the tag off.
-FLAG_TAG = "airtable-deleted"
-# The table's lastModifiedTime field (contract-14: "The table's modification time").
-MODIFIED_FIELD = "Last Modified"
 
 RUN_COUNTS = (
     "pushed",
@@ -247,13 +240,8 @@ def _request(client: AirtableClient, batch: list[Item]) -> Outcome:
 
 def _modified(records: Sequence[dict[str, Any]]) -> dict[str, datetime]:
     """The records' modification times, where the table has the field for it."""
-    found = {}
-    for record in records:
-        value = record.get("fields", {}).get(MODIFIED_FIELD)
-        if isinstance(value, str):
-            with suppress(ValueError):
-                found[record["id"]] = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return found
+    found = {record["id"]: modified_at(record) for record in records}
+    return {record_id: when for record_id, when in found.items() if when is not None}
 
 
 # --- settling --------------------------------------------------------------------------

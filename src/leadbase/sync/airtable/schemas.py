@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from leadbase.models import AirtableConflict, AirtableRun
 from leadbase.sync.airtable.service import FailedPush, SyncState
@@ -114,3 +114,19 @@ class StatusOut(BaseModel):
             runs=[RunOut.of(run) for run in state.runs],
             failures=[FailedPushOut.of(failure) for failure in state.failures],
         )
+
+
+class QueuedOut(BaseModel):
+    job_id: str
+    kind: str
+
+
+class ResolveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    keep: Literal["local", "remote"] | None = Field(
+        default=None, description="Every field: ours (local) or Airtable's (remote)"
+    )
+    fields: dict[str, Literal["local", "remote"]] | None = Field(
+        default=None, description="Per field (the Airtable field names of the conflict)"
+    )

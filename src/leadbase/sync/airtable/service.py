@@ -4,15 +4,25 @@ the last is older than ``LEADBASE_AIRTABLE_FULL_PULL_HOURS``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
+from leadbase import context
 from leadbase.config import Settings, get_settings
-from leadbase.models import AirtableConflict, AirtableRun, SalesLead, SyncStatus
-from leadbase.sync.airtable import repository
-from leadbase.sync.airtable.settings import REQUIRED
+from leadbase.db import Database, UnitOfWork
+from leadbase.errors import ValidationError
+from leadbase.jobs import repository as jobs_repository
+from leadbase.jobs import service as jobs_service
+from leadbase.models import AirtableConflict, AirtableRun, SalesLead, SyncStatus, utcnow
+from leadbase.sync.airtable import pull, push, repository
+from leadbase.sync.airtable.settings import REQUIRED, AirtableConfig
+
+# A run's progress: (records done, records in all when known).
+Progress = Callable[[int, int | None], None]
 
 RUNS_SHOWN = 10
 FAILED_SHOWN = 50
@@ -82,4 +92,96 @@ def status(
         conflicts=list(repository.open_conflicts(session, conflicts_shown))
         if conflicts_shown
         else [],
+    )
+
+
+# --- runs and their jobs ---------------------------------------------------------------
+
+SYNC_JOB = "airtable_sync"
+RUN_KINDS = ("sync", "push", "pull", "full-pull")
+
+
+def full_pull_due(session: Session, settings: Settings | None = None) -> bool:
+    """A sync's pull reads every record (finding deletes) when the last full
+    pull is older than ``LEADBASE_AIRTABLE_FULL_PULL_HOURS``, or never ran."""
+    hours = (settings or get_settings()).airtable_full_pull_hours
+    last = repository.last_run_of(session, ("full-pull",), status="succeeded")
+    return last is None or last.started_at < utcnow() - timedelta(hours=hours)
+
+
+@dataclass
+class RunOutcome:
+    """What a run did: the push's result, the pull's, or both (a sync)."""
+
+    pushed: push.PushResult | None = None
+    pulled: pull.PullResult | None = None
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        done = {"push": self.pushed.counts()} if self.pushed else {}
+        if self.pulled:
+            done[self.pulled.kind] = self.pulled.counts()
+        return done
+
+    @property
+    def failed(self) -> bool:
+        """A record that did not go or come, or a run that stopped."""
+        pushed = self.pushed is not None and bool(self.pushed.failed or self.pushed.error)
+        return pushed or (self.pulled is not None and self.pulled.failed > 0)
+
+
+def run(
+    database: Database,
+    kind: str,
+    *,
+    config: AirtableConfig | None = None,
+    progress: Progress | None = None,
+) -> RunOutcome:
+    """Run a push, a pull, a full pull, or a sync (a push, then a pull: full
+    when due). Each records its own run."""
+    config = config or AirtableConfig.from_settings()
+    client = config.client()
+    outcome = RunOutcome()
+    if kind in ("sync", "push"):
+        outcome.pushed = push.push(database, config, client=client, progress=progress)
+    if kind in ("sync", "pull", "full-pull"):
+        with database.read_session() as session:
+            full = kind == "full-pull" or (kind == "sync" and full_pull_due(session))
+        outcome.pulled = pull.pull(database, config, client=client, full=full, progress=progress)
+    return outcome
+
+
+def queue_run(uow: UnitOfWork, kind: str, *, scheduled: bool = False) -> str:
+    """An ``airtable_sync`` job for ``kind`` in the caller's transaction."""
+    if kind not in RUN_KINDS:
+        raise ValidationError("kind", f"one of {', '.join(RUN_KINDS)}")
+    AirtableConfig.from_settings()  # refuses now, not in the worker, when unset
+    payload: dict[str, Any] = {"kind": kind, "actor": context.current().actor}
+    if scheduled:
+        payload["scheduled"] = True
+    return jobs_service.enqueue(uow, SYNC_JOB, payload, max_attempts=3)
+
+
+def schedule(uow: UnitOfWork) -> str | None:
+    """Start the schedule (a sync now, the next after
+    ``LEADBASE_AIRTABLE_SYNC_SECONDS``): None when one is already waiting."""
+    if _scheduled_waiting(uow.session):
+        return None
+    return queue_run(uow, "sync", scheduled=True)
+
+
+def reschedule(uow: UnitOfWork, *, current_job_id: str) -> str | None:
+    """The scheduled sync after this one, unless the setting is unset or a
+    next one waits already (this job ran again after a crash)."""
+    seconds = get_settings().airtable_sync_seconds
+    if not seconds or _scheduled_waiting(uow.session, but=current_job_id):
+        return None
+    job_id = queue_run(uow, "sync", scheduled=True)
+    jobs_repository.postpone(uow.session, job_id, utcnow() + timedelta(seconds=seconds))
+    return job_id
+
+
+def _scheduled_waiting(session: Session, *, but: str | None = None) -> bool:
+    return any(
+        job.payload.get("scheduled") and job.id != but
+        for job in jobs_repository.waiting(session, SYNC_JOB)
     )
