@@ -1,0 +1,265 @@
+"""Issue 14's acceptance, end to end: ``service.run(database, "sync")`` (a
+push, then a pull) with the real pyairtable against the emulator.
+
+1,000 leads round trip both ways; edits and deletes on both sides; a
+conflict; every injected fault, after which the two sides agree, nothing is
+lost or doubled and the audit chain verifies; no echo; every change a pull
+made is audited as system:airtable with its old and new values. The finer
+cases of each part are in test_airtable_push/pull/conflicts.py (and the
+push killed with kill -9 in test_airtable_push.py)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from leadbase import audit
+from leadbase.client import LeadDatabase
+from leadbase.db import Database
+from leadbase.models import AirtableLink, AuditLog, SalesLead, SyncStatus
+from leadbase.sync.airtable import conflicts, service
+from leadbase.sync.airtable.client import RetryPolicy
+from leadbase.sync.airtable.mapping import FLAG_TAG, ID_FIELD, MODIFIED_FIELD
+from leadbase.sync.airtable.pull import same
+from leadbase.sync.airtable.settings import AirtableConfig
+from tests import dbs
+from tests.emulators.airtable import AirtableEmulator
+from tests.test_airtable_pull import config, emu, person  # noqa: F401 (fixtures)
+
+SYSTEM = "system:airtable"
+WRITES = ("POST", "PATCH", "PUT", "DELETE")
+
+
+# --- fixtures ---------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def no_waiting(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The clients service.run makes back off on a clock that never waits
+    (a 503's exponential pause, a Retry-After), so faults cost no time."""
+    slept: list[float] = []
+    made = AirtableConfig.client
+
+    def client(self: AirtableConfig, policy: RetryPolicy | None = None) -> Any:
+        return made(self, policy or RetryPolicy(max_attempts=5, sleep=slept.append))
+
+    monkeypatch.setattr(AirtableConfig, "client", client)
+    return slept
+
+
+@pytest.fixture
+def leads(sqlite_url: str) -> Iterator[LeadDatabase]:
+    with LeadDatabase(sqlite_url, actor="test:alice") as client:
+        yield client
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_leads(
+    request: pytest.FixtureRequest, sqlite_template: Path, tmp_path: Path
+) -> Iterator[LeadDatabase]:
+    if request.param == "sqlite":
+        url = dbs.fresh_sqlite(sqlite_template, tmp_path)
+    else:
+        url = request.getfixturevalue("_server_urls")("postgresql")
+        dbs.empty_all_tables(url)
+    with LeadDatabase(url, actor="test:alice") as client:
+        yield client
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+
+def sync(db: LeadDatabase, cfg: AirtableConfig, kind: str = "sync") -> service.RunOutcome:
+    outcome = service.run(db.db, kind, config=cfg)
+    if outcome.pushed is not None:
+        assert outcome.pushed.error is None, outcome.pushed.error
+    return outcome
+
+
+def local_rows(n: int, start: int = 0) -> list[dict[str, Any]]:
+    """Leads as a person would add them here (each its own email: no merges)."""
+    return [
+        {
+            "full_name": f"Local Person{i:05d}",
+            "email": f"local{i}@here{i % 17}.example",
+            "title": "Buyer" if i % 2 else None,
+            "company_name": f"Here Co {i % 40}",
+            "city": "Lyon",
+            "tags": ["local", f"t{i % 3}"],
+            "lead_score": i % 100,
+        }
+        for i in range(start, start + n)
+    ]
+
+
+def all_leads(database: Database) -> dict[str, SalesLead]:
+    with database.read_session() as session:
+        rows = session.scalars(select(SalesLead)).all()
+        session.expunge_all()
+        return {lead.id: lead for lead in rows}
+
+
+def all_links(database: Database) -> dict[str, AirtableLink]:
+    with database.read_session() as session:
+        rows = session.scalars(select(AirtableLink)).all()
+        session.expunge_all()
+        return {link.lead_id: link for link in rows}
+
+
+def marks(database: Database) -> dict[str, tuple[str, int, str | None]]:
+    """lead id -> (status, attempts, error) of its newest airtable outbox row."""
+    with database.read_session() as session:
+        rows = session.execute(
+            select(
+                SyncStatus.lead_id,
+                SyncStatus.status,
+                SyncStatus.attempt_count,
+                SyncStatus.error_message,
+            ).order_by(SyncStatus.id)
+        )
+        return {row[0]: (row[1], row[2], row[3]) for row in rows}
+
+
+def pending(database: Database) -> set[str]:
+    return {lead_id for lead_id, (status, _, _) in marks(database).items() if status == "pending"}
+
+
+def assert_sides_agree(
+    database: Database, emulator: AirtableEmulator, cfg: AirtableConfig, *, ids: bool = True
+) -> dict[str, str]:
+    """Every live lead has one live link to a record that exists and holds
+    the lead's mapped fields (its Leadbase ID too, unless ``ids=False``: a
+    record made in Airtable gets it from the push after the pull that made
+    its lead); every record is the record of exactly one live lead; a
+    deleted lead has no record; a lead flagged for its deleted record has
+    none either. Returns lead id -> record id."""
+    leads, links, records = all_leads(database), all_links(database), emulator.records()
+    problems: list[str] = []
+    by_record = Counter(link.record_id for link in links.values() if link.remote_deleted_at is None)
+    problems += [f"record {r} linked to {n} leads" for r, n in by_record.items() if n > 1]
+    by_id = Counter(r["fields"].get(ID_FIELD) for r in records.values())
+    problems += [f"{n} records carry Leadbase ID {i}" for i, n in by_id.items() if i and n > 1]
+    agreed: dict[str, str] = {}
+    names = cfg.mapping.remote_names
+    for lead in leads.values():
+        link = links.get(lead.id)
+        live_link = link is not None and link.remote_deleted_at is None
+        if lead.is_deleted or lead.merged_into_id:
+            if live_link and link is not None and link.record_id in records:
+                problems.append(f"deleted lead {lead.id} still has record {link.record_id}")
+            continue
+        if FLAG_TAG in (lead.tags or []):
+            if live_link and link is not None and link.record_id in records:
+                problems.append(f"flagged lead {lead.id} still has record {link.record_id}")
+            continue
+        if not live_link or link is None:
+            problems.append(f"lead {lead.id} has no record")
+            continue
+        record = records.get(link.record_id)
+        if record is None:
+            problems.append(f"lead {lead.id}'s record {link.record_id} is gone")
+            continue
+        agreed[lead.id] = record["id"]
+        local, remote = cfg.mapping.to_fields(lead), record["fields"]
+        differ = {
+            n: (local.get(n), remote.get(n)) for n in names if not same(local.get(n), remote.get(n))
+        }
+        if differ:
+            problems.append(f"lead {lead.id} / {record['id']} differ: {differ}")
+        carried = remote.get(ID_FIELD)
+        if carried != lead.id and (ids or carried is not None):
+            problems.append(f"record {record['id']} carries Leadbase ID {carried}, not {lead.id}")
+    orphans = set(records) - set(agreed.values())
+    problems += [f"record {r} is no live lead's" for r in sorted(orphans)]
+    assert not problems, f"{len(problems)} problem(s):\n" + "\n".join(problems[:20])
+    return agreed
+
+
+def assert_audit_intact(database: Database) -> None:
+    with database.read_session() as session:
+        result = audit.verify(session)
+    assert result.ok, result.describe()
+
+
+def entries(database: Database, *, actor: str | None = None) -> list[AuditLog]:
+    with database.read_session() as session:
+        query = select(AuditLog).order_by(AuditLog.seq)
+        if actor is not None:
+            query = query.where(AuditLog.actor == actor)
+        rows = session.scalars(query).all()
+        session.expunge_all()
+        return list(rows)
+
+
+def writes(emulator: AirtableEmulator, since: int = 0) -> list[str]:
+    return [r.method for r in emulator.requests[since:] if r.method in WRITES]
+
+
+def synced(db: LeadDatabase, cfg: AirtableConfig, emulator: AirtableEmulator, n: int) -> list[str]:
+    """``n`` leads made here and ``n`` records made there, synced until both
+    sides agree (the second sync gives the pulled records their Leadbase ID)."""
+    here = db.add_leads(local_rows(n))
+    for i in range(n):
+        emulator.user_create(person(i))
+    sync(db, cfg)
+    sync(db, cfg)
+    assert len(assert_sides_agree(db.db, emulator, cfg)) == 2 * n
+    return here
+
+
+# --- 1,000 leads, both ways -------------------------------------------------------------
+
+
+def test_1000_leads_round_trip_both_ways(
+    any_leads: LeadDatabase, config: AirtableConfig, emu: AirtableEmulator  # noqa: F811
+) -> None:
+    db = any_leads
+    here = db.add_leads(local_rows(1000))
+
+    first = sync(db, config)
+
+    assert first.pushed is not None and first.pulled is not None
+    assert (first.pushed.created, first.pushed.failed) == (1000, 0)
+    assert first.pulled.kind == "full-pull" and first.pulled.created == 0
+    agreed = assert_sides_agree(db.db, emu, config)
+    assert set(agreed) == set(here) and len(emu.records()) == 1000
+    record = emu.records()[agreed[here[7]]]["fields"]
+    assert (record["Full Name"], record["Email"], record["Title"]) == (
+        "Local Person00007",
+        "local7@here7.example",
+        "Buyer",
+    )
+    assert (record["Tags"], record["Score"], record[ID_FIELD]) == (["local", "t1"], 7, here[7])
+
+    there = [emu.user_create(person(i)) for i in range(1000)]
+
+    second = sync(db, config)
+
+    assert second.pulled is not None
+    assert (second.pulled.created, second.pulled.failed, second.pulled.conflicts) == (1000, 0, 0)
+    assert len(all_leads(db.db)) == 2000  # none doubled, none merged away
+    agreed = assert_sides_agree(db.db, emu, config, ids=False)
+    assert set(there) <= set(agreed.values()) and len(emu.records()) == 2000
+    lead = all_leads(db.db)[next(k for k, v in agreed.items() if v == there[3])]
+    fields = person(3)
+    assert (lead.full_name, lead.email, lead.title, lead.city) == (
+        fields["Full Name"],
+        fields["Email"],
+        fields["Title"],
+        "Lisbon",
+    )
+
+    third = sync(db, config)  # the pulled leads' Leadbase IDs go out; nothing else
+
+    assert third.pushed is not None and (third.pushed.updated, third.pushed.created) == (1000, 0)
+    assert len(assert_sides_agree(db.db, emu, config)) == 2000
+    assert pending(db.db) == set()
+    assert_audit_intact(db.db)
