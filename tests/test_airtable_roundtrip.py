@@ -11,6 +11,7 @@ push killed with kill -9 in test_airtable_push.py)."""
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
@@ -263,3 +264,123 @@ def test_1000_leads_round_trip_both_ways(
     assert len(assert_sides_agree(db.db, emu, config)) == 2000
     assert pending(db.db) == set()
     assert_audit_intact(db.db)
+
+
+# --- edits, deletes, a conflict ---------------------------------------------------------
+
+
+def test_edits_on_both_sides_then_the_sides_agree(
+    leads: LeadDatabase, config: AirtableConfig, emu: AirtableEmulator  # noqa: F811
+) -> None:
+    here = synced(leads, config, emu, 12)
+    agreed = assert_sides_agree(leads.db, emu, config)
+    there = [lead_id for lead_id in agreed if lead_id not in here]
+    # Different leads: each side edits its own (a made-here lead edited there too).
+    leads.update_lead(here[0], {"city": "Paris", "title": None, "lead_score": 99})
+    emu.user_update(agreed[here[1]], {"City": "Berlin", "Title": None, "Tags": ["vip"]})
+    emu.user_update(agreed[there[0]], {"Company": "Acme", "Notes": "met at the fair"})
+    leads.update_lead(there[1], {"lead_score": 55, "tags": ["called"], "lead_status": "contacted"})
+    # The same lead, different fields, on each side.
+    leads.update_lead(here[2], {"city": "Nice"})
+    emu.user_update(agreed[here[2]], {"Title": "CEO"})
+    leads.update_lead(there[2], {"notes": "call back"})
+    emu.user_update(agreed[there[2]], {"City": "Porto", "Email": "moved@example9.com"})
+
+    outcome = sync(leads, config)
+
+    assert outcome.pulled is not None and (outcome.pulled.conflicts, outcome.pulled.failed) == (0, 0)
+    assert assert_sides_agree(leads.db, emu, config) == agreed
+    now = all_leads(leads.db)
+    assert (now[here[0]].city, now[here[0]].title, now[here[0]].lead_score) == ("Paris", None, 99)
+    assert (now[here[1]].city, now[here[1]].title, now[here[1]].tags) == ("Berlin", None, ["vip"])
+    assert (now[here[2]].city, now[here[2]].title) == ("Nice", "CEO")
+    assert (now[there[0]].company_name, now[there[0]].notes) == ("Acme", "met at the fair")
+    assert now[there[1]].lead_status == "contacted"
+    assert (now[there[2]].notes, now[there[2]].city) == ("call back", "Porto")
+    assert now[there[2]].email == "moved@example9.com"
+    assert len(now) == 24 and not any(lead.is_deleted for lead in now.values())
+    versions = {lead_id: lead.version for lead_id, lead in now.items()}
+    before = len(emu.requests)
+    sync(leads, config)
+    assert writes(emu, before) == []
+    assert {lead_id: lead.version for lead_id, lead in all_leads(leads.db).items()} == versions
+    assert_audit_intact(leads.db)
+
+
+@pytest.mark.parametrize("setting", ["flag", "delete"])
+def test_deletes_on_both_sides_then_the_sides_agree_as_the_setting_says(
+    leads: LeadDatabase,
+    config: AirtableConfig,  # noqa: F811
+    emu: AirtableEmulator,  # noqa: F811
+    setting: str,
+) -> None:
+    cfg = replace(config, on_remote_delete=setting)
+    here = synced(leads, cfg, emu, 8)
+    agreed = assert_sides_agree(leads.db, emu, cfg)
+    there = [lead_id for lead_id in agreed if lead_id not in here]
+    leads.delete_lead(here[0])
+    leads.delete_lead(there[0])
+    emu.user_delete(agreed[here[1]])
+    emu.user_delete(agreed[there[1]])
+
+    quick = sync(leads, cfg)  # the push deletes; a pull by cursor can't see deletes
+
+    assert quick.pushed is not None and quick.pushed.deleted == 2
+    assert agreed[here[0]] not in emu.records() and agreed[there[0]] not in emu.records()
+
+    full = sync(leads, cfg, "full-pull")
+
+    assert full.pulled is not None and (full.pulled.deleted, full.pulled.failed) == (2, 0)
+    now = all_leads(leads.db)
+    for lead_id in (here[1], there[1]):
+        if setting == "flag":
+            assert not now[lead_id].is_deleted and FLAG_TAG in (now[lead_id].tags or [])
+        else:
+            assert now[lead_id].is_deleted
+    assert now[here[0]].is_deleted and now[there[0]].is_deleted
+    remaining = assert_sides_agree(leads.db, emu, cfg)
+    assert set(remaining) == set(agreed) - {here[0], here[1], there[0], there[1]}
+    assert len(emu.records()) == 12
+    before = len(emu.requests)
+    sync(leads, cfg)  # a flagged lead waits for a person: its record is not made again
+    sync(leads, cfg, "full-pull")
+    assert writes(emu, before) == [] and len(emu.records()) == 12
+    assert_audit_intact(leads.db)
+
+
+# A sync is a push, then a pull (service.run): the push PATCHes the local
+# value over Airtable's newer one before the pull can see the clash, so the
+# remote edit is lost and no conflict is kept. With the pull first (then the
+# push) this passes: the fix is service.py's (not this helper's to change).
+@pytest.mark.xfail(
+    strict=True,
+    reason="service.run pushes before it pulls: a field changed on both sides "
+    "is overwritten by the push, without a conflict (issue 14: last-modified-wins)",
+)
+def test_a_conflict_in_a_sync_goes_by_last_modified_and_is_kept(
+    leads: LeadDatabase, config: AirtableConfig, emu: AirtableEmulator  # noqa: F811
+) -> None:
+    here = synced(leads, config, emu, 2)
+    agreed = assert_sides_agree(leads.db, emu, config)
+    # Lead 1: changed in Airtable, then here (later): ours wins.
+    emu.user_update(agreed[here[1]], {"Title": "Remote Title"})
+    time.sleep(0.01)
+    leads.update_lead(here[1], {"title": "Local Title"})
+    # Lead 0: changed here, then in Airtable (later: the emulator's clock stays ahead after this): Airtable's value wins.
+    leads.update_lead(here[0], {"title": "Local Title"})
+    emu.user_update(
+        agreed[here[0]], {"Title": "Remote Title"}, at=datetime.now(UTC) + timedelta(minutes=5)
+    )
+
+    sync(leads, config)
+    sync(leads, config)
+
+    now = all_leads(leads.db)
+    assert now[here[0]].title == "Remote Title" and now[here[1]].title == "Local Title"
+    assert_sides_agree(leads.db, emu, config)
+    kept = {c.lead_id: c for c in conflicts.list_conflicts(leads.db)}
+    assert set(kept) == {here[0], here[1]}
+    assert kept[here[0]].applied == "remote" and kept[here[1]].applied == "local"
+    for conflict in kept.values():
+        assert conflict.fields["Title"]["local"] == "Local Title"
+        assert conflict.fields["Title"]["remote"] == "Remote Title"
