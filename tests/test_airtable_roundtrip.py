@@ -24,16 +24,17 @@ from sqlalchemy import select
 
 from leadbase import audit
 from leadbase.client import LeadDatabase
+from leadbase.config import get_settings
 from leadbase.db import Database
 from leadbase.models import AirtableLink, AuditLog, SalesLead, SyncStatus
 from leadbase.sync.airtable import conflicts, service
 from leadbase.sync.airtable.client import RetryPolicy
-from leadbase.sync.airtable.mapping import FLAG_TAG, ID_FIELD, MODIFIED_FIELD
+from leadbase.sync.airtable.mapping import FLAG_TAG, ID_FIELD
 from leadbase.sync.airtable.pull import same
 from leadbase.sync.airtable.settings import AirtableConfig
 from tests import dbs
 from tests.emulators.airtable import AirtableEmulator
-from tests.test_airtable_pull import config, emu, person  # noqa: F401 (fixtures)
+from tests.test_airtable_pull import person
 
 SYSTEM = "system:airtable"
 WRITES = ("POST", "PATCH", "PUT", "DELETE")
@@ -54,6 +55,19 @@ def no_waiting(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
     monkeypatch.setattr(AirtableConfig, "client", client)
     return slept
+
+
+@pytest.fixture
+def emu(airtable_emulator: AirtableEmulator, monkeypatch: pytest.MonkeyPatch) -> AirtableEmulator:
+    """The emulator (its table has "Last Modified"), unpaced here: it has no rate limit."""
+    monkeypatch.setenv("LEADBASE_AIRTABLE_RATE", "1000")
+    get_settings.cache_clear()
+    return airtable_emulator
+
+
+@pytest.fixture
+def config(emu: AirtableEmulator) -> AirtableConfig:
+    return AirtableConfig.from_settings()
 
 
 @pytest.fixture
@@ -220,7 +234,9 @@ def synced(db: LeadDatabase, cfg: AirtableConfig, emulator: AirtableEmulator, n:
 
 
 def test_1000_leads_round_trip_both_ways(
-    any_leads: LeadDatabase, config: AirtableConfig, emu: AirtableEmulator  # noqa: F811
+    any_leads: LeadDatabase,
+    config: AirtableConfig,
+    emu: AirtableEmulator,
 ) -> None:
     db = any_leads
     here = db.add_leads(local_rows(1000))
@@ -270,7 +286,9 @@ def test_1000_leads_round_trip_both_ways(
 
 
 def test_edits_on_both_sides_then_the_sides_agree(
-    leads: LeadDatabase, config: AirtableConfig, emu: AirtableEmulator  # noqa: F811
+    leads: LeadDatabase,
+    config: AirtableConfig,
+    emu: AirtableEmulator,
 ) -> None:
     here = synced(leads, config, emu, 12)
     agreed = assert_sides_agree(leads.db, emu, config)
@@ -288,7 +306,10 @@ def test_edits_on_both_sides_then_the_sides_agree(
 
     outcome = sync(leads, config)
 
-    assert outcome.pulled is not None and (outcome.pulled.conflicts, outcome.pulled.failed) == (0, 0)
+    assert outcome.pulled is not None and (outcome.pulled.conflicts, outcome.pulled.failed) == (
+        0,
+        0,
+    )
     assert assert_sides_agree(leads.db, emu, config) == agreed
     now = all_leads(leads.db)
     assert (now[here[0]].city, now[here[0]].title, now[here[0]].lead_score) == ("Paris", None, 99)
@@ -310,8 +331,8 @@ def test_edits_on_both_sides_then_the_sides_agree(
 @pytest.mark.parametrize("setting", ["flag", "delete"])
 def test_deletes_on_both_sides_then_the_sides_agree_as_the_setting_says(
     leads: LeadDatabase,
-    config: AirtableConfig,  # noqa: F811
-    emu: AirtableEmulator,  # noqa: F811
+    config: AirtableConfig,
+    emu: AirtableEmulator,
     setting: str,
 ) -> None:
     cfg = replace(config, on_remote_delete=setting)
@@ -358,7 +379,9 @@ def test_deletes_on_both_sides_then_the_sides_agree_as_the_setting_says(
     "is overwritten by the push, without a conflict (issue 14: last-modified-wins)",
 )
 def test_a_conflict_in_a_sync_goes_by_last_modified_and_is_kept(
-    leads: LeadDatabase, config: AirtableConfig, emu: AirtableEmulator  # noqa: F811
+    leads: LeadDatabase,
+    config: AirtableConfig,
+    emu: AirtableEmulator,
 ) -> None:
     here = synced(leads, config, emu, 2)
     agreed = assert_sides_agree(leads.db, emu, config)
@@ -366,7 +389,8 @@ def test_a_conflict_in_a_sync_goes_by_last_modified_and_is_kept(
     emu.user_update(agreed[here[1]], {"Title": "Remote Title"})
     time.sleep(0.01)
     leads.update_lead(here[1], {"title": "Local Title"})
-    # Lead 0: changed here, then in Airtable (later: the emulator's clock stays ahead after this): Airtable's value wins.
+    # Lead 0: changed here, then in Airtable (later; the emulator's clock then
+    # stays ahead, so this one goes second): Airtable's value wins.
     leads.update_lead(here[0], {"title": "Local Title"})
     emu.user_update(
         agreed[here[0]], {"Title": "Remote Title"}, at=datetime.now(UTC) + timedelta(minutes=5)
@@ -384,3 +408,170 @@ def test_a_conflict_in_a_sync_goes_by_last_modified_and_is_kept(
     for conflict in kept.values():
         assert conflict.fields["Title"]["local"] == "Local Title"
         assert conflict.fields["Title"]["remote"] == "Remote Title"
+
+
+# --- faults -----------------------------------------------------------------------------
+
+BAD_EMAIL = "local103@here1.example"  # the 422 case's lead (local_rows(.., start=100))
+
+FAULTS: dict[str, Any] = {
+    "429 burst (push)": lambda e: e.fail(429, times=3, retry_after=0),
+    "429 burst (pull)": lambda e: e.fail(429, times=3, method="GET", retry_after=0),
+    "503s (push)": lambda e: e.fail(503, times=2, method="PATCH"),
+    "503s (pull)": lambda e: e.fail(503, times=2, method="GET"),
+    "dropped before headers, write applied": lambda e: e.drop(method="PATCH", applied=True),
+    "dropped before anything was done": lambda e: e.drop(method="PATCH", applied=False),
+    "dropped mid-body (push)": lambda e: e.drop(method="PATCH", after_body=True),
+    "dropped mid-body (pull)": lambda e: e.drop(method="GET", after_body=True),
+    "dropped delete": lambda e: e.drop(method="DELETE", applied=True),
+    "slow answer": lambda e: e.slow(0.3, times=2),
+    "slow past the timeout, write applied": lambda e: e.slow(1.6, method="PATCH"),
+    "422 on one record of a batch": lambda e: e.reject_record({"Email": BAD_EMAIL}),
+}
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_after_each_fault_the_sides_agree_nothing_lost_or_doubled_and_the_audit_holds(
+    leads: LeadDatabase,
+    config: AirtableConfig,
+    emu: AirtableEmulator,
+    no_waiting: list[float],
+    fault: str,
+) -> None:
+    cfg = replace(config, timeout=1)
+    here = synced(leads, cfg, emu, 8)
+    agreed = assert_sides_agree(leads.db, emu, cfg)
+    there = [lead_id for lead_id in agreed if lead_id not in here]
+    # ~30 leads touched: new on each side, edited on each side, deleted here.
+    new_here = leads.add_leads(local_rows(10, start=100))
+    new_there = [emu.user_create(person(100 + i)) for i in range(5)]
+    for lead_id in here[:4]:
+        leads.update_lead(lead_id, {"city": "Dijon"})
+    for lead_id in there[:3]:
+        emu.user_update(agreed[lead_id], {"Title": "Director"})
+    leads.delete_lead(here[7])
+    injected = FAULTS[fault](emu)
+
+    try:
+        first = service.run(leads.db, "sync", config=cfg)
+    except Exception:  # a pull that gave up: the next sync finishes the job
+        first = None
+    assert injected.hits >= 1, "the fault was never met"
+    if first is not None and not fault.startswith(("422", "slow answer")):
+        assert first.pushed is not None and first.pulled is not None
+        assert first.pushed.retries + first.pulled.retries >= 1  # retried, not skipped
+
+    if fault.startswith("422"):
+        assert first is not None and first.pushed is not None
+        assert (first.pushed.failed, first.pushed.error) == (1, None)
+        [bad] = [lead_id for lead_id in new_here if lead_id not in all_links(leads.db)]
+        status, attempts, error = marks(leads.db)[bad]
+        assert (status, attempts) == ("pending", 1)
+        assert error is not None and "INVALID_VALUE_FOR_COLUMN" in error
+        assert all(lead_id in all_links(leads.db) for lead_id in new_here if lead_id != bad)
+        emu.clear_faults()
+        leads.update_lead(bad, {"email": "fixed103@here1.example"})
+    emu.clear_faults()
+    sync(leads, cfg)
+    sync(leads, cfg)  # the new records' Leadbase IDs
+
+    agreed = assert_sides_agree(leads.db, emu, cfg)
+    assert len(agreed) == 16 + 10 + 5 - 1 and len(emu.records()) == 30
+    assert set(new_here) <= set(agreed) and set(new_there) <= set(agreed.values())
+    now = all_leads(leads.db)
+    assert len(now) == 31 and now[here[7]].is_deleted
+    assert all(now[lead_id].city == "Dijon" for lead_id in here[:4])
+    assert all(now[lead_id].title == "Director" for lead_id in there[:3])
+    assert pending(leads.db) == set()
+    assert_audit_intact(leads.db)
+
+
+# --- no echo, and the audit -------------------------------------------------------------
+
+
+def test_no_echo_a_sync_with_nothing_to_do_only_lists_and_changes_no_lead(
+    leads: LeadDatabase,
+    config: AirtableConfig,
+    emu: AirtableEmulator,
+) -> None:
+    here = synced(leads, config, emu, 10)
+    agreed = assert_sides_agree(leads.db, emu, config)
+    # A change from each side: the pulled one is not pushed back, the pushed
+    # one not pulled back (the lead's version moves only for the local edit).
+    emu.user_update(agreed[here[0]], {"City": "Oslo"})
+    leads.update_lead(here[1], {"city": "Bergen"})
+    version = {lead_id: lead.version for lead_id, lead in all_leads(leads.db).items()}
+    before = len(emu.requests)
+
+    sync(leads, config)
+
+    assert Counter(writes(emu, before)) == {"PATCH": 1}  # here[1]'s City, nothing else
+    [patch] = [r for r in emu.requests[before:] if r.method == "PATCH"]
+    assert patch.body["records"] == [{"id": agreed[here[1]], "fields": {"City": "Bergen"}}]
+    now = all_leads(leads.db)
+    assert now[here[0]].city == "Oslo" and now[here[0]].version == version[here[0]] + 1
+    assert now[here[1]].version == version[here[1]]  # its push did not come back
+    version = {lead_id: lead.version for lead_id, lead in now.items()}
+    before = len(emu.requests)
+
+    again = sync(leads, config)
+
+    methods = Counter(r.method for r in emu.requests[before:])
+    assert methods == {"GET": 1}, methods  # the pull's listing; nothing written
+    assert again.pulled is not None and (again.pulled.updated, again.pulled.created) == (0, 0)
+    assert {lead_id: lead.version for lead_id, lead in all_leads(leads.db).items()} == version
+    assert_sides_agree(leads.db, emu, config)
+
+
+def _snapshot(db: LeadDatabase, cfg: AirtableConfig) -> dict[str, dict[str, Any]]:
+    fields = [local for local, _ in cfg.mapping.fields]
+    return {
+        lead.id: {**{f: getattr(lead, f) for f in fields}, "is_deleted": lead.is_deleted}
+        for lead in all_leads(db.db).values()
+    }
+
+
+def test_every_change_a_pull_made_is_audited_as_system_airtable_with_old_and_new(
+    leads: LeadDatabase,
+    config: AirtableConfig,
+    emu: AirtableEmulator,
+) -> None:
+    from leadbase.audit import repository as audit_repository
+
+    here = synced(leads, config, emu, 6)
+    agreed = assert_sides_agree(leads.db, emu, config)
+    there = [lead_id for lead_id in agreed if lead_id not in here]
+    emu.user_update(agreed[here[1]], {"City": "Oslo", "Title": None, "Score": 42})
+    emu.user_update(agreed[there[0]], {"Tags": ["vip", "fair"], "Status": "qualified"})
+    emu.user_delete(agreed[there[1]])  # flagged by the full pull (tags)
+    made = emu.user_create(person(200))
+    before = _snapshot(leads, config)
+    last_seq = max(entry.seq for entry in entries(leads.db))
+
+    outcome = sync(leads, config, "full-pull")
+
+    assert outcome.pulled is not None and outcome.pulled.created == 1
+    after = _snapshot(leads, config)
+    changed = {
+        lead_id: {f: (before[lead_id][f], v) for f, v in values.items() if before[lead_id][f] != v}
+        for lead_id, values in after.items()
+        if lead_id in before and values != before[lead_id]
+    }
+    assert set(changed) == {here[1], there[0], there[1]}
+    new = [entry for entry in entries(leads.db) if entry.seq > last_seq]
+    assert {entry.actor for entry in new} == {SYSTEM}
+    for lead_id, fields in changed.items():
+        logged: dict[str, list[Any]] = {}
+        for entry in new:
+            if entry.entity_type == "lead" and entry.entity_id == lead_id:
+                logged.update(json.loads(entry.changes))
+        for field_name, (old, value) in fields.items():
+            assert field_name in logged, (lead_id, field_name, logged)
+            assert logged[field_name] == [old, value], (lead_id, field_name)
+    [created] = set(after) - set(before)
+    assert all_links(leads.db)[created].record_id == made
+    with leads.db.read_session() as session:
+        history = audit_repository.entries_for(session, "lead", created)
+        assert [(e.action, e.actor) for e in history] == [("create", SYSTEM)]
+        assert json.loads(history[0].changes)["email"] == [None, person(200)["Email"]]
+    assert_audit_intact(leads.db)
