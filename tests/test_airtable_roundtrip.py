@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from leadbase import audit
 from leadbase.client import LeadDatabase
@@ -432,6 +432,26 @@ def test_the_same_person_added_on_both_sides_between_syncs_is_one_lead_and_one_r
 
     agreed = assert_sides_agree(leads.db, emu, config)  # pushed first: 2 records, 1 lead
     assert agreed[lead_id] == record and all_leads(leads.db)[lead_id].title == "CFO"
+
+
+def test_a_push_cut_off_before_its_commit_then_a_field_cleared_here_stays_cleared(
+    leads: LeadDatabase, config: AirtableConfig, emu: AirtableEmulator
+) -> None:
+    """The re-run upserts onto the record the lost push made (Airtable merges
+    the fields): it must clear what the lead emptied meanwhile, or the pull
+    writes the old value back over the person's change."""
+    ids = leads.add_leads(local_rows(3))
+    sync(leads, config)
+    with leads.db.unit_of_work() as uow:  # as after a kill -9 before the push's commit
+        uow.session.execute(delete(AirtableLink).where(AirtableLink.lead_id == ids[1]))
+    leads.update_lead(ids[1], {"title": None, "city": "Metz"})
+
+    sync(leads, config)
+    sync(leads, config)
+
+    lead = all_leads(leads.db)[ids[1]]
+    assert (lead.title, lead.city) == (None, "Metz")
+    assert len(assert_sides_agree(leads.db, emu, config)) == 3 == len(emu.records())
 
 
 # --- faults -----------------------------------------------------------------------------
