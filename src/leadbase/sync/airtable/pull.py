@@ -282,6 +282,11 @@ def _apply_linked(
     link: AirtableLink,
     result: PullResult,
 ) -> None:
+    if link.remote_deleted_at is not None:
+        # Back from Airtable's trash: the lead a full pull flagged for its
+        # deleted record loses the flag (it said the record was gone; kept,
+        # it went out with the lead's next push).
+        _unflag(uow, link.lead_id)
     link.remote_deleted_at = None  # seen: back from Airtable's trash, if it was gone
     remote = remote_fields(mapping, record)
     base = link.synced_fields or {}
@@ -309,6 +314,17 @@ def _apply_linked(
     link.synced_version = lead.version
     link.remote_modified_at = modified
     link.synced_at = utcnow()
+
+
+def _unflag(uow: UnitOfWork, lead_id: str) -> None:
+    lead = leads_repository.get(uow.session, lead_id, include_deleted=True)
+    if lead is None or lead.is_deleted or FLAG_TAG not in (lead.tags or []):
+        return
+    tags = [tag for tag in lead.tags or [] if tag != FLAG_TAG]
+    # Not marked for the push: the record never held the flag.
+    leads_service.update(
+        uow, lead.id, {"tags": tags or None}, on_duplicate="allow", mark_sync=False
+    )
 
 
 def _sort_changes(
