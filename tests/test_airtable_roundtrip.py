@@ -336,9 +336,12 @@ def test_deletes_on_both_sides_then_the_sides_agree_as_the_setting_says(
     leads: LeadDatabase,
     config: AirtableConfig,
     emu: AirtableEmulator,
+    monkeypatch: pytest.MonkeyPatch,
     setting: str,
 ) -> None:
-    cfg = replace(config, on_remote_delete=setting)
+    monkeypatch.setenv("LEADBASE_AIRTABLE_ON_REMOTE_DELETE", setting)
+    get_settings.cache_clear()
+    cfg = AirtableConfig.from_settings()
     here = synced(leads, cfg, emu, 8)
     agreed = assert_sides_agree(leads.db, emu, cfg)
     there = [lead_id for lead_id in agreed if lead_id not in here]
@@ -350,11 +353,17 @@ def test_deletes_on_both_sides_then_the_sides_agree_as_the_setting_says(
     quick = sync(leads, cfg)  # the push deletes; a pull by cursor can't see deletes
 
     assert quick.pushed is not None and quick.pushed.deleted == 2
+    assert quick.pulled is not None and (quick.pulled.kind, quick.pulled.deleted) == ("pull", 0)
     assert agreed[here[0]] not in emu.records() and agreed[there[0]] not in emu.records()
 
-    full = sync(leads, cfg, "full-pull")
+    # The sync's periodic full pull comes due (LEADBASE_AIRTABLE_FULL_PULL_HOURS).
+    monkeypatch.setenv("LEADBASE_AIRTABLE_FULL_PULL_HOURS", "0.0001")
+    get_settings.cache_clear()
+    time.sleep(0.4)
+    full = sync(leads, cfg)
 
-    assert full.pulled is not None and (full.pulled.deleted, full.pulled.failed) == (2, 0)
+    assert full.pulled is not None and full.pulled.kind == "full-pull"
+    assert (full.pulled.deleted, full.pulled.failed) == (2, 0)
     now = all_leads(leads.db)
     for lead_id in (here[1], there[1]):
         if setting == "flag":
