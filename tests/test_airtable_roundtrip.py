@@ -422,6 +422,36 @@ def test_a_conflict_in_a_sync_goes_by_last_modified_and_is_kept(
         assert conflict.fields["Title"]["remote"] == "Remote Title"
 
 
+def test_a_conflict_a_pull_found_resolved_keep_local_goes_out_with_the_next_sync(
+    leads: LeadDatabase, config: AirtableConfig, emu: AirtableEmulator
+) -> None:
+    here = synced(leads, config, emu, 2)
+    agreed = assert_sides_agree(leads.db, emu, config)
+    leads.update_lead(here[0], {"title": "Local Title", "city": "Porto"})
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    emu.user_update(agreed[here[0]], {"Title": "Remote Title"}, at=later)
+
+    pulled = sync(leads, config, "pull")  # a pull on its own (the CLI's, the API's)
+
+    assert pulled.pulled is not None and pulled.pulled.conflicts == 1
+    lead = all_leads(leads.db)[here[0]]
+    assert (lead.title, lead.city) == ("Remote Title", "Porto")  # newer side; no clash on City
+    [conflict] = conflicts.list_conflicts(leads.db)
+    assert (conflict.applied, conflict.fields["Title"]["local"]) == ("remote", "Local Title")
+    conflicts.resolve(leads.db, conflict.id, "keep-local", "user:alice@example.com")
+
+    sync(leads, config)
+
+    fields = emu.records()[agreed[here[0]]]["fields"]
+    assert (fields["Title"], fields["City"]) == ("Local Title", "Porto")
+    assert assert_sides_agree(leads.db, emu, config) == agreed
+    assert conflicts.list_conflicts(leads.db) == []
+    before = len(emu.requests)
+    sync(leads, config)
+    assert writes(emu, before) == []
+    assert_audit_intact(leads.db)
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="service.run pushes before it pulls: the lead made here gets its own "
