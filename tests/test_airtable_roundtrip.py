@@ -647,19 +647,24 @@ def _snapshot(db: LeadDatabase, cfg: AirtableConfig) -> dict[str, dict[str, Any]
     }
 
 
+@pytest.mark.parametrize("setting", ["flag", "delete"])
 def test_every_change_a_pull_made_is_audited_as_system_airtable_with_old_and_new(
     leads: LeadDatabase,
-    config: AirtableConfig,
     emu: AirtableEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    setting: str,
 ) -> None:
     from leadbase.audit import repository as audit_repository
 
+    monkeypatch.setenv("LEADBASE_AIRTABLE_ON_REMOTE_DELETE", setting)
+    get_settings.cache_clear()
+    config = AirtableConfig.from_settings()
     here = synced(leads, config, emu, 6)
     agreed = assert_sides_agree(leads.db, emu, config)
     there = [lead_id for lead_id in agreed if lead_id not in here]
     emu.user_update(agreed[here[1]], {"City": "Oslo", "Title": None, "Score": 42})
     emu.user_update(agreed[there[0]], {"Tags": ["vip", "fair"], "Status": "qualified"})
-    emu.user_delete(agreed[there[1]])  # flagged by the full pull (tags)
+    emu.user_delete(agreed[there[1]])  # flagged (tags) or soft-deleted by the full pull
     made = emu.user_create(person(200))
     before = _snapshot(leads, config)
     last_seq = max(entry.seq for entry in entries(leads.db))
@@ -674,6 +679,7 @@ def test_every_change_a_pull_made_is_audited_as_system_airtable_with_old_and_new
         if lead_id in before and values != before[lead_id]
     }
     assert set(changed) == {here[1], there[0], there[1]}
+    assert set(changed[there[1]]) == ({"tags"} if setting == "flag" else {"is_deleted"})
     new = [entry for entry in entries(leads.db) if entry.seq > last_seq]
     assert {entry.actor for entry in new} == {SYSTEM}
     for lead_id, fields in changed.items():
