@@ -11,6 +11,10 @@ push killed with kill -9 in test_airtable_push.py)."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -516,6 +520,52 @@ def test_a_record_back_from_airtables_trash_takes_the_flag_off_its_lead(
     before = len(emu.requests)
     sync(leads, config)
     assert writes(emu, before) == []
+
+
+def test_a_sync_killed_mid_pull_then_run_again_doubles_nothing(
+    sqlite_url: str,
+    leads: LeadDatabase,
+    config: AirtableConfig,
+    emu: AirtableEmulator,
+    tmp_path: Path,
+) -> None:
+    """``leadbase airtable sync`` killed with -9 between two pages of its pull
+    (the push's kill -9 is test_airtable_push's): a page is one unit of work,
+    so the run again makes each remaining lead once."""
+    there = [emu.user_create(person(i)) for i in range(300)]
+    emu.slow(0.3, times=100, method="GET")  # so the kill lands between pages
+    env = {
+        **os.environ,
+        "LEADBASE_DATABASE_URL": sqlite_url,
+        "LEADBASE_DATA_DIR": str(tmp_path / "data"),
+        "LEADBASE_AIRTABLE_API_URL": emu.url,
+        "LEADBASE_AIRTABLE_TOKEN": emu.token,
+        "LEADBASE_AIRTABLE_BASE_ID": emu.base_id,
+        "LEADBASE_AIRTABLE_TABLE": emu.table_name,
+        "LEADBASE_AIRTABLE_RATE": "100",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "leadbase", "airtable", "sync"],
+        env=env,
+        cwd=Path(__file__).resolve().parents[1],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while len(all_links(leads.db)) < 100 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    made = len(all_links(leads.db))
+    assert 100 <= made < 300, made
+    emu.clear_faults()
+
+    sync(leads, config)
+    sync(leads, config)
+
+    agreed = assert_sides_agree(leads.db, emu, config)
+    assert set(agreed.values()) == set(there) and len(all_leads(leads.db)) == 300
+    assert_audit_intact(leads.db)
 
 
 # --- faults -----------------------------------------------------------------------------
