@@ -1,12 +1,18 @@
 """Issue 14's acceptance, end to end: ``service.run(database, "sync")`` (a
 push, then a pull) with the real pyairtable against the emulator.
 
-1,000 leads round trip both ways; edits and deletes on both sides; a
-conflict; every injected fault, after which the two sides agree, nothing is
-lost or doubled and the audit chain verifies; no echo; every change a pull
+1,000 leads round trip both ways (SQLite and PostgreSQL); edits and deletes
+on both sides; conflicts; every injected fault, after which the two sides
+agree (``assert_sides_agree``), nothing is lost or doubled and the audit
+chain verifies; a sync killed with -9 mid-pull; no echo; every change a pull
 made is audited as system:airtable with its old and new values. The finer
-cases of each part are in test_airtable_push/pull/conflicts.py (and the
-push killed with kill -9 in test_airtable_push.py)."""
+cases of each part are in test_airtable_push/pull/conflicts.py (the push
+killed with -9 in test_airtable_push.py).
+
+Two tests are strict xfails: with the push before the pull, a field changed
+on both sides is overwritten without a conflict, and the same person added
+on both sides between syncs ends as two records. Both pass once a sync
+pulls first; then drop their marks."""
 
 from __future__ import annotations
 
