@@ -503,26 +503,35 @@ def test_a_push_cut_off_before_its_commit_then_a_field_cleared_here_stays_cleare
     assert len(assert_sides_agree(leads.db, emu, config)) == 3 == len(emu.records())
 
 
-def test_a_record_back_from_airtables_trash_takes_the_flag_off_its_lead(
-    leads: LeadDatabase, config: AirtableConfig, emu: AirtableEmulator
+@pytest.mark.parametrize("setting", ["flag", "delete"])
+def test_a_record_back_from_airtables_trash_undoes_what_the_full_pull_did(
+    leads: LeadDatabase, emu: AirtableEmulator, monkeypatch: pytest.MonkeyPatch, setting: str
 ) -> None:
+    monkeypatch.setenv("LEADBASE_AIRTABLE_ON_REMOTE_DELETE", setting)
+    get_settings.cache_clear()
+    config = AirtableConfig.from_settings()
     ids = leads.add_leads(local_rows(3))
     sync(leads, config)
     agreed = assert_sides_agree(leads.db, emu, config)
     table, record = emu._find_record(agreed[ids[0]])  # the emulator has no trash: kept here
     emu.user_delete(record.id)
     sync(leads, config, "full-pull")
-    assert FLAG_TAG in (all_leads(leads.db)[ids[0]].tags or [])
+    gone = all_leads(leads.db)[ids[0]]
+    assert gone.is_deleted if setting == "delete" else FLAG_TAG in (gone.tags or [])
     with emu.lock:
         table.insert(record)  # restored, as Airtable's trash does, with its id
 
     sync(leads, config, "full-pull")
 
-    assert all_leads(leads.db)[ids[0]].tags == ["local", "t0"]
+    back = all_leads(leads.db)[ids[0]]
+    assert (back.is_deleted, back.tags) == (False, ["local", "t0"])
     assert assert_sides_agree(leads.db, emu, config) == agreed
     last = entries(leads.db)[-1]
     assert (last.entity_id, last.actor) == (ids[0], SYSTEM)
-    assert json.loads(last.changes)["tags"] == [["local", "t0", FLAG_TAG], ["local", "t0"]]
+    if setting == "flag":
+        assert json.loads(last.changes)["tags"] == [["local", "t0", FLAG_TAG], ["local", "t0"]]
+    else:
+        assert (last.action, json.loads(last.changes)) == ("restore", {"is_deleted": [True, False]})
     before = len(emu.requests)
     sync(leads, config)
     assert writes(emu, before) == []
