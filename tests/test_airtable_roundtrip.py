@@ -548,7 +548,7 @@ def test_a_sync_killed_mid_pull_then_run_again_doubles_nothing(
     (the push's kill -9 is test_airtable_push's): a page is one unit of work,
     so the run again makes each remaining lead once."""
     there = [emu.user_create(person(i)) for i in range(300)]
-    emu.slow(0.3, times=100, method="GET")  # so the kill lands between pages
+    emu.slow(0.6, times=100, method="GET")  # so the kill lands between pages
     env = {
         **os.environ,
         "LEADBASE_DATABASE_URL": sqlite_url,
