@@ -282,6 +282,11 @@ def _apply_linked(
     link: AirtableLink,
     result: PullResult,
 ) -> None:
+    if link.remote_deleted_at is not None:
+        # Back from Airtable's trash: what a full pull did to the lead for its
+        # record gone is undone (the flag stayed, and went out with the lead's
+        # next push as a tag; the lead it soft-deleted stayed deleted).
+        _undo_gone(uow, link.lead_id)
     link.remote_deleted_at = None  # seen: back from Airtable's trash, if it was gone
     remote = remote_fields(mapping, record)
     base = link.synced_fields or {}
@@ -309,6 +314,25 @@ def _apply_linked(
     link.synced_version = lead.version
     link.remote_modified_at = modified
     link.synced_at = utcnow()
+
+
+def _undo_gone(uow: UnitOfWork, lead_id: str) -> None:
+    """The flag off, or the lead restored if the pull deleted it (one a
+    person deleted here stays deleted: the push deletes its record)."""
+    lead = leads_repository.get(uow.session, lead_id, include_deleted=True)
+    if lead is None:
+        return
+    if lead.is_deleted:
+        if lead.deleted_by == ACTOR and lead.merged_into_id is None:
+            leads_service.restore(uow, lead.id)
+        return
+    if FLAG_TAG not in (lead.tags or []):
+        return
+    tags = [tag for tag in lead.tags or [] if tag != FLAG_TAG]
+    # Not marked for the push: the record never held the flag.
+    leads_service.update(
+        uow, lead.id, {"tags": tags or None}, on_duplicate="allow", mark_sync=False
+    )
 
 
 def _sort_changes(

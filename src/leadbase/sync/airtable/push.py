@@ -151,7 +151,10 @@ def plan(mapping: FieldMapping, lead: SalesLead, link: AirtableLink | None) -> I
         return item
     item.full = mapping.to_fields(lead)
     if not live or link is None:
-        item.op, item.fields = "upsert", item.full
+        # The upsert merges into a record that may hold this lead already (a
+        # push cut off before its commit, run again): null clears there what
+        # the lead has emptied since, or the pull would bring the old value back.
+        item.op, item.fields = "upsert", {**dict.fromkeys(mapping.remote_names), **item.full}
         return item
     item.record_id = link.record_id
     item.fields = _changed_fields(mapping, lead, base)
