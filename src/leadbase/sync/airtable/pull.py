@@ -251,9 +251,7 @@ def _link(
         "remote_modified_at": modified_at(record),
         "now": utcnow(),
     }
-    if existing is None:
-        return repository.add_link(session, **values)
-    return repository.save_link(session, **values)
+    return repository.save_link(session, existing, **values)
 
 
 def _holds_more(mapping: FieldMapping, lead: SalesLead, link: AirtableLink) -> bool:

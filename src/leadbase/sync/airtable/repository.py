@@ -50,6 +50,7 @@ def link_count(session: Session) -> int:
 
 def save_link(
     session: Session,
+    existing: AirtableLink | None,
     *,
     lead_id: str,
     record_id: str,
@@ -60,8 +61,9 @@ def save_link(
     remote_modified_at: datetime | None,
     now: datetime,
 ) -> AirtableLink:
-    """Create or move the lead's link: both sides now agree on ``synced_fields``."""
-    link = session.get(AirtableLink, lead_id)
+    """Link the lead to the record, or move its ``existing`` link (the caller
+    has looked it up): both sides now agree on ``synced_fields``."""
+    link = existing
     if link is None:
         link = AirtableLink(lead_id=lead_id)
         session.add(link)
@@ -218,39 +220,6 @@ def note_run(session: Session, run_id: str, note: str) -> None:
         run.error = note
 
 
-def add_link(
-    session: Session,
-    *,
-    lead_id: str,
-    record_id: str,
-    base_id: str,
-    table_name: str,
-    synced_fields: dict[str, Any],
-    synced_version: int,
-    remote_modified_at: datetime | None,
-    now: datetime,
-) -> AirtableLink:
-    """A lead's first link, when the caller knows it has none (``save_link``
-    without its lookup: a pull links a page of new leads at once)."""
-    link = AirtableLink(
-        lead_id=lead_id,
-        record_id=record_id,
-        base_id=base_id,
-        table_name=table_name,
-        synced_fields=synced_fields,
-        synced_version=synced_version,
-        remote_modified_at=remote_modified_at,
-        synced_at=now,
-    )
-    session.add(link)
-    return link
-
-
-# --- push ------------------------------------------------------------------------------
-# The outbox (sync_status, target "airtable") as the push reads and settles
-# it. leads.service adds the pending rows; the push only moves them on.
-
-
 def _to_push() -> ColumnElement[bool]:
     """Leads Airtable has yet to get: a pending outbox row, or never pushed at
     all (no outbox row, no link: a new lead is written without a mark)."""
@@ -347,12 +316,5 @@ def save_links(session: Session, rows: Sequence[dict[str, Any]], now: datetime) 
     """``save_link`` for a batch: one query for the links that exist, one flush."""
     existing = links_for_leads(session, [row["lead_id"] for row in rows])
     for row in rows:
-        link = existing.get(row["lead_id"])
-        if link is None:
-            link = AirtableLink(lead_id=row["lead_id"])
-            session.add(link)
-        for name, value in row.items():
-            setattr(link, name, value)
-        link.synced_at = now
-        link.remote_deleted_at = None
+        save_link(session, existing.get(row["lead_id"]), now=now, **row)
     session.flush()
