@@ -342,4 +342,8 @@ def status_cmd(
             f"{when} {run.kind} {run.status}: {counts or 'nothing'} {run.error or ''}".rstrip()
         )
     for failure in state.failures[:10]:
-        out.print(f"failed: {failure.lead_id} after {failure.attempts} tries: {failure.error}")
+        state_of = "gave up" if failure.status == "failed" else "retrying"
+        out.print(
+            f"{state_of}: {failure.lead_id} ({failure.lead_name or 'no name'}) "
+            f"after {failure.attempts} tries: {failure.error}"
+        )
