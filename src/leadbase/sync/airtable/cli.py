@@ -288,7 +288,7 @@ def sync_cmd(
     with _database() as database:
         if schedule:
             with database.unit_of_work() as uow:
-                job_id = service.schedule(uow)
+                job_id = service.schedule(uow, database.settings)
             out.print(f"queued: job {job_id}" if job_id else "a scheduled sync is queued already")
             return
         while True:

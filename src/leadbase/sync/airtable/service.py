@@ -137,45 +137,55 @@ def run(
     progress: Progress | None = None,
 ) -> RunOutcome:
     """Run a push, a pull, a full pull, or a sync (a push, then a pull: full
-    when due). Each records its own run."""
-    config = config or AirtableConfig.from_settings()
+    when due). Each records its own run. The settings are the database's
+    (the server's or the worker's), unless ``config`` says otherwise."""
+    config = config or AirtableConfig.from_settings(database.settings)
     client = config.client()
     outcome = RunOutcome()
     if kind in ("sync", "push"):
         outcome.pushed = push.push(database, config, client=client, progress=progress)
     if kind in ("sync", "pull", "full-pull"):
         with database.read_session() as session:
-            full = kind == "full-pull" or (kind == "sync" and full_pull_due(session))
+            full = kind == "full-pull" or (
+                kind == "sync" and full_pull_due(session, database.settings)
+            )
         outcome.pulled = pull.pull(database, config, client=client, full=full, progress=progress)
     return outcome
 
 
-def queue_run(uow: UnitOfWork, kind: str, *, scheduled: bool = False) -> str:
-    """An ``airtable_sync`` job for ``kind`` in the caller's transaction."""
+def queue_run(
+    uow: UnitOfWork, kind: str, *, scheduled: bool = False, settings: Settings | None = None
+) -> str:
+    """An ``airtable_sync`` job for ``kind`` in the caller's transaction.
+    ``settings``: the server's (what its /sync and /status show), else the
+    environment's."""
     if kind not in RUN_KINDS:
         raise ValidationError("kind", f"one of {', '.join(RUN_KINDS)}")
-    AirtableConfig.from_settings()  # refuses now, not in the worker, when unset
+    AirtableConfig.from_settings(settings)  # refuses now, not in the worker, when unset
     payload: dict[str, Any] = {"kind": kind, "actor": context.current().actor}
     if scheduled:
         payload["scheduled"] = True
     return jobs_service.enqueue(uow, SYNC_JOB, payload, max_attempts=3)
 
 
-def schedule(uow: UnitOfWork) -> str | None:
+def schedule(uow: UnitOfWork, settings: Settings | None = None) -> str | None:
     """Start the schedule (a sync now, the next after
     ``LEADBASE_AIRTABLE_SYNC_SECONDS``): None when one is already waiting."""
     if _scheduled_waiting(uow.session):
         return None
-    return queue_run(uow, "sync", scheduled=True)
+    return queue_run(uow, "sync", scheduled=True, settings=settings)
 
 
-def reschedule(uow: UnitOfWork, *, current_job_id: str) -> str | None:
+def reschedule(
+    uow: UnitOfWork, *, current_job_id: str, settings: Settings | None = None
+) -> str | None:
     """The scheduled sync after this one, unless the setting is unset or a
     next one waits already (this job ran again after a crash)."""
-    seconds = get_settings().airtable_sync_seconds
+    settings = settings or get_settings()
+    seconds = settings.airtable_sync_seconds
     if not seconds or _scheduled_waiting(uow.session, but=current_job_id):
         return None
-    job_id = queue_run(uow, "sync", scheduled=True)
+    job_id = queue_run(uow, "sync", scheduled=True, settings=settings)
     jobs_repository.postpone(uow.session, job_id, utcnow() + timedelta(seconds=seconds))
     return job_id
 

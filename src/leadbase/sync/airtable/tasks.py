@@ -44,4 +44,4 @@ def _next(run: JobRun) -> None:
         context.acting_as(context.system_actor("airtable")),
         run.database.unit_of_work() as uow,
     ):
-        service.reschedule(uow, current_job_id=run.id)
+        service.reschedule(uow, current_job_id=run.id, settings=run.database.settings)
