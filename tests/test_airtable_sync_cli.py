@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select
@@ -127,3 +128,36 @@ def test_schedule_queues_once(url: str, airtable_emulator: AirtableEmulator) -> 
     assert job.kind == service.SYNC_JOB and job.payload["scheduled"] is True
     assert job.id in first
     assert airtable_emulator.count() == 0  # nothing ran here
+
+
+def test_airtable_down_stops_both_runs_and_a_watch_goes_on(
+    url: str, airtable_emulator: AirtableEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_leads(url, people(2))
+    monkeypatch.setenv("LEADBASE_AIRTABLE_MAX_ATTEMPTS", "1")  # no backoff waits here
+    get_settings.cache_clear()
+    airtable_emulator.fail(503, times=2)
+    down = runner.invoke(app, ["airtable", "sync"])
+    assert down.exit_code == 2, down.output
+    assert "error: the push stopped: " in down.stderr and "503" in down.stderr
+    assert "error: the pull stopped: " in down.stderr
+    assert "pushed 0 (0 created" in down.stdout
+    assert airtable("status").count(" failed: ") == 2  # both runs, with their errors
+
+    # --watch: the first round meets the outage, the second syncs, Ctrl-C ends it.
+    airtable_emulator.fail(503, times=2)
+    naps: list[float] = []
+
+    def nap(seconds: float) -> None:
+        naps.append(seconds)
+        if len(naps) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(airtable_cli, "time", SimpleNamespace(sleep=nap))
+    watched = runner.invoke(app, ["airtable", "sync", "--watch", "--every", "5"])
+    assert watched.exit_code == 0, watched.output
+    assert naps == [5.0, 5.0]
+    assert watched.stderr.count("the push stopped") == 1
+    assert "next sync in 5 s (Ctrl-C stops)" in watched.stderr
+    assert "pushed 2 (2 created" in watched.stdout
+    assert len(airtable_emulator.records()) == 2

@@ -156,11 +156,12 @@ def test_sync_now_runs_in_the_server_and_the_page_shows_the_run(
     deadline = time.monotonic() + 20
     while True:
         page = editor.get("/sync").text
-        if 'data-count="linked">3<' in page and "Full pull" in page and "Done" in page:
+        if 'data-count="linked">3<' in page and page.count('status-succeeded">Done<') == 2:
             break
         assert time.monotonic() < deadline, page
         time.sleep(0.1)
     assert 'data-count="pending">0<' in page
+    assert "<td>Full pull</td>" in page and "<td>Push</td>" in page
     assert len(airtable_emulator.records()) == 3
 
 

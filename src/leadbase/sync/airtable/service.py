@@ -145,12 +145,15 @@ def run(
     if kind in ("sync", "push"):
         outcome.pushed = push.push(database, config, client=client, progress=progress)
     if kind in ("sync", "pull", "full-pull"):
-        with database.read_session() as session:
-            full = kind == "full-pull" or (
-                kind == "sync" and full_pull_due(session, database.settings)
-            )
+        full = (sync_pull_kind(database) if kind == "sync" else kind) == "full-pull"
         outcome.pulled = pull.pull(database, config, client=client, full=full, progress=progress)
     return outcome
+
+
+def sync_pull_kind(database: Database) -> str:
+    """The pull a sync makes after its push: ``full-pull`` when one is due."""
+    with database.read_session() as session:
+        return "full-pull" if full_pull_due(session, database.settings) else "pull"
 
 
 def queue_run(
