@@ -18,12 +18,13 @@ from sqlalchemy import func, select
 from leadbase import context
 from leadbase.config import get_settings
 from leadbase.db import Database
-from leadbase.jobs.registry import JobRun, load_modules
+from leadbase.jobs.registry import JobRun, PermanentJobError, load_modules
 from leadbase.jobs.registry import get as get_handler
 from leadbase.leads import repository as leads_repository
 from leadbase.leads import service as leads_service
 from leadbase.models import AirtableLink, AuditLog, Job, utcnow
 from leadbase.sync.airtable import service, tasks
+from leadbase.sync.airtable.client import AirtableError
 from leadbase.sync.airtable.mapping import ID_FIELD
 from tests.api_clients import api_settings, signed_in
 from tests.emulators.airtable import AirtableEmulator
@@ -112,6 +113,7 @@ def test_sync_as_a_job_then_status_shows_both_runs(
     assert (status["pending"], status["failed"], status["linked"]) == (0, 0, 3)
     assert status["last_push"]["kind"] == "push"
     assert status["last_push"]["counts"]["pushed"] == 3
+    assert status["last_push"]["actor"] == f"user:{EDITOR}"  # who pressed it
     assert status["last_pull"]["kind"] == "full-pull"  # the first sync reads everything
     assert status["last_pull"]["status"] == "succeeded"
     assert status["last_pull"]["counts"]["pulled"] == 3
@@ -316,3 +318,69 @@ def test_schedule_queues_one(url: str, airtable_emulator: AirtableEmulator) -> N
         assert job.id == first and job.payload["scheduled"] is True
     finally:
         database.dispose()
+
+
+def test_the_job_refuses_what_it_cannot_run_and_a_schedule_outlives_a_give_up(
+    url: str, airtable_emulator: AirtableEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEADBASE_AIRTABLE_SYNC_SECONDS", "60")
+    monkeypatch.setenv("LEADBASE_AIRTABLE_MAX_ATTEMPTS", "1")
+    get_settings.cache_clear()
+    database = Database(url)
+    try:
+        with pytest.raises(PermanentJobError, match="unknown Airtable run kind"):
+            tasks.run_sync(_run(database, {"kind": "everything"}))
+        airtable_emulator.fail(503, times=1)
+        with pytest.raises(AirtableError):  # the job runs again: no next one yet
+            tasks.run_sync(_run(database, {"kind": "pull", "scheduled": True}))
+        assert _jobs(database) == []
+        airtable_emulator.fail(503, times=1)
+        last = JobRun(
+            id="job-last", kind=service.SYNC_JOB, payload={"kind": "pull", "scheduled": True},
+            attempt=3, database=database, max_attempts=3,
+        )  # fmt: skip
+        with pytest.raises(AirtableError):  # given up: the schedule goes on
+            tasks.run_sync(last)
+        [queued] = _jobs(database)
+        assert queued.payload["scheduled"] is True and queued.payload["actor"] == "system:airtable"
+    finally:
+        database.dispose()
+
+    for name in ("LEADBASE_AIRTABLE_TOKEN", "LEADBASE_AIRTABLE_BASE_ID"):
+        monkeypatch.delenv(name)
+    get_settings.cache_clear()
+    database = Database(url)
+    try:
+        with pytest.raises(PermanentJobError, match="LEADBASE_AIRTABLE_TOKEN"):
+            tasks.run_sync(_run(database, {"kind": "sync", "scheduled": True}))
+        assert len(_jobs(database)) == 1  # nothing more: there is nothing to run
+    finally:
+        database.dispose()
+
+
+def test_a_server_configured_by_its_settings_queues_and_runs(
+    sqlite_url: str, airtable_emulator: AirtableEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Settings given to the app (not in the environment) are the ones the
+    API checks and the server's job threads run with."""
+    for name in ("API_URL", "TOKEN", "BASE_ID", "TABLE"):
+        monkeypatch.delenv(f"LEADBASE_AIRTABLE_{name}")
+    get_settings.cache_clear()
+    settings = api_settings(
+        sqlite_url,
+        job_poll_seconds=0.05,
+        airtable_api_url=airtable_emulator.url,
+        airtable_token=airtable_emulator.token,
+        airtable_base_id=airtable_emulator.base_id,
+        airtable_table=airtable_emulator.table_name,
+        airtable_rate=1000.0,
+    )
+    database = Database(sqlite_url, settings)
+    client, headers = signed_in(database, {EDITOR: "editor"})
+    add_leads(database, 2)
+    with client:
+        queue(client, headers[EDITOR], "/sync")
+        status = client.get(f"{BASE}/status", headers=headers[EDITOR]).json()["data"]
+    database.dispose()
+    assert status["configured"] is True and status["linked"] == 2
+    assert len(airtable_emulator.records()) == 2

@@ -137,13 +137,16 @@ def run(
     progress: Progress | None = None,
 ) -> RunOutcome:
     """Run a push, a pull, a full pull, or a sync (a push, then a pull: full
-    when due). Each records its own run. The settings are the database's
-    (the server's or the worker's), unless ``config`` says otherwise."""
+        when due). Each records its own run (the push's as the one acting: the
+    person who queued the job). The settings are the database's
+        (the server's or the worker's), unless ``config`` says otherwise."""
     config = config or AirtableConfig.from_settings(database.settings)
     client = config.client()
     outcome = RunOutcome()
     if kind in ("sync", "push"):
-        outcome.pushed = push.push(database, config, client=client, progress=progress)
+        outcome.pushed = push.push(
+            database, config, client=client, progress=progress, actor=context.current().actor
+        )
     if kind in ("sync", "pull", "full-pull"):
         full = (sync_pull_kind(database) if kind == "sync" else kind) == "full-pull"
         outcome.pulled = pull.pull(database, config, client=client, full=full, progress=progress)
