@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from leadbase import context
 from leadbase.config import get_settings
 from leadbase.db import Database
+from leadbase.errors import ValidationError
 from leadbase.jobs.registry import JobRun, PermanentJobError, load_modules
 from leadbase.jobs.registry import get as get_handler
 from leadbase.leads import repository as leads_repository
@@ -71,10 +72,10 @@ def queue(client: TestClient, headers: dict[str, str], path: str) -> dict[str, A
     return job
 
 
-def add_leads(database: Database, n: int) -> list[str]:
+def add_leads(database: Database, n: int, start: int = 0) -> list[str]:
     rows = [
         {"full_name": f"Person {i}", "email": f"p{i}@example.com", "title": "Buyer", "city": "Lyon"}
-        for i in range(n)
+        for i in range(start, start + n)
     ]
     with context.acting_as("test:seed"), database.unit_of_work() as uow:
         return [made.lead_id for made in leads_service.bulk_create(uow, rows)]
@@ -282,6 +283,13 @@ def test_the_job_runs_a_sync_and_a_scheduled_one_queues_the_next(
         # Not scheduled, or scheduled without LEADBASE_AIRTABLE_SYNC_SECONDS: no next job.
         done = tasks.run_sync(_run(database, {"kind": "sync", "actor": "user:a@example.com"}))
         assert done is not None and done["counts"]["push"]["pushed"] == 2
+        assert "push_error" not in done
+        add_leads(database, 2, start=2)
+        airtable_emulator.reject_record({"Title": "Buyer"})  # every record: the table's fault
+        stopped = tasks.run_sync(_run(database, {"kind": "sync"}))
+        assert stopped is not None and "refused every record" in stopped["push_error"]
+        assert stopped["counts"]["pull"]["pulled"] == 2  # the pull ran all the same
+        airtable_emulator.clear_faults()
         tasks.run_sync(_run(database, {"kind": "push", "scheduled": True}))
         assert _jobs(database) == []
     finally:
@@ -301,7 +309,7 @@ def test_the_job_runs_a_sync_and_a_scheduled_one_queues_the_next(
         tasks.run_sync(_run(database, {"kind": "sync", "scheduled": True}))
         assert len(_jobs(database)) == 1
         with database.read_session() as session:
-            assert session.scalar(select(func.count()).select_from(AirtableLink)) == 2
+            assert session.scalar(select(func.count()).select_from(AirtableLink)) == 4
     finally:
         database.dispose()
 
@@ -314,6 +322,8 @@ def test_schedule_queues_one(url: str, airtable_emulator: AirtableEmulator) -> N
         with database.unit_of_work() as uow:
             second = service.schedule(uow)
         assert first is not None and second is None
+        with pytest.raises(ValidationError), database.unit_of_work() as uow:
+            service.queue_run(uow, "everything")
         [job] = _jobs(database)
         assert job.id == first and job.payload["scheduled"] is True
     finally:

@@ -42,7 +42,10 @@ def test_counts_runs_and_the_conflicts_in_the_menu(
             AirtableConflict(
                 lead_id=made[0].lead_id,
                 record_id="recAAAAAAAAAAAAAA",
-                fields={"Title": {"local": "CTO", "remote": "CEO", "base": "VP"}},
+                fields={
+                    "Title": {"local": "CTO", "remote": "CEO", "base": "VP"},
+                    "Tags": {"local": ["vip", "emea"], "remote": None, "base": ["vip"]},
+                },
                 applied="remote",
             )
         )
@@ -55,7 +58,11 @@ def test_counts_runs_and_the_conflicts_in_the_menu(
     assert 'data-testid="nav-count-sync">1' in viewer
     assert "Base <code>appSales</code>, table <strong>Leads</strong>" in viewer
     assert f'data-run="{run_id}"' in viewer and "(2 \u00d7 429)" in viewer
-    assert "CTO" in viewer and "CEO" in viewer
+    assert '<td data-side="local">CTO</td>' in viewer
+    assert '<td data-side="remote">CEO</td>' in viewer
+    assert '<td data-side="base" class="muted">VP</td>' in viewer  # as last agreed
+    assert '<td data-side="local">vip, emea</td>' in viewer  # a list, as a person reads it
+    assert '<td data-side="remote">—</td>' in viewer  # cleared in Airtable
     assert 'data-testid="actions"' not in viewer  # viewers look, editors act
     assert "Keep ours" not in viewer
 

@@ -122,12 +122,6 @@ class RunOutcome:
             done[self.pulled.kind] = self.pulled.counts()
         return done
 
-    @property
-    def failed(self) -> bool:
-        """A record that did not go or come, or a run that stopped."""
-        pushed = self.pushed is not None and bool(self.pushed.failed or self.pushed.error)
-        return pushed or (self.pulled is not None and self.pulled.failed > 0)
-
 
 def run(
     database: Database,
