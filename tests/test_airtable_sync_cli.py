@@ -115,10 +115,20 @@ def test_unset_says_so_in_one_line(url: str) -> None:
     assert json.loads(airtable("status", "--json"))["configured"] is False
 
 
-def test_schedule_queues_once(url: str, airtable_emulator: AirtableEmulator) -> None:
-    first = airtable("sync", "--schedule")
+def test_schedule_queues_once(
+    url: str, airtable_emulator: AirtableEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    both = runner.invoke(app, ["airtable", "sync", "--schedule", "--watch"])
+    assert both.exit_code == 2 and "choose one" in both.stderr
+    unset = runner.invoke(app, ["airtable", "sync", "--schedule"])
+    assert unset.exit_code == 0, unset.output
+    first = unset.stdout
     assert first.startswith("queued: job "), first
-    assert "queued already" in airtable("sync", "--schedule")
+    assert "LEADBASE_AIRTABLE_SYNC_SECONDS is not set" in unset.stderr  # it will not repeat
+    monkeypatch.setenv("LEADBASE_AIRTABLE_SYNC_SECONDS", "300")
+    get_settings.cache_clear()
+    again = runner.invoke(app, ["airtable", "sync", "--schedule"])
+    assert "queued already" in again.stdout and again.stderr == ""
     database = Database(url)
     try:
         with database.read_session() as session:

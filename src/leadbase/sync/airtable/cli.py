@@ -284,12 +284,20 @@ def sync_cmd(
 ) -> None:
     """Push what changed here, then pull what changed in Airtable (a full
     pull, finding deletes, when LEADBASE_AIRTABLE_FULL_PULL_HOURS have passed)."""
+    if watch and schedule:
+        err.print("error: --watch syncs here, --schedule leaves it to the worker: choose one")
+        raise typer.Exit(2)
     config = _config()
     with _database() as database:
         if schedule:
             with database.unit_of_work() as uow:
                 job_id = service.schedule(uow, database.settings)
             out.print(f"queued: job {job_id}" if job_id else "a scheduled sync is queued already")
+            if not database.settings.airtable_sync_seconds:
+                err.print(
+                    "note: LEADBASE_AIRTABLE_SYNC_SECONDS is not set (in the worker's "
+                    "environment too): the worker runs this sync once and queues no next one"
+                )
             return
         while True:
             code = _sync_once(database, config)
