@@ -394,3 +394,20 @@ def test_a_server_configured_by_its_settings_queues_and_runs(
     database.dispose()
     assert status["configured"] is True and status["linked"] == 2
     assert len(airtable_emulator.records()) == 2
+
+
+def test_two_syncs_at_once_send_each_lead_once(
+    api: Api, airtable_emulator: AirtableEmulator
+) -> None:
+    client, headers, database = api
+    add_leads(database, 60)
+    jobs = [client.post(f"{BASE}/sync", headers=headers[EDITOR]) for _ in range(2)]
+    for answer in jobs:
+        assert answer.status_code == 202, answer.text
+        job = finished(client, headers[EDITOR], answer.json()["data"]["job_id"])
+        assert job["status"] == "succeeded", job
+    assert len(airtable_emulator.records()) == 60
+    runs = client.get(f"{BASE}/runs", headers=headers[VIEWER]).json()["data"]
+    pushes = [run["counts"] for run in runs if run["kind"] == "push"]
+    assert sum(counts["requests"] for counts in pushes) == 6  # one run after the other
+    assert sum(counts["created"] for counts in pushes) == 60

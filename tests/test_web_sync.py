@@ -114,6 +114,8 @@ def test_an_editor_queues_runs_and_a_viewer_cannot(
     [job] = _jobs(console)
     assert job.kind == SYNC_JOB and job.payload["kind"] == "sync"
     assert job.payload["actor"] == "user:editor@example.com"
+    assert editor.post("/sync/run", {"kind": "sync"}).status_code == 303  # pressed twice
+    assert [job.id for job in _jobs(console)] == [job.id]  # the queued one does it
 
     assert editor.post("/sync/run", {"kind": "full-pull"}).status_code == 303
     assert sorted(job.payload["kind"] for job in _jobs(console)) == ["full-pull", "sync"]

@@ -4,6 +4,7 @@ the last is older than ``LEADBASE_AIRTABLE_FULL_PULL_HOURS``)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -137,14 +138,23 @@ def run(
     config = config or AirtableConfig.from_settings(database.settings)
     client = config.client()
     outcome = RunOutcome()
-    if kind in ("sync", "push"):
-        outcome.pushed = push.push(
-            database, config, client=client, progress=progress, actor=context.current().actor
-        )
-    if kind in ("sync", "pull", "full-pull"):
-        full = (sync_pull_kind(database) if kind == "sync" else kind) == "full-pull"
-        outcome.pulled = pull.pull(database, config, client=client, full=full, progress=progress)
+    with _ONE_AT_A_TIME:
+        if kind in ("sync", "push"):
+            outcome.pushed = push.push(
+                database, config, client=client, progress=progress, actor=context.current().actor
+            )
+        if kind in ("sync", "pull", "full-pull"):
+            full = (sync_pull_kind(database) if kind == "sync" else kind) == "full-pull"
+            outcome.pulled = pull.pull(
+                database, config, client=client, full=full, progress=progress
+            )
     return outcome
+
+
+# The runs of a process (the server's job threads) one after the other: two
+# at once would send the same pending leads twice (the upsert on the lead id
+# keeps Airtable right, but each costs the same requests of the rate limit).
+_ONE_AT_A_TIME = threading.Lock()
 
 
 def sync_pull_kind(database: Database) -> str:
@@ -156,15 +166,21 @@ def sync_pull_kind(database: Database) -> str:
 def queue_run(
     uow: UnitOfWork, kind: str, *, scheduled: bool = False, settings: Settings | None = None
 ) -> str:
-    """An ``airtable_sync`` job for ``kind`` in the caller's transaction.
-    ``settings``: the server's (what its /sync and /status show), else the
-    environment's."""
+    """An ``airtable_sync`` job for ``kind`` in the caller's transaction (or
+    the one of that kind queued already and not started yet). ``settings``:
+    the server's (what its /sync and /status show), else the environment's."""
     if kind not in RUN_KINDS:
         raise ValidationError("kind", f"one of {', '.join(RUN_KINDS)}")
     AirtableConfig.from_settings(settings)  # refuses now, not in the worker, when unset
     payload: dict[str, Any] = {"kind": kind, "actor": context.current().actor}
     if scheduled:
         payload["scheduled"] = True
+    else:
+        # Pressed twice: the run not started yet does what a second would.
+        for job in jobs_repository.waiting(uow.session, SYNC_JOB):
+            same = job.payload.get("kind") == kind and not job.payload.get("scheduled")
+            if same and job.status == "queued" and job.attempts == 0:
+                return job.id
     return jobs_service.enqueue(uow, SYNC_JOB, payload, max_attempts=3)
 
 
