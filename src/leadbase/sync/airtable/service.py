@@ -132,9 +132,9 @@ def run(
     progress: Progress | None = None,
 ) -> RunOutcome:
     """Run a push, a pull, a full pull, or a sync (a push, then a pull: full
-        when due). Each records its own run (the push's as the one acting: the
-    person who queued the job). The settings are the database's
-        (the server's or the worker's), unless ``config`` says otherwise."""
+    when due). Each records its own run (the push's as the one acting: the
+    person who queued the job). The settings are the database's (the
+    server's or the worker's), unless ``config`` says otherwise."""
     config = config or AirtableConfig.from_settings(database.settings)
     client = config.client()
     outcome = RunOutcome()
