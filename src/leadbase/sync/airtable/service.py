@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from leadbase import context
+from leadbase import audit, context
 from leadbase.config import Settings, get_settings
 from leadbase.db import Database, UnitOfWork
 from leadbase.errors import ValidationError
@@ -181,7 +181,10 @@ def queue_run(
             same = job.payload.get("kind") == kind and not job.payload.get("scheduled")
             if same and job.status == "queued" and job.attempts == 0:
                 return job.id
-    return jobs_service.enqueue(uow, SYNC_JOB, payload, max_attempts=3)
+    job_id = jobs_service.enqueue(uow, SYNC_JOB, payload, max_attempts=3)
+    # Who asked for the run, from where: the runs' lead writes carry their own actor.
+    audit.append(uow.session, "airtable_sync", job_id, "run_requested", {"kind": [None, kind]})
+    return job_id
 
 
 def schedule(uow: UnitOfWork, settings: Settings | None = None) -> str | None:
