@@ -25,7 +25,7 @@ from leadbase.config import Settings
 from leadbase.db import Database
 from leadbase.dedupe import repository as dedupe_repository
 from leadbase.http.app import create_app
-from leadbase.models import AuditLog
+from leadbase.models import AirtableConflict, AuditLog
 from tests.emulators.apify import ApifyEmulator
 
 PASSWORD = "correct horse battery"
@@ -96,6 +96,9 @@ def sweep(request: pytest.FixtureRequest, apify_emulator: ApifyEmulator) -> Iter
         database_url=url,
         secret_key="sweep-secret-key-of-some-length-0123456789",
         mutation_rate_limit="1000/second",
+        airtable_token="pat_sweep",
+        airtable_base_id="appSWEEP",
+        airtable_table="Leads",
     )
     database = Database(url, settings)
     with database.unit_of_work() as uow:
@@ -211,6 +214,25 @@ def _import_routes(s: Sweep) -> None:
     s.call("POST", "/api/v1/apify/runs/{run_id}/import", EDITOR, path=path)
 
 
+def _airtable_routes(s: Sweep) -> None:
+    for path in ("/sync", "/push", "/pull"):
+        s.call("POST", f"/api/v1/sync/airtable{path}", EDITOR)
+    lead = s.call("POST", "/api/v1/leads", EDITOR, json={"full_name": "Air Table", "title": "CEO"})
+    with s.database.unit_of_work() as uow:
+        conflict = AirtableConflict(
+            lead_id=lead["id"],
+            record_id="recSWEEPSWEEPSWEE",
+            fields={"Title": {"local": "CTO", "remote": "CEO", "base": "VP"}},
+            applied="remote",
+        )
+        uow.session.add(conflict)
+        uow.session.flush()
+        conflict_id = conflict.id
+    template = "/api/v1/sync/airtable/conflicts/{conflict_id}/resolve"
+    path = f"/api/v1/sync/airtable/conflicts/{conflict_id}/resolve"
+    s.call("POST", template, EDITOR, path=path, json={"keep": "local"})
+
+
 SWEEPS: list[Callable[[Sweep], None]] = [
     _auth_routes,
     _user_routes,
@@ -219,6 +241,7 @@ SWEEPS: list[Callable[[Sweep], None]] = [
     _enrichment_routes,
     _duplicate_routes,
     _import_routes,
+    _airtable_routes,
 ]
 
 

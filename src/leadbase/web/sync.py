@@ -78,7 +78,10 @@ async def run_now(request: Request, user: Editor) -> Response:
     kind = str(form.get("kind", "sync"))
     if kind not in service.RUN_KINDS:
         raise ValidationError("kind", f"one of {', '.join(service.RUN_KINDS)}")
-    await http_support.write(request, user.principal, lambda uow: service.queue_run(uow, kind))
+    settings = http_support.database(request).settings  # what the page says is set up
+    await http_support.write(
+        request, user.principal, lambda uow: service.queue_run(uow, kind, settings=settings)
+    )
     return RedirectResponse("/sync?done=queued", status_code=303)
 
 

@@ -284,17 +284,25 @@ def sync_cmd(
 ) -> None:
     """Push what changed here, then pull what changed in Airtable (a full
     pull, finding deletes, when LEADBASE_AIRTABLE_FULL_PULL_HOURS have passed)."""
+    if watch and schedule:
+        err.print("error: --watch syncs here, --schedule leaves it to the worker: choose one")
+        raise typer.Exit(2)
     config = _config()
     with _database() as database:
         if schedule:
             with database.unit_of_work() as uow:
-                job_id = service.schedule(uow)
+                job_id = service.schedule(uow, database.settings)
             out.print(f"queued: job {job_id}" if job_id else "a scheduled sync is queued already")
+            if not database.settings.airtable_sync_seconds:
+                err.print(
+                    "note: LEADBASE_AIRTABLE_SYNC_SECONDS is not set (in the worker's "
+                    "environment too): the worker runs this sync once and queues no next one"
+                )
             return
         while True:
-            outcome = _sync_once(database, config)
+            code = _sync_once(database, config)
             if not watch:
-                raise typer.Exit(1 if outcome.failed else 0)
+                raise typer.Exit(code)
             err.print(f"next sync in {every:g} s (Ctrl-C stops)")
             try:
                 time.sleep(every)
@@ -302,18 +310,37 @@ def sync_cmd(
                 raise typer.Exit(0) from None
 
 
-def _sync_once(database: Database, config: AirtableConfig) -> service.RunOutcome:
+def _sync_once(database: Database, config: AirtableConfig) -> int:
+    """A push, then a pull (a full one when due), each summed up as it ends;
+    the exit code: 0, 1 when a record did not go or come, 2 when a run
+    stopped (the pull still runs after a push that stopped: its cause may be
+    the push's alone). A watch goes on after any of them."""
+    code = 0
     try:
-        with _counter("syncing") as moved:
-            outcome = service.run(database, "sync", config=config, progress=moved)
+        with _counter("pushing") as moved:
+            pushed = service.run(database, "push", config=config, progress=moved).pushed
     except LeadbaseError as exc:
-        err.print(f"error: {exc.message}")
-        raise typer.Exit(2) from None
-    if outcome.pushed:
-        _summary(outcome.pushed)
-    if outcome.pulled:
-        out.print(describe_pull(outcome.pulled))
-    return outcome
+        err.print(f"error: the push stopped: {exc.message}")
+        code = 2
+    else:
+        assert pushed is not None
+        _summary(pushed)
+        if pushed.error:
+            err.print(f"error: the push stopped: {pushed.error}")
+            code = 2
+        elif pushed.failed:
+            code = 1
+    try:
+        with _counter("pulling") as moved:
+            pulled = service.run(
+                database, service.sync_pull_kind(database), config=config, progress=moved
+            ).pulled
+    except LeadbaseError as exc:
+        err.print(f"error: the pull stopped: {exc.message}")
+        return 2
+    assert pulled is not None
+    out.print(describe_pull(pulled))
+    return code or (1 if pulled.failed else 0)
 
 
 @airtable_app.command("status")
@@ -342,4 +369,8 @@ def status_cmd(
             f"{when} {run.kind} {run.status}: {counts or 'nothing'} {run.error or ''}".rstrip()
         )
     for failure in state.failures[:10]:
-        out.print(f"failed: {failure.lead_id} after {failure.attempts} tries: {failure.error}")
+        state_of = "gave up" if failure.status == "failed" else "retrying"
+        out.print(
+            f"{state_of}: {failure.lead_id} ({failure.lead_name or 'no name'}) "
+            f"after {failure.attempts} tries: {failure.error}"
+        )

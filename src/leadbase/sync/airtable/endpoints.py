@@ -56,9 +56,11 @@ def list_conflicts(
         return Envelope(data=[ConflictOut.of(conflict) for conflict in found])
 
 
-def _queue(kind: str) -> Callable[[UnitOfWork], QueuedOut]:
+def _queue(request: Request, kind: str) -> Callable[[UnitOfWork], QueuedOut]:
+    settings = database(request).settings  # what /status says is configured
+
     def queue(uow: UnitOfWork) -> QueuedOut:
-        return QueuedOut(job_id=service.queue_run(uow, kind), kind=kind)
+        return QueuedOut(job_id=service.queue_run(uow, kind, settings=settings), kind=kind)
 
     return queue
 
@@ -67,13 +69,13 @@ def _queue(kind: str) -> Callable[[UnitOfWork], QueuedOut]:
 async def start_sync(request: Request, principal: Editor) -> Envelope[QueuedOut]:
     """Queue a sync (a push, then a pull; full when due) as a job: follow it
     at ``/jobs/{job_id}`` and in ``/status``. 400 when the sync is not set up."""
-    return Envelope(data=await write(request, principal, _queue("sync")))
+    return Envelope(data=await write(request, principal, _queue(request, "sync")))
 
 
 @router.post("/push", status_code=202, response_model=Envelope[QueuedOut])
 async def start_push(request: Request, principal: Editor) -> Envelope[QueuedOut]:
     """Queue a push of what waits to go (a job)."""
-    return Envelope(data=await write(request, principal, _queue("push")))
+    return Envelope(data=await write(request, principal, _queue(request, "push")))
 
 
 @router.post("/pull", status_code=202, response_model=Envelope[QueuedOut])
@@ -84,7 +86,7 @@ async def start_pull(
 ) -> Envelope[QueuedOut]:
     """Queue a pull of what changed in Airtable since the last one (a job)."""
     kind = "full-pull" if full else "pull"
-    return Envelope(data=await write(request, principal, _queue(kind)))
+    return Envelope(data=await write(request, principal, _queue(request, kind)))
 
 
 @router.post("/conflicts/{conflict_id}/resolve", response_model=Envelope[ConflictOut])

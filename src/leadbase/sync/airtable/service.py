@@ -4,6 +4,7 @@ the last is older than ``LEADBASE_AIRTABLE_FULL_PULL_HOURS``)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -11,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from leadbase import context
+from leadbase import audit, context
 from leadbase.config import Settings, get_settings
 from leadbase.db import Database, UnitOfWork
 from leadbase.errors import ValidationError
@@ -122,12 +123,6 @@ class RunOutcome:
             done[self.pulled.kind] = self.pulled.counts()
         return done
 
-    @property
-    def failed(self) -> bool:
-        """A record that did not go or come, or a run that stopped."""
-        pushed = self.pushed is not None and bool(self.pushed.failed or self.pushed.error)
-        return pushed or (self.pulled is not None and self.pulled.failed > 0)
-
 
 def run(
     database: Database,
@@ -137,45 +132,79 @@ def run(
     progress: Progress | None = None,
 ) -> RunOutcome:
     """Run a push, a pull, a full pull, or a sync (a push, then a pull: full
-    when due). Each records its own run."""
-    config = config or AirtableConfig.from_settings()
+    when due). Each records its own run (the push's as the one acting: the
+    person who queued the job). The settings are the database's (the
+    server's or the worker's), unless ``config`` says otherwise."""
+    config = config or AirtableConfig.from_settings(database.settings)
     client = config.client()
     outcome = RunOutcome()
-    if kind in ("sync", "push"):
-        outcome.pushed = push.push(database, config, client=client, progress=progress)
-    if kind in ("sync", "pull", "full-pull"):
-        with database.read_session() as session:
-            full = kind == "full-pull" or (kind == "sync" and full_pull_due(session))
-        outcome.pulled = pull.pull(database, config, client=client, full=full, progress=progress)
+    with _ONE_AT_A_TIME:
+        if kind in ("sync", "push"):
+            outcome.pushed = push.push(
+                database, config, client=client, progress=progress, actor=context.current().actor
+            )
+        if kind in ("sync", "pull", "full-pull"):
+            full = (sync_pull_kind(database) if kind == "sync" else kind) == "full-pull"
+            outcome.pulled = pull.pull(
+                database, config, client=client, full=full, progress=progress
+            )
     return outcome
 
 
-def queue_run(uow: UnitOfWork, kind: str, *, scheduled: bool = False) -> str:
-    """An ``airtable_sync`` job for ``kind`` in the caller's transaction."""
+# The runs of a process (the server's job threads) one after the other: two
+# at once would send the same pending leads twice (the upsert on the lead id
+# keeps Airtable right, but each costs the same requests of the rate limit).
+_ONE_AT_A_TIME = threading.Lock()
+
+
+def sync_pull_kind(database: Database) -> str:
+    """The pull a sync makes after its push: ``full-pull`` when one is due."""
+    with database.read_session() as session:
+        return "full-pull" if full_pull_due(session, database.settings) else "pull"
+
+
+def queue_run(
+    uow: UnitOfWork, kind: str, *, scheduled: bool = False, settings: Settings | None = None
+) -> str:
+    """An ``airtable_sync`` job for ``kind`` in the caller's transaction (or
+    the one of that kind queued already and not started yet). ``settings``:
+    the server's (what its /sync and /status show), else the environment's."""
     if kind not in RUN_KINDS:
         raise ValidationError("kind", f"one of {', '.join(RUN_KINDS)}")
-    AirtableConfig.from_settings()  # refuses now, not in the worker, when unset
+    AirtableConfig.from_settings(settings)  # refuses now, not in the worker, when unset
     payload: dict[str, Any] = {"kind": kind, "actor": context.current().actor}
     if scheduled:
         payload["scheduled"] = True
-    return jobs_service.enqueue(uow, SYNC_JOB, payload, max_attempts=3)
+    else:
+        # Pressed twice: the run not started yet does what a second would.
+        for job in jobs_repository.waiting(uow.session, SYNC_JOB):
+            same = job.payload.get("kind") == kind and not job.payload.get("scheduled")
+            if same and job.status == "queued" and job.attempts == 0:
+                return job.id
+    job_id = jobs_service.enqueue(uow, SYNC_JOB, payload, max_attempts=3)
+    # Who asked for the run, from where: the runs' lead writes carry their own actor.
+    audit.append(uow.session, "airtable_sync", job_id, "run_requested", {"kind": [None, kind]})
+    return job_id
 
 
-def schedule(uow: UnitOfWork) -> str | None:
+def schedule(uow: UnitOfWork, settings: Settings | None = None) -> str | None:
     """Start the schedule (a sync now, the next after
     ``LEADBASE_AIRTABLE_SYNC_SECONDS``): None when one is already waiting."""
     if _scheduled_waiting(uow.session):
         return None
-    return queue_run(uow, "sync", scheduled=True)
+    return queue_run(uow, "sync", scheduled=True, settings=settings)
 
 
-def reschedule(uow: UnitOfWork, *, current_job_id: str) -> str | None:
+def reschedule(
+    uow: UnitOfWork, *, current_job_id: str, settings: Settings | None = None
+) -> str | None:
     """The scheduled sync after this one, unless the setting is unset or a
     next one waits already (this job ran again after a crash)."""
-    seconds = get_settings().airtable_sync_seconds
+    settings = settings or get_settings()
+    seconds = settings.airtable_sync_seconds
     if not seconds or _scheduled_waiting(uow.session, but=current_job_id):
         return None
-    job_id = queue_run(uow, "sync", scheduled=True)
+    job_id = queue_run(uow, "sync", scheduled=True, settings=settings)
     jobs_repository.postpone(uow.session, job_id, utcnow() + timedelta(seconds=seconds))
     return job_id
 

@@ -36,7 +36,10 @@ def run_sync(run: JobRun) -> dict[str, Any] | None:
         raise
     if scheduled:
         _next(run)
-    return {"kind": kind, "counts": outcome.counts()}
+    done: dict[str, Any] = {"kind": kind, "counts": outcome.counts()}
+    if outcome.pushed is not None and outcome.pushed.error:
+        done["push_error"] = outcome.pushed.error  # the pull ran; the next push tries again
+    return done
 
 
 def _next(run: JobRun) -> None:
@@ -44,4 +47,4 @@ def _next(run: JobRun) -> None:
         context.acting_as(context.system_actor("airtable")),
         run.database.unit_of_work() as uow,
     ):
-        service.reschedule(uow, current_job_id=run.id)
+        service.reschedule(uow, current_job_id=run.id, settings=run.database.settings)
