@@ -1,5 +1,5 @@
 """Issue 14's acceptance, end to end: ``service.run(database, "sync")`` (a
-push, then a pull) with the real pyairtable against the emulator.
+pull, then a push) with the real pyairtable against the emulator.
 
 1,000 leads round trip both ways (SQLite and PostgreSQL); edits and deletes
 on both sides; conflicts; every injected fault, after which the two sides
@@ -9,10 +9,9 @@ made is audited as system:airtable with its old and new values. The finer
 cases of each part are in test_airtable_push/pull/conflicts.py (the push
 killed with -9 in test_airtable_push.py).
 
-Two tests are strict xfails: with the push before the pull, a field changed
-on both sides is overwritten without a conflict, and the same person added
-on both sides between syncs ends as two records. Both pass once a sync
-pulls first; then drop their marks."""
+Two tests hold why a sync pulls first: with the push first, a field changed
+on both sides was overwritten without a conflict, and the same person added
+on both sides between syncs ended as two records."""
 
 from __future__ import annotations
 
@@ -367,8 +366,7 @@ def test_deletes_on_both_sides_then_the_sides_agree_as_the_setting_says(
     assert agreed[here[0]] not in emu.records() and agreed[there[0]] not in emu.records()
 
     # The sync's periodic full pull comes due (LEADBASE_AIRTABLE_FULL_PULL_HOURS).
-    monkeypatch.setenv("LEADBASE_AIRTABLE_FULL_PULL_HOURS", "0.0001")
-    get_settings.cache_clear()
+    monkeypatch.setattr(leads.db.settings, "airtable_full_pull_hours", 0.0001)
     time.sleep(0.4)
     full = sync(leads, cfg)
 
@@ -391,15 +389,8 @@ def test_deletes_on_both_sides_then_the_sides_agree_as_the_setting_says(
     assert_audit_intact(leads.db)
 
 
-# A sync is a push, then a pull (service.run): the push PATCHes the local
-# value over Airtable's newer one before the pull can see the clash, so the
-# remote edit is lost and no conflict is kept. With the pull first (then the
-# push) this passes: the fix is service.py's (not this helper's to change).
-@pytest.mark.xfail(
-    strict=True,
-    reason="service.run pushes before it pulls: a field changed on both sides "
-    "is overwritten by the push, without a conflict (issue 14: last-modified-wins)",
-)
+# A push before the pull would PATCH the local value over Airtable's newer
+# one before the pull could see the clash: the remote edit lost, no conflict.
 def test_a_conflict_in_a_sync_goes_by_last_modified_and_is_kept(
     leads: LeadDatabase,
     config: AirtableConfig,
@@ -462,11 +453,6 @@ def test_a_conflict_a_pull_found_resolved_keep_local_goes_out_with_the_next_sync
     assert_audit_intact(leads.db)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="service.run pushes before it pulls: the lead made here gets its own "
-    "record first, and the one made in Airtable can then only fail as its duplicate",
-)
 def test_the_same_person_added_on_both_sides_between_syncs_is_one_lead_and_one_record(
     leads: LeadDatabase, config: AirtableConfig, emu: AirtableEmulator
 ) -> None:

@@ -56,7 +56,7 @@ def people(n: int, start: int = 0) -> list[dict[str, str]]:
     ]
 
 
-def test_sync_pushes_then_pulls_and_status_tells(
+def test_sync_pulls_then_pushes_and_status_tells(
     url: str, airtable_emulator: AirtableEmulator
 ) -> None:
     add_leads(url, people(3))
@@ -64,25 +64,27 @@ def test_sync_pushes_then_pulls_and_status_tells(
 
     done = airtable("sync")
     lines = done.splitlines()
-    assert lines[0].startswith("pushed 3 (3 created, 0 updated, 0 deleted)"), done
-    assert "0 failed" in lines[0]
-    assert lines[1].startswith("full-pull "), done  # the first sync reads every record
-    assert "4 records read, 1 new leads" in lines[1] and "0 conflicts, 0 failed" in lines[1]
+    assert lines[0].startswith("full-pull "), done  # the first sync reads every record
+    assert "1 records read, 1 new leads" in lines[0] and "0 conflicts, 0 failed" in lines[0]
+    # Ours made, and the remote one given its Leadbase ID.
+    assert lines[1].startswith("pushed 4 (3 created, 1 updated, 0 deleted)"), done
+    assert "0 failed" in lines[1]
     assert len(airtable_emulator.records()) == 4
 
     again = airtable("sync")
-    assert again.splitlines()[0].startswith("pushed 1 (0 created, 1 updated"), again  # its ID
-    assert again.splitlines()[1].startswith("pull "), again  # a full pull is not due
+    assert again.splitlines()[0].startswith("pull "), again  # a full pull is not due
+    assert "0 new leads, 0 leads updated" in again.splitlines()[0], again  # no echo
+    assert again.splitlines()[1].startswith("pushed 0 (0 created, 0 updated"), again
 
     shown = airtable("status")
     assert f"base {airtable_emulator.base_id}, table {airtable_emulator.table_name}" in shown
     assert "pending 0, failed 0, linked 4, open conflicts 0" in shown
-    assert " pull succeeded: pulled " in shown and " push succeeded: pushed 1" in shown
+    assert " pull succeeded: pulled " in shown and " push succeeded: pushed 4" in shown
 
     data = json.loads(airtable("status", "--json"))
     assert (data["configured"], data["pending"], data["linked"]) == (True, 0, 4)
-    assert [run["kind"] for run in data["runs"]] == ["pull", "push", "full-pull", "push"]
-    assert data["last_push"]["counts"]["updated"] == 1
+    assert [run["kind"] for run in data["runs"]] == ["push", "pull", "push", "full-pull"]
+    assert data["last_push"]["counts"]["pushed"] == 0
     assert data["last_pull"]["kind"] == "pull"
 
 
@@ -140,22 +142,23 @@ def test_schedule_queues_once(
     assert airtable_emulator.count() == 0  # nothing ran here
 
 
-def test_airtable_down_stops_both_runs_and_a_watch_goes_on(
+def test_airtable_down_stops_the_sync_before_its_push_and_a_watch_goes_on(
     url: str, airtable_emulator: AirtableEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     add_leads(url, people(2))
     monkeypatch.setenv("LEADBASE_AIRTABLE_MAX_ATTEMPTS", "1")  # no backoff waits here
     get_settings.cache_clear()
-    airtable_emulator.fail(503, times=2)
+    airtable_emulator.fail(503, times=1)
     down = runner.invoke(app, ["airtable", "sync"])
     assert down.exit_code == 2, down.output
-    assert "error: the push stopped: " in down.stderr and "503" in down.stderr
-    assert "error: the pull stopped: " in down.stderr
-    assert "pushed 0 (0 created" in down.stdout
-    assert airtable("status").count(" failed: ") == 2  # both runs, with their errors
+    assert "error: the pull stopped: " in down.stderr and "503" in down.stderr
+    # No push without the pull: it could overwrite an Airtable change unseen.
+    assert "nothing was pushed" in down.stderr and "pushed" not in down.stdout
+    assert airtable_emulator.count(method="POST") == 0
+    assert airtable("status").count(" failed: ") == 1  # the pull's run, with its error
 
     # --watch: the first round meets the outage, the second syncs, Ctrl-C ends it.
-    airtable_emulator.fail(503, times=2)
+    airtable_emulator.fail(503, times=1)
     naps: list[float] = []
 
     def nap(seconds: float) -> None:
@@ -167,7 +170,7 @@ def test_airtable_down_stops_both_runs_and_a_watch_goes_on(
     watched = runner.invoke(app, ["airtable", "sync", "--watch", "--every", "5"])
     assert watched.exit_code == 0, watched.output
     assert naps == [5.0, 5.0]
-    assert watched.stderr.count("the push stopped") == 1
+    assert watched.stderr.count("the pull stopped") == 1
     assert "next sync in 5 s (Ctrl-C stops)" in watched.stderr
     assert "pushed 2 (2 created" in watched.stdout
     assert len(airtable_emulator.records()) == 2

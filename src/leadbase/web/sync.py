@@ -22,7 +22,7 @@ from starlette.responses import Response
 from leadbase.errors import NotFoundError, ValidationError
 from leadbase.http import support as http_support
 from leadbase.sync.airtable import conflicts, repository, service
-from leadbase.sync.airtable.mapping import DEFAULT_MAPPING
+from leadbase.sync.airtable.mapping import DEFAULT_MAPPING, load_mapping
 from leadbase.web import rendering
 from leadbase.web.rendering import Flash, who
 from leadbase.web.session import Editor, SignedIn
@@ -93,9 +93,10 @@ async def resolve(request: Request, user: Editor, conflict_id: str) -> Response:
     keep = str((await request.form()).get("keep", ""))
     if keep not in ("local", "remote"):
         raise ValidationError("keep", "local or remote")
+    mapping = load_mapping(http_support.database(request).settings.airtable_mapping)
     await http_support.write(
         request,
         user.principal,
-        lambda uow: conflicts.apply_resolution(uow, conflict_id, f"keep-{keep}"),
+        lambda uow: conflicts.apply_resolution(uow, conflict_id, f"keep-{keep}", mapping=mapping),
     )
     return RedirectResponse("/sync?done=resolved", status_code=303)

@@ -282,8 +282,8 @@ def sync_cmd(
         ),
     ] = False,
 ) -> None:
-    """Push what changed here, then pull what changed in Airtable (a full
-    pull, finding deletes, when LEADBASE_AIRTABLE_FULL_PULL_HOURS have passed)."""
+    """Pull what changed in Airtable (a full pull, finding deletes, when
+    LEADBASE_AIRTABLE_FULL_PULL_HOURS have passed), then push what changed here."""
     if watch and schedule:
         err.print("error: --watch syncs here, --schedule leaves it to the worker: choose one")
         raise typer.Exit(2)
@@ -311,36 +311,34 @@ def sync_cmd(
 
 
 def _sync_once(database: Database, config: AirtableConfig) -> int:
-    """A push, then a pull (a full one when due), each summed up as it ends;
-    the exit code: 0, 1 when a record did not go or come, 2 when a run
-    stopped (the pull still runs after a push that stopped: its cause may be
-    the push's alone). A watch goes on after any of them."""
-    code = 0
-    try:
-        with _counter("pushing") as moved:
-            pushed = service.run(database, "push", config=config, progress=moved).pushed
-    except LeadbaseError as exc:
-        err.print(f"error: the push stopped: {exc.message}")
-        code = 2
-    else:
-        assert pushed is not None
-        _summary(pushed)
-        if pushed.error:
-            err.print(f"error: the push stopped: {pushed.error}")
-            code = 2
-        elif pushed.failed:
-            code = 1
+    """A pull (a full one when due), then a push, each summed up as it ends
+    (service.run says why in that order); the exit code: 0, 1 when a record
+    did not come or go, 2 when a run stopped. A pull that stopped leaves the
+    push for the next sync: pushing without it could overwrite a change made
+    in Airtable without seeing the conflict. A watch goes on after any of them."""
     try:
         with _counter("pulling") as moved:
             pulled = service.run(
                 database, service.sync_pull_kind(database), config=config, progress=moved
             ).pulled
     except LeadbaseError as exc:
-        err.print(f"error: the pull stopped: {exc.message}")
+        err.print(f"error: the pull stopped: {exc.message}; nothing was pushed")
         return 2
     assert pulled is not None
     out.print(describe_pull(pulled))
-    return code or (1 if pulled.failed else 0)
+    code = 1 if pulled.failed else 0
+    try:
+        with _counter("pushing") as moved:
+            pushed = service.run(database, "push", config=config, progress=moved).pushed
+    except LeadbaseError as exc:
+        err.print(f"error: the push stopped: {exc.message}")
+        return 2
+    assert pushed is not None
+    _summary(pushed)
+    if pushed.error:
+        err.print(f"error: the push stopped: {pushed.error}")
+        return 2
+    return code or (1 if pushed.failed else 0)
 
 
 @airtable_app.command("status")

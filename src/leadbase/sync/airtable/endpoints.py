@@ -13,6 +13,7 @@ from leadbase.db import UnitOfWork
 from leadbase.errors import ValidationError
 from leadbase.http.support import Envelope, database, write
 from leadbase.sync.airtable import conflicts, repository, service
+from leadbase.sync.airtable.mapping import load_mapping
 from leadbase.sync.airtable.schemas import ConflictOut, QueuedOut, ResolveIn, RunOut, StatusOut
 
 MAX_PAGE = 200
@@ -67,7 +68,7 @@ def _queue(request: Request, kind: str) -> Callable[[UnitOfWork], QueuedOut]:
 
 @router.post("/sync", status_code=202, response_model=Envelope[QueuedOut])
 async def start_sync(request: Request, principal: Editor) -> Envelope[QueuedOut]:
-    """Queue a sync (a push, then a pull; full when due) as a job: follow it
+    """Queue a sync (a pull, full when due, then a push) as a job: follow it
     at ``/jobs/{job_id}`` and in ``/status``. 400 when the sync is not set up."""
     return Envelope(data=await write(request, principal, _queue(request, "sync")))
 
@@ -100,9 +101,12 @@ async def resolve_conflict(
     lead is written through the one write path (audited) and the choice goes
     to Airtable with the next push."""
     choice = _choice(body)
+    # The server's mapping (its Settings), not the environment's.
+    mapping = load_mapping(database(request).settings.airtable_mapping)
 
     def resolve(uow: UnitOfWork) -> ConflictOut:
-        return ConflictOut.of(conflicts.apply_resolution(uow, conflict_id, choice))
+        resolved = conflicts.apply_resolution(uow, conflict_id, choice, mapping=mapping)
+        return ConflictOut.of(resolved)
 
     return Envelope(data=await write(request, principal, resolve))
 

@@ -113,9 +113,9 @@ def pull(
             seen = _pull_pages(database, config, client, None if full else since, result, progress)
             if full:
                 _remote_deletes(database, config, seen, result)
-    except Exception as exc:
+    except BaseException as exc:  # Ctrl-C too: the run must not stay "running"
         _count_requests(result, client, stats_before)
-        runs.finish(database, result.run_id, result.counts(), error=str(exc))
+        runs.finish(database, result.run_id, result.counts(), error=str(exc) or repr(exc))
         raise
     _count_requests(result, client, stats_before)
     runs.finish(database, result.run_id, result.counts(), cursor=result.cursor)

@@ -1,6 +1,6 @@
 """The sync as the API, the console and the worker see it: its state and
-counters (``status``), and ``sync``: a push, then a pull (a full one when
-the last is older than ``LEADBASE_AIRTABLE_FULL_PULL_HOURS``)."""
+counters (``status``), and ``run``: a sync is a pull (a full one when the
+last is older than ``LEADBASE_AIRTABLE_FULL_PULL_HOURS``), then a push."""
 
 from __future__ import annotations
 
@@ -131,22 +131,26 @@ def run(
     config: AirtableConfig | None = None,
     progress: Progress | None = None,
 ) -> RunOutcome:
-    """Run a push, a pull, a full pull, or a sync (a push, then a pull: full
-    when due). Each records its own run (the push's as the one acting: the
-    person who queued the job). The settings are the database's (the
-    server's or the worker's), unless ``config`` says otherwise."""
+    """Run a push, a pull, a full pull, or a sync: a pull (full when due),
+    then a push. The pull goes first so that a field changed on both sides
+    since the last sync is seen as a conflict (last-modified-wins) before
+    the push could overwrite Airtable's side, and a person added on both
+    sides lands on one lead before the push makes its record. Each records
+    its own run (the push's as the one acting: the person who queued the
+    job). The settings are the database's (the server's or the worker's),
+    unless ``config`` says otherwise."""
     config = config or AirtableConfig.from_settings(database.settings)
     client = config.client()
     outcome = RunOutcome()
     with _ONE_AT_A_TIME:
-        if kind in ("sync", "push"):
-            outcome.pushed = push.push(
-                database, config, client=client, progress=progress, actor=context.current().actor
-            )
         if kind in ("sync", "pull", "full-pull"):
             full = (sync_pull_kind(database) if kind == "sync" else kind) == "full-pull"
             outcome.pulled = pull.pull(
                 database, config, client=client, full=full, progress=progress
+            )
+        if kind in ("sync", "push"):
+            outcome.pushed = push.push(
+                database, config, client=client, progress=progress, actor=context.current().actor
             )
     return outcome
 
@@ -158,7 +162,7 @@ _ONE_AT_A_TIME = threading.Lock()
 
 
 def sync_pull_kind(database: Database) -> str:
-    """The pull a sync makes after its push: ``full-pull`` when one is due."""
+    """The pull a sync makes before its push: ``full-pull`` when one is due."""
     with database.read_session() as session:
         return "full-pull" if full_pull_due(session, database.settings) else "pull"
 
