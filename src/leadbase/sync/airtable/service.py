@@ -20,7 +20,7 @@ from leadbase.jobs import repository as jobs_repository
 from leadbase.jobs import service as jobs_service
 from leadbase.models import AirtableConflict, AirtableRun, SalesLead, SyncStatus, utcnow
 from leadbase.sync.airtable import pull, push, repository
-from leadbase.sync.airtable.settings import REQUIRED, AirtableConfig
+from leadbase.sync.airtable.settings import AirtableConfig, missing_settings
 
 # A run's progress: (records done, records in all when known).
 Progress = Callable[[int, int | None], None]
@@ -73,7 +73,7 @@ def status(
 ) -> SyncState:
     """Where the sync stands: what waits, what failed and why, the last runs."""
     settings = settings or get_settings()
-    missing = [env for name, env in REQUIRED.items() if not getattr(settings, name)]
+    missing = missing_settings(settings)
     return SyncState(
         configured=not missing,
         missing=missing,

@@ -16,6 +16,11 @@ REQUIRED = {
 }
 
 
+def missing_settings(settings: Settings) -> list[str]:
+    """The variables to set before the sync can run (none: it is configured)."""
+    return [env for name, env in REQUIRED.items() if not getattr(settings, name)]
+
+
 class AirtableNotConfigured(LeadbaseError):
     status_code = 400
     code = "airtable_not_configured"
@@ -36,7 +41,7 @@ class AirtableConfig:
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> AirtableConfig:
         settings = settings or get_settings()
-        missing = [env for name, env in REQUIRED.items() if not getattr(settings, name)]
+        missing = missing_settings(settings)
         if missing:
             raise AirtableNotConfigured(
                 "Airtable sync is not configured: set " + ", ".join(missing)
