@@ -18,7 +18,7 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,6 +114,11 @@ class RequestStats:
             "rate_limited": self.rate_limited,
             "retries": self.retries,
         }
+
+    def since(self, before: Mapping[str, int]) -> dict[str, int]:
+        """What was counted after ``before`` (an earlier ``as_counts()``): one
+        run's share of a client that several runs share."""
+        return {name: value - before.get(name, 0) for name, value in self.as_counts().items()}
 
 
 @dataclass

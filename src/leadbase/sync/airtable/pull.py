@@ -172,8 +172,8 @@ def _saw(page: Sequence[Mapping[str, Any]], seen: set[str], result: PullResult) 
 
 
 def _count_requests(result: PullResult, client: AirtableClient, before: Mapping[str, int]) -> None:
-    for name, value in client.stats.as_counts().items():
-        setattr(result, name, value - before.get(name, 0))
+    for name, value in client.stats.since(before).items():
+        setattr(result, name, value)
 
 
 def _failure_note(result: PullResult) -> str:

@@ -407,9 +407,7 @@ def push(
         result.error = f"{type(exc).__name__}: {exc}"
         raise
     finally:
-        after = client.stats.as_counts()
-        result.requests, result.rate_limited, result.retries = (
-            after[name] - before[name] for name in ("requests", "rate_limited", "retries")
-        )
+        for name, value in client.stats.since(before).items():
+            setattr(result, name, value)
         runs.finish(database, result.run_id, result.counts(), error=result.error)
     return result
