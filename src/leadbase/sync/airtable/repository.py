@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Update, and_, case, false, func, or_, select, update
+from sqlalchemy import ColumnElement, Update, and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from leadbase.db import chunked
@@ -118,24 +118,9 @@ def last_run_of(
 
 
 def pending_count(session: Session) -> int:
-    """Leads Airtable has yet to get: a pending outbox row, or never pushed
-    (no link and no outbox row: a new lead is written without one)."""
-    marked = int(
-        session.scalar(
-            select(func.count(func.distinct(SyncStatus.lead_id))).where(
-                SyncStatus.target == TARGET, SyncStatus.status == "pending"
-            )
-        )
-        or 0
-    )
-    has_row = select(SyncStatus.id).where(
-        SyncStatus.lead_id == SalesLead.id, SyncStatus.target == TARGET
-    )
-    has_link = select(AirtableLink.lead_id).where(AirtableLink.lead_id == SalesLead.id)
-    never = select(func.count()).where(
-        SalesLead.is_deleted == false(), ~has_row.exists(), ~has_link.exists()
-    )
-    return marked + int(session.scalar(never) or 0)
+    """Leads Airtable has yet to get (``_to_push``): what the status shows
+    and what a push goes through."""
+    return int(session.scalar(select(func.count()).where(_to_push())) or 0)
 
 
 def failed_marks(session: Session, limit: int = 50) -> Sequence[tuple[SyncStatus, SalesLead]]:
