@@ -98,6 +98,22 @@ class Settings(BaseSettings):
         gt=0,
         description="a sync also pulls every record (to find deletes) this often",
     )
+    score_on_write: bool = Field(
+        default=False,
+        description="every change to a lead or its activities queues a job that scores it again",
+    )
+    scoring_rules: Path | None = Field(
+        default=None,
+        description="a TOML or JSON rules file for the rule score (default: the built-in rules)",
+    )
+    scoring_mode: Literal["rules", "model", "blend"] = Field(
+        default="rules",
+        description="rules: the rule score; model: the trained model's; blend: both, "
+        "weighted by scoring_blend_weight",
+    )
+    scoring_blend_weight: float = Field(
+        default=0.5, ge=0, le=1, description="the trained model's share of a blended score"
+    )
     apify_token: str | None = None
     apify_api_url: str | None = None
     apify_watch_seconds: float | None = Field(

@@ -247,7 +247,20 @@ class UnitOfWork:
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        self._before_commit: list[Callable[[], object]] = []
         self._after_commit: list[Callable[[], object]] = []
+        # What services gather over the unit of work and write once at its
+        # end (leads.service.rescore: the leads to score again).
+        self.gathered: dict[str, set[str]] = {}
+
+    def before_commit(self, fn: Callable[..., object], *args: Any, **kwargs: Any) -> None:
+        """Run ``fn`` in the transaction, just before it commits: the last
+        writes of the unit of work (one job for everything it gathered)."""
+        self._before_commit.append(lambda: fn(*args, **kwargs))
+
+    def run_before_commit(self) -> None:
+        while self._before_commit:
+            self._before_commit.pop(0)()
 
     def after_commit(self, fn: Callable[..., object], *args: Any, **kwargs: Any) -> None:
         self._after_commit.append(lambda: fn(*args, **kwargs))
@@ -386,6 +399,7 @@ class Database:
             uow = UnitOfWork(session)
             try:
                 yield uow
+                uow.run_before_commit()
                 session.commit()
             except BaseException:
                 session.rollback()

@@ -25,6 +25,7 @@ BUILTIN_MODULES = (
     "leadbase.imports.tasks",
     "leadbase.imports.apify.tasks",
     "leadbase.sync.airtable.tasks",
+    "leadbase.scoring.tasks",
 )
 
 

@@ -38,7 +38,7 @@ from leadbase.db import bulk_insert, chunked
 from leadbase.dedupe.keys import canonical_email
 from leadbase.errors import ValidationError
 from leadbase.models import LeadEvent, LeadSource, SalesLead, SyncStatus
-from leadbase.models.lead import CHANGE_EVENTS, FILTERED
+from leadbase.models.lead import FILTERED, NOT_ON_TIMELINE
 
 
 def _is_active(is_deleted: bool, merged_into_id: str | None) -> bool:
@@ -434,10 +434,11 @@ def sources_for(session: Session, lead_id: str) -> Sequence[LeadSource]:
 def events_for(session: Session, lead_id: str) -> Sequence[LeadEvent]:
     """The lead's activities and merge events, oldest first. Change events
     (created, updated...) that writes before migration 0013 stored beside
-    their audit entries are left out: the audit log tells those."""
+    their audit entries are left out: the audit log tells those, and the
+    status changes written beside their audit entries for the funnel."""
     return session.scalars(
         select(LeadEvent)
-        .where(LeadEvent.lead_id == lead_id, LeadEvent.event_type.not_in(CHANGE_EVENTS))
+        .where(LeadEvent.lead_id == lead_id, LeadEvent.event_type.not_in(NOT_ON_TIMELINE))
         .order_by(LeadEvent.id)
     ).all()
 

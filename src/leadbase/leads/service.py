@@ -26,7 +26,7 @@ from leadbase.changes import Changes, diff, row_values
 from leadbase.companies import repository as companies_repository
 from leadbase.companies import service as companies_service
 from leadbase.config import get_settings
-from leadbase.db import UnitOfWork, serialize_writers
+from leadbase.db import UnitOfWork, chunked, serialize_writers
 from leadbase.dedupe import normalise as norm
 from leadbase.dedupe import repository as dedupe_repository
 from leadbase.dedupe.keys import KEY_SOURCE_FIELDS, match_keys
@@ -51,6 +51,7 @@ from leadbase.leads.schemas import (
     QuickAddInput,
 )
 from leadbase.models import SalesLead, new_id, utcnow
+from leadbase.models.lead import STATUS_EVENT
 from leadbase.validation import parse
 
 SYNC_TARGET = "airtable"
@@ -641,7 +642,9 @@ def _apply_merges(uow: UnitOfWork, merges: Mapping[str, list[dict[str, Any]]]) -
         if changes:
             apply_changes(lead, changes)
             changed[lead_id] = changes
+    moves = status_events([(leads[i], c) for i, c in changed.items()], utcnow())
     _flush(session)
+    repository.insert_events(session, moves)
     for lead_id, changes in changed.items():
         audit.append(session, "lead", lead_id, "update", changes)
     mark_leads_for_sync(session, list(changed), "update")
@@ -706,10 +709,40 @@ def _queue_enrichment(uow: UnitOfWork, lead_id: str, job_id: str) -> None:
     jobs_service.enqueue(uow, ENRICH_JOB, {"lead_id": lead_id}, job_id=job_id)
 
 
+# --- scoring after the change ---------------------------------------------------------
+
+SCORE_JOB = "score_leads"
+# Lead ids per scoring job: 1,000 ids are ~38 KB of payload (jobs take 64 KB).
+SCORE_JOB_LEADS = 1000
+
+
+def rescore(uow: UnitOfWork, lead_ids: Sequence[str]) -> None:
+    """Have these leads scored again once the unit of work commits: the ids
+    are gathered over the unit of work and queued as ``score_leads`` jobs,
+    one per 1,000 leads, in its transaction just before it commits."""
+    if not lead_ids or not get_settings().score_on_write:
+        return
+    gathered = uow.gathered.get(SCORE_JOB)
+    if gathered is None:
+        gathered = uow.gathered[SCORE_JOB] = set()
+        uow.before_commit(_queue_scoring, uow)
+    gathered.update(lead_ids)
+
+
+def _queue_scoring(uow: UnitOfWork) -> None:
+    lead_ids = sorted(uow.gathered.pop(SCORE_JOB, ()))
+    for chunk in chunked(lead_ids, SCORE_JOB_LEADS):
+        jobs_service.enqueue(uow, SCORE_JOB, {"lead_ids": list(chunk)})
+
+
 # --- update, delete, restore ---------------------------------------------------------
 
 
 def apply_changes(lead: SalesLead, changes: Changes) -> None:
+    """Set the changed fields and what derives from them (sort and match
+    keys). A status change's timeline event is the caller's to record
+    (``status_events``): a merge's survivor records none, as an unmerge must
+    leave its rows as they were."""
     for field, (_, new) in changes.items():
         setattr(lead, field, new)
     if "full_name" in changes:
@@ -718,6 +751,27 @@ def apply_changes(lead: SalesLead, changes: Changes) -> None:
         for column, value in match_keys(row_values(lead, KEY_SOURCE_FIELDS)).items():
             setattr(lead, column, value)
     lead.updated_by = context.current().actor
+
+
+def status_events(
+    changed: Sequence[tuple[SalesLead, Changes]], now: datetime
+) -> list[dict[str, Any]]:
+    """A status_changed event row for each lead whose lead_status changes,
+    with the seconds it spent in the stage it leaves: what the funnel and
+    the time-in-stage figures count (analytics), one indexed read away.
+    Call before the flush (it sets ``status_changed_at``); insert the rows
+    after it."""
+    rows = []
+    for lead, changes in changed:
+        if "lead_status" not in changes:
+            continue
+        since = lead.status_changed_at or lead.created_at or now
+        row = event_row(lead.id, STATUS_EVENT, now, {"lead_status": changes["lead_status"]})
+        row["changed_fields"] = None
+        row["stage_seconds"] = max(0, int((now - since).total_seconds()))
+        rows.append(row)
+        lead.status_changed_at = now
+    return rows
 
 
 def _flush(session: Session) -> None:
@@ -775,7 +829,9 @@ def update(
     if on_duplicate != "allow" and not COMPARED.isdisjoint(changes):
         _check_duplicates(session, {**current, **clean}, lead_id, on_duplicate)
     apply_changes(lead, changes)
+    moves = status_events([(lead, changes)], utcnow())
     _flush(session)
+    repository.insert_events(session, moves)
     audit.append(session, "lead", lead_id, "update", changes)
     if mark_sync:
         mark_leads_for_sync(session, [lead_id], "update")

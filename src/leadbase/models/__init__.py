@@ -28,6 +28,7 @@ from leadbase.models.lead import (
     SalesLead,
 )
 from leadbase.models.saved_view import ListColumns, SavedView
+from leadbase.models.scoring import ScoringModel
 from leadbase.models.sync import MigrationLog, SyncStatus
 from leadbase.models.user import ROLES, ApiKey, RefreshToken, User
 
@@ -65,6 +66,7 @@ __all__ = [
     "RefreshToken",
     "SalesLead",
     "SavedView",
+    "ScoringModel",
     "SyncStatus",
     "User",
     "new_id",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from leadbase.models.base import (
@@ -152,6 +152,10 @@ class SalesLead(AuditColumns, RarelyDeleted, Base):
     lead_score: Mapped[int | None] = mapped_column(Integer)
     score_explanation: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     lead_status: Mapped[str] = mapped_column(String(20), nullable=False, default="new")
+    # When lead_status last changed (None: never since the lead was
+    # created): a status_changed event's stage_seconds counts from it.
+    # Derived, set by the write path, not audited.
+    status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     notes: Mapped[str | None] = mapped_column(Text)
     raw_data: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
@@ -269,6 +273,12 @@ AUDITED_EVENTS = {
     "restore": "restored",
 }
 CHANGE_EVENTS = frozenset(AUDITED_EVENTS.values())
+# A lead_status change, written beside its audit entry (which the timeline
+# shows) so that the funnel and time-in-stage figures are one indexed
+# query: old_status, new_status, event_timestamp and stage_seconds.
+STATUS_EVENT = "status_changed"
+# Event types the timeline takes from elsewhere (the audit log).
+NOT_ON_TIMELINE = CHANGE_EVENTS | {STATUS_EVENT}
 
 
 class LeadEvent(Base):
@@ -292,9 +302,17 @@ class LeadEvent(Base):
     old_status: Mapped[str | None] = mapped_column(String(50))
     new_status: Mapped[str | None] = mapped_column(String(50))
     changed_fields: Mapped[list[str] | None] = mapped_column(JSONType)
+    # An activity's result ("connected", "no_answer", "meeting_set"...).
+    outcome: Mapped[str | None] = mapped_column(String(50))
+    # On a status_changed event: how long the lead was in old_status.
+    stage_seconds: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow
     )
 
-    __table_args__ = (Index("idx_event_lead_type", "lead_id", "event_type"),)
+    __table_args__ = (
+        Index("idx_event_lead_type", "lead_id", "event_type"),
+        # Activity volume and the funnel over a time range, by kind.
+        Index("idx_event_type_time", "event_type", "event_timestamp"),
+    )

@@ -20,7 +20,7 @@ from typing import Any
 
 from leadbase.leads.schemas import HistoryEntry
 from leadbase.models import AuditLog, LeadEvent
-from leadbase.models.lead import CHANGE_EVENTS
+from leadbase.models.lead import NOT_ON_TIMELINE
 
 MAX_SHOWN = 500  # characters of one value in the history; the API has the rest
 ENRICHMENT_FIELDS = frozenset({"enrichment_status", "enrichment_data", "enrichment_task_id"})
@@ -175,7 +175,7 @@ def timeline(
                 hidden=len(entry.shown) - len(shown),
             )
         )
-    items += [activity(event) for event in events if event.event_type not in CHANGE_EVENTS]
+    items += [activity(event) for event in events if event.event_type not in NOT_ON_TIMELINE]
     # Same instant: the later audit entry (higher seq) first; activities after changes.
     items.sort(key=lambda h: (h.at, h.entry.seq if h.entry else -1), reverse=True)
     return items
