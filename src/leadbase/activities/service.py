@@ -104,12 +104,14 @@ def _occurred_at(value: Any, now: datetime) -> datetime:
     return at
 
 
-def _number(data: Mapping[str, Any], key: str, kinds: tuple[type, ...]) -> None:
-    value: Any = data.get(key)
+def _count(data: Mapping[str, Any], key: str, *, whole: bool) -> None:
+    """A web visit's page_views (whole) or duration_seconds, when given."""
+    value = data.get(key)
     if value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, kinds) or value < 0:
-        what = "a whole number" if kinds == (int,) else "a number"
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not number or (whole and not isinstance(value, int)) or value < 0:
+        what = "a whole number" if whole else "a number"
         raise ValidationError(f"data.{key}", f"must be {what}, 0 or more")
 
 
@@ -129,8 +131,8 @@ def _data(value: Any) -> dict[str, Any] | None:
         raise ValidationError("data", "must not contain NUL characters")
     if "page" in value and value["page"] is not None and not isinstance(value["page"], str):
         raise ValidationError("data.page", "must be a string")
-    _number(value, "page_views", (int,))
-    _number(value, "duration_seconds", (int, float))
+    _count(value, "page_views", whole=True)
+    _count(value, "duration_seconds", whole=False)
     return value or None
 
 
@@ -155,14 +157,16 @@ def check(row: Mapping[str, Any], now: datetime) -> Activity:
 
 def _lead_refusal(lead_id: str, state: LeadState | None) -> LeadbaseError | None:
     """Why no activity may be recorded against this lead, if it may not."""
-    if state is None or state.is_deleted:
+    if state is None:
         return NotFoundError(f"lead {lead_id} not found")
-    if state.merged_into_id is not None:
+    if state.merged_into_id is not None:  # (a merged lead is also marked deleted)
         refusal = ConflictError(
             f"lead {lead_id} was merged into {state.merged_into_id}: record the activity there"
         )
         refusal.details = [{"field": "lead_id", "merged_into_id": state.merged_into_id}]
         return refusal
+    if state.is_deleted:
+        return NotFoundError(f"lead {lead_id} not found (deleted)")
     return None
 
 
