@@ -21,17 +21,20 @@ from leadbase.db import UnitOfWork
 from leadbase.errors import ValidationError
 from leadbase.web import forms
 
+KEY = "activity"  # ?edit=activity opens the form
 OTHER = "other"
 TYPES = (*ACTIVITY_TYPES, OTHER)
 OUTCOMES = USUAL_OUTCOMES
 MAX_NOTE = 4000
 LABELS = {
-    "activity_type": "Kind",
-    "activity_other": "Other kind",
+    "activity_type": "Activity",
+    "activity_other": "Other activity",
     "activity_at": "When (UTC)",
     "activity_outcome": "Outcome",
-    "activity_note": "Note",
+    "activity_note": "Activity note",
 }
+# Inputs with a hint below them.
+HINTED = frozenset({"activity_other", "activity_at"})
 # The service's field -> the form's input that holds it.
 _INPUT_OF = {
     "event_type": "activity_type",
@@ -67,7 +70,7 @@ class ActivityForm:
         )
 
     def described_by(self, name: str) -> str:
-        return self.errors.described_by(name)
+        return self.errors.described_by(name, hint=name in HINTED)
 
     def event_type(self) -> str:
         return self.other if self.kind == OTHER else self.kind
@@ -110,10 +113,12 @@ class ActivityForm:
         )
 
 
-def context(form: ActivityForm | None) -> dict[str, Any]:
-    """What the form's template needs."""
+def context(form: ActivityForm | None, *, opened: bool) -> dict[str, Any]:
+    """What the form's template needs. Like a section, the form opens on
+    request (``?edit=activity``): the page reads first."""
     return {
         "activity": form or ActivityForm(),
+        "activity_open": opened or form is not None,
         "activity_types": TYPES,
         "activity_outcomes": OUTCOMES,
         "activity_labels": LABELS,

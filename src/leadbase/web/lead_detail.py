@@ -558,7 +558,7 @@ def _page(request: Request, user: ConsoleUser, record: LeadRecord, view: View) -
             "who": lead_timeline.who,
             "pretty_json": _pretty_json,
             "duplicates": record.duplicates,
-            **lead_activity.context(view.activity),
+            **lead_activity.context(view.activity, opened=view.editing == lead_activity.KEY),
         },
         status_code=view.status_code,
     )
