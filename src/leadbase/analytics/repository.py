@@ -119,7 +119,8 @@ def between(column: Any, since: date | None, until: date | None) -> list[ColumnE
 
 
 def _grouped(session: Session, query: Select[Any], keys: Sequence[Any]) -> Counter[GroupKey]:
-    counted = query.with_only_columns(*keys, func.count()).group_by(*keys)
+    counted = query.with_only_columns(*keys, func.count(), maintain_column_froms=True)
+    counted = counted.group_by(*keys)
     return Counter({tuple(row[:-1]): int(row[-1]) for row in session.execute(counted)})
 
 
