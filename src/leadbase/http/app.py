@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leadbase import __version__, context, logs, schema
 from leadbase.activities import endpoints as activities_endpoints
+from leadbase.analytics import endpoints as analytics_endpoints
 from leadbase.auth import endpoints as auth_endpoints
 from leadbase.auth import service as auth_service
 from leadbase.auth import user_endpoints
@@ -349,6 +350,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         apify_endpoints.router,
         airtable_endpoints.router,
         activities_endpoints.router,
+        analytics_endpoints.router,
     ):
         app.include_router(router, dependencies=limited, responses=ERROR_RESPONSES)
     api_docs.install(app)
