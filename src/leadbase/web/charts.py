@@ -272,8 +272,11 @@ BAR_LABEL_WIDTH = 180
 BAR_VALUE_ROOM = 120
 
 
-def bar_chart(chart_id: str, title: str, description: str, bars: Sequence[Bar]) -> Markup:
-    """A breakdown: one horizontal bar per value, its label left, its number right."""
+def bar_chart(
+    chart_id: str, title: str, description: str, bars: Sequence[Bar], *, unit: str = ""
+) -> Markup:
+    """A breakdown: one horizontal bar per value, its label left, its number
+    (with ``unit``: "%") right."""
     if not bars:
         return _empty(chart_id, "bars", title, description)
     height = 8 + len(bars) * BAR_ROW + 8
@@ -284,7 +287,7 @@ def bar_chart(chart_id: str, title: str, description: str, bars: Sequence[Bar]) 
         y = 8 + index * BAR_ROW
         middle = y + BAR_ROW / 2
         width = room * max(bar.value, 0) / largest
-        value = full(bar.value) + (f" ({bar.note})" if bar.note else "")
+        value = full(bar.value) + unit + (f" ({bar.note})" if bar.note else "")
         parts.append(
             f'<g class="bar-row"><title>{escape(bar.label)}: {escape(value)}</title>'
             f'<text class="bar-label" x="{BAR_LABEL_WIDTH - 8}" y="{_n(middle)}" '
