@@ -119,8 +119,11 @@ class ProviderSuccess(BaseModel):
     runs: int
     ok: int
     no_data: int
+    # error, timeout or junk
     failed: int
-    # ok / runs (found something); None: never ran.
+    # Not run: the circuit breaker was open, or the step was skipped.
+    skipped: int = 0
+    # ok / runs (found something; runs leaves out the skipped); None: never ran.
     success_rate: float | None = None
 
 

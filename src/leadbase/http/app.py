@@ -26,6 +26,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leadbase import __version__, context, logs, schema
+from leadbase.analytics import endpoints as analytics_endpoints
 from leadbase.auth import endpoints as auth_endpoints
 from leadbase.auth import service as auth_service
 from leadbase.auth import user_endpoints
@@ -347,6 +348,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         imports_endpoints.router,
         apify_endpoints.router,
         airtable_endpoints.router,
+        analytics_endpoints.router,
     ):
         app.include_router(router, dependencies=limited, responses=ERROR_RESPONSES)
     api_docs.install(app)
