@@ -224,7 +224,7 @@ def _percent(value: float | None) -> str:
 
 
 def _shown(value: str | None) -> str:
-    return NONE_LABEL if value is None or value == "" else str(value).replace("_", " ")
+    return NONE_LABEL if value is None or value == "" else str(value)
 
 
 def _next_period(period: date, interval: str) -> date:
@@ -296,6 +296,7 @@ def leads_figure(session: Session, query: Query) -> Figure:
     counts = service.lead_counts(session, query.filters, interval=interval, by=by)
     figure = Figure("leads", f"Leads created per {interval}, by {by}")
     periods, series = trend(counts.rows, interval, order=LEAD_STATUSES if by == "status" else ())
+    _trend_table(figure, periods, series)
     if not periods:
         figure.empty = "No leads were created in this range with these filters."
         return figure
@@ -308,7 +309,6 @@ def leads_figure(session: Session, query: Query) -> Figure:
         periods,
         series,
     )
-    _trend_table(figure, periods, series)
     return figure
 
 
@@ -316,6 +316,11 @@ def breakdown_figure(session: Session, query: Query) -> Figure:
     by = query.by
     counts = service.lead_counts(session, query.filters, interval="month", by=by)
     figure = Figure("breakdown", f"Leads by {by}")
+    figure.columns = [
+        Column(DIMENSIONS[by], "text"),
+        Column("Leads"),
+        Column("Share (%)", "percent"),
+    ]
     totals: dict[str, int] = defaultdict(int)
     for row in counts.rows:
         totals[_shown(row.value)] += row.count
@@ -336,11 +341,6 @@ def breakdown_figure(session: Session, query: Query) -> Figure:
         + (f"; the {TOP_BARS} largest shown, all in the table" if len(bars) > TOP_BARS else ""),
         bars[:TOP_BARS],
     )
-    figure.columns = [
-        Column(DIMENSIONS[by], "text"),
-        Column("Leads"),
-        Column("Share (%)", "percent"),
-    ]
     figure.rows = [[name, totals[name], totals[name] / whole] for name in names]
     return figure
 
@@ -348,6 +348,13 @@ def breakdown_figure(session: Session, query: Query) -> Figure:
 def funnel_figure(session: Session, query: Query) -> Figure:
     result = service.funnel(session, query.filters)
     figure = Figure("funnel", "Funnel")
+    figure.columns = [
+        Column("Stage", "text"),
+        Column("Reached"),
+        Column("On to the next (%)", "percent"),
+        Column("Median days in stage", "days"),
+        Column("Left the stage"),
+    ]
     if not result.leads:
         figure.empty = "No leads match these filters."
         return figure
@@ -367,13 +374,6 @@ def funnel_figure(session: Session, query: Query) -> Figure:
         "; ".join(f"{stage.label} {stage.count:,}" for stage in stages) + ".",
         stages,
     )
-    figure.columns = [
-        Column("Stage", "text"),
-        Column("Reached"),
-        Column("On to the next (%)", "percent"),
-        Column("Median days in stage", "days"),
-        Column("Left the stage"),
-    ]
     figure.rows = [
         [stage.stage, stage.reached, stage.conversion, stage.median_days, stage.left]
         for stage in result.stages
@@ -392,6 +392,7 @@ def activities_figure(session: Session, query: Query) -> Figure:
     volume = service.activity_volume(session, query.filters, interval=interval, by=by)
     figure = Figure("activities", f"Activities per {interval}, by {by}")
     periods, series = trend(volume.rows, interval)
+    _trend_table(figure, periods, series)
     if not periods:
         figure.empty = "No activities were logged in this range for these leads."
         return figure
@@ -404,7 +405,6 @@ def activities_figure(session: Session, query: Query) -> Figure:
         periods,
         series,
     )
-    _trend_table(figure, periods, series)
     return figure
 
 
@@ -417,6 +417,7 @@ def _enrichment(session: Session, query: Query) -> Enrichment:
 def enrichment_figure(session: Session, query: Query) -> Figure:
     result = _enrichment(session, query)
     figure = Figure("enrichment", "Enrichment coverage")
+    figure.columns = [Column("Status", "text"), Column("Leads"), Column("Share (%)", "percent")]
     if not result.leads:
         figure.empty = "No leads match these filters."
         return figure
@@ -433,7 +434,6 @@ def enrichment_figure(session: Session, query: Query) -> Figure:
     )
     figure.tiles = [("Coverage", _percent(result.coverage) or "—")]
     figure.note = "Coverage: the share of finished enrichments that completed."
-    figure.columns = [Column("Status", "text"), Column("Leads"), Column("Share (%)", "percent")]
     figure.rows = [[bar.label, int(bar.value), bar.value / whole] for bar in bars]
     return figure
 
@@ -441,6 +441,15 @@ def enrichment_figure(session: Session, query: Query) -> Figure:
 def providers_figure(session: Session, query: Query) -> Figure:
     result = _enrichment(session, query)
     figure = Figure("providers", "Enrichment success per provider")
+    figure.columns = [
+        Column("Provider", "text"),
+        Column("Runs"),
+        Column("Found data"),
+        Column("No data"),
+        Column("Failed"),
+        Column("Skipped"),
+        Column("Success (%)", "percent"),
+    ]
     if not result.providers:
         figure.empty = "No enrichment provider has run for these leads."
         return figure
@@ -461,16 +470,8 @@ def providers_figure(session: Session, query: Query) -> Figure:
         bars,
         unit="%",
     )
-    figure.columns = [
-        Column("Provider", "text"),
-        Column("Runs"),
-        Column("Found data"),
-        Column("No data"),
-        Column("Failed"),
-        Column("Success (%)", "percent"),
-    ]
     figure.rows = [
-        [one.provider, one.runs, one.ok, one.no_data, one.failed, one.success_rate]
+        [one.provider, one.runs, one.ok, one.no_data, one.failed, one.skipped, one.success_rate]
         for one in result.providers
     ]
     return figure
@@ -479,6 +480,7 @@ def providers_figure(session: Session, query: Query) -> Figure:
 def duplicates_figure(session: Session, query: Query) -> Figure:
     result = service.duplicates(session, query.filters)
     figure = Figure("duplicates", "Duplicates found and merged")
+    figure.columns = [Column("Status", "text"), Column("Action", "text"), Column("Clusters")]
     figure.tiles = [
         ("Clusters found", f"{result.clusters_total:,}"),
         ("Merges", f"{result.merges:,}"),
@@ -496,7 +498,6 @@ def duplicates_figure(session: Session, query: Query) -> Figure:
         f"{result.unmerges:,} undone.",
         bars,
     )
-    figure.columns = [Column("Status", "text"), Column("Action", "text"), Column("Clusters")]
     figure.rows = [[c.status, c.action, c.count] for c in result.clusters]
     return figure
 
@@ -507,6 +508,8 @@ RUN_SOURCES = {"imports": "File import", "apify": "Apify", "airtable": "Airtable
 def imports_figure(session: Session, query: Query) -> Figure:
     result = service.imports(session, query.filters)
     figure = Figure("imports", "Imports and syncs")
+    figure.columns = [Column("Source", "text"), Column("Kind", "text"), Column("Status", "text")]
+    figure.columns.append(Column("Runs"))
     runs = [(RUN_SOURCES[name], run) for name in RUN_SOURCES for run in getattr(result, name)]
     if not runs:
         figure.empty = "No imports or syncs ran in this range."
@@ -520,13 +523,7 @@ def imports_figure(session: Session, query: Query) -> Figure:
         bars,
     )
     keys = sorted({key for _, run in runs for key in run.rows})
-    figure.columns = [
-        Column("Source", "text"),
-        Column("Kind", "text"),
-        Column("Status", "text"),
-        Column("Runs"),
-        *(Column(f"Rows {key.replace('_', ' ')}") for key in keys),
-    ]
+    figure.columns += [Column(f"Rows {key.replace('_', ' ')}") for key in keys]
     figure.rows = [
         [source, run.kind, run.status, run.runs, *(run.rows.get(key, 0) for key in keys)]
         for source, run in runs
@@ -537,6 +534,7 @@ def imports_figure(session: Session, query: Query) -> Figure:
 def scores_figure(session: Session, query: Query) -> Figure:
     result = service.scores(session, query.filters)
     figure = Figure("scores", "Lead scores")
+    figure.columns = [Column("Score", "text"), Column("Leads")]
     figure.tiles = [
         ("Scored", f"{result.scored:,}"),
         ("Unscored", f"{result.unscored:,}"),
@@ -555,7 +553,6 @@ def scores_figure(session: Session, query: Query) -> Figure:
         + f"; {result.unscored:,} unscored.",
         buckets,
     )
-    figure.columns = [Column("Score", "text"), Column("Leads")]
     figure.rows = [[bar.label, int(bar.value)] for bar in buckets]
     figure.rows.append(["unscored", result.unscored])
     return figure
