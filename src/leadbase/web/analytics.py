@@ -77,7 +77,9 @@ class Query:
 
     @property
     def form(self) -> dict[str, str]:
-        return {**self.view.form, **self.own}
+        """The values the form shows: a choice not made shows its default."""
+        chosen = {name: value or DEFAULTS.get(name, "") for name, value in self.own.items()}
+        return {**self.view.form, **chosen}
 
     # Read once a request: two figures show parts of it.
     enrichment: Enrichment | None = None
@@ -361,8 +363,8 @@ def funnel_figure(session: Session, query: Query) -> Figure:
     stages = []
     for index, stage in enumerate(result.stages):
         note = ""
-        if index:
-            before = result.stages[index - 1]
+        before = result.stages[index - 1] if index else None
+        if before is not None and before.conversion is not None:
             note = f"{_percent(before.conversion)} of {before.stage}"
         if stage.median_days is not None and stage.stage != FUNNEL_STAGES[-1]:
             note += ("; " if note else "") + f"{stage.median_days:.1f} days median"

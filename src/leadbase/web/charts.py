@@ -137,7 +137,7 @@ def _empty(chart_id: str, kind: str, title: str, description: str) -> Markup:
 # --- line chart --------------------------------------------------------------------------
 
 LINE_HEIGHT = 240
-LINE_MARGIN = (16, 16, 40, 56)  # top, right, bottom, left
+LINE_MARGIN = (16, 40, 40, 56)  # top, right, bottom, left (room for the last label)
 LEGEND_ROW = 22
 
 
