@@ -16,7 +16,7 @@ import pytest
 
 from leadbase import context
 from leadbase.leads import service as leads_service
-from leadbase.models import LeadEvent, SalesLead
+from leadbase.models import AirtableRun, DuplicateCluster, LeadEvent, SalesLead
 from leadbase.web import analytics
 from tests.browser import ConsoleServer, SignedInClient
 
@@ -155,6 +155,54 @@ def test_every_figure_shows_chart_table_and_csv(
 
     # Each CSV is its table, numbers ungrouped.
     for slug in ("leads", "breakdown", "funnel", "activities", "scores", "enrichment"):
+        assert downloaded(client, slug) == without_grouping(table(html, slug)), slug
+
+
+def test_providers_duplicates_and_runs(server: ConsoleServer, client: SignedInClient) -> None:
+    ids = seed(server)
+    steps = {
+        "a1@example.com": ("completed", [("hunter", "ok"), ("clearbit", "no_data")]),
+        "a2@example.com": ("completed", [("hunter", "ok"), ("clearbit", "ok")]),
+        "m1@example.com": ("failed", [("hunter", "error")]),
+    }
+    with server.database.unit_of_work() as uow:
+        for email, (status, done) in steps.items():
+            lead = uow.session.get(SalesLead, ids[email])
+            assert lead is not None
+            lead.enrichment_status = status
+            lead.enrichment_data = {"steps": [{"provider": p, "status": s} for p, s in done]}
+        uow.session.add(
+            DuplicateCluster(
+                fingerprint="f" * 64,
+                lead_ids=[ids["a1@example.com"], ids["a2@example.com"]],
+                score=0.9,
+                reasons=["same name"],
+                action="review",
+                status="open",
+            )
+        )
+        uow.session.add(
+            AirtableRun(kind="push", status="succeeded", actor="user:x", counts={"pushed": 3})
+        )
+    html = client.get("/analytics").text
+    assert 'data-role="figure-error"' not in html
+    assert table(html, "providers")[1:] == [
+        ["clearbit", "2", "1", "1", "0", "0", "50.0"],
+        ["hunter", "3", "2", "0", "1", "0", "66.7"],
+    ]
+    assert table(html, "enrichment")[1:] == [
+        ["completed", "2", "40.0"],
+        ["pending", "2", "40.0"],
+        ["failed", "1", "20.0"],
+    ]
+    assert 'aria-labelledby="chart-providers-title' in html and "66.7% (2 of 3 runs)" in html
+    assert table(html, "duplicates")[1:] == [["open", "review", "1"]]
+    assert table(html, "imports") == [
+        ["Source", "Kind", "Status", "Runs", "Rows pushed"],
+        ["Airtable", "push", "succeeded", "1", "3"],
+    ]
+    assert "Airtable push, succeeded" in html
+    for slug in ("providers", "duplicates", "imports"):
         assert downloaded(client, slug) == without_grouping(table(html, slug)), slug
 
 

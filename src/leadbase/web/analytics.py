@@ -507,6 +507,11 @@ def duplicates_figure(session: Session, query: Query) -> Figure:
 RUN_SOURCES = {"imports": "File import", "apify": "Apify", "airtable": "Airtable"}
 
 
+def _run_name(source: str, kind: str) -> str:
+    """ "Airtable push"; a file import or an Apify run has one kind only."""
+    return source if kind in ("file", "apify") else f"{source} {kind}"
+
+
 def imports_figure(session: Session, query: Query) -> Figure:
     result = service.imports(session, query.filters)
     figure = Figure("imports", "Imports and syncs")
@@ -516,7 +521,7 @@ def imports_figure(session: Session, query: Query) -> Figure:
     if not runs:
         figure.empty = "No imports or syncs ran in this range."
         return figure
-    bars = [Bar(f"{source} {run.kind}, {run.status}", run.runs) for source, run in runs]
+    bars = [Bar(f"{_run_name(source, run.kind)}, {run.status}", run.runs) for source, run in runs]
     total = sum(run.runs for _, run in runs)
     figure.chart = charts.bar_chart(
         "chart-imports",
