@@ -29,7 +29,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from leadbase.db import chunked
 from leadbase.leads import listing as leads_listing
+from leadbase.leads import repository as leads_repository
 from leadbase.leads.listing import Listing
 from leadbase.models import (
     AirtableRun,
@@ -115,12 +117,164 @@ def between(column: Any, since: date | None, until: date | None) -> list[ColumnE
     return conditions
 
 
+# --- counting by period: one index range a cell ---------------------------------------
+#
+# GROUP BY a period expression reads every entry of an index, computes the
+# expression for each and sorts them all (SQLite: 0.3 s for 190k leads). A
+# count of the entries of one index range needs neither: so a period's
+# count is "created_at in [start, end)" counted on the (value, created_at)
+# or (created_at, id) index, each cell a scalar subquery, many cells one
+# statement. Past MAX_CELLS cells (days by country over years) GROUP BY is
+# the cheaper way after all.
+
+MAX_CELLS = 2000
+CELLS_A_STATEMENT = 400  # SQLite allows 2,000 result columns
+
+
+def period_start(moment: datetime, interval: str) -> date:
+    day = moment.astimezone(UTC).date()
+    if interval == "week":
+        return day - timedelta(days=day.weekday())
+    if interval == "month":
+        return day.replace(day=1)
+    return day
+
+
+def next_period(start: date, interval: str) -> date:
+    if interval == "day":
+        return start + timedelta(days=1)
+    if interval == "week":
+        return start + timedelta(days=7)
+    return (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def periods(first: datetime, last: datetime, interval: str) -> list[date]:
+    """The starts of the periods from the one holding ``first`` to the one holding ``last``."""
+    starts = [period_start(first, interval)]
+    end = period_start(last, interval)
+    while starts[-1] < end:
+        starts.append(next_period(starts[-1], interval))
+    return starts
+
+
+def _span_of(
+    session: Session, query: Select[Any], column: Any, since: date | None, until: date | None
+) -> tuple[datetime, datetime] | None:
+    """The range to cut into periods: since..until, else the rows' first and last."""
+    first = _start(since) if since is not None else None
+    last = _start(until) if until is not None else None
+    if first is None or last is None:
+        found = session.execute(
+            query.with_only_columns(func.min(column), func.max(column), maintain_column_froms=True)
+        ).one()
+        if found[0] is None:
+            return None
+        first = first or _aware(found[0])
+        last = last or _aware(found[1])
+    return (first, last) if first <= last else None
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def cell_counts(
+    session: Session,
+    query: Select[Any],
+    column: Any,
+    interval: str,
+    *,
+    by: Any = None,
+    values: Sequence[Any] = (),
+    since: date | None = None,
+    until: date | None = None,
+) -> Counter[GroupKey] | None:
+    """``query``'s rows by (period of ``column``[, ``by`` value]), one
+    index range count a cell; rows whose ``by`` is none of ``values`` count
+    under None. None: too many cells (the caller groups instead)."""
+    span = _span_of(session, query, column, since, until)
+    if span is None:
+        return Counter()
+    starts = periods(*span, interval)
+    keys: list[Any] = [None, *values] if by is not None else [None]
+    if len(starts) * len(keys) > MAX_CELLS:
+        return None
+    cells = [(start, value) for start in starts for value in keys]
+    counts: Counter[GroupKey] = Counter()
+    for chunk in chunked(cells, CELLS_A_STATEMENT):
+        subqueries = []
+        for start, value in chunk:
+            # The first and last periods may stick out of since..until.
+            low = max(_start(start), _start(since)) if since is not None else _start(start)
+            end = _start(next_period(start, interval))
+            if until is not None:
+                end = min(end, _start(until + timedelta(days=1)))
+            cell = query.where(column >= low, column < end)
+            if value is not None:
+                cell = cell.where(by == value)
+            subqueries.append(
+                cell.with_only_columns(func.count(), maintain_column_froms=True).scalar_subquery()
+            )
+        row = session.execute(select(*subqueries)).one()
+        for (start, value), n in zip(chunk, row, strict=True):
+            counts[(start.isoformat(), value) if by is not None else (start.isoformat(),)] += int(n)
+    if by is not None:  # the period's total, less its valued cells: the rest
+        for start in starts:
+            label = start.isoformat()
+            counts[(label, None)] -= sum(counts[(label, value)] for value in values)
+    return +counts
+
+
 # --- leads ------------------------------------------------------------------------------
 
 
 def _grouped(session: Session, query: Select[Any], keys: Sequence[Any]) -> Counter[GroupKey]:
-    counted = query.with_only_columns(*keys, func.count()).group_by(*keys)
+    counted = query.with_only_columns(*keys, func.count(), maintain_column_froms=True)
+    counted = counted.group_by(*keys)
     return Counter({tuple(row[:-1]): int(row[-1]) for row in session.execute(counted)})
+
+
+def leads_by_period(
+    session: Session,
+    wanted: Listing,
+    interval: str,
+    by: Any = None,
+    *,
+    since: date | None = None,
+    until: date | None = None,
+) -> Counter[GroupKey]:
+    """The leads of ``wanted`` created in the range by (period[, ``by``]):
+    by index range counts (``cell_counts``), less the deleted ones; by
+    GROUP BY when the cells are too many or the list is a search."""
+    keys: list[Any] = [period(session, SalesLead.created_at, interval)]
+    if by is not None:
+        keys.append(by)
+    every = dataclasses.replace(wanted, include_deleted=True)
+    query = leads_listing.query(session, every)
+    counts = None
+    if not wanted.searched:
+        values = (
+            leads_repository.distinct_values(session, by.key, MAX_CELLS) if by is not None else []
+        )
+        if len(values) < MAX_CELLS:
+            counts = cell_counts(
+                session,
+                query,
+                SalesLead.created_at,
+                interval,
+                by=by,
+                values=values,
+                since=since,
+                until=until,
+            )
+    if counts is None:
+        return lead_counts(session, wanted, keys, since=since, until=until)
+    if not wanted.include_deleted:
+        deleted = query.where(
+            SalesLead.is_deleted == true(), *between(SalesLead.created_at, since, until)
+        )
+        counts.subtract(_grouped(session, deleted, keys))
+    return +counts
 
 
 def lead_counts(

@@ -85,11 +85,12 @@ def lead_counts(
     by: LeadDimension | None = None,
 ) -> LeadCounts:
     """Leads created per period (and per value of ``by``), oldest period first."""
-    keys: list[Any] = [repository.period(session, SalesLead.created_at, interval)]
-    if by is not None:
-        keys.append(BY_COLUMNS[by])
-    counts = repository.lead_counts(
-        session, _listing(session, filters), keys, since=filters.since, until=filters.until
+    counts = repository.leads_by_period(
+        session,
+        _listing(session, filters),
+        interval,
+        BY_COLUMNS[by] if by is not None else None,
+        **_span(filters),
     )
     rows = _period_rows(counts, by is not None)
     return LeadCounts(interval=interval, by=by, total=sum(counts.values()), rows=rows)
