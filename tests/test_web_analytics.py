@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from html import unescape
 
 import pytest
+import sqlalchemy
 
 from leadbase import context
 from leadbase.leads import service as leads_service
@@ -259,6 +260,24 @@ def test_bad_filters_say_what_is_wrong(client: SignedInClient) -> None:
     assert answer.status_code == 422 and "ends before it starts" in answer.text
     assert client.get("/analytics/leads.csv?lead_status=won").status_code == 422
     assert client.get("/analytics/nothing.csv").status_code == 404
+
+
+def test_a_figure_that_cannot_be_read_shows_its_error_and_the_others_show(
+    server: ConsoleServer, client: SignedInClient
+) -> None:
+    seed(server)
+    with server.database.unit_of_work() as uow:  # the Airtable runs' table is gone
+        uow.session.execute(sqlalchemy.text("DROP TABLE airtable_runs"))
+    answer = client.get("/analytics")
+    assert answer.status_code == 200
+    assert answer.text.count('data-role="figure-error"') == 1
+    error = answer.text.index('data-role="figure-error"')
+    assert answer.text.rindex('data-figure="', 0, error) == answer.text.index(
+        'data-figure="imports"'
+    )
+    assert table(answer.text, "funnel")[1][:2] == ["new", "5"]
+    assert client.get("/analytics/imports.csv").status_code == 503
+    assert client.get("/analytics/funnel.csv").status_code == 200
 
 
 def test_signed_out_is_sent_to_sign_in(server: ConsoleServer) -> None:
