@@ -35,6 +35,7 @@ from leadbase.analytics.schemas import (
     ActivityDimension,
     Enrichment,
     Interval,
+    LeadCounts,
     LeadDimension,
     LeadFilters,
     PeriodCount,
@@ -81,7 +82,8 @@ class Query:
         chosen = {name: value or DEFAULTS.get(name, "") for name, value in self.own.items()}
         return {**self.view.form, **chosen}
 
-    # Read once a request: two figures show parts of it.
+    # Read once a request: two figures show parts of each.
+    lead_counts: LeadCounts | None = None
     enrichment: Enrichment | None = None
 
     @property
@@ -293,9 +295,17 @@ def _trend_table(figure: Figure, periods: list[str], series: list[Series]) -> No
         figure.rows.append([period, *values, sum(values)])
 
 
+def _lead_counts(session: Session, query: Query) -> LeadCounts:
+    if query.lead_counts is None:
+        query.lead_counts = service.lead_counts(
+            session, query.filters, interval=query.interval, by=query.by
+        )
+    return query.lead_counts
+
+
 def leads_figure(session: Session, query: Query) -> Figure:
     interval, by = query.interval, query.by
-    counts = service.lead_counts(session, query.filters, interval=interval, by=by)
+    counts = _lead_counts(session, query)
     figure = Figure("leads", f"Leads created per {interval}, by {by}")
     periods, series = trend(counts.rows, interval, order=LEAD_STATUSES if by == "status" else ())
     _trend_table(figure, periods, series)
@@ -316,7 +326,7 @@ def leads_figure(session: Session, query: Query) -> Figure:
 
 def breakdown_figure(session: Session, query: Query) -> Figure:
     by = query.by
-    counts = service.lead_counts(session, query.filters, interval="month", by=by)
+    counts = _lead_counts(session, query)  # the trend's counts, summed over its periods
     figure = Figure("breakdown", f"Leads by {by}")
     figure.columns = [
         Column(DIMENSIONS[by], "text"),
