@@ -137,7 +137,7 @@ def test_every_figure_shows_chart_table_and_csv(
         ["qualified", "1", "20.0"],
     ]
     funnel = table(html, "funnel")
-    assert funnel[0][:3] == ["Stage", "Reached", "On to the next (%)"]
+    assert funnel[0][:3] == ["Stage", "Reached", "On to next (%)"]
     assert [row[:3] for row in funnel[1:]] == [
         ["new", "5", "40.0"],
         ["contacted", "2", "50.0"],
@@ -244,7 +244,7 @@ def test_empty_database_shows_empty_states(client: SignedInClient) -> None:
     assert 'data-role="figure-error"' not in html
     assert "<table" not in html
     assert downloaded(client, "funnel") == [
-        ["Stage", "Reached", "On to the next (%)", "Median days in stage", "Left the stage"]
+        ["Stage", "Reached", "On to next (%)", "Median days", "Left"]
     ]
 
 

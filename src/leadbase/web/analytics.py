@@ -363,9 +363,9 @@ def funnel_figure(session: Session, query: Query) -> Figure:
     figure.columns = [
         Column("Stage", "text"),
         Column("Reached"),
-        Column("On to the next (%)", "percent"),
-        Column("Median days in stage", "days"),
-        Column("Left the stage"),
+        Column("On to next (%)", "percent"),
+        Column("Median days", "days"),
+        Column("Left"),
     ]
     if not result.leads:
         figure.empty = "No leads match these filters."
@@ -393,8 +393,9 @@ def funnel_figure(session: Session, query: Query) -> Figure:
     figure.rows.append(["lost", result.lost, None, None, None])
     figure.tiles = [("Leads", f"{result.leads:,}"), ("Lost", f"{result.lost:,}")]
     figure.note = (
-        "A stage counts the leads at it or past it now, or once. Conversion is "
-        "the share that reached the next stage; days in stage are from status changes."
+        "A stage counts the leads at it or past it now, or once. On to next: the "
+        "share that reached the next stage. Median days: spent in the stage by the "
+        "leads that left it (Left), from their status changes."
     )
     return figure
 
