@@ -23,6 +23,7 @@ from leadbase.cli import app
 from leadbase.client import LeadDatabase
 from leadbase.config import get_settings
 from leadbase.db import Database, bulk_insert
+from leadbase.errors import ValidationError
 from leadbase.models.lead import LeadEvent
 from leadbase.models.scoring import ScoringModel
 from leadbase.scoring import features, learned
@@ -109,7 +110,20 @@ def test_refuses_to_train_on_too_few_outcomes(sqlite_url: str) -> None:
     )
     with db.db.read_session() as session:
         assert learned.active_model(session) is None
+    with pytest.raises(ValidationError, match="min_each"):
+        learned.train(db.db, min_each=2)
     db.close()
+
+
+def test_title_seniority_and_company_size_buckets() -> None:
+    titles = ["Chief Revenue Officer", "VP Marketing", "Head of Sales", "IT Director"]
+    titles += ["Sales Manager", "Senior Engineer", "Engineer", " ", None]
+    assert [features.seniority(t) for t in titles] == [
+        *("c_level", "vp", "vp", "director", "manager", "senior", "individual"),
+        *("unknown", "unknown"),
+    ]
+    sizes = [(120, 50, 200), (None, 50, 200), (None, None, 200), (None, None, None)]
+    assert [features._company_size(*size) for size in sizes] == [120.0, 125.0, 200.0, None]
 
 
 def test_learns_the_outcome_from_fields_and_activities(
