@@ -23,6 +23,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -101,7 +102,9 @@ NUMERIC_COLUMNS = (
 MAX_VALUES_PER_PREFIX = 40
 
 
+@lru_cache(maxsize=4096)
 def seniority(title: str | None) -> str:
+    """The title's bucket (cached: titles repeat across leads)."""
     if not title or not title.strip():
         return "unknown"
     for bucket, pattern in SENIORITY:
@@ -125,19 +128,25 @@ def _indicator(row: Row, prefix: str, value: Any) -> None:
         row[f"{prefix}={text[:100]}"] = 1.0
 
 
+@lru_cache(maxsize=4096)
+def _domain_flags(domain: str) -> tuple[float, float]:
+    """(free-mail, disposable) of an email domain, cached: domains repeat."""
+    return float(is_free_mail(domain)), float(is_disposable(domain))
+
+
 def _field_row(lead: Any) -> Row:
     """The stored fields of one lead (a row of ``_lead_rows``)."""
     email = lead.email or ""
-    domain = domain_of(email) if "@" in email else ""
+    free_mail, disposable = _domain_flags(domain_of(email)) if "@" in email else (0.0, 0.0)
     size = _company_size(lead.employee_count, lead.employee_size_min, lead.employee_size_max)
     tags = [t for t in (lead.tags or []) if isinstance(t, str) and t.strip()]
     filled = sum(1 for name in COMPLETENESS_FIELDS if getattr(lead, name))
     row: Row = {
         "has_email": float(bool(email)),
         "email_verified": float(bool(lead.email_verified)),
-        "email_free_mail": float(bool(domain) and is_free_mail(domain)),
+        "email_free_mail": free_mail,
         "email_role_account": float(bool(email) and is_role_account(email)),
-        "email_disposable": float(bool(domain) and is_disposable(domain)),
+        "email_disposable": disposable,
         "has_phone": float(bool(lead.phone)),
         "phone_verified": float(bool(lead.phone_verified)),
         "has_linkedin": float(bool(lead.linkedin_url)),
@@ -176,7 +185,9 @@ def lead_features(
     before_outcome: bool = False,
 ) -> dict[str, Row]:
     """Feature rows of the (existing) leads among ``lead_ids``: three
-    queries per 500 leads, whatever their activity count."""
+    queries per 500 leads, whatever their activity count: the leads, their
+    activity counts by (event type, outcome), and per lead the first and
+    last activity, page views and pages."""
     now = now or datetime.now(UTC)
     rows: dict[str, Row] = {}
     for chunk in chunked(list(lead_ids)):
@@ -184,31 +195,29 @@ def lead_features(
         for lead in _lead_rows(session, chunk):
             rows[lead.id] = _field_row(lead)
             as_of[lead.id] = (before_outcome and lead.status_changed_at) or now
-        firsts: dict[str, datetime] = {}
-        lasts: dict[str, datetime] = {}
-        for lead_id, event_type, outcome, count, first, last in _activity_rows(
-            session, chunk, before_outcome
-        ):
+        for lead_id, event_type, outcome, count in _activity_rows(session, chunk, before_outcome):
             row = rows[lead_id]
             row["activities"] += count
             row[f"events={event_type}"] = row.get(f"events={event_type}", 0.0) + count
             if outcome:
                 key = f"outcome={outcome.strip()[:50]}"
                 row[key] = row.get(key, 0.0) + count
-            firsts[lead_id] = min(first, firsts.get(lead_id, first))
-            lasts[lead_id] = max(last, lasts.get(lead_id, last))
-        for lead_id, views, pages in _web_rows(session, chunk, before_outcome):
+        spans: dict[str, tuple[datetime, datetime]] = {}
+        for lead_id, first, last, views, pages in _per_lead_rows(session, chunk, before_outcome):
+            spans[lead_id] = (first, last)
             rows[lead_id]["page_views"] = float(views or 0)
             rows[lead_id]["pages"] = float(pages or 0)
         for lead_id in chunk:
             row_or_none = rows.get(lead_id)
             if row_or_none is not None:
-                _finish(row_or_none, firsts.get(lead_id), lasts.get(lead_id), as_of[lead_id])
+                _finish(row_or_none, spans.get(lead_id), as_of[lead_id])
     return rows
 
 
-def _finish(row: Row, first: datetime | None, last: datetime | None, as_of: datetime) -> None:
-    """Counts on a log scale (ten calls are not ten times one), and recency."""
+def _finish(row: Row, span: tuple[datetime, datetime] | None, as_of: datetime) -> None:
+    """Counts on a log scale (ten calls are not ten times one), and recency
+    from the (first, last) activity."""
+    first, last = span or (None, None)
     for key, value in row.items():
         if key in ("activities", "page_views", "pages") or key.startswith(("events=", "outcome=")):
             row[key] = math.log1p(value)
@@ -266,18 +275,11 @@ def _events_from(before_outcome: bool) -> Any:
 
 def _activity_rows(
     session: Session, lead_ids: Sequence[str], before_outcome: bool
-) -> Iterable[tuple[str, str, str | None, int, datetime, datetime]]:
-    """Counts, first and last time per (lead, event type, outcome): one
-    GROUP BY over the (lead_id, event_type) index."""
+) -> Iterable[tuple[str, str, str | None, int]]:
+    """Counts per (lead, event type, outcome): one GROUP BY over the
+    (lead_id, event_type) index."""
     stmt = (
-        select(
-            LeadEvent.lead_id,
-            LeadEvent.event_type,
-            LeadEvent.outcome,
-            func.count(),
-            func.min(LeadEvent.event_timestamp),
-            func.max(LeadEvent.event_timestamp),
-        )
+        select(LeadEvent.lead_id, LeadEvent.event_type, LeadEvent.outcome, func.count())
         .select_from(_events_from(before_outcome))
         .where(_activity_filter(lead_ids, before_outcome))
         .group_by(LeadEvent.lead_id, LeadEvent.event_type, LeadEvent.outcome)
@@ -313,19 +315,23 @@ def _json_text(dialect: str, key: str) -> str:
     return f"json_extract(lead_events.event_data, '$.{key}')"
 
 
-def _web_rows(
+def _per_lead_rows(
     session: Session, lead_ids: Sequence[str], before_outcome: bool
-) -> Iterable[tuple[str, float | None, int]]:
-    """Page views (summed) and distinct pages per lead, from event_data."""
+) -> Iterable[tuple[str, datetime, datetime, float | None, int]]:
+    """First and last activity, page views (summed) and distinct pages (from
+    event_data) per lead: timestamps are converted once a lead, not once a
+    (type, outcome) group."""
     dialect = session.get_bind().dialect.name
     stmt: Select[Any] = (
         select(
             LeadEvent.lead_id,
+            func.min(LeadEvent.event_timestamp),
+            func.max(LeadEvent.event_timestamp),
             func.sum(literal_column(_json_number(dialect, "page_views"))),
             func.count(func.distinct(literal_column(_json_text(dialect, "page")))),
         )
         .select_from(_events_from(before_outcome))
-        .where(_activity_filter(lead_ids, before_outcome), LeadEvent.event_data.is_not(None))
+        .where(_activity_filter(lead_ids, before_outcome))
         .group_by(LeadEvent.lead_id)
     )
     return session.execute(stmt).tuples()
