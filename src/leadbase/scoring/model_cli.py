@@ -29,7 +29,9 @@ def train(
     leads, keep the better held-out AUC, and make it the active model."""
     database = Database()
     try:
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=err) as bar:
+        with Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), console=err, transient=True
+        ) as bar:
             bar.add_task("training on converted and lost leads", total=None)
             result = learned.train(database, min_each=min_outcomes, seed=seed)
     except learned.TooFewOutcomesError as exc:
