@@ -117,6 +117,8 @@ def test_every_figure_shows_chart_table_and_csv(
     for slug in analytics.FIGURES:
         assert f'data-figure="{slug}"' in html
     assert 'data-role="figure-error"' not in html
+    timing = page.headers["server-timing"]
+    assert [part.split(";")[0] for part in timing.split(", ")] == list(analytics.FIGURES)
     # Charts are inline SVG images with a name; no inline style anywhere.
     assert html.count('role="img"') == 6
     # No provider ran, no duplicates scan, no import here: those say so.
