@@ -144,7 +144,8 @@ def _choice(query: Query, name: str, allowed: Mapping[str, str], label: str) -> 
 def parse_query(params: Mapping[str, str]) -> Query:
     """Read the page's query. Bad values become messages, never a 500."""
     view = leads_list.parse_view(params)
-    view.errors.pop("cursor", None)  # page links mean nothing here
+    for meaningless_here in ("cursor", "sort"):  # page links and the list's order
+        view.errors.pop(meaningless_here, None)
     own = {name: params.get(name, "").strip() for name in OWN_FIELDS}
     query = Query(view=view, own=own, errors=dict(view.errors))
     if len(own["industry"]) > 100:
