@@ -324,3 +324,15 @@ def test_scoring_is_off_when_score_on_write_is(
     with LeadDatabase(sqlite_url, actor="test:alice") as leads:
         leads.add_lead(ACME_VP)
         assert score_jobs(leads.db) == []
+
+
+def test_the_lead_page_explains_the_score(console: Any) -> None:
+    [lead_id] = console.add_leads([ACME_VP])
+    client = console.client("viewer")
+    assert "Not scored yet" in client.get(f"/leads/{lead_id}").text
+    run_jobs(console.database)
+    html = client.get(f"/leads/{lead_id}").text
+    assert 'data-testid="score-value">49<' in html
+    assert '<th scope="row">Title seniority</th><td class="num">16</td>' in html
+    assert "<td>VP title (VP Engineering)</td>" in html
+    assert "<td>source referral</td>" in html
