@@ -16,15 +16,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from leadbase import audit, context
+from leadbase import audit
 from leadbase.cli import app as cli
 from leadbase.client import LeadDatabase
 from leadbase.config import get_settings
 from leadbase.db import Database
 from leadbase.jobs import service as jobs_service
 from leadbase.jobs.local import LocalRunner
-from leadbase.leads import service as leads_service
-from leadbase.models import AuditLog, Job, LeadEvent, SalesLead, SyncStatus, utcnow
+from leadbase.models import AuditLog, Job, SalesLead, SyncStatus, utcnow
 from leadbase.scoring import service
 from leadbase.scoring.rules import default_rules
 from tests.api_clients import api_settings, signed_in
@@ -130,20 +129,10 @@ def test_an_edit_a_restore_and_an_activity_rescore_the_lead(leads: LeadDatabase)
     assert edited.lead_score == first.lead_score + 4 + 10
     assert edited.version == first.version + 1  # the edit's bump only
 
-    # An activity: a lead_events row as the activities write path stores it,
-    # which then asks for the rescore (written directly here until
-    # activities.service.add_event lands; the job is what this test is about).
-    with context.acting_as("test:alice"), db.unit_of_work() as uow:
-        uow.session.add(
-            LeadEvent(
-                lead_id=lead_id,
-                event_type="demo",
-                outcome="meeting_set",
-                event_timestamp=utcnow() - timedelta(days=2),
-                event_source="api",
-            )
-        )
-        leads_service.rescore(uow, [lead_id])
+    # An activity through the activities write path, which asks for the rescore.
+    leads.add_event(
+        lead_id, "demo", outcome="meeting_set", occurred_at=utcnow() - timedelta(days=2)
+    )
     run_jobs(db)
     engaged = lead_row(db, lead_id)
     assert points(engaged)["engagement"] == 10 + 1 + 8 + 5

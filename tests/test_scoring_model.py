@@ -24,9 +24,10 @@ from leadbase.client import LeadDatabase
 from leadbase.config import get_settings
 from leadbase.db import Database, bulk_insert
 from leadbase.errors import ValidationError
-from leadbase.models.lead import LeadEvent
+from leadbase.models.lead import LeadEvent, SalesLead
 from leadbase.models.scoring import ScoringModel
 from leadbase.scoring import features, learned
+from leadbase.scoring import service as scoring_service
 from tests.api_clients import api_settings, signed_in
 from tests.helpers import audit_entries, unique_word
 
@@ -79,14 +80,27 @@ def _event(
 
 
 def load(db: LeadDatabase, rows: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> list[str]:
+    """The leads and their activities through LeadDatabase, as a script would."""
     ids = db.add_leads([lead for lead, _ in rows], on_duplicate="allow")
     pairs = zip(ids, rows, strict=True)
-    insert_events(db.db, [e | {"lead_id": i} for i, (_, evs) in pairs for e in evs])
+    db.add_events(
+        [
+            {
+                "lead_id": lead_id,
+                "event_type": e["event_type"],
+                "occurred_at": e["event_timestamp"],
+                "outcome": e["outcome"],
+                "data": e["event_data"],
+            }
+            for lead_id, (_, evs) in pairs
+            for e in evs
+        ]
+    )
     return ids
 
 
 def insert_events(database: Database, rows: list[dict[str, Any]]) -> None:
-    # Straight into lead_events until the activities write path lands.
+    # Straight into lead_events: rows at chosen times (created_at too).
     with database.unit_of_work() as uow:
         bulk_insert(uow.session, LeadEvent, rows)
 
@@ -285,4 +299,42 @@ def test_cli_trains_and_refuses(
     assert "held-out AUC gradient_boosting:" in done.output
     assert "(kept)" in done.output and "calibration" in done.output
     assert "model version 1" in done.output and "is now active" in done.output
+    db.close()
+
+
+@pytest.mark.parametrize("mode", ["model", "blend"])
+def test_leadbase_score_uses_the_model_by_setting(
+    trained_db: tuple[LeadDatabase, list[str]], monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    """scoring_mode model replaces the rule score with round(100 p); blend
+    weighs them; each explanation keeps the rules' points and shows each
+    feature's contribution."""
+    db, ids = trained_db
+    rules = scoring_service.rules_in_effect()
+    scoring_service.score_all(db.db, rules)  # rules mode: the rule scores
+    with db.db.read_session() as session:
+        rule_scores = {i: session.get_one(SalesLead, i).lead_score for i in ids[:50]}
+    with context.acting_as("test:trainer"):
+        learned.train(db.db, min_each=50)
+    monkeypatch.setenv("LEADBASE_SCORING_MODE", mode)
+    monkeypatch.setenv("LEADBASE_SCORING_BLEND_WEIGHT", "0.25")
+    get_settings.cache_clear()
+    scoring_service.score_all(db.db, rules)
+    weight = 1.0 if mode == "model" else 0.25
+    with db.db.read_session() as session:
+        model = learned.active_model(session)
+        assert model is not None
+        predicted = model.predict(session, ids[:50])
+        for lead_id in ids[:50]:
+            lead = session.get_one(SalesLead, lead_id)
+            p = predicted[lead_id].probability
+            expected = round((1 - weight) * (rule_scores[lead_id] or 0) + weight * 100 * p)
+            assert abs((lead.lead_score or 0) - expected) <= 1  # p drifts with "now"
+            explanation = lead.score_explanation or {}
+            assert explanation["mode"] == mode
+            assert explanation["rule_score"] == rule_scores[lead_id]
+            assert explanation["points"]  # the rules' reasons stay
+            assert explanation["model"]["version"] == model.version
+            contributions = explanation["model"]["contributions"]
+            assert contributions and {"feature", "points"} <= set(contributions[0])
     db.close()

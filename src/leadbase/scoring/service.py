@@ -17,7 +17,7 @@ from leadbase.errors import NotFoundError
 from leadbase.jobs import service as jobs_service
 from leadbase.leads import service as leads_service
 from leadbase.models import utcnow
-from leadbase.scoring import engine, repository
+from leadbase.scoring import engine, learned, repository
 from leadbase.scoring import rules as rules_module
 from leadbase.scoring.facts import lead_facts
 from leadbase.scoring.rules import Rules
@@ -71,12 +71,42 @@ def rule_scores(
 def combine_with_model(
     session: Session, lead_ids: Sequence[str], scored: dict[str, Scored], settings: Settings
 ) -> dict[str, Scored]:
-    """Where ``settings.scoring_mode`` model or blend combines the rule score
-    with the trained model's (scoring.learned, wired once it lands): model,
-    round(100 p); blend, round((1 - w) rule + w 100 p), the explanation
-    gaining ``"model": {"version", "probability", "contributions"}``.
-    Until then, and with no trained model, the rule score stands."""
-    return scored
+    """``settings.scoring_mode`` model: the trained model's round(100 p);
+    blend: round((1 - w) rule + w 100 p). The explanation keeps the rules'
+    points and gains ``"model": {"version", "probability", "contributions"}``
+    (each feature's share in score points). With no trained model yet the
+    rule score stands, and its explanation says why."""
+    model = learned.active_model(session)
+    if model is None:
+        for _, explanation in scored.values():
+            explanation["model"] = None
+        return scored
+    predictions = model.predict(session, [i for i in lead_ids if i in scored])
+    weight = 1.0 if settings.scoring_mode == "model" else settings.scoring_blend_weight
+    combined: dict[str, Scored] = {}
+    for lead_id, (rule_score, explanation) in scored.items():
+        prediction = predictions.get(lead_id)
+        if prediction is None:
+            combined[lead_id] = (rule_score, explanation)
+            continue
+        score = round((1 - weight) * rule_score + weight * 100 * prediction.probability)
+        score = max(0, min(100, score))
+        combined[lead_id] = (
+            score,
+            {
+                **explanation,
+                "score": score,
+                "mode": settings.scoring_mode,
+                "rule_score": rule_score,
+                "model": {
+                    "version": model.version,
+                    "weight": weight,
+                    "probability": round(prediction.probability, 4),
+                    "contributions": prediction.contributions,
+                },
+            },
+        )
+    return combined
 
 
 def score_chunk(
