@@ -38,6 +38,20 @@ router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
 Reader = Annotated[Principal, Depends(get_principal)]
 
 
+# A day as YYYY-MM-DD only: a date parameter would also take a number of
+# seconds ("until=0" meaning 1970-01-01).
+DAY = r"^\d{4}-\d{2}-\d{2}$"
+
+
+def _day(name: str, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValidationError(name, "is not a day (YYYY-MM-DD)") from None
+
+
 def lead_filters(
     q: Annotated[str | None, Query(max_length=200, description="As GET /leads")] = None,
     tag: Annotated[str | None, Query(min_length=1, max_length=50)] = None,
@@ -51,13 +65,18 @@ def lead_filters(
     industry: Annotated[str | None, Query(max_length=100, description=IGNORING_CASE)] = None,
     company_id: Annotated[str | None, Query(max_length=36)] = None,
     include_deleted: bool = False,
-    since: Annotated[date | None, Query(description="From this day on (UTC), YYYY-MM-DD")] = None,
+    since: Annotated[
+        str | None,
+        Query(pattern=DAY, description="From this day on (UTC), YYYY-MM-DD"),
+    ] = None,
     until: Annotated[
-        date | None, Query(description="Up to and including this day (UTC), YYYY-MM-DD")
+        str | None,
+        Query(pattern=DAY, description="Up to and including this day (UTC), YYYY-MM-DD"),
     ] = None,
 ) -> LeadFilters:
     """GET /leads's filters plus the time range, checked."""
-    if since is not None and until is not None and until < since:
+    first, last = _day("since", since), _day("until", until)
+    if first is not None and last is not None and last < first:
         raise ValidationError("until", "must be on or after since")
     return LeadFilters(
         q=q,
@@ -70,8 +89,8 @@ def lead_filters(
         industry=industry,
         company_id=company_id,
         include_deleted=include_deleted,
-        since=since,
-        until=until,
+        since=first,
+        until=last,
     )
 
 
