@@ -186,6 +186,10 @@ def _activity_routes(s: Sweep) -> None:
     s.call("POST", "/api/v1/events/bulk", ADMIN, json=rows)
 
 
+def _scoring_routes(s: Sweep) -> None:
+    s.call("POST", "/api/v1/scoring/run", EDITOR)
+
+
 def _enrichment_routes(s: Sweep) -> None:
     s.call("POST", "/api/v1/leads/quick-add", EDITOR, json={"email": "quick@example.com"})
     s.call("POST", "/api/v1/enrichment/run", EDITOR, json={"limit": 5})
@@ -248,6 +252,7 @@ SWEEPS: list[Callable[[Sweep], None]] = [
     _company_routes,
     _lead_routes,
     _activity_routes,
+    _scoring_routes,
     _enrichment_routes,
     _duplicate_routes,
     _import_routes,

@@ -49,6 +49,7 @@ from leadbase.models import (
     LeadSource,
     MigrationLog,
     SalesLead,
+    ScoringModel,
 )
 from leadbase.views import service as views_service
 from leadbase.views.schemas import ColumnsIn, SavedViewIn
@@ -339,6 +340,23 @@ def populate(url: str) -> None:
                         "cursor": NOW.replace(microsecond=9),
                         "started_at": NOW,
                         "finished_at": NOW,
+                    }
+                ],
+            )
+            connection.execute(
+                insert(ScoringModel),
+                [
+                    {
+                        "id": "model-1",
+                        "version": 1,
+                        "algorithm": "logistic_regression",
+                        "features": ["events=demo", "country=GB"],
+                        "metrics": {"auc": 0.91, "brier": 0.12},
+                        # Bytes of every value (the estimator is binary on every database).
+                        "estimator": bytes(range(256)) * 3,
+                        "is_active": True,
+                        "trained_by": "test:trainer",
+                        "created_at": NOW,
                     }
                 ],
             )

@@ -19,6 +19,7 @@ Backups are written to a private (0600) temporary file that takes the name
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import gzip
 import io
@@ -57,7 +58,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.base import Executable
-from sqlalchemy.types import JSON, Numeric
+from sqlalchemy.types import JSON, LargeBinary, Numeric
 
 from leadbase import schema
 from leadbase.errors import LeadbaseError
@@ -190,6 +191,8 @@ def _encode(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, Decimal):
         return str(value)
+    if isinstance(value, bytes | memoryview):  # a trained model's estimator
+        return base64.b64encode(value).decode("ascii")
     return value
 
 
@@ -269,6 +272,8 @@ def _decoder(table: Table) -> Callable[[dict[str, Any]], dict[str, Any]]:
             converters[column.key] = datetime.fromisoformat
         elif isinstance(column.type, Numeric) and column.type.asdecimal:
             converters[column.key] = Decimal
+        elif isinstance(column.type, LargeBinary):
+            converters[column.key] = base64.b64decode
 
     def decode(record: dict[str, Any]) -> dict[str, Any]:
         for key, convert in converters.items():

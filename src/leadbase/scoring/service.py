@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from leadbase import audit
 from leadbase.config import Settings, get_settings
 from leadbase.db import Database, UnitOfWork
 from leadbase.errors import NotFoundError
@@ -181,8 +182,11 @@ def run_lead_ids(database: Database, run_id: str) -> list[str]:
 
 
 def queue_all(uow: UnitOfWork) -> str:
-    """One job that scores every active lead."""
-    return jobs_service.enqueue(uow, SCORE_JOB, {"all": True})
+    """One job that scores every active lead; who asked for it is on the
+    chain (the scores it changes are, under the job's own actor)."""
+    job_id = jobs_service.enqueue(uow, SCORE_JOB, {"all": True})
+    audit.append(uow.session, "scoring", job_id, "rescore_all", {"job_id": [None, job_id]})
+    return job_id
 
 
 def stored(session: Session, lead_id: str) -> dict[str, Any]:
