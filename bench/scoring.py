@@ -396,7 +396,7 @@ def model_auc(model: dict[str, Any] | None) -> str:
     return f"version {model['version']}, {model['algorithm']}: {shown or metrics}"
 
 
-def auc_part(args: argparse.Namespace, folder: Path, now: datetime) -> tuple[World, Any, bool]:
+def make_world(args: argparse.Namespace, now: datetime) -> World:
     if args.world == "leadforge":
         world = crm_world.generate(
             args.world_leads, seed=args.seed, difficulty=args.difficulty, held_out=args.held_out
@@ -405,11 +405,10 @@ def auc_part(args: argparse.Namespace, folder: Path, now: datetime) -> tuple[Wor
     else:
         world = crm_world.own(args.world_leads, seed=args.seed, held_out=args.held_out, now=now)
         name = "our own generator (crm_world.own)"
-    converted = sum(world.converted.values())
     print(
         f"world: {name}, seed {args.seed}: "
         f"{len(world.companies):,} companies, {len(world.leads):,} leads "
-        f"({converted:,} converted), {world.event_count():,} activities; "
+        f"({sum(world.converted.values()):,} converted), {world.event_count():,} activities; "
         f"generated in {world.seconds:.1f}s"
     )
     print(
@@ -417,6 +416,22 @@ def auc_part(args: argparse.Namespace, folder: Path, now: datetime) -> tuple[Wor
         f"{sum(world.converted[k] for k in world.held_out):,} of them converted; "
         f"labelled (converted/lost): {len(world.labelled):,}"
     )
+    return world
+
+
+def load_world(folder: Path, world: World) -> tuple[str, dict[str, str], Load]:
+    url = migrated(folder / "world.db")
+    keys = list(world.leads)
+    batches = (
+        [(k, world.leads[k]) for k in keys[at : at + LEAD_CHUNK]]
+        for at in range(0, len(keys), LEAD_CHUNK)
+    )
+    ids, loaded = load(url, world, batches)
+    return url, ids, loaded
+
+
+def auc_part(args: argparse.Namespace, folder: Path, now: datetime) -> tuple[World, Any, bool]:
+    world = make_world(args, now)
     found, vectorizer = baselines(world, now, args.seed)
     best = max(found, key=lambda b: b.auc)
     positives = sum(world.converted[k] for k in world.held_out)
@@ -429,13 +444,7 @@ def auc_part(args: argparse.Namespace, folder: Path, now: datetime) -> tuple[Wor
         )
     if args.baselines_only:
         return world, (best, vectorizer), True
-    url = migrated(folder / "world.db")
-    keys = list(world.leads)
-    batches = (
-        [(k, world.leads[k]) for k in keys[at : at + LEAD_CHUNK]]
-        for at in range(0, len(keys), LEAD_CHUNK)
-    )
-    ids, loaded = load(url, world, batches)
+    url, ids, loaded = load_world(folder, world)
     ours = run_ours(url, world, ids)
     rows = [
         ("leadbase: model probability", ours.auc_probability, ours.score_seconds),
