@@ -520,6 +520,8 @@ def throughput(
     import numpy as np
 
     tiled_features = np.resize(base, (args.leads, base.shape[1]))
+    startup, _ = leadbase_cli(url, ["score", "rules"])
+    print(f"start-up of a leadbase child process (`leadbase score rules`): {startup:.1f}s")
     timings = []
     rule_seconds, _ = leadbase_cli(url, ["score"], LEADBASE_SCORING_MODE="rules")
     timings.append(Timing("leadbase score (rules)", loaded.leads, rule_seconds, raw_floor(path)))
@@ -635,7 +637,7 @@ async def _analytics(url: str, requests: int) -> list[tuple[str, float, float, i
         try:
             auth_service.get_user_by_email(uow.session, READER[0])
         except NotFoundError:
-            auth_service.create_user(uow.session, READER[0], READER[1], "reader")
+            auth_service.create_user(uow.session, READER[0], READER[1], "viewer")
     app = create_app(settings, database)
     last = [0.0]
 
