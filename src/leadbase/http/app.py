@@ -26,6 +26,8 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leadbase import __version__, context, logs, schema
+from leadbase.activities import endpoints as activities_endpoints
+from leadbase.analytics import endpoints as analytics_endpoints
 from leadbase.auth import endpoints as auth_endpoints
 from leadbase.auth import service as auth_service
 from leadbase.auth import user_endpoints
@@ -42,6 +44,7 @@ from leadbase.imports import endpoints as imports_endpoints
 from leadbase.imports.apify import endpoints as apify_endpoints
 from leadbase.jobs import endpoints as jobs_endpoints
 from leadbase.leads import endpoints as leads_endpoints
+from leadbase.scoring import model_endpoints as scoring_model_endpoints
 from leadbase.sync.airtable import endpoints as airtable_endpoints
 from leadbase.web import console, pages
 
@@ -347,6 +350,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         imports_endpoints.router,
         apify_endpoints.router,
         airtable_endpoints.router,
+        activities_endpoints.router,
+        analytics_endpoints.router,
+        scoring_model_endpoints.router,
     ):
         app.include_router(router, dependencies=limited, responses=ERROR_RESPONSES)
     api_docs.install(app)

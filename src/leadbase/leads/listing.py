@@ -1,5 +1,6 @@
 """What a list of leads shows, in one place for GET /api/v1/leads, the
-console's /leads (its pages, its total, "select all matching") and export.
+console's /leads (its pages, its total, "select all matching"), export and
+the analytics figures.
 
 The filters come as people type them; ``resolve`` turns each into the stored
 spellings it means ("fr" finds "France", "apify" finds "Apify"), once, so the
@@ -13,11 +14,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import RowMapping
+from sqlalchemy import RowMapping, Select
 from sqlalchemy.orm import Session
 
 from leadbase.leads import facets, repository
 from leadbase.leads.repository import Position, Sort, TagFilter
+from leadbase.models import SalesLead
 
 
 @dataclass(frozen=True)
@@ -82,4 +84,16 @@ def page(
         after=after,
         limit=limit,
         columns=columns,
+    )
+
+
+def query(session: Session, listing: Listing) -> Select[tuple[SalesLead]]:
+    """Every lead of the list, unordered: a query to count or aggregate
+    over (the analytics figures), not to page through."""
+    return repository.listed(
+        session,
+        listing.filters,
+        q=listing.q,
+        tag=listing.tag,
+        include_deleted=listing.include_deleted,
     )

@@ -333,7 +333,7 @@ def ids_matching(
 ) -> list[str]:
     """Ids of up to ``limit`` leads a list of these filters (and search)
     shows, oldest first."""
-    query = _listed(session, filters, q=q, tag=tag, include_deleted=include_deleted)
+    query = listed(session, filters, q=q, tag=tag, include_deleted=include_deleted)
     ordered = query.with_only_columns(SalesLead.id).order_by(SalesLead.created_at, SalesLead.id)
     return list(session.scalars(ordered.limit(limit)))
 
@@ -989,7 +989,7 @@ def _window_page(
 # --- the console list: its total and "select all matching" (issue 11) ----------------
 
 
-def _listed(
+def listed(
     session: Session,
     filters: dict[str, Any],
     *,
@@ -1016,7 +1016,7 @@ def count_capped(
     result above ``cap`` means "more than cap". The LIMIT inside the
     subquery stops every database after cap + 1 index entries, so a total
     over a million leads costs what one over ten thousand does."""
-    matching = _listed(session, filters, q=q, tag=tag, include_deleted=include_deleted)
+    matching = listed(session, filters, q=q, tag=tag, include_deleted=include_deleted)
     capped = matching.with_only_columns(SalesLead.id).limit(cap + 1).subquery()
     return int(session.scalar(select(func.count()).select_from(capped)) or 0)
 
