@@ -39,9 +39,10 @@
    the baseline gradient boosting's ``predict_proba`` on as many rows).
 3. Analytics. Each ``/api/v1/analytics/...`` endpoint on that database,
    through the app created in this process (httpx's ASGI transport, a
-   bearer token from ``/api/v1/auth/login``), ``--requests`` times one at a
-   time after a few warm-ups: p50 and p99 server time (from the call into
-   the ASGI app to its last byte). Target: p99 < 300 ms.
+   bearer token from ``/api/v1/auth/login``), ``--requests`` times (or as
+   many as fit in ``--budget`` seconds) one at a time after a few warm-ups:
+   p50 and p99 server time (from the call into the ASGI app to its last
+   byte). Target: p99 < 300 ms.
 
 While loading, ``score_on_write`` is off: the loads are set-up, the bulk
 ``leadbase score`` runs are what is measured.
@@ -664,7 +665,7 @@ def _percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
 
 
-async def _analytics(url: str, requests: int) -> list[tuple[str, float, float, int]]:
+async def _analytics(url: str, requests: int, budget: float) -> list[tuple[str, float, float, int]]:
     import httpx
 
     from leadbase import context
@@ -706,26 +707,27 @@ async def _analytics(url: str, requests: int) -> list[tuple[str, float, float, i
             for path in ANALYTICS:
                 for _ in range(WARM_UPS):
                     await client.get(path)
-                times = []
-                for _ in range(requests):
+                times: list[float] = []
+                started = time.perf_counter()
+                while len(times) < requests and time.perf_counter() - started < budget:
                     answer = await client.get(path)
                     if answer.status_code != 200:
                         raise SystemExit(f"{path}: {answer.status_code} {answer.text[:300]}")
                     times.append(last[0] * 1000)
                 results.append(
-                    (path, _percentile(times, 0.5), _percentile(times, 0.99), len(answer.content))
+                    (path, _percentile(times, 0.5), _percentile(times, 0.99), len(times))
                 )
     finally:
         database.dispose()
     return results
 
 
-def analytics(url: str, requests: int) -> bool:
-    results = asyncio.run(_analytics(url, requests))
+def analytics(url: str, requests: int, budget: float) -> bool:
+    results = asyncio.run(_analytics(url, requests, budget))
     print()
-    print(f"{'analytics endpoint (in process, ASGI)':62} {'p50 ms':>7} {'p99 ms':>7} {'bytes':>7}")
-    for path, p50, p99, size in results:
-        print(f"{path.removeprefix('/api/v1/analytics'):62} {p50:>7.1f} {p99:>7.1f} {size:>7,}")
+    print(f"{'analytics endpoint (in process, ASGI)':62} {'p50 ms':>7} {'p99 ms':>7} {'runs':>5}")
+    for path, p50, p99, runs in results:
+        print(f"{path.removeprefix('/api/v1/analytics'):62} {p50:>7.1f} {p99:>7.1f} {runs:>5}")
     met = all(p99 < TARGET_P99_MS for _, _, p99, _ in results)
     print(f"target p99 < {TARGET_P99_MS:.0f} ms on every endpoint: {'met' if met else 'NOT met'}")
     return met
@@ -750,6 +752,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=15)
     parser.add_argument("--leads", type=int, default=100_000, help="leads for part 2 and 3")
     parser.add_argument("--requests", type=int, default=50, help="requests per endpoint (50)")
+    parser.add_argument(
+        "--budget", type=float, default=30.0, help="seconds per endpoint at most (30)"
+    )
     parser.add_argument("--skip-scale", action="store_true", help="the AUC part alone")
     parser.add_argument(
         "--baselines-only", action="store_true", help="the world and the baselines, no leadbase"
@@ -775,7 +780,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{changes:,} status_changed events written, in SQL "
             f"({time.perf_counter() - started:.0f}s)"
         )
-        p99_met = analytics(url, args.requests)
+        p99_met = analytics(url, args.requests, args.budget)
     return 0 if auc_met and p99_met else 1
 
 
