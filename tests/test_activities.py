@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from leadbase import audit
+from leadbase.activities import service
 from leadbase.activities.schemas import MAX_DATA_BYTES
 from leadbase.client import LeadDatabase
 from leadbase.errors import ConflictError, LeadbaseError, NotFoundError, ValidationError
@@ -205,3 +206,58 @@ def test_bad_input_is_refused_and_changes_nothing(leads: LeadDatabase) -> None:
         leads.add_events(rows)
     assert counts(leads) == before
     assert _verified(leads)
+
+
+@pytest.mark.parametrize(
+    ("row", "field"),
+    [
+        ({"lead_id": 7, "event_type": "call"}, "lead_id"),
+        ({"lead_id": "a", "event_type": ["call"]}, "event_type"),
+        ({"lead_id": "a", "event_type": "ca\x00ll"}, "event_type"),
+        ({"lead_id": "a", "event_type": "call", "outcome": "o" * 51}, "outcome"),
+        ({"lead_id": "a", "event_type": "call", "occurred_at": 1700000000}, "occurred_at"),
+        (
+            {"lead_id": "a", "event_type": "call", "occurred_at": "1850-01-01T00:00:00"},
+            "occurred_at",
+        ),
+        ({"lead_id": "a", "event_type": "note", "data": {"at": datetime.now(UTC)}}, "data"),
+        ({"lead_id": "a", "event_type": "note", "data": {"x": float("nan")}}, "data"),
+        ({"lead_id": "a", "event_type": "note", "data": {"note": "a\x00"}}, "data"),
+        ({"lead_id": "a", "event_type": "web_visit", "data": {"page": 3}}, "data.page"),
+        (
+            {"lead_id": "a", "event_type": "web_visit", "data": {"page_views": 1.5}},
+            "data.page_views",
+        ),
+        (
+            {"lead_id": "a", "event_type": "web_visit", "data": {"page_views": True}},
+            "data.page_views",
+        ),
+        (
+            {"lead_id": "a", "event_type": "web_visit", "data": {"duration_seconds": -1}},
+            "data.duration_seconds",
+        ),
+        ({"lead_id": "a", "event_type": "call", 3: "x"}, "3"),
+        (["lead_id"], "row"),
+    ],
+)
+def test_each_bad_value_is_named(row: Any, field: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        service.check(row, datetime.now(UTC))
+    assert caught.value.field == field
+
+
+def test_a_checked_activity_is_kept_as_given_but_trimmed() -> None:
+    now = datetime.now(UTC)
+    row = {"lead_id": " a ", "event_type": " Trade show ", "outcome": "  ", "data": {}}
+    checked = service.check(row, now)
+    assert (checked.lead_id, checked.event_type, checked.outcome) == ("a", "Trade show", None)
+    assert (checked.occurred_at, checked.data) == (now, None)
+    naive = service.check(
+        {"lead_id": "a", "event_type": "x", "occurred_at": "2025-01-02T03:04"}, now
+    )
+    assert naive.occurred_at == datetime(2025, 1, 2, 3, 4, tzinfo=UTC)
+    soon = now + timedelta(hours=20)  # a clock a little ahead is forgiven
+    assert (
+        service.check({"lead_id": "a", "event_type": "x", "occurred_at": soon}, now).occurred_at
+        == soon
+    )

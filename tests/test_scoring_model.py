@@ -269,7 +269,7 @@ def test_model_endpoint_shows_the_active_model(trained_db: tuple[LeadDatabase, l
 
 
 def test_cli_trains_and_refuses(
-    sqlite_url: str, monkeypatch: pytest.MonkeyPatch, trained_db: tuple[LeadDatabase, list[str]]
+    monkeypatch: pytest.MonkeyPatch, trained_db: tuple[LeadDatabase, list[str]]
 ) -> None:
     db, _ids = trained_db
     monkeypatch.setenv("LEADBASE_DATABASE_URL", str(db.db.url))

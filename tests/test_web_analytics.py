@@ -117,6 +117,8 @@ def test_every_figure_shows_chart_table_and_csv(
     for slug in analytics.FIGURES:
         assert f'data-figure="{slug}"' in html
     assert 'data-role="figure-error"' not in html
+    timing = page.headers["server-timing"]
+    assert [part.split(";")[0] for part in timing.split(", ")] == list(analytics.FIGURES)
     # Charts are inline SVG images with a name; no inline style anywhere.
     assert html.count('role="img"') == 6
     # No provider ran, no duplicates scan, no import here: those say so.
@@ -256,6 +258,7 @@ def test_bad_filters_say_what_is_wrong(client: SignedInClient) -> None:
     for text in ("Status: “won”", "From: “yesterday” is not a date", "Per: “year”", "Lines by"):
         assert text in html
     assert 'data-figure="' not in answer.text
+    assert client.get("/analytics?sort=nonsense&after=x").status_code == 200  # not a list
     answer = client.get("/analytics?since=2026-12-02&until=2026-12-01")
     assert answer.status_code == 422 and "ends before it starts" in answer.text
     assert client.get("/analytics/leads.csv?lead_status=won").status_code == 422

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from leadbase import context
 from leadbase.activities import service as activities_service
 from leadbase.models import LeadEvent
+from leadbase.web import lead_timeline
 from tests.browser import ConsoleServer
 
 ADA = {"full_name": "Ada Lovelace", "email": "ada@example.com"}
@@ -123,3 +124,8 @@ def test_a_web_visit_reads_with_its_page_views_and_duration(
     meeting = page.get_by_test_id("timeline-item").filter(has_text="Meeting")
     expect(meeting).to_contain_text("connected · Demo booked")
     expect(meeting).to_contain_text("by editor@example.com")
+
+
+def test_durations_read_as_people_say_them() -> None:
+    said = [lead_timeline.duration(s) for s in (45, 59.6, 120, 125, 3600, 3720, -1, "long")]
+    assert said == ["45 s", "1 min", "2 min", "2 min 5 s", "1 h", "1 h 2 min", "-1", "long"]

@@ -15,6 +15,11 @@ from leadbase.models import LeadEvent, SalesLead
 
 # Ids per IN list: well below every database's parameter limit.
 CHUNK = 5000
+# Rows per INSERT ... RETURNING statement on PostgreSQL and MariaDB: the
+# drivers parse a statement's text in time that grows faster than its
+# length, so SQLAlchemy's 1,000 rows a statement ran at a third of the
+# speed of 100 (10,000 activities: 1,200/s vs 3,300/s on PostgreSQL).
+PAGE = 100
 
 
 class LeadState(NamedTuple):
@@ -52,6 +57,7 @@ def insert_events(session: Session, rows: Sequence[Mapping[str, Any]]) -> list[i
         last = session.execute(select(func.max(table.c.id))).scalar_one()
         return list(range(last - len(rows) + 1, last + 1))
     statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    statement = statement.execution_options(insertmanyvalues_page_size=PAGE)
     return list(session.execute(statement, list(rows)).scalars())
 
 

@@ -141,9 +141,9 @@ def check(row: Mapping[str, Any], now: datetime) -> Activity:
     data), checked; ValidationError names the first bad field."""
     if not isinstance(row, Mapping):
         raise ValidationError("row", "must be an object")
-    unknown = sorted(set(row) - ROW_KEYS)
+    unknown = sorted(str(key) for key in set(row) - ROW_KEYS)
     if unknown:
-        raise ValidationError(str(unknown[0]), "unknown field")
+        raise ValidationError(unknown[0], "unknown field")
     lead_id = _text("lead_id", row.get("lead_id"), 36, required=True)
     assert lead_id is not None
     return Activity(
