@@ -44,6 +44,7 @@ from leadbase.imports import endpoints as imports_endpoints
 from leadbase.imports.apify import endpoints as apify_endpoints
 from leadbase.jobs import endpoints as jobs_endpoints
 from leadbase.leads import endpoints as leads_endpoints
+from leadbase.scoring import endpoints as scoring_endpoints
 from leadbase.scoring import model_endpoints as scoring_model_endpoints
 from leadbase.sync.airtable import endpoints as airtable_endpoints
 from leadbase.web import console, pages
@@ -353,6 +354,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         activities_endpoints.router,
         analytics_endpoints.router,
         scoring_model_endpoints.router,
+        scoring_endpoints.router,
     ):
         app.include_router(router, dependencies=limited, responses=ERROR_RESPONSES)
     api_docs.install(app)
