@@ -9,7 +9,11 @@ runner or the Celery sweeper. Services never commit.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 from leadbase import context
 from leadbase.config import get_settings
@@ -67,6 +71,31 @@ def enqueue(
     )
     uow.after_commit(runner.hand_over, job_id, settings)
     return job_id
+
+
+# --- scheduled chains ---------------------------------------------------------------
+# A schedule (Apify watch, Airtable sync) is one chain of jobs: each run,
+# as it ends, queues the next one a while later. A chain is found by its
+# kind and payload; a run that comes again after a crash must not start a
+# second chain.
+
+
+def chain_waiting(
+    session: Session,
+    kind: str,
+    belongs: Callable[[dict[str, Any]], bool],
+    *,
+    but: str | None = None,
+) -> bool:
+    """Whether a job of ``kind`` whose payload ``belongs`` to the chain is
+    still to run (other than the job ``but``, the one now running)."""
+    return any(belongs(job.payload) and job.id != but for job in repository.waiting(session, kind))
+
+
+def later(uow: UnitOfWork, job_id: str, delay_seconds: float | None) -> None:
+    """Hold a job just queued for ``delay_seconds`` (None or 0: due now)."""
+    if delay_seconds:
+        repository.postpone(uow.session, job_id, utcnow() + timedelta(seconds=delay_seconds))
 
 
 def retry(uow: UnitOfWork, job_id: str) -> Job:

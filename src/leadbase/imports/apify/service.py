@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy.orm import Session
@@ -30,7 +30,6 @@ from leadbase.errors import ConflictError, LeadbaseError, NotFoundError
 from leadbase.imports.apify import repository
 from leadbase.imports.apify.client import TERMINAL_STATUSES, Apify, ApifyError, RunInfo
 from leadbase.imports.apify.profiles import MappedItem, detect_profile, map_item
-from leadbase.jobs import repository as jobs_repository
 from leadbase.jobs import service as jobs_service
 from leadbase.leads import service as leads_service
 from leadbase.models import ApifySyncState, utcnow
@@ -520,16 +519,14 @@ def reschedule_watch(uow: UnitOfWork, actor: str, *, current_job_id: str) -> str
 
 
 def _watch_waiting(session: Session, actor: str, *, but: str | None = None) -> bool:
-    return any(
-        job.payload.get("actor") == actor and job.id != but
-        for job in jobs_repository.waiting(session, WATCH_JOB)
+    return jobs_service.chain_waiting(
+        session, WATCH_JOB, lambda payload: payload.get("actor") == actor, but=but
     )
 
 
 def _enqueue_watch(uow: UnitOfWork, actor: str, delay: float | None) -> str:
     job_id = jobs_service.enqueue(uow, WATCH_JOB, {"actor": actor})
-    if delay:
-        jobs_repository.postpone(uow.session, job_id, utcnow() + timedelta(seconds=delay))
+    jobs_service.later(uow, job_id, delay)
     return job_id
 
 

@@ -210,12 +210,11 @@ def reschedule(
     if not seconds or _scheduled_waiting(uow.session, but=current_job_id):
         return None
     job_id = queue_run(uow, "sync", scheduled=True, settings=settings)
-    jobs_repository.postpone(uow.session, job_id, utcnow() + timedelta(seconds=seconds))
+    jobs_service.later(uow, job_id, seconds)
     return job_id
 
 
 def _scheduled_waiting(session: Session, *, but: str | None = None) -> bool:
-    return any(
-        job.payload.get("scheduled") and job.id != but
-        for job in jobs_repository.waiting(session, SYNC_JOB)
+    return jobs_service.chain_waiting(
+        session, SYNC_JOB, lambda payload: bool(payload.get("scheduled")), but=but
     )
