@@ -257,8 +257,9 @@ def _run(database: Database, payload: dict[str, Any], job_id: str = "job-sync-1"
 
 
 def _jobs(database: Database) -> list[Job]:
+    """The sync jobs (the leads a sync writes queue scoring jobs too)."""
     with database.read_session() as session:
-        return list(session.scalars(select(Job)))
+        return list(session.scalars(select(Job).where(Job.kind == service.SYNC_JOB)))
 
 
 @pytest.fixture

@@ -177,6 +177,15 @@ def _lead_routes(s: Sweep) -> None:
     s.call("POST", "/api/v1/leads/bulk", ADMIN, json=rows)
 
 
+def _activity_routes(s: Sweep) -> None:
+    lead = s.call("POST", "/api/v1/leads", EDITOR, json={"email": "act@example.com"})
+    path = f"/api/v1/leads/{lead['id']}/events"
+    s.call("POST", "/api/v1/leads/{lead_id}/events", EDITOR, path=path, json={"event_type": "call"})
+    rows = [{"lead_id": lead["id"], "event_type": "web_visit"} for _ in range(60)]  # a batch entry
+    s.call("POST", "/api/v1/events/bulk", ADMIN, json=rows[:2])
+    s.call("POST", "/api/v1/events/bulk", ADMIN, json=rows)
+
+
 def _enrichment_routes(s: Sweep) -> None:
     s.call("POST", "/api/v1/leads/quick-add", EDITOR, json={"email": "quick@example.com"})
     s.call("POST", "/api/v1/enrichment/run", EDITOR, json={"limit": 5})
@@ -238,6 +247,7 @@ SWEEPS: list[Callable[[Sweep], None]] = [
     _user_routes,
     _company_routes,
     _lead_routes,
+    _activity_routes,
     _enrichment_routes,
     _duplicate_routes,
     _import_routes,

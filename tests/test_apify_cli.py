@@ -136,21 +136,25 @@ def test_the_watch_job_schedules_the_next(
         # Without LEADBASE_APIFY_WATCH_SECONDS the watch does not repeat.
         done = tasks.watch_actor(_job(database, service.WATCH_JOB, {"actor": ACTOR}))
         assert done is not None and [r["synced"] for r in done["runs"]] == [1]
+        watches = select(func.count()).select_from(Job).where(Job.kind == service.WATCH_JOB)
         with database.read_session() as session:
-            assert session.scalar(select(func.count()).select_from(Job)) == 0
+            assert session.scalar(watches) == 0
+            # The sync's leads: one scoring job for the run, not one per page.
+            [scoring] = session.scalars(select(Job).where(Job.kind != service.WATCH_JOB)).all()
+            assert scoring.kind == "score_leads" and set(scoring.payload) == {"import_run_id"}
 
         monkeypatch.setenv("LEADBASE_APIFY_WATCH_SECONDS", "600")
         get_settings.cache_clear()
         tasks.watch_actor(_job(database, service.WATCH_JOB, {"actor": ACTOR}))
         with database.read_session() as session:
-            jobs = session.scalars(select(Job)).all()
+            jobs = session.scalars(select(Job).where(Job.kind == service.WATCH_JOB)).all()
         assert len(jobs) == 1 and jobs[0].payload == {"actor": ACTOR}
         assert jobs[0].kind == service.WATCH_JOB
         assert jobs[0].next_run_at > utcnow() + timedelta(seconds=590)
         # The job run again (after a crash) does not start a second chain.
         tasks.watch_actor(_job(database, service.WATCH_JOB, {"actor": ACTOR}))
         with database.read_session() as session:
-            assert session.scalar(select(func.count()).select_from(Job)) == 1
+            assert session.scalar(watches) == 1
             assert session.scalar(select(func.count()).select_from(ApifySyncState)) == 1
     finally:
         database.dispose()

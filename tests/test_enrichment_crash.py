@@ -27,6 +27,7 @@ from leadbase import context
 from leadbase.audit import chain
 from leadbase.db import Database
 from leadbase.enrichment.service import ACTOR
+from leadbase.enrichment.tasks import KIND as ENRICH_JOB
 from leadbase.leads import service as leads_service
 from leadbase.models import AuditLog, Company, Job, SalesLead
 from tests.enrichment_servers import DnsServer, WebServer
@@ -80,7 +81,8 @@ def _lead_statuses(db: Database) -> Counter[str]:
 
 
 def _job_statuses(db: Database) -> Counter[str]:
-    query = select(Job.status, func.count()).group_by(Job.status)
+    """The enrichment jobs' statuses (the writes also queue scoring jobs)."""
+    query = select(Job.status, func.count()).where(Job.kind == ENRICH_JOB).group_by(Job.status)
     with db.read_session() as session:
         return Counter({str(status): int(n) for status, n in session.execute(query)})
 
@@ -137,7 +139,7 @@ def _kill_mid_batch_then_restart(
     )
 
     with db.read_session() as session:
-        jobs = {job.id: job for job in session.scalars(select(Job))}
+        jobs = {job.id: job for job in session.scalars(select(Job).where(Job.kind == ENRICH_JOB))}
         leads = {lead.id: lead for lead in session.scalars(select(SalesLead))}
         companies = session.scalars(select(Company).where(Company.domain == DOMAIN)).all()
         verified = chain.verify(session)

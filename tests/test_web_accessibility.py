@@ -32,7 +32,14 @@ def _pages(console: ConsoleServer) -> list[str]:
     (lead_id,) = console.add_leads(
         [{"email": "ada@acmerobotics.io", "full_name": "Ada Lovelace", "company_id": company.id}]
     )
-    return ["/leads", f"/leads/{lead_id}", "/companies", f"/companies/{company.id}", "/sync"]
+    return [
+        "/leads",
+        f"/leads/{lead_id}",
+        "/companies",
+        f"/companies/{company.id}",
+        "/sync",
+        "/analytics",
+    ]
 
 
 def test_every_control_is_labelled_and_pages_fit_360px(

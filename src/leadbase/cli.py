@@ -22,6 +22,7 @@ from leadbase.imports.cli import import_app
 from leadbase.imports.migrate_cli import migrate_json_cmd
 from leadbase.jobs.cli import jobs_app, worker
 from leadbase.logs import LogFormat
+from leadbase.scoring.cli import score_app
 from leadbase.sync.airtable.cli import airtable_app
 
 app = typer.Typer(help="leadbase: a self-hosted lead database.", no_args_is_help=True)
@@ -35,6 +36,7 @@ app.add_typer(dedupe_app, name="dedupe")
 app.add_typer(import_app, name="import")
 app.add_typer(apify_app, name="apify")
 app.add_typer(airtable_app, name="airtable")
+app.add_typer(score_app, name="score")
 app.command("migrate-json")(migrate_json_cmd)
 app.command("worker")(worker)
 app.command("enrich")(enrich)

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import inspect
 
 from leadbase import context
+from leadbase.activities import service as activities_service
 from leadbase.config import Settings
 from leadbase.db import Database, UnitOfWork, serialize_writers
 from leadbase.duplicates import service as duplicates_service
@@ -107,6 +109,40 @@ class LeadDatabase:
         with self._write() as uow:
             service.mark_for_sync(uow, lead_id)
             return True
+
+    # -- activities -----------------------------------------------------------------
+
+    def add_event(
+        self,
+        lead_id: str,
+        event_type: str,
+        *,
+        occurred_at: datetime | str | None = None,
+        outcome: str | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Record an activity (a call, an email, a web visit...) against the
+        lead; returns the event's id. ``occurred_at`` may be in the past."""
+        with self._write() as uow:
+            event = activities_service.add_event(
+                uow,
+                lead_id,
+                event_type,
+                occurred_at=occurred_at,
+                outcome=outcome,
+                data=dict(data) if isinstance(data, Mapping) else data,
+                source="script",
+            )
+            return event.id
+
+    def add_events(self, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+        """Record many activities (each a dict with ``lead_id`` and
+        add_event's keys) in one transaction; ids in input order. All or
+        nothing: a bad row raises its error naming the row (``rows[3].
+        event_type``) and nothing is written."""
+        with self._write() as uow:
+            results = activities_service.add_events(uow, rows, source="script", atomic=True)
+            return [r for r in results if isinstance(r, int)]
 
     # -- duplicates -----------------------------------------------------------------
 

@@ -99,7 +99,7 @@ class Settings(BaseSettings):
         description="a sync also pulls every record (to find deletes) this often",
     )
     score_on_write: bool = Field(
-        default=False,
+        default=True,
         description="every change to a lead or its activities queues a job that scores it again",
     )
     scoring_rules: Path | None = Field(

@@ -94,9 +94,23 @@ def append_rows(
         ]
         append_many(session, entity_type, "create", creates, at=at)
         return
+    append_batch(session, batch_type(entity_type), BATCH_ACTION, rows, fields, at)
+
+
+def append_batch(
+    session: Session,
+    entity_type: str,
+    action: str,
+    rows: Sequence[Mapping[str, Any]],
+    fields: Sequence[str],
+    at: datetime,
+) -> None:
+    """Rows (their ``id`` and ``fields``), all written at ``at``, as batch
+    entries of ``entity_type`` and ``action`` (as few as fit, see the
+    module's docstring), whatever their number: bulk activities use it."""
     columns = functools.partial(_row_columns, fields=fields)
     entries = [(batch_id(at), changes) for changes in _encoded(rows, columns)]
-    append_many(session, batch_type(entity_type), BATCH_ACTION, entries, at=at, raw=True)
+    append_many(session, entity_type, action, entries, at=at, raw=True)
 
 
 def _row_columns(rows: Sequence[Mapping[str, Any]], fields: Sequence[str]) -> str:

@@ -5,6 +5,11 @@ the batch's ``create_many`` entry (``audit.batch``). These reads return it
 as if it were the row's own entry (action "create", {field: [None, value]},
 the batch entry's seq, actor, ip, user agent, request id, time and hash), so
 a history reads the same whichever way the row was created.
+
+Activities recorded in bulk (``activities.service``) are likewise kept in
+batch entries (``lead_event_batch``, ``activity_many``, filed under the
+events' created_at); a lead's entries include each of its activities as
+its own "activity" entry, as one recorded alone has.
 """
 
 from __future__ import annotations
@@ -16,11 +21,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from leadbase.audit import batch
-from leadbase.models import AuditLog, SalesLead
+from leadbase.models import AuditLog, LeadEvent, SalesLead
 
 # Entity types whose creates may be batched, and the model whose created_at
 # names a row's batch entry.
 _BATCHED: dict[str, Any] = {"lead": SalesLead}
+# Where bulk activities are audited (activities.service writes them).
+ACTIVITY_BATCH = batch.batch_type("lead_event")
+ACTIVITY_BATCH_ACTION = "activity_many"
+ACTIVITY_ACTION = "activity"
 
 
 def entries_for(session: Session, entity_type: str, entity_id: str) -> Sequence[AuditLog]:
@@ -30,13 +39,44 @@ def entries_for(session: Session, entity_type: str, entity_id: str) -> Sequence[
         .where(AuditLog.entity_type == entity_type, AuditLog.entity_id == entity_id)
         .order_by(AuditLog.seq)
     ).all()
-    if any(entry.action == "create" for entry in own):
-        return own
-    batched = _batched_creates(session, entity_type, [entity_id])
-    if entity_id not in batched:
-        return own
-    entry, values = batched[entity_id]
-    return sorted([*own, _as_own(entry, entity_type, entity_id, values)], key=_seq)
+    if entity_type == "lead":
+        own = [*own, *_batched_activities(session, entity_id)]
+    if not any(entry.action == "create" for entry in own):
+        batched = _batched_creates(session, entity_type, [entity_id])
+        if entity_id in batched:
+            entry, values = batched[entity_id]
+            own = [*own, _as_own(entry, entity_type, entity_id, values)]
+    return sorted(own, key=_seq)
+
+
+def _batched_activities(session: Session, lead_id: str) -> list[AuditLog]:
+    """The lead's activities kept in bulk batch entries, each as its own
+    "activity" entry (the values one recorded alone holds)."""
+    times = session.scalars(
+        select(LeadEvent.created_at).where(LeadEvent.lead_id == lead_id).distinct()
+    ).all()
+    if not times:
+        return []
+    entries = session.scalars(
+        select(AuditLog).where(
+            AuditLog.entity_type == ACTIVITY_BATCH,
+            AuditLog.entity_id.in_({batch.batch_id(at) for at in times}),
+            AuditLog.action == ACTIVITY_BATCH_ACTION,
+        )
+    ).all()
+    found = []
+    for entry in entries:
+        decoded = batch.decode(entry.changes)
+        for event_id, i in decoded.index.items():
+            if decoded.columns["lead_id"][i] != lead_id:
+                continue
+            values = {"event_id": event_id} | {
+                field: column[i]
+                for field, column in decoded.columns.items()
+                if field != "lead_id" and column[i] is not None
+            }
+            found.append(_as_own(entry, "lead", lead_id, values, ACTIVITY_ACTION))
+    return found
 
 
 def created_values(
@@ -96,14 +136,20 @@ def _batched_creates(
     return found
 
 
-def _as_own(entry: AuditLog, entity_type: str, entity_id: str, values: dict[str, Any]) -> AuditLog:
+def _as_own(
+    entry: AuditLog,
+    entity_type: str,
+    entity_id: str,
+    values: dict[str, Any],
+    action: str = "create",
+) -> AuditLog:
     """A batch entry's create of one row as the row's own entry (not in the
     session: it is never written)."""
     return AuditLog(
         seq=entry.seq,
         entity_type=entity_type,
         entity_id=entity_id,
-        action="create",
+        action=action,
         actor=entry.actor,
         ip=entry.ip,
         user_agent=entry.user_agent,

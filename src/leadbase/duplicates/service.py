@@ -186,6 +186,7 @@ def merge_leads(
     )
     repository.add_merge(session, merge)
     _record(session, merge, "merge", {survivor_id: changes}, others)
+    leads_service.rescore(uow, [survivor_id])  # it holds the others' activities now
     return merge
 
 
@@ -319,6 +320,7 @@ def unmerge(uow: UnitOfWork, lead_id: str) -> Merge:
         others,
         {i: changes[i] for i in others},
     )
+    leads_service.rescore(uow, ids)
     return merge
 
 

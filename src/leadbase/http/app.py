@@ -26,6 +26,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leadbase import __version__, context, logs, schema
+from leadbase.activities import endpoints as activities_endpoints
 from leadbase.analytics import endpoints as analytics_endpoints
 from leadbase.auth import endpoints as auth_endpoints
 from leadbase.auth import service as auth_service
@@ -43,6 +44,8 @@ from leadbase.imports import endpoints as imports_endpoints
 from leadbase.imports.apify import endpoints as apify_endpoints
 from leadbase.jobs import endpoints as jobs_endpoints
 from leadbase.leads import endpoints as leads_endpoints
+from leadbase.scoring import endpoints as scoring_endpoints
+from leadbase.scoring import model_endpoints as scoring_model_endpoints
 from leadbase.sync.airtable import endpoints as airtable_endpoints
 from leadbase.web import console, pages
 
@@ -348,7 +351,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         imports_endpoints.router,
         apify_endpoints.router,
         airtable_endpoints.router,
+        activities_endpoints.router,
         analytics_endpoints.router,
+        scoring_model_endpoints.router,
+        scoring_endpoints.router,
     ):
         app.include_router(router, dependencies=limited, responses=ERROR_RESPONSES)
     api_docs.install(app)

@@ -412,6 +412,7 @@ def _commit_batch(
         run = repository.get_for_update(uow.session, run_id)
         if run is None or run.status != "running":
             raise ConflictError(f"import {run_id} was stopped")
+        leads_service.defer_scoring(uow)  # one job for the run, at its end
         outcome = write_batch(uow, plan, batch, batch_id=run_id, file_name=run.file_name)
         repository.insert_rejects(
             uow.session, [{"run_id": run_id, **reject} for reject in outcome.rejects]
@@ -431,6 +432,8 @@ def _finish(database: Database, run_id: str, status: str, error: str | None) -> 
         if run.status == "running":
             run.status, run.error, run.owner = status, error, None
             run.finished_at = utcnow()
+            if run.rows_done:  # what a failed run wrote stays: score it too
+                leads_service.queue_run_scoring(uow, run_id)
         uow.session.flush()
         uow.session.expunge(run)
     return run
@@ -588,6 +591,7 @@ def dry_run(database: Database, plan: Plan, progress: Progress | None = None) ->
     counts: Counter[str] = Counter()
     total = estimate_rows(plan)
     with database.unit_of_work() as uow:
+        leads_service.defer_scoring(uow)  # nothing stays: nothing to score
         with context.acting_as(request_id="import:dry-run"):
             for batch in _batches(plan, 0):
                 counts.update(

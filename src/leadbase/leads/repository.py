@@ -29,6 +29,7 @@ from sqlalchemy import (
     select,
     text,
     true,
+    update,
 )
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import InstrumentedAttribute, Session
@@ -196,6 +197,41 @@ def insert_events(session: Session, rows: list[dict[str, Any]]) -> None:
 
 def insert_sync_marks(session: Session, rows: list[dict[str, Any]]) -> None:
     bulk_insert(session, SyncStatus, rows)
+
+
+def stored_scores(
+    session: Session, lead_ids: Sequence[str]
+) -> dict[str, tuple[int | None, dict[str, Any] | None]]:
+    """(lead_score, score_explanation) of each of these leads."""
+    found: dict[str, tuple[int | None, dict[str, Any] | None]] = {}
+    for chunk in chunked(lead_ids):
+        rows = session.execute(
+            select(SalesLead.id, SalesLead.lead_score, SalesLead.score_explanation).where(
+                SalesLead.id.in_(chunk)
+            )
+        )
+        found.update({lead_id: (score, why) for lead_id, score, why in rows})
+    return found
+
+
+_SCORE_UPDATE = (
+    update(SalesLead.__table__)  # type: ignore[arg-type]
+    .where(SalesLead.__table__.c.id == bindparam("b_id"))
+    .values(
+        lead_score=bindparam("b_score"),
+        score_explanation=bindparam("b_explanation"),
+        # A score is not an edit: updated_at stays (no onupdate stamp).
+        updated_at=SalesLead.__table__.c.updated_at,
+    )
+)
+
+
+def write_scores(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    """One executemany UPDATE of lead_score and score_explanation: rows of
+    b_id, b_score, b_explanation. No version bump (Core, not the ORM)."""
+    if rows:
+        session.flush()
+        session.connection().execute(_SCORE_UPDATE, list(rows))
 
 
 def filtered(

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from leadbase import audit, context
+from leadbase.audit.batch import batch_id, batch_type
 from leadbase.changes import Changes, diff, row_values
 from leadbase.companies import repository as companies_repository
 from leadbase.companies import service as companies_service
@@ -532,6 +533,7 @@ def _create_cleaned(
     ]
     if sources is not None:
         _add_sources(session, results, sources, set(new_rows))
+    rescore(uow, [*new_rows, *merged_ids])
     return results
 
 
@@ -722,6 +724,8 @@ def rescore(uow: UnitOfWork, lead_ids: Sequence[str]) -> None:
     one per 1,000 leads, in its transaction just before it commits."""
     if not lead_ids or not get_settings().score_on_write:
         return
+    if uow.session.info.get(_SCORING_DEFERRED):
+        return
     gathered = uow.gathered.get(SCORE_JOB)
     if gathered is None:
         gathered = uow.gathered[SCORE_JOB] = set()
@@ -733,6 +737,80 @@ def _queue_scoring(uow: UnitOfWork) -> None:
     lead_ids = sorted(uow.gathered.pop(SCORE_JOB, ()))
     for chunk in chunked(lead_ids, SCORE_JOB_LEADS):
         jobs_service.enqueue(uow, SCORE_JOB, {"lead_ids": list(chunk)})
+
+
+_SCORING_DEFERRED = "leadbase_scoring_deferred"
+
+
+def defer_scoring(uow: UnitOfWork) -> None:
+    """The caller queues the scoring of what this unit of work writes itself
+    (an import run: one job for the whole run at its end, not one per
+    batch), or nothing is kept (a dry run): ``rescore`` queues nothing here."""
+    uow.session.info[_SCORING_DEFERRED] = True
+
+
+def queue_run_scoring(uow: UnitOfWork, run_id: str) -> None:
+    """One job scoring every lead an import run or Apify sync wrote
+    (found by its lead_sources rows' import_batch_id)."""
+    if get_settings().score_on_write:
+        jobs_service.enqueue(uow, SCORE_JOB, {"import_run_id": run_id})
+
+
+# Leads per audit entry of a scoring batch: ~50 bytes each (id, old and new
+# score) keeps an entry well within MariaDB's 64 KB TEXT.
+SCORE_AUDIT_LEADS = 500
+SCORE_ACTION = "score"
+
+
+def _same_score(
+    stored: tuple[int | None, dict[str, Any] | None], new: tuple[int, dict[str, Any]]
+) -> bool:
+    """The same score with the same explanation, whenever each was computed."""
+    old_score, old_why = stored
+    if old_score != new[0] or not isinstance(old_why, dict):
+        return False
+    return {**old_why, "scored_at": None} == {**new[1], "scored_at": None}
+
+
+def record_scores(uow: UnitOfWork, scores: Mapping[str, tuple[int, dict[str, Any]]]) -> list[str]:
+    """Store each lead's (score, explanation) where it changed; returns the
+    ids written.
+
+    A score is derived, not an edit: no version bump (a person's edit is
+    never refused because a job scored the lead meanwhile), no sync mark, no
+    updated_at. The chain still holds every change: one audit entry per
+    batch (entity ``lead_batch``, action ``score``: the ids and each one's
+    old and new score, the mode and the rules' digest).
+    """
+    session = uow.session
+    serialize_writers(session)
+    stored = repository.stored_scores(session, list(scores))
+    changed = [
+        lead_id
+        for lead_id, new in scores.items()
+        if lead_id in stored and not _same_score(stored[lead_id], new)
+    ]
+    repository.write_scores(
+        session,
+        [{"b_id": i, "b_score": scores[i][0], "b_explanation": scores[i][1]} for i in changed],
+    )
+    now = utcnow()
+    entries = []
+    for chunk in chunked(changed, SCORE_AUDIT_LEADS):
+        first = scores[chunk[0]][1]
+        entries.append(
+            (
+                batch_id(now),
+                {
+                    "ids": list(chunk),
+                    "lead_score": [[stored[i][0], scores[i][0]] for i in chunk],
+                    "mode": first.get("mode"),
+                    "rules": first.get("rules"),
+                },
+            )
+        )
+    audit.append_many(session, batch_type("lead"), SCORE_ACTION, entries, at=now)
+    return changed
 
 
 # --- update, delete, restore ---------------------------------------------------------
@@ -835,6 +913,7 @@ def update(
     audit.append(session, "lead", lead_id, "update", changes)
     if mark_sync:
         mark_leads_for_sync(session, [lead_id], "update")
+    rescore(uow, [lead_id])
     return lead
 
 
@@ -885,4 +964,5 @@ def restore(uow: UnitOfWork, lead_id: str, *, expected_version: int | None = Non
     _flush(session)
     audit.append(session, "lead", lead_id, "restore", changes)
     mark_leads_for_sync(session, [lead_id], "update")
+    rescore(uow, [lead_id])
     return lead

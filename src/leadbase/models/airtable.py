@@ -18,7 +18,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from leadbase.models.base import Base, JSONType, UTCDateTime, new_id, utcnow
 
-AIRTABLE_RUN_KINDS = ("push", "pull", "full-pull", "sync")
+AIRTABLE_RUN_KINDS = ("push", "pull", "full-pull")
+# A sync is a job, not a run: it records a pull run and then a push run.
+PULL_RUN_KINDS = ("pull", "full-pull")
 AIRTABLE_RUN_STATUSES = ("running", "succeeded", "failed")
 AIRTABLE_RUN_COUNTERS = (
     "pushed",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from leadbase.web import (
+    analytics,
     companies,
     duplicates,
     export,
@@ -37,5 +38,6 @@ def install(app: FastAPI) -> None:
         duplicates.router,
         imports.router,
         sync.router,
+        analytics.router,
     ):
         app.include_router(section)

@@ -34,6 +34,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
+from leadbase.activities.schemas import AUDIT_ACTION
 from leadbase.audit import repository as audit_repository
 from leadbase.companies import repository as companies_repository
 from leadbase.errors import ConflictError, DuplicateLeadError, NotFoundError, ValidationError
@@ -41,7 +42,14 @@ from leadbase.http import support as http_support
 from leadbase.leads import repository, service
 from leadbase.leads.schemas import IDENTITY_FIELDS, LeadInput, LeadStatus
 from leadbase.models import LeadEvent, LeadSource
-from leadbase.web import forms, lead_duplicates, lead_enrichment, lead_timeline, rendering
+from leadbase.web import (
+    forms,
+    lead_activity,
+    lead_duplicates,
+    lead_enrichment,
+    lead_timeline,
+    rendering,
+)
 from leadbase.web.lead_duplicates import LeadDuplicates
 from leadbase.web.lead_timeline import Change, HistoryItem, display
 from leadbase.web.session import ConsoleUser, Editor, SignedIn
@@ -196,6 +204,7 @@ NOTICES = {
     "deleted": "",  # the deleted banner says it, once
     "restored": "Lead restored.",
     "unmerged": "Merge undone: the merged leads are back on their own.",
+    "activity": "Activity logged.",
 }
 IDENTITY_MESSAGE = "Keep a name, an email, a phone or a LinkedIn address: a lead needs one of them."
 
@@ -378,7 +387,12 @@ def read_lead(request: Request, lead_id: str, merged_from: str | None = None) ->
         entries = audit_repository.entries_for(session, "lead", lead_id)
         return LeadRecord(
             lead=lead,
-            history=[lead_timeline.history_item(entry, LABELS) for entry in entries],
+            history=[
+                lead_timeline.history_item(entry, LABELS)
+                for entry in entries
+                # An activity shows as itself, from its lead_events row.
+                if entry.action != AUDIT_ACTION
+            ],
             events=list(repository.events_for(session, lead_id)),
             sources=list(repository.sources_for(session, lead_id)),
             company=company,
@@ -497,6 +511,7 @@ class View:
     notice: str = ""
     unsaved: str = ""  # what a delete by someone else kept from being saved
     conflict: list[Change] | None = None
+    activity: lead_activity.ActivityForm | None = None  # the Log activity form, refused
 
 
 def _page(request: Request, user: ConsoleUser, record: LeadRecord, view: View) -> Response:
@@ -543,6 +558,7 @@ def _page(request: Request, user: ConsoleUser, record: LeadRecord, view: View) -
             "who": lead_timeline.who,
             "pretty_json": _pretty_json,
             "duplicates": record.duplicates,
+            **lead_activity.context(view.activity, opened=view.editing == lead_activity.KEY),
         },
         status_code=view.status_code,
     )
@@ -668,3 +684,30 @@ async def delete_lead(request: Request, user: Editor, lead_id: str) -> Response:
 async def restore_lead(request: Request, user: Editor, lead_id: str) -> Response:
     await run_in_threadpool(_restore, request, user, lead_id)
     return _back(lead_id, "restored")
+
+
+def _log_activity(
+    request: Request, user: ConsoleUser, lead_id: str, form: lead_activity.ActivityForm
+) -> None:
+    with http_support.writing(request, user.principal) as uow:
+        form.record(uow, lead_id)
+
+
+@router.post("/leads/{lead_id}/activity")
+async def log_activity(request: Request, user: Editor, lead_id: str) -> Response:
+    """Record an activity against the lead (the Log activity form)."""
+    form = lead_activity.ActivityForm.from_form(await request.form())
+    form.errors = form.check()
+    if not form.errors:
+        try:
+            await run_in_threadpool(_log_activity, request, user, lead_id, form)
+        except ValidationError as exc:
+            form.errors = form.refused(exc)
+        except ConflictError as exc:  # merged since the page was shown
+            form.errors = forms.FormErrors(general=exc.message)
+    if form.errors:
+        record = await run_in_threadpool(read_lead, request, lead_id)
+        return _page(request, user, record, View(status_code=422, activity=form))
+    return RedirectResponse(
+        f"/leads/{quote(lead_id, safe='')}?notice=activity#timeline-heading", status_code=303
+    )

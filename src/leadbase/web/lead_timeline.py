@@ -136,15 +136,40 @@ def told(entry: HistoryItem, labels: Mapping[str, str]) -> tuple[str, str]:
     return "updated", entry.action.replace("_", " ").capitalize()
 
 
-def activity(event: LeadEvent) -> Happening:
+def duration(seconds: Any) -> str:
+    """A visit's length as people say it: 45 s, 2 min 5 s, 1 h 3 min."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+        return display(seconds)
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    if minutes:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    return f"{secs} s"
+
+
+def activity_detail(event: LeadEvent) -> str:
+    """An activity's outcome and what its data says (a web visit's page,
+    page views and duration; a note), in one line."""
     data = event.event_data if isinstance(event.event_data, dict) else {}
-    outcome = data.get("outcome")
-    detail = " · ".join(
-        part
-        for part in (event.event_description or "", display(outcome) if outcome else "")
-        if part
-    )
+    outcome = event.outcome or data.get("outcome")
+    views = data.get("page_views")
+    parts = [
+        event.event_description or "",
+        display(outcome).replace("_", " ") if outcome else "",
+        display(data["page"]) if data.get("page") else "",
+        f"{display(views)} page view{'s' if views != 1 else ''}" if views is not None else "",
+        duration(data["duration_seconds"]) if data.get("duration_seconds") is not None else "",
+        display(data["note"]) if data.get("note") else "",
+    ]
+    return " · ".join(part for part in parts if part)
+
+
+def activity(event: LeadEvent) -> Happening:
     title = event.event_name or event.event_type.replace("_", " ").capitalize()
+    detail = activity_detail(event)
     return Happening(_aware(event.event_timestamp), "activity", title, who(event.actor), detail)
 
 

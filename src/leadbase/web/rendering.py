@@ -45,6 +45,7 @@ NAV: list[NavItem] = [
     NavItem("Duplicates", "/duplicates"),
     NavItem("Imports", "/imports"),
     NavItem("Sync", "/sync"),
+    NavItem("Analytics", "/analytics"),
 ]
 # A section's count beside its menu item (open duplicates, say): path ->
 # a bounded query giving the text to show ("" for none). Sections register

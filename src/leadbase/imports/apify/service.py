@@ -359,6 +359,7 @@ def _write_page(
             raise SyncMovedOnError(
                 f"the sync of {target.key} moved on elsewhere (another import of it?)"
             )
+        leads_service.defer_scoring(uow)  # one job for the sync, at its end
         meta = dict(state.extra_metadata or {})
         profile = meta.get("profile") or detect_profile(
             target.actor_name or target.actor_id or None, items[0] if items else {}
@@ -467,6 +468,8 @@ def _finish(
             state.sync_status = status
             state.error_message = _reason(exc) if exc is not None else None
             state.last_sync_at = utcnow()
+            if state.synced_records:
+                leads_service.queue_run_scoring(uow, state_id)
             if status == "completed":
                 state.total_records = max(state.total_records, _offset(state))
         return SyncReport.of(state, start)

@@ -20,6 +20,7 @@ from leadbase.models import (
     SalesLead,
     SyncStatus,
 )
+from leadbase.models.airtable import PULL_RUN_KINDS
 
 # The outbox's target name for this sync (leads.service marks leads for it).
 TARGET = "airtable"
@@ -95,7 +96,7 @@ def last_pull_cursor(session: Session) -> datetime | None:
     query = (
         select(AirtableRun.cursor)
         .where(
-            AirtableRun.kind.in_(("pull", "full-pull", "sync")),
+            AirtableRun.kind.in_(PULL_RUN_KINDS),
             AirtableRun.status == "succeeded",
             AirtableRun.cursor.is_not(None),
         )

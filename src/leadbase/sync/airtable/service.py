@@ -19,6 +19,7 @@ from leadbase.errors import ValidationError
 from leadbase.jobs import repository as jobs_repository
 from leadbase.jobs import service as jobs_service
 from leadbase.models import AirtableConflict, AirtableRun, SalesLead, SyncStatus, utcnow
+from leadbase.models.airtable import PULL_RUN_KINDS
 from leadbase.sync.airtable import pull, push, repository
 from leadbase.sync.airtable.settings import AirtableConfig, missing_settings
 
@@ -84,8 +85,8 @@ def status(
         linked=repository.link_count(session),
         open_conflicts=repository.open_conflict_count(session),
         cursor=repository.last_pull_cursor(session),
-        last_push=repository.last_run_of(session, ("push", "sync")),
-        last_pull=repository.last_run_of(session, ("pull", "full-pull", "sync")),
+        last_push=repository.last_run_of(session, ("push",)),
+        last_pull=repository.last_run_of(session, PULL_RUN_KINDS),
         runs=list(repository.recent_runs(session, RUNS_SHOWN)),
         failures=[
             FailedPush.of(m, lead) for m, lead in repository.failed_marks(session, FAILED_SHOWN)

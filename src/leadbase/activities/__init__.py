@@ -1,0 +1,1 @@
+"""Activities on a lead's timeline: calls, emails, meetings, web visits..."""
