@@ -251,6 +251,25 @@ def test_funnel(fixture: LeadDatabase) -> None:
     assert everyone.stages[0].median_days == 3.0  # 1, 2, 3, 5 and 100 days
 
 
+def test_funnel_counts_the_furthest_stage_a_lead_moved_back_from(leads: LeadDatabase) -> None:
+    lead = leads.add_lead({"email": "back@example.org"})
+
+    def reached() -> list[int]:
+        with leads.db.read_session() as session:
+            return [stage.reached for stage in service.funnel(session, LeadFilters()).stages]
+
+    leads.update_lead(lead, {"lead_status": "qualified"})
+    leads.update_lead(lead, {"lead_status": "contacted"})  # moved back: still reached qualified
+    assert reached() == [1, 1, 1, 0]
+    leads.update_lead(lead, {"lead_status": "lost"})
+    assert reached() == [1, 1, 1, 0]
+    leads.update_lead(lead, {"lead_status": "converted"})
+    assert reached() == [1, 1, 1, 1]
+    with leads.db.read_session() as session:
+        # As far as it went: nothing kept past its status.
+        assert session.get(SalesLead, lead).stage_reached is None  # type: ignore[union-attr]
+
+
 def test_activities(fixture: LeadDatabase) -> None:
     # Status changes are events but not activities; the deleted lead's call is left out.
     assert counted(fixture, "activity_volume", "week", "type") == {

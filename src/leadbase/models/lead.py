@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from leadbase.models.base import (
@@ -156,6 +166,12 @@ class SalesLead(AuditColumns, RarelyDeleted, Base):
     # created): a status_changed event's stage_seconds counts from it.
     # Derived, set by the write path, not audited.
     status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The furthest funnel stage (FUNNEL_RANKS) a status change took the lead
+    # to or from, kept only while it is past the current status (a lost
+    # lead, one moved back); None otherwise. The funnel counts "reached"
+    # from it and lead_status without reading events. Derived by the write
+    # path (leads.service.status_events), not audited.
+    stage_reached: Mapped[int | None] = mapped_column(SmallInteger)
     notes: Mapped[str | None] = mapped_column(Text)
     raw_data: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
@@ -180,6 +196,10 @@ class SalesLead(AuditColumns, RarelyDeleted, Base):
         Index("idx_lead_created_at", "created_at", "id"),
         Index("idx_lead_updated_at", "updated_at", "id"),
         Index("idx_lead_score", "lead_score", "id", **where_set("lead_score")),
+        # The few leads whose status is behind the furthest stage they reached.
+        Index(
+            "idx_lead_stage_reached", "stage_reached", "created_at", **where_set("stage_reached")
+        ),
         Index("idx_lead_sort_name", "sort_name", "id"),
         # Filtered lists, newest first: `country = ? ORDER BY created_at DESC`
         # walks one of these in order and stops after a page. No id: leads
@@ -279,6 +299,9 @@ CHANGE_EVENTS = frozenset(AUDITED_EVENTS.values())
 STATUS_EVENT = "status_changed"
 # Event types the timeline takes from elsewhere (the audit log).
 NOT_ON_TIMELINE = CHANGE_EVENTS | {STATUS_EVENT}
+# The funnel's stages in order; lost (and any other status) ranks with new:
+# it says nothing of how far a lead went.
+FUNNEL_RANKS = {"new": 0, "contacted": 1, "qualified": 2, "converted": 3}
 
 
 class LeadEvent(Base):
@@ -315,4 +338,14 @@ class LeadEvent(Base):
         Index("idx_event_lead_type", "lead_id", "event_type"),
         # Activity volume and the funnel over a time range, by kind.
         Index("idx_event_type_time", "event_type", "event_timestamp"),
+        # The funnel's time in stage: status changes by the stage they left,
+        # in stage_seconds order (a median is an offset into it), with the
+        # lead id to keep the list's leads without reading the rows.
+        Index(
+            "idx_event_stage_seconds",
+            "old_status",
+            "stage_seconds",
+            "lead_id",
+            **where_set("stage_seconds"),
+        ),
     )
