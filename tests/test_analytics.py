@@ -304,6 +304,41 @@ def test_activities(fixture: LeadDatabase) -> None:
     )
 
 
+def test_provider_success_counts_steps_created_with_a_lead_and_odd_or_long_ones(
+    leads: LeadDatabase,
+) -> None:
+    def steps(*pairs: tuple[str, str]) -> dict[str, Any]:
+        return {"steps": [{"provider": p, "status": s} for p, s in pairs]}
+
+    many = [(f"provider_number_{i:02}", "ok") for i in range(20)]  # past the column's length
+    leads.add_leads(
+        [
+            {
+                "email": "one@example.org",
+                "enrichment_status": "completed",
+                "enrichment_data": steps(("email", "ok"), ("odd,name", "error")),
+            },
+            {
+                "email": "two@example.org",
+                "enrichment_status": "failed",
+                "enrichment_data": steps(("email", "timeout")),
+            },
+            {
+                "email": "three@example.org",
+                "enrichment_status": "completed",
+                "enrichment_data": steps(("email", "ok"), *many),
+            },
+            {"email": "four@example.org", "enrichment_data": steps(("email", "ok"))},  # pending
+        ]
+    )
+    with leads.db.read_session() as session:
+        result = service.enrichment(session, LeadFilters())
+    providers = {p.provider: (p.runs, p.ok, p.failed) for p in result.providers}
+    assert providers["email"] == (3, 2, 1)
+    assert providers["odd,name"] == (1, 0, 1)
+    assert providers["provider_number_19"] == (1, 1, 0) and len(providers) == 22
+
+
 def test_enrichment_and_scores(fixture: LeadDatabase) -> None:
     with fixture.db.read_session() as session:
         result = service.enrichment(session, LeadFilters())

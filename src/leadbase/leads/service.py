@@ -52,7 +52,7 @@ from leadbase.leads.schemas import (
     QuickAddInput,
 )
 from leadbase.models import SalesLead, new_id, utcnow
-from leadbase.models.lead import FUNNEL_RANKS, STATUS_EVENT
+from leadbase.models.lead import FUNNEL_RANKS, STATUS_EVENT, enrichment_steps_key
 from leadbase.validation import parse
 
 SYNC_TARGET = "airtable"
@@ -603,6 +603,8 @@ def _insert_new(
     for row in rows:
         row.update(stamp)
         row["sort_name"] = norm.sort_key(row["full_name"])
+        # Core inserts skip the ORM's derivation (models.lead.enrichment_steps_key).
+        row["enrichment_steps"] = enrichment_steps_key(row.get("enrichment_data"))
     repository.insert_leads(session, rows)
     # A plain create writes no lead_sources row (it would only repeat the
     # lead's own source fields: repository.sources_for tells them from the
