@@ -23,6 +23,7 @@ from sqlalchemy import (
     func,
     literal_column,
     select,
+    text,
     true,
 )
 from sqlalchemy.orm import Session
@@ -447,19 +448,145 @@ def activity_counts(
     until: date | None,
 ) -> Counter[GroupKey]:
     """Activities of the list's leads that happened in the range, by period
-    and event_type (``by`` "type") or outcome."""
+    and event_type (``by`` "type") or outcome: of every lead, one index range
+    a cell (``activity_cells``), less the deleted leads' ones; a narrowed
+    list, or too many cells, by GROUP BY."""
     column = LeadEvent.event_type if by == "type" else LeadEvent.outcome
     keys = [period(session, LeadEvent.event_timestamp, interval), column]
+    counts = None
+    if not narrowed(wanted):
+        counts = activity_cells(session, interval, by, since=since, until=until)
+    if counts is None:
+        return _activities_grouped(
+            session, keys, [*_of_leads(session, wanted, LeadEvent.lead_id)], since, until
+        )
+    if not wanted.include_deleted:
+        deleted = select(SalesLead.id).where(SalesLead.is_deleted == true())
+        counts.subtract(
+            _activities_grouped(session, keys, [LeadEvent.lead_id.in_(deleted)], since, until)
+        )
+    return +counts
+
+
+def _activities_grouped(
+    session: Session,
+    keys: Sequence[Any],
+    where: Sequence[Any],
+    since: date | None,
+    until: date | None,
+) -> Counter[GroupKey]:
     query = (
         select(*keys, func.count())
         .where(
             LeadEvent.event_type.not_in(NOT_ACTIVITIES),
             *between(LeadEvent.event_timestamp, since, until),
-            *_of_leads(session, wanted, LeadEvent.lead_id),
+            *where,
         )
         .group_by(*keys)
     )
     return Counter({tuple(row[:-1]): int(row[-1]) for row in session.execute(query)})
+
+
+def event_values(session: Session, column: Any, cap: int) -> list[str]:
+    """Up to ``cap`` distinct values of a lead_events ``column`` (indexed
+    first), a seek each (see leads.repository.distinct_values)."""
+    name = column.name
+    if session.get_bind().dialect.name == "mysql":
+        loose = text(
+            f"SELECT {name} FROM lead_events WHERE {name} IS NOT NULL GROUP BY {name} LIMIT :cap"
+        )
+        return [str(value) for value in session.scalars(loose, {"cap": cap})]
+    statement = text(
+        f"WITH RECURSIVE walk(v, n) AS ("
+        f"SELECT (SELECT min({name}) FROM lead_events WHERE {name} IS NOT NULL), 1 "
+        f"UNION ALL SELECT (SELECT min({name}) FROM lead_events WHERE {name} > walk.v), n + 1 "
+        f"FROM walk WHERE walk.v IS NOT NULL AND n < :cap"
+        f") SELECT v FROM walk WHERE v IS NOT NULL"
+    )
+    return [str(value) for value in session.scalars(statement, {"cap": cap})]
+
+
+def _activity_span(
+    session: Session, types: Sequence[str], since: date | None, until: date | None
+) -> tuple[datetime, datetime] | None:
+    """since..until, else the first and last activity: each type's own, a
+    seek each on the (event_type, event_timestamp) index."""
+    first = _start(since) if since is not None else None
+    last = _start(until) if until is not None else None
+    if first is None or last is None:
+        ends = []
+        for kind in types:
+            of_kind = select(LeadEvent.event_timestamp).where(LeadEvent.event_type == kind)
+            ends.append(of_kind.with_only_columns(func.min(LeadEvent.event_timestamp)))
+            ends.append(of_kind.with_only_columns(func.max(LeadEvent.event_timestamp)))
+        found = [
+            _aware(value)
+            for value in session.execute(select(*(end.scalar_subquery() for end in ends))).one()
+            if value is not None
+        ]
+        if not found:
+            return None
+        first = first or min(found)
+        last = last or max(found)
+    return (first, last) if first <= last else None
+
+
+def activity_cells(
+    session: Session, interval: str, by: str, *, since: date | None, until: date | None
+) -> Counter[GroupKey] | None:
+    """Every lead's activities by (period, type or outcome), each cell a
+    count of one index range: (event_type, event_timestamp) for a type, the
+    partial (outcome, event_timestamp, event_type) for an outcome; an
+    activity without one is its period's total less its outcomes'. None:
+    too many cells (the caller groups instead)."""
+    types = [
+        kind
+        for kind in event_values(session, LeadEvent.event_type, MAX_CELLS)
+        if kind not in NOT_ACTIVITIES
+    ]
+    if not types:
+        return Counter()
+    span = _activity_span(session, types, since, until)
+    if span is None:
+        return Counter()
+    starts = periods(*span, interval)
+    outcomes = event_values(session, LeadEvent.outcome, MAX_CELLS) if by == "outcome" else []
+    values = [("type", kind) for kind in types] + [("outcome", o) for o in outcomes]
+    if len(starts) * len(values) > MAX_CELLS:
+        return None
+    cells = [(start, value) for start in starts for value in values]
+    found: Counter[tuple[str, str, str]] = Counter()
+    for chunk in chunked(cells, CELLS_A_STATEMENT):
+        subqueries = []
+        for start, (kind, value) in chunk:
+            low = max(_start(start), _start(since)) if since is not None else _start(start)
+            end = _start(next_period(start, interval))
+            if until is not None:
+                end = min(end, _start(until + timedelta(days=1)))
+            matches = (
+                [LeadEvent.event_type == value]
+                if kind == "type"
+                else [LeadEvent.outcome == value, LeadEvent.event_type.not_in(NOT_ACTIVITIES)]
+            )
+            cell = (
+                select(func.count())
+                .select_from(LeadEvent)
+                .where(*matches, LeadEvent.event_timestamp >= low, LeadEvent.event_timestamp < end)
+            )
+            subqueries.append(cell.scalar_subquery())
+        row = session.execute(select(*subqueries)).one()
+        for (start, (kind, value)), n in zip(chunk, row, strict=True):
+            found[(start.isoformat(), kind, value)] += int(n)
+    counts: Counter[GroupKey] = Counter()
+    for (label, kind, value), n in found.items():
+        if by == "type" and kind == "type":
+            counts[(label, value)] += n
+        elif by == "outcome":
+            # The period's activities: those of an outcome, the rest none.
+            counts[(label, value if kind == "outcome" else None)] += n
+            if kind == "outcome":
+                counts[(label, None)] -= n
+    return counts
 
 
 # --- enrichment -------------------------------------------------------------------------

@@ -384,6 +384,14 @@ class LeadEvent(Base):
         Index("idx_event_lead_type", "lead_id", "event_type"),
         # Activity volume and the funnel over a time range, by kind.
         Index("idx_event_type_time", "event_type", "event_timestamp"),
+        # Activity volume by outcome over a time range, one range a cell.
+        Index(
+            "idx_event_outcome_time",
+            "outcome",
+            "event_timestamp",
+            "event_type",
+            **where_set("outcome"),
+        ),
         # The funnel's time in stage: status changes by the stage they left,
         # in stage_seconds order (a median is an offset into it), with the
         # lead id to keep the list's leads without reading the rows.

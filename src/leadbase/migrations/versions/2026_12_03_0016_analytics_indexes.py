@@ -8,7 +8,9 @@ index of the status changes by (old_status, stage_seconds, lead_id): the
 funnel's counts and medians of time in stage read it in order.
 sales_leads gains enrichment_steps, the steps of enrichment_data as
 "provider=status,..." (filled here from the JSON), with a partial index:
-success per provider counts its few distinct values.
+success per provider counts its few distinct values. A partial index of
+activities with an outcome by (outcome, event_timestamp, event_type) counts
+activity volume by outcome one time range a cell.
 
 Revision ID: 0016
 Revises: 0015
@@ -125,6 +127,13 @@ def upgrade() -> None:
         **_where_set("stage_reached"),
     )
     op.create_index(
+        "idx_event_outcome_time",
+        "lead_events",
+        ["outcome", "event_timestamp", "event_type"],
+        unique=False,
+        **_where_set("outcome"),
+    )
+    op.create_index(
         "idx_event_stage_seconds",
         "lead_events",
         ["old_status", "stage_seconds", "lead_id"],
@@ -135,6 +144,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("idx_event_stage_seconds", table_name="lead_events")
+    op.drop_index("idx_event_outcome_time", table_name="lead_events")
     op.drop_index("idx_lead_stage_reached", table_name="sales_leads")
     op.drop_index("idx_lead_enrichment_steps", table_name="sales_leads")
     with _fulltext_kept(), op.batch_alter_table("sales_leads") as batch:
