@@ -682,6 +682,14 @@ _JSON_LENGTH = {
 }
 
 
+def _held_by_list(session: Session, wanted: Listing, column: Any) -> ColumnElement[bool]:
+    """``column`` (a lead id) is one of the list's leads: a lookup by id a
+    row. Clusters and merges are few next to the leads a broad filter picks,
+    whose ids would each cost a row read to gather for an IN list."""
+    listed = leads_listing.query(session, wanted).with_only_columns(SalesLead.id)
+    return listed.where(SalesLead.id == column).exists()
+
+
 def cluster_counts(
     session: Session, wanted: Listing, *, since: date | None, until: date | None
 ) -> Counter[tuple[str, str]]:
@@ -693,7 +701,7 @@ def cluster_counts(
     ]
     if narrowed(wanted):
         members = select(DuplicateClusterLead.cluster_id).where(
-            *_of_leads(session, wanted, DuplicateClusterLead.lead_id)
+            _held_by_list(session, wanted, DuplicateClusterLead.lead_id)
         )
         conditions.append(DuplicateCluster.id.in_(members))
     keys = [DuplicateCluster.status, DuplicateCluster.action]
@@ -706,7 +714,7 @@ def merge_counts(
 ) -> tuple[int, int, int]:
     """(merges made in the range, leads they merged, merges undone in the
     range), of leads: those into one of the list's leads when narrowed."""
-    survivors = _of_leads(session, wanted, Merge.survivor_id) if narrowed(wanted) else []
+    survivors = [_held_by_list(session, wanted, Merge.survivor_id)] if narrowed(wanted) else []
     length = _JSON_LENGTH[session.get_bind().dialect.name]
     made = select(func.count(), func.coalesce(func.sum(length(Merge.merged_ids)), 0)).where(
         Merge.entity == "lead", *between(Merge.created_at, since, until), *survivors
