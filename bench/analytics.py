@@ -35,6 +35,8 @@ from leadbase.analytics import service
 from leadbase.analytics.schemas import LeadFilters
 from leadbase.client import LeadDatabase
 from leadbase.db import Database
+from leadbase.leads import service as leads_service
+from leadbase.models.lead import enrichment_steps_key
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 DAYS = 730
@@ -69,12 +71,13 @@ def _spread(path: Path, seed: int) -> None:
     for lead_id in ids:
         created = START + timedelta(seconds=rng.uniform(0, DAYS * 86400))
         path_length = rng.choices((0, 1, 2, 3), (70, 15, 10, 5))[0]
-        status, at = "new", created
+        status, at, reached = "new", created, None
         for step in range(path_length):
             following = STATUSES[step + 1] if rng.random() > 0.25 else "lost"
             seconds = int(rng.expovariate(1 / (5 * 86400)))
             at += timedelta(seconds=seconds)
             events.append((lead_id, "status_changed", _stamp(at), status, following, None, seconds))
+            reached = leads_service.stage_reached(reached, status, following)
             status = following
             if status == "lost":
                 break
@@ -87,13 +90,16 @@ def _spread(path: Path, seed: int) -> None:
             {"provider": p, "status": rng.choice(STEP_STATUSES), "ms": 5, "attempts": 1}
             for p in PROVIDERS
         ]
+        data = {"steps": steps} if enriched else None
         updates.append(
             (
                 _stamp(created),
                 status,
                 rng.randint(0, 100) if rng.random() < 0.7 else None,
                 ("completed" if rng.random() < 0.8 else "failed") if enriched else "pending",
-                json.dumps({"steps": steps}) if enriched else None,
+                json.dumps(data) if data else None,
+                enrichment_steps_key(data),  # what the write path derives
+                reached,
                 1 if rng.random() < 0.01 else 0,
                 lead_id,
             )
@@ -101,7 +107,8 @@ def _spread(path: Path, seed: int) -> None:
     with connection:
         connection.executemany(
             "UPDATE sales_leads SET created_at = ?, lead_status = ?, lead_score = ?, "
-            "enrichment_status = ?, enrichment_data = ?, is_deleted = ? WHERE id = ?",
+            "enrichment_status = ?, enrichment_data = ?, enrichment_steps = ?, stage_reached = ?, "
+            "is_deleted = ? WHERE id = ?",
             updates,
         )
         connection.executemany(

@@ -251,6 +251,25 @@ def test_funnel(fixture: LeadDatabase) -> None:
     assert everyone.stages[0].median_days == 3.0  # 1, 2, 3, 5 and 100 days
 
 
+def test_funnel_counts_the_furthest_stage_a_lead_moved_back_from(leads: LeadDatabase) -> None:
+    lead = leads.add_lead({"email": "back@example.org"})
+
+    def reached() -> list[int]:
+        with leads.db.read_session() as session:
+            return [stage.reached for stage in service.funnel(session, LeadFilters()).stages]
+
+    leads.update_lead(lead, {"lead_status": "qualified"})
+    leads.update_lead(lead, {"lead_status": "contacted"})  # moved back: still reached qualified
+    assert reached() == [1, 1, 1, 0]
+    leads.update_lead(lead, {"lead_status": "lost"})
+    assert reached() == [1, 1, 1, 0]
+    leads.update_lead(lead, {"lead_status": "converted"})
+    assert reached() == [1, 1, 1, 1]
+    with leads.db.read_session() as session:
+        # As far as it went: nothing kept past its status.
+        assert session.get(SalesLead, lead).stage_reached is None  # type: ignore[union-attr]
+
+
 def test_activities(fixture: LeadDatabase) -> None:
     # Status changes are events but not activities; the deleted lead's call is left out.
     assert counted(fixture, "activity_volume", "week", "type") == {
@@ -283,6 +302,41 @@ def test_activities(fixture: LeadDatabase) -> None:
         ]
         == 2
     )
+
+
+def test_provider_success_counts_steps_created_with_a_lead_and_odd_or_long_ones(
+    leads: LeadDatabase,
+) -> None:
+    def steps(*pairs: tuple[str, str]) -> dict[str, Any]:
+        return {"steps": [{"provider": p, "status": s} for p, s in pairs]}
+
+    many = [(f"provider_number_{i:02}", "ok") for i in range(20)]  # past the column's length
+    leads.add_leads(
+        [
+            {
+                "email": "one@example.org",
+                "enrichment_status": "completed",
+                "enrichment_data": steps(("email", "ok"), ("odd,name", "error")),
+            },
+            {
+                "email": "two@example.org",
+                "enrichment_status": "failed",
+                "enrichment_data": steps(("email", "timeout")),
+            },
+            {
+                "email": "three@example.org",
+                "enrichment_status": "completed",
+                "enrichment_data": steps(("email", "ok"), *many),
+            },
+            {"email": "four@example.org", "enrichment_data": steps(("email", "ok"))},  # pending
+        ]
+    )
+    with leads.db.read_session() as session:
+        result = service.enrichment(session, LeadFilters())
+    providers = {p.provider: (p.runs, p.ok, p.failed) for p in result.providers}
+    assert providers["email"] == (3, 2, 1)
+    assert providers["odd,name"] == (1, 0, 1)
+    assert providers["provider_number_19"] == (1, 1, 0) and len(providers) == 22
 
 
 def test_enrichment_and_scores(fixture: LeadDatabase) -> None:

@@ -11,20 +11,19 @@ which holds only them (the trick leads.repository.value_counts plays).
 from __future__ import annotations
 
 import dataclasses
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Integer,
     Select,
     String,
-    case,
     func,
     literal_column,
     select,
+    text,
     true,
 )
 from sqlalchemy.orm import Session
@@ -43,7 +42,7 @@ from leadbase.models import (
     Merge,
     SalesLead,
 )
-from leadbase.models.lead import NOT_ON_TIMELINE, STATUS_EVENT
+from leadbase.models.lead import FUNNEL_RANKS, NOT_ON_TIMELINE, STEPS_OVERFLOW, steps_of_key
 
 # Event types that are not activities: the change events the audit log
 # tells, status changes and merges (activities.schemas refuses them).
@@ -324,57 +323,82 @@ def _of_leads(session: Session, wanted: Listing, column: Any) -> list[Any]:
 
 # --- the funnel -------------------------------------------------------------------------
 
-# Stage ranks; lost (and anything else) ranks with new: it says nothing of
-# how far a lead went.
-RANKS = {"new": 0, "contacted": 1, "qualified": 2, "converted": 3}
+RANKS = FUNNEL_RANKS
 
 
-def _rank(column: Any) -> ColumnElement[int]:
-    whens: list[tuple[Any, Any]] = [
-        (column == _sql(status), literal_column(str(rank), Integer))
-        for status, rank in RANKS.items()
-    ]
-    return case(*whens, else_=literal_column("0", Integer))
-
-
-def _status_events(
-    session: Session, wanted: Listing, since: date | None, until: date | None
-) -> Select[tuple[int]]:
-    """status_changed events of the list's leads created in the range."""
-    return (
-        select(LeadEvent.id)
-        .select_from(LeadEvent)
-        .join(SalesLead, SalesLead.id == LeadEvent.lead_id)
-        .where(
-            LeadEvent.event_type == STATUS_EVENT,
-            *_where(session, wanted),
-            *between(SalesLead.created_at, since, until),
-        )
-    )
-
-
-def reached_by_events(
+def reached_past_status(
     session: Session, wanted: Listing, *, since: date | None, until: date | None
-) -> list[tuple[str, int, int, int]]:
-    """For leads with status changes: (current status, the highest stage
-    rank a change moved it to, the highest it moved it from), one row a
-    lead."""
-    per_lead = (
-        _status_events(session, wanted, since, until)
-        .with_only_columns(
-            SalesLead.lead_status,
-            func.max(_rank(LeadEvent.new_status)).label("to_rank"),
-            func.max(_rank(LeadEvent.old_status)).label("from_rank"),
-        )
-        .group_by(LeadEvent.lead_id, SalesLead.lead_status)
-        .subquery()
+) -> Counter[GroupKey]:
+    """(lead_status, stage_reached) -> how many of the list's leads created
+    in the range reached a stage past their current status (stage_reached
+    is set: few leads, all in the partial idx_lead_stage_reached)."""
+    return lead_counts(
+        session,
+        wanted,
+        [SalesLead.lead_status, SalesLead.stage_reached],
+        since=since,
+        until=until,
+        # "IN (1, 2, 3)", not only "IS NOT NULL": SQLite then picks the
+        # partial index over a scan of another in GROUP BY order.
+        where=[
+            SalesLead.stage_reached.is_not(None),
+            SalesLead.stage_reached.in_(range(1, len(RANKS))),
+        ],
     )
-    keys = [per_lead.c.lead_status, per_lead.c.to_rank, per_lead.c.from_rank]
-    grouped = select(*keys, func.count()).group_by(*keys)
+
+
+def _of_leads_created(
+    session: Session, wanted: Listing, column: Any, since: date | None, until: date | None
+) -> list[Any]:
+    """Conditions on ``column`` (a lead id) keeping the rows of the list's
+    leads created in the range (see ``_of_leads``)."""
+    if since is None and until is None:
+        return _of_leads(session, wanted, column)
+    ids = (
+        leads_listing.query(session, wanted)
+        .where(*between(SalesLead.created_at, since, until))
+        .with_only_columns(SalesLead.id)
+    )
+    return [column.in_(ids)]
+
+
+def _stage_changes(
+    session: Session, wanted: Listing, since: date | None, until: date | None
+) -> list[Any]:
+    """Status changes with their time in stage known, of the list's leads
+    created in the range. Only status_changed events carry stage_seconds,
+    so "stage_seconds is set" picks them: the partial idx_event_stage_seconds
+    (old_status, stage_seconds, lead_id) answers without reading the rows."""
     return [
-        (str(status), int(to_rank), int(from_rank), int(n))
-        for status, to_rank, from_rank, n in session.execute(grouped)
+        LeadEvent.stage_seconds.is_not(None),
+        *_of_leads_created(session, wanted, LeadEvent.lead_id, since, until),
     ]
+
+
+def stage_times(
+    session: Session, wanted: Listing, *, since: date | None, until: date | None
+) -> dict[str, list[int]]:
+    """Each status's stage_seconds of changes leaving it, smallest first, of
+    the list's leads created in the range: for a narrowed list, whose lead
+    ids cost a read each to gather, one pass over the index rather than a
+    count and a median query each (four gatherings)."""
+    lead_id: Any = LeadEvent.lead_id
+    if session.get_bind().dialect.name == "sqlite":
+        # Walk idx_event_stage_seconds, testing each lead id against the
+        # list's, not look each of the list's leads up (many more reads).
+        lead_id = lead_id.concat(_sql(""))
+    query = (
+        select(LeadEvent.old_status, LeadEvent.stage_seconds)
+        .where(
+            LeadEvent.stage_seconds.is_not(None),
+            *_of_leads_created(session, wanted, lead_id, since, until),
+        )
+        .order_by(LeadEvent.old_status, LeadEvent.stage_seconds)
+    )
+    times: dict[str, list[int]] = defaultdict(list)
+    for status, seconds in session.execute(query):
+        times[str(status)].append(int(seconds))
+    return times
 
 
 def left_stage(
@@ -382,9 +406,8 @@ def left_stage(
 ) -> Counter[str]:
     """How many status changes left each status (with its time in it known)."""
     query = (
-        _status_events(session, wanted, since, until)
-        .where(LeadEvent.stage_seconds.is_not(None))
-        .with_only_columns(LeadEvent.old_status, func.count())
+        select(LeadEvent.old_status, func.count())
+        .where(*_stage_changes(session, wanted, since, until))
         .group_by(LeadEvent.old_status)
     )
     return Counter({str(status): int(n) for status, n in session.execute(query)})
@@ -403,9 +426,8 @@ def stage_seconds(
     """The stage_seconds of changes leaving ``stage``, smallest first, from
     ``offset``: a median is the middle one or two."""
     query = (
-        _status_events(session, wanted, since, until)
-        .where(LeadEvent.old_status == stage, LeadEvent.stage_seconds.is_not(None))
-        .with_only_columns(LeadEvent.stage_seconds)
+        select(LeadEvent.stage_seconds)
+        .where(LeadEvent.old_status == stage, *_stage_changes(session, wanted, since, until))
         .order_by(LeadEvent.stage_seconds)
         .offset(offset)
         .limit(limit)
@@ -426,19 +448,145 @@ def activity_counts(
     until: date | None,
 ) -> Counter[GroupKey]:
     """Activities of the list's leads that happened in the range, by period
-    and event_type (``by`` "type") or outcome."""
+    and event_type (``by`` "type") or outcome: of every lead, one index range
+    a cell (``activity_cells``), less the deleted leads' ones; a narrowed
+    list, or too many cells, by GROUP BY."""
     column = LeadEvent.event_type if by == "type" else LeadEvent.outcome
     keys = [period(session, LeadEvent.event_timestamp, interval), column]
+    counts = None
+    if not narrowed(wanted):
+        counts = activity_cells(session, interval, by, since=since, until=until)
+    if counts is None:
+        return _activities_grouped(
+            session, keys, [*_of_leads(session, wanted, LeadEvent.lead_id)], since, until
+        )
+    if not wanted.include_deleted:
+        deleted = select(SalesLead.id).where(SalesLead.is_deleted == true())
+        counts.subtract(
+            _activities_grouped(session, keys, [LeadEvent.lead_id.in_(deleted)], since, until)
+        )
+    return +counts
+
+
+def _activities_grouped(
+    session: Session,
+    keys: Sequence[Any],
+    where: Sequence[Any],
+    since: date | None,
+    until: date | None,
+) -> Counter[GroupKey]:
     query = (
         select(*keys, func.count())
         .where(
             LeadEvent.event_type.not_in(NOT_ACTIVITIES),
             *between(LeadEvent.event_timestamp, since, until),
-            *_of_leads(session, wanted, LeadEvent.lead_id),
+            *where,
         )
         .group_by(*keys)
     )
     return Counter({tuple(row[:-1]): int(row[-1]) for row in session.execute(query)})
+
+
+def event_values(session: Session, column: Any, cap: int) -> list[str]:
+    """Up to ``cap`` distinct values of a lead_events ``column`` (indexed
+    first), a seek each (see leads.repository.distinct_values)."""
+    name = column.name
+    if session.get_bind().dialect.name == "mysql":
+        loose = text(
+            f"SELECT {name} FROM lead_events WHERE {name} IS NOT NULL GROUP BY {name} LIMIT :cap"
+        )
+        return [str(value) for value in session.scalars(loose, {"cap": cap})]
+    statement = text(
+        f"WITH RECURSIVE walk(v, n) AS ("
+        f"SELECT (SELECT min({name}) FROM lead_events WHERE {name} IS NOT NULL), 1 "
+        f"UNION ALL SELECT (SELECT min({name}) FROM lead_events WHERE {name} > walk.v), n + 1 "
+        f"FROM walk WHERE walk.v IS NOT NULL AND n < :cap"
+        f") SELECT v FROM walk WHERE v IS NOT NULL"
+    )
+    return [str(value) for value in session.scalars(statement, {"cap": cap})]
+
+
+def _activity_span(
+    session: Session, types: Sequence[str], since: date | None, until: date | None
+) -> tuple[datetime, datetime] | None:
+    """since..until, else the first and last activity: each type's own, a
+    seek each on the (event_type, event_timestamp) index."""
+    first = _start(since) if since is not None else None
+    last = _start(until) if until is not None else None
+    if first is None or last is None:
+        ends = []
+        for kind in types:
+            of_kind = select(LeadEvent.event_timestamp).where(LeadEvent.event_type == kind)
+            ends.append(of_kind.with_only_columns(func.min(LeadEvent.event_timestamp)))
+            ends.append(of_kind.with_only_columns(func.max(LeadEvent.event_timestamp)))
+        found = [
+            _aware(value)
+            for value in session.execute(select(*(end.scalar_subquery() for end in ends))).one()
+            if value is not None
+        ]
+        if not found:
+            return None
+        first = first or min(found)
+        last = last or max(found)
+    return (first, last) if first <= last else None
+
+
+def activity_cells(
+    session: Session, interval: str, by: str, *, since: date | None, until: date | None
+) -> Counter[GroupKey] | None:
+    """Every lead's activities by (period, type or outcome), each cell a
+    count of one index range: (event_type, event_timestamp) for a type, the
+    partial (outcome, event_timestamp, event_type) for an outcome; an
+    activity without one is its period's total less its outcomes'. None:
+    too many cells (the caller groups instead)."""
+    types = [
+        kind
+        for kind in event_values(session, LeadEvent.event_type, MAX_CELLS)
+        if kind not in NOT_ACTIVITIES
+    ]
+    if not types:
+        return Counter()
+    span = _activity_span(session, types, since, until)
+    if span is None:
+        return Counter()
+    starts = periods(*span, interval)
+    outcomes = event_values(session, LeadEvent.outcome, MAX_CELLS) if by == "outcome" else []
+    values = [("type", kind) for kind in types] + [("outcome", o) for o in outcomes]
+    if len(starts) * len(values) > MAX_CELLS:
+        return None
+    cells = [(start, value) for start in starts for value in values]
+    found: Counter[tuple[str, str, str]] = Counter()
+    for chunk in chunked(cells, CELLS_A_STATEMENT):
+        subqueries = []
+        for start, (kind, value) in chunk:
+            low = max(_start(start), _start(since)) if since is not None else _start(start)
+            end = _start(next_period(start, interval))
+            if until is not None:
+                end = min(end, _start(until + timedelta(days=1)))
+            matches = (
+                [LeadEvent.event_type == value]
+                if kind == "type"
+                else [LeadEvent.outcome == value, LeadEvent.event_type.not_in(NOT_ACTIVITIES)]
+            )
+            cell = (
+                select(func.count())
+                .select_from(LeadEvent)
+                .where(*matches, LeadEvent.event_timestamp >= low, LeadEvent.event_timestamp < end)
+            )
+            subqueries.append(cell.scalar_subquery())
+        row = session.execute(select(*subqueries)).one()
+        for (start, (kind, value)), n in zip(chunk, row, strict=True):
+            found[(start.isoformat(), kind, value)] += int(n)
+    counts: Counter[GroupKey] = Counter()
+    for (label, kind, value), n in found.items():
+        if by == "type" and kind == "type":
+            counts[(label, value)] += n
+        elif by == "outcome":
+            # The period's activities: those of an outcome, the rest none.
+            counts[(label, value if kind == "outcome" else None)] += n
+            if kind == "outcome":
+                counts[(label, None)] -= n
+    return counts
 
 
 # --- enrichment -------------------------------------------------------------------------
@@ -451,8 +599,38 @@ def provider_steps(
 ) -> Counter[tuple[str, str]]:
     """(provider, step status) -> how many of the list's enriched leads
     (created in the range) ended their last enrichment with such a step
-    (enrichment_data.steps, written by enrichment.service.apply_outcome)."""
+    (enrichment_data.steps, written by enrichment.service.apply_outcome):
+    counted by their few distinct enrichment_steps from its index; the
+    JSON read only for leads whose steps did not fit that column."""
+    # Grouped by status too, not filtered by it: the group is then the
+    # partial index's order (a condition on the status makes SQLite read
+    # the rows through the status index instead).
+    keyed = lead_counts(
+        session,
+        wanted,
+        [SalesLead.enrichment_steps, SalesLead.enrichment_status],
+        since=since,
+        until=until,
+        where=[
+            SalesLead.enrichment_steps.is_not(None),
+            SalesLead.enrichment_steps != STEPS_OVERFLOW,
+        ],
+    )
+    counts: Counter[tuple[str, str]] = Counter()
+    for (key, status), n in keyed.items():
+        if status in FINISHED:
+            for pair in steps_of_key(key):
+                counts[pair] += n
+    counts.update(_steps_from_json(session, wanted, since=since, until=until))
+    return counts
+
+
+def _steps_from_json(
+    session: Session, wanted: Listing, *, since: date | None, until: date | None
+) -> Counter[tuple[str, str]]:
+    """provider_steps of the leads whose enrichment_steps overflowed, from the JSON."""
     conditions = [
+        SalesLead.enrichment_steps == STEPS_OVERFLOW,
         SalesLead.enrichment_status.in_(FINISHED),
         *_where(session, wanted),
         *between(SalesLead.created_at, since, until),
@@ -504,6 +682,14 @@ _JSON_LENGTH = {
 }
 
 
+def _held_by_list(session: Session, wanted: Listing, column: Any) -> ColumnElement[bool]:
+    """``column`` (a lead id) is one of the list's leads: a lookup by id a
+    row. Clusters and merges are few next to the leads a broad filter picks,
+    whose ids would each cost a row read to gather for an IN list."""
+    listed = leads_listing.query(session, wanted).with_only_columns(SalesLead.id)
+    return listed.where(SalesLead.id == column).exists()
+
+
 def cluster_counts(
     session: Session, wanted: Listing, *, since: date | None, until: date | None
 ) -> Counter[tuple[str, str]]:
@@ -515,7 +701,7 @@ def cluster_counts(
     ]
     if narrowed(wanted):
         members = select(DuplicateClusterLead.cluster_id).where(
-            *_of_leads(session, wanted, DuplicateClusterLead.lead_id)
+            _held_by_list(session, wanted, DuplicateClusterLead.lead_id)
         )
         conditions.append(DuplicateCluster.id.in_(members))
     keys = [DuplicateCluster.status, DuplicateCluster.action]
@@ -528,7 +714,7 @@ def merge_counts(
 ) -> tuple[int, int, int]:
     """(merges made in the range, leads they merged, merges undone in the
     range), of leads: those into one of the list's leads when narrowed."""
-    survivors = _of_leads(session, wanted, Merge.survivor_id) if narrowed(wanted) else []
+    survivors = [_held_by_list(session, wanted, Merge.survivor_id)] if narrowed(wanted) else []
     length = _JSON_LENGTH[session.get_bind().dialect.name]
     made = select(func.count(), func.coalesce(func.sum(length(Merge.merged_ids)), 0)).where(
         Merge.entity == "lead", *between(Merge.created_at, since, until), *survivors

@@ -112,13 +112,18 @@ def funnel(session: Session, filters: LeadFilters) -> Funnel:
     furthest: Counter[int] = Counter()
     for (status,), n in by_status.items():
         furthest[ranks.get(status, 0)] += n
-    for status, to_rank, from_rank, n in repository.reached_by_events(session, wanted, **span):
-        now = ranks.get(status, 0)
-        best = max(now, to_rank, from_rank)
-        furthest[now] -= n
-        furthest[best] += n
+    # Leads past their status now (lost ones, ones moved back) count at the
+    # furthest stage they reached (stage_reached, kept by the write path).
+    for (status, best), n in repository.reached_past_status(session, wanted, **span).items():
+        furthest[ranks.get(status, 0)] -= n
+        furthest[int(best)] += n
     reached = [sum(n for rank, n in furthest.items() if rank >= r) for r in range(len(ranks))]
-    left = repository.left_stage(session, wanted, **span)
+    times: dict[str, list[int]] | None = None
+    if repository.narrowed(wanted) or filters.since or filters.until:
+        times = repository.stage_times(session, wanted, **span)
+        left = Counter({stage: len(values) for stage, values in times.items()})
+    else:
+        left = repository.left_stage(session, wanted, **span)
     stages = []
     for rank, stage in enumerate(FUNNEL_STAGES):
         following = reached[rank + 1] if rank + 1 < len(reached) else None
@@ -131,7 +136,11 @@ def funnel(session: Session, filters: LeadFilters) -> Funnel:
                     if following is not None and reached[rank]
                     else None
                 ),
-                median_days=_median_days(session, wanted, stage, left[stage], span),
+                median_days=(
+                    _median_of(times.get(stage, []))
+                    if times is not None
+                    else _median_days(session, wanted, stage, left[stage], span)
+                ),
                 left=left[stage],
             )
         )
@@ -147,6 +156,14 @@ def _median_days(
     middle = repository.stage_seconds(
         session, wanted, stage, offset=(count - 1) // 2, limit=2 - count % 2, **span
     )
+    return round(sum(middle) / len(middle) / SECONDS_A_DAY, 2)
+
+
+def _median_of(seconds: list[int]) -> float | None:
+    """The median of sorted ``seconds``, in days."""
+    if not seconds:
+        return None
+    middle = seconds[(len(seconds) - 1) // 2 : len(seconds) // 2 + 1]
     return round(sum(middle) / len(middle) / SECONDS_A_DAY, 2)
 
 

@@ -52,7 +52,7 @@ from leadbase.leads.schemas import (
     QuickAddInput,
 )
 from leadbase.models import SalesLead, new_id, utcnow
-from leadbase.models.lead import STATUS_EVENT
+from leadbase.models.lead import FUNNEL_RANKS, STATUS_EVENT, enrichment_steps_key
 from leadbase.validation import parse
 
 SYNC_TARGET = "airtable"
@@ -603,6 +603,8 @@ def _insert_new(
     for row in rows:
         row.update(stamp)
         row["sort_name"] = norm.sort_key(row["full_name"])
+        # Core inserts skip the ORM's derivation (models.lead.enrichment_steps_key).
+        row["enrichment_steps"] = enrichment_steps_key(row.get("enrichment_data"))
     repository.insert_leads(session, rows)
     # A plain create writes no lead_sources row (it would only repeat the
     # lead's own source fields: repository.sources_for tells them from the
@@ -849,7 +851,17 @@ def status_events(
         row["stage_seconds"] = max(0, int((now - since).total_seconds()))
         rows.append(row)
         lead.status_changed_at = now
+        lead.stage_reached = stage_reached(lead.stage_reached, *changes["lead_status"])
     return rows
+
+
+def stage_reached(before: int | None, old_status: Any, new_status: Any) -> int | None:
+    """A lead's stage_reached after a change from ``old_status`` to
+    ``new_status``: the furthest funnel rank it has been at, while that is
+    past the new status's; None when the new status is as far as it went."""
+    rank = FUNNEL_RANKS.get(new_status, 0)
+    furthest = max(before or 0, FUNNEL_RANKS.get(old_status, 0), rank)
+    return furthest if furthest > rank else None
 
 
 def _flush(session: Session) -> None:

@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    event,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from leadbase.models.base import (
@@ -88,6 +99,37 @@ SPARSE = (
 FUZZY_KEYS = ("key_name", "key_name_alt")
 
 
+# enrichment_steps: its length, and what it holds when the steps do not fit.
+STEPS_KEY_LENGTH = 255
+STEPS_OVERFLOW = "*"
+
+
+def enrichment_steps_key(data: Any) -> str | None:
+    """enrichment_data's steps (provider and status, as the enrichment
+    path records them) as "provider=status,...": what analytics counts.
+    None without steps; STEPS_OVERFLOW when they do not fit the column or
+    a name holds the separators (analytics then reads those leads' JSON)."""
+    steps = data.get("steps") if isinstance(data, dict) else None
+    if not isinstance(steps, list):
+        return None
+    pairs = [
+        (str(step["provider"]), str(step.get("status")))
+        for step in steps
+        if isinstance(step, dict) and step.get("provider")
+    ]
+    if not pairs:
+        return None
+    if any("," in part or "=" in part for pair in pairs for part in pair):
+        return STEPS_OVERFLOW
+    key = ",".join(f"{provider}={status}" for provider, status in pairs)
+    return key if len(key) <= STEPS_KEY_LENGTH else STEPS_OVERFLOW
+
+
+def steps_of_key(key: str) -> list[tuple[str, str]]:
+    """The (provider, status) pairs ``enrichment_steps_key`` wrote."""
+    return [tuple(pair.split("=", 1)) for pair in key.split(",")]  # type: ignore[misc]
+
+
 def where_set(column: str) -> dict[str, Any]:
     """A partial index's condition: the rows with a value of ``column``."""
     condition = text(f"{column} IS NOT NULL")
@@ -147,6 +189,12 @@ class SalesLead(AuditColumns, RarelyDeleted, Base):
     enrichment_status: Mapped[str] = mapped_column(String(20), nullable=False, default="pending")
     enrichment_task_id: Mapped[str | None] = mapped_column(String(64))
     enrichment_data: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # enrichment_data's steps as "provider=status,..." in their order
+    # (enrichment_steps_key above; STEPS_OVERFLOW when they do not
+    # fit): the few distinct ones are counted from an index, not the JSON
+    # parsed for every lead (analytics' success per provider). Derived by
+    # the write path, not audited.
+    enrichment_steps: Mapped[str | None] = mapped_column(String(STEPS_KEY_LENGTH))
     verified: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     # lead management
     lead_score: Mapped[int | None] = mapped_column(Integer)
@@ -156,6 +204,12 @@ class SalesLead(AuditColumns, RarelyDeleted, Base):
     # created): a status_changed event's stage_seconds counts from it.
     # Derived, set by the write path, not audited.
     status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The furthest funnel stage (FUNNEL_RANKS) a status change took the lead
+    # to or from, kept only while it is past the current status (a lost
+    # lead, one moved back); None otherwise. The funnel counts "reached"
+    # from it and lead_status without reading events. Derived by the write
+    # path (leads.service.status_events), not audited.
+    stage_reached: Mapped[int | None] = mapped_column(SmallInteger)
     notes: Mapped[str | None] = mapped_column(Text)
     raw_data: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
@@ -180,6 +234,18 @@ class SalesLead(AuditColumns, RarelyDeleted, Base):
         Index("idx_lead_created_at", "created_at", "id"),
         Index("idx_lead_updated_at", "updated_at", "id"),
         Index("idx_lead_score", "lead_score", "id", **where_set("lead_score")),
+        # Enriched leads by their steps' outcomes (the others hold none).
+        Index(
+            "idx_lead_enrichment_steps",
+            "enrichment_steps",
+            "enrichment_status",
+            "created_at",
+            **where_set("enrichment_steps"),
+        ),
+        # The few leads whose status is behind the furthest stage they reached.
+        Index(
+            "idx_lead_stage_reached", "stage_reached", "created_at", **where_set("stage_reached")
+        ),
         Index("idx_lead_sort_name", "sort_name", "id"),
         # Filtered lists, newest first: `country = ? ORDER BY created_at DESC`
         # walks one of these in order and stops after a page. No id: leads
@@ -279,6 +345,9 @@ CHANGE_EVENTS = frozenset(AUDITED_EVENTS.values())
 STATUS_EVENT = "status_changed"
 # Event types the timeline takes from elsewhere (the audit log).
 NOT_ON_TIMELINE = CHANGE_EVENTS | {STATUS_EVENT}
+# The funnel's stages in order; lost (and any other status) ranks with new:
+# it says nothing of how far a lead went.
+FUNNEL_RANKS = {"new": 0, "contacted": 1, "qualified": 2, "converted": 3}
 
 
 class LeadEvent(Base):
@@ -315,4 +384,29 @@ class LeadEvent(Base):
         Index("idx_event_lead_type", "lead_id", "event_type"),
         # Activity volume and the funnel over a time range, by kind.
         Index("idx_event_type_time", "event_type", "event_timestamp"),
+        # Activity volume by outcome over a time range, one range a cell.
+        Index(
+            "idx_event_outcome_time",
+            "outcome",
+            "event_timestamp",
+            "event_type",
+            **where_set("outcome"),
+        ),
+        # The funnel's time in stage: status changes by the stage they left,
+        # in stage_seconds order (a median is an offset into it), with the
+        # lead id to keep the list's leads without reading the rows.
+        Index(
+            "idx_event_stage_seconds",
+            "old_status",
+            "stage_seconds",
+            "lead_id",
+            **where_set("stage_seconds"),
+        ),
     )
+
+
+@event.listens_for(SalesLead.enrichment_data, "set")
+def _derive_enrichment_steps(lead: SalesLead, value: Any, *_: Any) -> None:
+    """enrichment_steps follows enrichment_data however the ORM sets it (the
+    write path, the enrichment path, a merge, an unmerge's restore)."""
+    lead.enrichment_steps = enrichment_steps_key(value)
