@@ -307,19 +307,41 @@ def _lead_counts(session: Session, query: Query) -> LeadCounts:
 
 
 def leads_figure(session: Session, query: Query) -> Figure:
-    interval, by = query.interval, query.by
     counts = _lead_counts(session, query)
-    figure = Figure("leads", f"Leads created per {interval}, by {by}")
-    periods, series = trend(counts.rows, interval, order=LEAD_STATUSES if by == "status" else ())
+    return _trend_figure(
+        Figure("leads", f"Leads created per {query.interval}, by {query.by}"),
+        counts.rows,
+        counts.total,
+        query.interval,
+        query.by,
+        ("Leads created", "leads"),
+        "No leads were created in this range with these filters.",
+        order=LEAD_STATUSES if query.by == "status" else (),
+    )
+
+
+def _trend_figure(
+    figure: Figure,
+    rows: Sequence[PeriodCount],
+    total: int,
+    interval: str,
+    by: str,
+    names: tuple[str, str],
+    empty: str,
+    order: Sequence[str] = (),
+) -> Figure:
+    """A count per period and value as lines, one for each value, with the
+    table beneath; ``names``: the tile's label and the noun counted."""
+    periods, series = trend(rows, interval, order=order)
     _trend_table(figure, periods, series)
     if not periods:
-        figure.empty = "No leads were created in this range with these filters."
+        figure.empty = empty
         return figure
-    figure.tiles = [("Leads created", f"{counts.total:,}")]
+    figure.tiles = [(names[0], f"{total:,}")]
     figure.chart = charts.line_chart(
-        "chart-leads",
+        f"chart-{figure.slug}",
         figure.title,
-        f"{counts.total:,} leads from {periods[0]} to {periods[-1]}; "
+        f"{total:,} {names[1]} from {periods[0]} to {periods[-1]}; "
         f"one line for each {by} ({', '.join(one.name for one in series)}).",
         periods,
         series,
@@ -406,22 +428,15 @@ def funnel_figure(session: Session, query: Query) -> Figure:
 def activities_figure(session: Session, query: Query) -> Figure:
     interval, by = query.interval, query.activity_by
     volume = service.activity_volume(session, query.filters, interval=interval, by=by)
-    figure = Figure("activities", f"Activities per {interval}, by {by}")
-    periods, series = trend(volume.rows, interval)
-    _trend_table(figure, periods, series)
-    if not periods:
-        figure.empty = "No activities were logged in this range for these leads."
-        return figure
-    figure.tiles = [("Activities", f"{volume.total:,}")]
-    figure.chart = charts.line_chart(
-        "chart-activities",
-        figure.title,
-        f"{volume.total:,} activities from {periods[0]} to {periods[-1]}; "
-        f"one line for each {by} ({', '.join(one.name for one in series)}).",
-        periods,
-        series,
+    return _trend_figure(
+        Figure("activities", f"Activities per {interval}, by {by}"),
+        volume.rows,
+        volume.total,
+        interval,
+        by,
+        ("Activities", "activities"),
+        "No activities were logged in this range for these leads.",
     )
-    return figure
 
 
 def _enrichment(session: Session, query: Query) -> Enrichment:
