@@ -346,7 +346,7 @@ def test_a_deleted_lead_shows_one_banner_and_is_restored_at_390px(
     fits(page, 390)
     shot(page, "read-mobile")
     page.get_by_role("link", name="Edit status & tags").click()
-    expect(page.get_by_label("Score")).to_have_value("72")
+    expect(page.get_by_role("textbox", name="Tags")).to_have_value("vip, math")
     fits(page, 390)
     shot(page, "edit-mobile")
     # Every section's form fits and labels each control.
@@ -457,9 +457,13 @@ def test_hostile_values_render_as_text(console: ConsoleServer) -> None:
 def test_every_lead_field_is_edited_here_or_shown_to_admins() -> None:
     internal = {name for name, _ in lead_detail.INTERNAL_FIELDS}
     as_json = {name for name, _ in lead_detail.JSON_FIELDS}
+    scored = {name for name, _ in lead_detail.SCORED_FIELDS}
     editable = set(lead_detail.FORM_FIELDS)
-    assert editable | internal | as_json == set(LEAD_FIELDS)
-    assert not editable & internal and not editable & as_json and not internal & as_json
+    assert editable | internal | as_json | scored == set(LEAD_FIELDS)
+    groups = (editable, internal, as_json, scored)
+    assert sum(map(len, groups)) == len(set().union(*groups))  # no field in two
+    # The score is derived (the scoring jobs set it): a typed one would not last.
+    assert "lead_score" not in editable
     # None of the bookkeeping is editable.
     assert not {"enrichment_status", "enrichment_task_id", "company_id", "run_id"} & editable
 
@@ -479,7 +483,7 @@ def test_an_open_section_shows_each_of_its_fields_with_its_own_input(
     html = client.get(f"/leads/{lead_id}?edit=status").text
     assert '<option value="qualified" selected>Qualified</option>' in html
     assert re.search(r'type="checkbox" value="true" id="f-is_manual"[^>]*checked', html)
-    assert 'value="72"' in html and 'value="vip, math"' in html
+    assert 'value="vip, math"' in html and 'name="lead_score"' not in html
     notes = client.get(f"/leads/{lead_id}?edit=notes").text
     assert re.search(r'<textarea rows="8" id="f-notes" name="notes"', notes)
     # An unknown section opens nothing.
@@ -487,7 +491,7 @@ def test_an_open_section_shows_each_of_its_fields_with_its_own_input(
     client.close()
 
 
-def test_lists_checkboxes_and_numbers_are_saved_and_untouched_fields_are_not_sent(
+def test_lists_and_checkboxes_are_saved_and_untouched_fields_are_not_sent(
     console: ConsoleServer,
 ) -> None:
     [lead_id] = console.add_leads([ADA])
@@ -500,8 +504,6 @@ def test_lists_checkboxes_and_numbers_are_saved_and_untouched_fields_are_not_sen
         "tags": "vip, logic ,, ",
         "was.verified": "",
         "verified": "true",
-        "was.lead_score": "72",
-        "lead_score": "77",
         "was.source": "",
         "source": "",
     }
@@ -509,11 +511,11 @@ def test_lists_checkboxes_and_numbers_are_saved_and_untouched_fields_are_not_sen
     notes = {"version": "2", "seen_seq": "0", "was.notes": "", "notes": "line one\r\nline two"}
     assert client.post(f"/leads/{lead_id}", notes).headers["location"].endswith("section-notes")
     lead = lead_now(console, lead_id)
-    assert lead.tags == ["vip", "logic"] and lead.verified and lead.lead_score == 77
+    assert lead.tags == ["vip", "logic"] and lead.verified
     assert lead.notes == "line one\nline two"
     with console.database.read_session() as session:
         entries = audit_repository.entries_for(session, "lead", lead_id)
-    assert sorted(json.loads(entries[-2].changes)) == ["lead_score", "tags", "verified"]
+    assert sorted(json.loads(entries[-2].changes)) == ["tags", "verified"]
     # Nothing changed: nothing written.
     same = {"version": "3", "seen_seq": "0", "was.city": "London", "city": "London"}
     assert "notice=unchanged" in client.post(f"/leads/{lead_id}", same).headers["location"]
@@ -529,15 +531,7 @@ def field_error(html: str, name: str) -> str | None:
 @pytest.mark.parametrize(
     ("form", "errors"),
     [
-        (
-            {"was.lead_score": "", "lead_score": "lots", "was.tags": "", "tags": "x" * 51},
-            {
-                "lead_score": "Score is a whole number from 0 to 100",
-                "tags": "at most 50 characters",
-            },
-        ),
-        ({"was.lead_score": "", "lead_score": "101"}, {"lead_score": "from 0 to 100"}),
-        ({"was.lead_score": "", "lead_score": "-1"}, {"lead_score": "from 0 to 100"}),
+        ({"was.tags": "", "tags": "x" * 51}, {"tags": "at most 50 characters"}),
         (
             {"was.additional_emails": "", "additional_emails": "ok@example.com, nope"},
             {"additional_emails": "“nope”: Enter an email address like name@example.com"},

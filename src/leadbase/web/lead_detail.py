@@ -58,7 +58,7 @@ router = APIRouter(include_in_schema=False)
 
 # --- the sections: which lead fields each shows, and how -------------------------
 
-Kind = Literal["text", "email", "tel", "url", "textarea", "select", "checkbox", "list", "number"]
+Kind = Literal["text", "email", "tel", "url", "textarea", "select", "checkbox", "list"]
 
 
 @dataclass(frozen=True)
@@ -88,11 +88,11 @@ class Section:
 
 
 LIST_HINT = "Separate several with commas."
-SCORE = "Score is a whole number from 0 to 100"
 
 # The fields people edit, section by section. Internals (INTERNAL_FIELDS) and
-# structured data (JSON_FIELDS) are shown to admins, never edited here; a
-# test checks the three together cover LeadInput.
+# structured data (JSON_FIELDS) are shown to admins, the score
+# (SCORED_FIELDS) to everyone, none edited here; a test checks the four
+# together cover LeadInput.
 SECTIONS: tuple[Section, ...] = (
     Section(
         "person",
@@ -147,7 +147,6 @@ SECTIONS: tuple[Section, ...] = (
         "Status & tags",
         (
             FormField("lead_status", "Status", "select", get_args(LeadStatus)),
-            FormField("lead_score", "Score", "number", hint="0 to 100.", format=SCORE),
             FormField("tags", "Tags", "list", hint=LIST_HINT),
             FormField("source", "Source"),
             FormField("verified", "Verified", "checkbox"),
@@ -182,6 +181,9 @@ INTERNAL_FIELDS = (
     ("run_id", "Apify run id"),
     ("dataset_id", "Apify dataset id"),
 )
+# Set by the scoring jobs, shown to everyone in the score card
+# (_detail_score.html), never typed in: the next rescore would replace it.
+SCORED_FIELDS = (("lead_score", "Score"),)
 # Structured fields, written by the API and the enrichment and scoring jobs.
 JSON_FIELDS = (
     ("enrichment_data", "Enrichment provenance"),
@@ -193,6 +195,7 @@ ADMIN_ONLY = frozenset(name for name, _ in INTERNAL_FIELDS + JSON_FIELDS)
 LABELS: dict[str, str] = {
     **{name: f.label for name, f in FORM_FIELDS.items()},
     **dict(INTERNAL_FIELDS),
+    **dict(SCORED_FIELDS),
     **dict(JSON_FIELDS),
     "is_deleted": "Deleted",
 }
@@ -221,16 +224,12 @@ def shown(form_field: FormField, value: Any) -> str:
 
 
 def typed(form_field: FormField, raw: str) -> Any:
-    """What the user typed, as the value to store (the service validates it;
-    a score that is not a number stays text, for the form to report)."""
+    """What the user typed, as the value to store (the service validates it)."""
     raw = raw.replace("\r\n", "\n")  # browsers send a textarea's lines as CRLF
     if form_field.kind == "checkbox":
         return raw == "true"
     if form_field.kind == "list":
         return [part.strip() for part in raw.split(",") if part.strip()] or None
-    if form_field.kind == "number":
-        raw = raw.strip()
-        return int(raw) if raw.lstrip("-").isdigit() else (raw or None)
     if form_field.kind in ("textarea", "select"):
         return raw if raw.strip() else None
     return raw.strip() or None
