@@ -26,7 +26,9 @@ def _offline(page: Any, server: ConsoleServer) -> list[str]:
 
 
 def test_openapi_declares_the_bearer_scheme(console: ConsoleServer) -> None:
-    document = httpx.get(f"{console.url}/openapi.json").json()
+    # The first request builds the document (~0.7 s for 60 paths, several
+    # seconds on a busy 2-core runner): a content test, not a latency one.
+    document = httpx.get(f"{console.url}/openapi.json", timeout=30).json()
     scheme = document["components"]["securitySchemes"]["bearerAuth"]
     assert scheme["type"] == "http" and scheme["scheme"] == "bearer"
     leads = document["paths"]["/api/v1/leads"]["get"]
@@ -37,14 +39,14 @@ def test_openapi_declares_the_bearer_scheme(console: ConsoleServer) -> None:
 
 def test_docs_pages_load_only_their_own_assets(console: ConsoleServer) -> None:
     for path in ("/docs", "/redoc"):
-        answer = httpx.get(f"{console.url}{path}")
+        answer = httpx.get(f"{console.url}{path}", timeout=30)
         assert answer.status_code == 200
         policy = answer.headers["content-security-policy"]
         assert "script-src 'self'" in policy and "unsafe-eval" not in policy
         sources = re.findall(r'(?:src|href)="([^"]+)"', answer.text)
         assert sources and all(source.startswith("/") for source in sources), sources
         for source in sources:
-            assert httpx.get(f"{console.url}{source}").status_code == 200, source
+            assert httpx.get(f"{console.url}{source}", timeout=30).status_code == 200, source
 
 
 def test_swagger_ui_renders_offline_and_authorizes(
