@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from leadbase.models.lead import NOT_ACTIVITIES
+
 # The usual kinds (the console's select offers them; any other short string
 # is kept as given).
 ACTIVITY_TYPES = (
@@ -21,9 +23,7 @@ ACTIVITY_TYPES = (
     "note",
 )
 # Kinds the write path and merges record themselves: a client never writes them.
-INTERNAL_TYPES = frozenset(
-    {"created", "updated", "deleted", "restored", "merged", "unmerged", "status_changed"}
-)
+INTERNAL_TYPES = frozenset(NOT_ACTIVITIES)
 # What a few usual outcomes look like (documented, not enforced).
 USUAL_OUTCOMES = ("connected", "no_answer", "voicemail", "inbound", "replied", "meeting_set")
 Source = Literal["api", "console", "script", "import"]

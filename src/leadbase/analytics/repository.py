@@ -42,11 +42,8 @@ from leadbase.models import (
     Merge,
     SalesLead,
 )
-from leadbase.models.lead import FUNNEL_RANKS, NOT_ON_TIMELINE, STEPS_OVERFLOW, steps_of_key
+from leadbase.models.lead import FUNNEL_RANKS, NOT_ACTIVITIES, STEPS_OVERFLOW, steps_of_key
 
-# Event types that are not activities: the change events the audit log
-# tells, status changes and merges (activities.schemas refuses them).
-NOT_ACTIVITIES = tuple(sorted(NOT_ON_TIMELINE | {"merged", "unmerged"}))
 GroupKey = tuple[Any, ...]
 
 

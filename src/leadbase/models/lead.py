@@ -345,6 +345,10 @@ CHANGE_EVENTS = frozenset(AUDITED_EVENTS.values())
 STATUS_EVENT = "status_changed"
 # Event types the timeline takes from elsewhere (the audit log).
 NOT_ON_TIMELINE = CHANGE_EVENTS | {STATUS_EVENT}
+# What leadbase records itself on lead_events, never a client: the kinds
+# above and a merge's. Every other kind is an activity (activities.service
+# refuses these; scoring and analytics count the rest), sorted for SQL.
+NOT_ACTIVITIES: tuple[str, ...] = tuple(sorted(NOT_ON_TIMELINE | {"merged", "unmerged"}))
 # The funnel's stages in order; lost (and any other status) ranks with new:
 # it says nothing of how far a lead went.
 FUNNEL_RANKS = {"new": 0, "contacted": 1, "qualified": 2, "converted": 3}

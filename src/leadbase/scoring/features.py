@@ -38,13 +38,10 @@ from leadbase.enrichment.providers.email import (
     is_role_account,
 )
 from leadbase.models.company import Company
-from leadbase.models.lead import NOT_ON_TIMELINE, LeadEvent, SalesLead
+from leadbase.models.lead import NOT_ACTIVITIES, LeadEvent, SalesLead
 
 Row = dict[str, float]
 
-# Timeline rows that are not things the lead did: the audit log's kinds,
-# status changes (the label itself) and merges.
-EXCLUDED_EVENTS = frozenset(NOT_ON_TIMELINE | {"merged", "unmerged"})
 
 # Recency is capped: a year without activity and none at all read alike.
 RECENCY_CAP_DAYS = 365.0
@@ -253,9 +250,7 @@ def _lead_rows(session: Session, lead_ids: Sequence[str]) -> Iterable[Any]:
 
 
 def _activity_filter(lead_ids: Sequence[str], before_outcome: bool) -> Any:
-    condition = and_(
-        LeadEvent.lead_id.in_(lead_ids), LeadEvent.event_type.not_in(sorted(EXCLUDED_EVENTS))
-    )
+    condition = and_(LeadEvent.lead_id.in_(lead_ids), LeadEvent.event_type.not_in(NOT_ACTIVITIES))
     if before_outcome:
         condition = and_(
             condition,

@@ -10,11 +10,7 @@ from sqlalchemy import Row, case, func, select
 from sqlalchemy.orm import Session
 
 from leadbase.models import Company, LeadEvent, LeadSource, SalesLead
-from leadbase.models.lead import NOT_ON_TIMELINE
-
-# Timeline kinds that are not activities: changes (the audit log tells
-# them), status changes, and merges.
-NOT_ACTIVITIES = tuple(sorted(NOT_ON_TIMELINE | {"merged", "unmerged"}))
+from leadbase.models.lead import NOT_ACTIVITIES
 
 
 def lead_rows(
