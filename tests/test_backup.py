@@ -94,6 +94,9 @@ def snapshot(url: str) -> dict[str, list[dict[str, Any]]]:
                 if isinstance(c.type, JSON)
             ]
             query = select(*table.columns, *json_nulls).order_by(*table.primary_key.columns)
+            if table.info.get("derived"):  # a rollup's count may sit at zero: no count
+                [count] = [c for c in table.columns if not c.primary_key]
+                query = query.where(count != 0)
             tables[table.name] = [dict(row) for row in connection.execute(query).mappings()]
     return tables
 
@@ -114,7 +117,10 @@ def count_leads(url: str) -> int:
 
 
 def total_rows(tables: dict[str, list[dict[str, Any]]]) -> int:
-    return sum(len(rows) for rows in tables.values())
+    """The rows a backup holds: not the derived rollups, which a restore's
+    triggers count afresh (assert_restored_equal holds them equal too)."""
+    derived = {t.name for t in Base.metadata.sorted_tables if t.info.get("derived")}
+    return sum(len(rows) for name, rows in tables.items() if name not in derived)
 
 
 NOW = datetime(2026, 11, 23, 16, 18, 37, 123456, tzinfo=UTC)
@@ -168,6 +174,7 @@ def populate(url: str) -> None:
             [{"full_name": f"Lead {i}", "email": f"l{i}@example.com"} for i in range(5)]
         )
         client.update_lead(ada, {"lead_status": "qualified", "title": "Countess"})
+        client.add_event(ada, "call", outcome="connected")
         client.update_lead(bob, {"tags": ["later"], "raw_data": {"k": [1, 2]}})
         carol = client.add_lead({"full_name": "Carol", "phone": "+33 1 23 45 67 89"})
         client.delete_lead(carol)

@@ -6,6 +6,7 @@ from leadbase.models.airtable import (
     AirtableLink,
     AirtableRun,
 )
+from leadbase.models.analytics import ActivityRollup, LeadRollup, StageRollup
 from leadbase.models.apify import ApifySyncState
 from leadbase.models.audit import GENESIS_HASH, AuditChainHead, AuditLog
 from leadbase.models.base import Base, new_id, utcnow
@@ -41,6 +42,7 @@ __all__ = [
     "JOB_STATUSES",
     "LEAD_STATUSES",
     "ROLES",
+    "ActivityRollup",
     "AirtableConflict",
     "AirtableLink",
     "AirtableRun",
@@ -58,6 +60,7 @@ __all__ = [
     "ImportRun",
     "Job",
     "LeadEvent",
+    "LeadRollup",
     "LeadSource",
     "ListColumns",
     "Merge",
@@ -67,6 +70,7 @@ __all__ = [
     "SalesLead",
     "SavedView",
     "ScoringModel",
+    "StageRollup",
     "SyncStatus",
     "User",
     "new_id",
