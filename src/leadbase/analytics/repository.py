@@ -592,30 +592,37 @@ FINISHED = ("completed", "failed")
 
 
 def provider_steps(
-    session: Session, wanted: Listing, *, since: date | None, until: date | None
+    session: Session,
+    wanted: Listing,
+    *,
+    since: date | None,
+    until: date | None,
+    keyed: Counter[GroupKey] | None = None,
 ) -> Counter[tuple[str, str]]:
     """(provider, step status) -> how many of the list's enriched leads
     (created in the range) ended their last enrichment with such a step
     (enrichment_data.steps, written by enrichment.service.apply_outcome):
-    counted by their few distinct enrichment_steps from its index; the
-    JSON read only for leads whose steps did not fit that column."""
-    # Grouped by status too, not filtered by it: the group is then the
-    # partial index's order (a condition on the status makes SQLite read
-    # the rows through the status index instead).
-    keyed = lead_counts(
-        session,
-        wanted,
-        [SalesLead.enrichment_steps, SalesLead.enrichment_status],
-        since=since,
-        until=until,
-        where=[
-            SalesLead.enrichment_steps.is_not(None),
-            SalesLead.enrichment_steps != STEPS_OVERFLOW,
-        ],
-    )
+    counted by their few distinct enrichment_steps (``keyed``: already
+    counted by (steps, status), else from its index); the JSON read only
+    for leads whose steps did not fit that column."""
+    if keyed is None:
+        # Grouped by status too, not filtered by it: the group is then the
+        # partial index's order (a condition on the status makes SQLite read
+        # the rows through the status index instead).
+        keyed = lead_counts(
+            session,
+            wanted,
+            [SalesLead.enrichment_steps, SalesLead.enrichment_status],
+            since=since,
+            until=until,
+            where=[
+                SalesLead.enrichment_steps.is_not(None),
+                SalesLead.enrichment_steps != STEPS_OVERFLOW,
+            ],
+        )
     counts: Counter[tuple[str, str]] = Counter()
     for (key, status), n in keyed.items():
-        if status in FINISHED:
+        if status in FINISHED and key != STEPS_OVERFLOW:
             for pair in steps_of_key(key):
                 counts[pair] += n
     counts.update(_steps_from_json(session, wanted, since=since, until=until))

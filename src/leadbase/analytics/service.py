@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from leadbase.analytics import repository
+from leadbase.analytics import repository, rollups
 from leadbase.analytics.schemas import (
     FUNNEL_STAGES,
     SCORE_BUCKETS,
@@ -85,13 +85,12 @@ def lead_counts(
     by: LeadDimension | None = None,
 ) -> LeadCounts:
     """Leads created per period (and per value of ``by``), oldest period first."""
-    counts = repository.leads_by_period(
-        session,
-        _listing(session, filters),
-        interval,
-        BY_COLUMNS[by] if by is not None else None,
-        **_span(filters),
-    )
+    wanted = _listing(session, filters)
+    column = BY_COLUMNS[by] if by is not None else None
+    if rollups.answer(wanted):
+        counts = rollups.leads_by_period(session, interval, column, **_span(filters))
+    else:
+        counts = repository.leads_by_period(session, wanted, interval, column, **_span(filters))
     rows = _period_rows(counts, by is not None)
     return LeadCounts(interval=interval, by=by, total=sum(counts.values()), rows=rows)
 
@@ -106,7 +105,12 @@ def funnel(session: Session, filters: LeadFilters) -> Funnel:
     lead counts for the stages it went through, every lead for "new"."""
     wanted = _listing(session, filters)
     span = _span(filters)
-    by_status = repository.lead_counts(session, wanted, [SalesLead.lead_status], **span)
+    whole = rollups.answer(wanted)
+    if whole:
+        by_status, past = rollups.status_and_stage(session, **span)
+    else:
+        by_status = repository.lead_counts(session, wanted, [SalesLead.lead_status], **span)
+        past = repository.reached_past_status(session, wanted, **span)
     ranks = repository.RANKS
     # rank -> leads whose furthest stage is that one
     furthest: Counter[int] = Counter()
@@ -114,7 +118,7 @@ def funnel(session: Session, filters: LeadFilters) -> Funnel:
         furthest[ranks.get(status, 0)] += n
     # Leads past their status now (lost ones, ones moved back) count at the
     # furthest stage they reached (stage_reached, kept by the write path).
-    for (status, best), n in repository.reached_past_status(session, wanted, **span).items():
+    for (status, best), n in past.items():
         furthest[ranks.get(status, 0)] -= n
         furthest[int(best)] += n
     reached = [sum(n for rank, n in furthest.items() if rank >= r) for r in range(len(ranks))]
@@ -122,6 +126,8 @@ def funnel(session: Session, filters: LeadFilters) -> Funnel:
     if repository.narrowed(wanted) or filters.since or filters.until:
         times = repository.stage_times(session, wanted, **span)
         left = Counter({stage: len(values) for stage, values in times.items()})
+    elif whole:
+        left = rollups.left_stage(session)
     else:
         left = repository.left_stage(session, wanted, **span)
     stages = []
@@ -139,7 +145,7 @@ def funnel(session: Session, filters: LeadFilters) -> Funnel:
                 median_days=(
                     _median_of(times.get(stage, []))
                     if times is not None
-                    else _median_days(session, wanted, stage, left[stage], span)
+                    else _median_days(session, wanted, stage, left[stage], whole)
                 ),
                 left=left[stage],
             )
@@ -148,14 +154,19 @@ def funnel(session: Session, filters: LeadFilters) -> Funnel:
 
 
 def _median_days(
-    session: Session, wanted: Listing, stage: str, count: int, span: dict[str, Any]
+    session: Session, wanted: Listing, stage: str, count: int, whole: bool
 ) -> float | None:
-    """The median of ``count`` stage_seconds leaving ``stage``, in days."""
+    """The median of ``count`` stage_seconds leaving ``stage``, in days
+    (of every lead: ``whole``, from the rollups)."""
     if not count:
         return None
-    middle = repository.stage_seconds(
-        session, wanted, stage, offset=(count - 1) // 2, limit=2 - count % 2, **span
-    )
+    offset, limit = (count - 1) // 2, 2 - count % 2
+    if whole:
+        middle = rollups.stage_seconds(session, stage, offset=offset, limit=limit)
+    else:
+        middle = repository.stage_seconds(
+            session, wanted, stage, offset=offset, limit=limit, since=None, until=None
+        )
     return round(sum(middle) / len(middle) / SECONDS_A_DAY, 2)
 
 
@@ -176,14 +187,12 @@ def activity_volume(
 ) -> ActivityVolume:
     """Activities (not the internal change events) per period and type or
     outcome, of the filtered leads; ``since``/``until`` bound when they happened."""
-    counts = repository.activity_counts(
-        session,
-        _listing(session, filters),
-        interval,
-        by,
-        since=filters.since,
-        until=filters.until,
-    )
+    wanted = _listing(session, filters)
+    span = _span(filters)
+    if rollups.answer(wanted):
+        counts = rollups.activity_counts(session, interval, by, **span)
+    else:
+        counts = repository.activity_counts(session, wanted, interval, by, **span)
     rows = _period_rows(counts, True)
     return ActivityVolume(interval=interval, by=by, total=sum(counts.values()), rows=rows)
 
@@ -197,13 +206,17 @@ def enrichment(session: Session, filters: LeadFilters) -> Enrichment:
     completed, and each provider's steps in the leads' last enrichment."""
     wanted = _listing(session, filters)
     span = _span(filters)
-    by_status = repository.lead_counts(session, wanted, [SalesLead.enrichment_status], **span)
+    keyed = None
+    if rollups.answer(wanted):
+        by_status, keyed = rollups.enrichment_values(session, **span)
+    else:
+        by_status = repository.lead_counts(session, wanted, [SalesLead.enrichment_status], **span)
     statuses = sorted(
         (ValueCount(value=_text(status), count=n) for (status,), n in by_status.items()),
         key=lambda row: (-row.count, row.value or ""),
     )
     finished = by_status[("completed",)] + by_status[("failed",)]
-    steps = repository.provider_steps(session, wanted, **span)
+    steps = repository.provider_steps(session, wanted, keyed=keyed, **span)
     per_provider: dict[str, Counter[str]] = defaultdict(Counter)
     for (provider, status), n in steps.items():
         per_provider[provider][status] += n
@@ -293,10 +306,17 @@ def scores(session: Session, filters: LeadFilters) -> Scores:
     span = _span(filters)
     # Scored leads by score, from the partial (lead_score, id) index; the
     # unscored are the rest.
-    per_score = repository.lead_counts(
-        session, wanted, [SalesLead.lead_score], where=[SalesLead.lead_score.is_not(None)], **span
-    )
-    leads = sum(repository.lead_counts(session, wanted, [], **span).values())
+    if rollups.answer(wanted):
+        per_score, leads = rollups.score_values(session, **span)
+    else:
+        per_score = repository.lead_counts(
+            session,
+            wanted,
+            [SalesLead.lead_score],
+            where=[SalesLead.lead_score.is_not(None)],
+            **span,
+        )
+        leads = sum(repository.lead_counts(session, wanted, [], **span).values())
     values = sorted((int(score), n) for (score,), n in per_score.items())
     scored = sum(n for _, n in values)
     buckets = [0] * SCORE_BUCKETS

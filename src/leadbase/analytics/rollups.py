@@ -1,0 +1,205 @@
+"""The analytics figures of every lead, read from the rollups the triggers
+keep (models/analytics.py): a few thousand rows, whatever the number of
+leads and activities. They answer for the whole list (no filter, no
+search, deleted leads left out); a narrowed list is counted from its rows
+(analytics.repository).
+
+The returned shapes are repository's, so the service reads either the same.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, select, true
+from sqlalchemy.orm import Session
+
+from leadbase.analytics.repository import GroupKey, narrowed, period_start
+from leadbase.leads.listing import Listing
+from leadbase.models import LeadEvent, SalesLead
+from leadbase.models.analytics import (
+    NONE,
+    SEPARATOR,
+    STAGE_BUCKET_SECONDS,
+    ActivityRollup,
+    LeadRollup,
+    StageRollup,
+)
+
+# The lead column a figure groups by -> its rollup dimension.
+DIMENSION_OF = {
+    "lead_status": "status",
+    "source": "source",
+    "country": "country",
+    "industry": "industry",
+}
+
+
+def answer(wanted: Listing) -> bool:
+    """Whether the rollups hold this list's figures: every lead, less the deleted."""
+    return not narrowed(wanted) and not wanted.include_deleted
+
+
+def _days(column: Any, since: date | None, until: date | None) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if since is not None:
+        conditions.append(column >= since)
+    if until is not None:
+        conditions.append(column <= until)
+    return conditions
+
+
+def _value(text: str) -> str | None:
+    return None if text == NONE else text
+
+
+def lead_values(
+    session: Session, dimension: str, *, since: date | None, until: date | None
+) -> list[tuple[date, str, int]]:
+    """(day, value, leads) of one dimension, days in the range."""
+    query = select(LeadRollup.day, LeadRollup.value, LeadRollup.leads).where(
+        LeadRollup.dimension == dimension,
+        LeadRollup.leads != 0,
+        *_days(LeadRollup.day, since, until),
+    )
+    return [(day, str(value), int(n)) for day, value, n in session.execute(query)]
+
+
+def _totals(rows: list[tuple[date, str, int]]) -> Counter[str]:
+    totals: Counter[str] = Counter()
+    for _, value, n in rows:
+        totals[value] += n
+    return +totals
+
+
+def leads_by_period(
+    session: Session, interval: str, by: Any, *, since: date | None, until: date | None
+) -> Counter[GroupKey]:
+    """Leads created by (period[, value of ``by``]); any dimension holds every lead."""
+    dimension = DIMENSION_OF[by.key] if by is not None else "status"
+    counts: Counter[GroupKey] = Counter()
+    for day, value, n in lead_values(session, dimension, since=since, until=until):
+        label = period_start_of_day(day, interval)
+        counts[(label, _value(value)) if by is not None else (label,)] += n
+    return +counts
+
+
+def period_start_of_day(day: date, interval: str) -> str:
+    """The period's first day, as the figures label it."""
+    return period_start(datetime.combine(day, time(), tzinfo=UTC), interval).isoformat()
+
+
+def by_value(
+    session: Session, dimension: str, *, since: date | None, until: date | None
+) -> Counter[str]:
+    """Leads by their value of ``dimension`` ("" for none), created in the range."""
+    return _totals(lead_values(session, dimension, since=since, until=until))
+
+
+def status_and_stage(
+    session: Session, *, since: date | None, until: date | None
+) -> tuple[Counter[GroupKey], Counter[GroupKey]]:
+    """The funnel's two counts: leads by (lead_status,), and by
+    (lead_status, stage_reached) of those whose stage_reached is set."""
+    by_status: Counter[GroupKey] = Counter()
+    past: Counter[GroupKey] = Counter()
+    for value, n in by_value(session, "stage", since=since, until=until).items():
+        status, _, reached = value.partition(SEPARATOR)
+        by_status[(_value(status),)] += n
+        if reached:
+            past[(_value(status), int(reached))] += n
+    return by_status, past
+
+
+def enrichment_values(
+    session: Session, *, since: date | None, until: date | None
+) -> tuple[Counter[GroupKey], Counter[GroupKey]]:
+    """Leads by (enrichment_status,), and by (enrichment_steps,
+    enrichment_status) of those with steps."""
+    by_status: Counter[GroupKey] = Counter()
+    keyed: Counter[GroupKey] = Counter()
+    for value, n in by_value(session, "enrichment", since=since, until=until).items():
+        status, _, steps = value.partition(SEPARATOR)
+        by_status[(_value(status),)] += n
+        if steps:
+            keyed[(steps, _value(status))] += n
+    return by_status, keyed
+
+
+def score_values(
+    session: Session, *, since: date | None, until: date | None
+) -> tuple[Counter[GroupKey], int]:
+    """Scored leads by (lead_score,), and how many leads in all."""
+    per_score: Counter[GroupKey] = Counter()
+    leads = 0
+    for value, n in by_value(session, "score", since=since, until=until).items():
+        leads += n
+        if value != NONE:
+            per_score[(int(value),)] += n
+    return per_score, leads
+
+
+# --- activities -------------------------------------------------------------------------
+
+
+def activity_counts(
+    session: Session, interval: str, by: str, *, since: date | None, until: date | None
+) -> Counter[GroupKey]:
+    """Activities by (period, type or outcome)."""
+    column = ActivityRollup.event_type if by == "type" else ActivityRollup.outcome
+    query = (
+        select(ActivityRollup.day, column, func.sum(ActivityRollup.activities))
+        .where(*_days(ActivityRollup.day, since, until))
+        .group_by(ActivityRollup.day, column)
+    )
+    counts: Counter[GroupKey] = Counter()
+    for day, value, n in session.execute(query):
+        counts[(period_start_of_day(day, interval), _value(str(value)))] += int(n)
+    return +counts
+
+
+# --- time in stage ------------------------------------------------------------------------
+
+
+def left_stage(session: Session) -> Counter[str]:
+    """How many status changes left each status (their time in it known)."""
+    query = select(StageRollup.old_status, func.sum(StageRollup.changes)).group_by(
+        StageRollup.old_status
+    )
+    return +Counter({str(status): int(n) for status, n in session.execute(query)})
+
+
+def stage_seconds(session: Session, stage: str, *, offset: int, limit: int) -> list[int]:
+    """The stage_seconds of changes leaving ``stage``, smallest first, from
+    ``offset``: the rollup finds the hour the offset falls in, the events'
+    (old_status, stage_seconds) index gives the exact values from there."""
+    hours = session.execute(
+        select(StageRollup.hour, StageRollup.changes)
+        .where(StageRollup.old_status == stage, StageRollup.changes != 0)
+        .order_by(StageRollup.hour)
+    ).all()
+    before = 0
+    for hour, n in hours:
+        if before + n > offset:
+            return _seconds_from(session, stage, int(hour), offset - before, limit)
+        before += n
+    return []
+
+
+def _seconds_from(session: Session, stage: str, hour: int, offset: int, limit: int) -> list[int]:
+    deleted = select(SalesLead.id).where(SalesLead.is_deleted == true())
+    query = (
+        select(LeadEvent.stage_seconds)
+        .where(
+            LeadEvent.stage_seconds.is_not(None),
+            LeadEvent.old_status == stage,
+            LeadEvent.stage_seconds >= hour * STAGE_BUCKET_SECONDS,
+            LeadEvent.lead_id.not_in(deleted),
+        )
+        .order_by(LeadEvent.stage_seconds)
+        .offset(offset)
+        .limit(limit)
+    )
+    return [int(value or 0) for value in session.scalars(query)]
