@@ -98,19 +98,28 @@ def by_value(
     return _totals(lead_values(session, dimension, since=since, until=until))
 
 
+def _split(
+    session: Session, dimension: str, *, since: date | None, until: date | None
+) -> tuple[Counter[GroupKey], Counter[tuple[str | None, str]]]:
+    """A two-part dimension ("first|second"): leads by (first,), and by
+    (first, second) of those whose second part is set."""
+    by_first: Counter[GroupKey] = Counter()
+    both: Counter[tuple[str | None, str]] = Counter()
+    for value, n in by_value(session, dimension, since=since, until=until).items():
+        first, _, second = value.partition(SEPARATOR)
+        by_first[(_value(first),)] += n
+        if second:
+            both[(_value(first), second)] += n
+    return by_first, both
+
+
 def status_and_stage(
     session: Session, *, since: date | None, until: date | None
 ) -> tuple[Counter[GroupKey], Counter[GroupKey]]:
     """The funnel's two counts: leads by (lead_status,), and by
     (lead_status, stage_reached) of those whose stage_reached is set."""
-    by_status: Counter[GroupKey] = Counter()
-    past: Counter[GroupKey] = Counter()
-    for value, n in by_value(session, "stage", since=since, until=until).items():
-        status, _, reached = value.partition(SEPARATOR)
-        by_status[(_value(status),)] += n
-        if reached:
-            past[(_value(status), int(reached))] += n
-    return by_status, past
+    by_status, both = _split(session, "stage", since=since, until=until)
+    return by_status, Counter({(status, int(rank)): n for (status, rank), n in both.items()})
 
 
 def enrichment_values(
@@ -118,14 +127,8 @@ def enrichment_values(
 ) -> tuple[Counter[GroupKey], Counter[GroupKey]]:
     """Leads by (enrichment_status,), and by (enrichment_steps,
     enrichment_status) of those with steps."""
-    by_status: Counter[GroupKey] = Counter()
-    keyed: Counter[GroupKey] = Counter()
-    for value, n in by_value(session, "enrichment", since=since, until=until).items():
-        status, _, steps = value.partition(SEPARATOR)
-        by_status[(_value(status),)] += n
-        if steps:
-            keyed[(steps, _value(status))] += n
-    return by_status, keyed
+    by_status, both = _split(session, "enrichment", since=since, until=until)
+    return by_status, Counter({(steps, status): n for (status, steps), n in both.items()})
 
 
 def score_values(
