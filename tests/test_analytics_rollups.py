@@ -14,7 +14,13 @@ from sqlalchemy import Connection, delete, select, text, update
 from leadbase.client import LeadDatabase
 from leadbase.db import Database
 from leadbase.models import LeadEvent, SalesLead
-from leadbase.models.analytics import LEAD_DIMENSIONS, STAGE_BUCKET_SECONDS
+from leadbase.models.analytics import (
+    ALL_DAYS,
+    LEAD_DIMENSIONS,
+    PAIRS,
+    STAGE_BUCKET_SECONDS,
+    TOTALLED,
+)
 from leadbase.models.lead import NOT_ACTIVITIES
 from leadbase.scoring import service as scoring
 
@@ -40,11 +46,16 @@ def _expected(connection: Connection) -> dict[str, Counter[tuple[str, ...]]]:
         "enrichment": lambda r: f"{_text(r.enrichment_status)}|{_text(r.enrichment_steps)}",
         "score": lambda r: _text(r.lead_score),
     }
+    for pair in PAIRS:
+        first, second = (values[name] for name in pair.split("+"))
+        values[pair] = lambda r, first=first, second=second: f"{first(r)}|{second(r)}"
     alive = set()
     for row in leads:
         alive.add(row.id)
         for dimension, value in values.items():
             counts.setdefault(dimension, Counter())[(str(row.created_at.date()), value(row))] += 1
+            if dimension in TOTALLED:
+                counts.setdefault(f"{dimension}:all", Counter())[(str(ALL_DAYS), value(row))] += 1
     for event in connection.execute(select(LeadEvent.__table__)):
         if event.lead_id not in alive:
             continue
@@ -156,4 +167,5 @@ def test_rollups_follow_every_kind_of_write(db_url: str) -> None:
 def test_the_migrations_list_of_non_activities_is_the_models() -> None:
     # The triggers spell the list out in SQL; a kind added to the model needs a migration.
     assert tuple(MIGRATION.NOT_ACTIVITIES) == NOT_ACTIVITIES
-    assert set(MIGRATION.DIMENSIONS) == set(LEAD_DIMENSIONS)
+    totals = {f"{name}:all" for name in TOTALLED}
+    assert set(MIGRATION.DIMENSIONS) == set(LEAD_DIMENSIONS) | set(PAIRS) | totals

@@ -10,6 +10,7 @@ The returned shapes are repository's, so the service reads either the same.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
 from typing import Any
 
@@ -20,9 +21,11 @@ from leadbase.analytics.repository import GroupKey, narrowed, period_start
 from leadbase.leads.listing import Listing
 from leadbase.models import LeadEvent, SalesLead
 from leadbase.models.analytics import (
+    ALL_DAYS,
     NONE,
     SEPARATOR,
     STAGE_BUCKET_SECONDS,
+    TOTALLED,
     ActivityRollup,
     LeadRollup,
     StageRollup,
@@ -42,6 +45,18 @@ def answer(wanted: Listing) -> bool:
     return not narrowed(wanted) and not wanted.include_deleted
 
 
+def one_filter(wanted: Listing) -> tuple[str, str] | None:
+    """(dimension, value) when the list is every lead but the deleted with
+    one value of status, source, country or industry: the pair rollups
+    count its leads by period and another of the four."""
+    if wanted.searched or wanted.include_deleted or len(wanted.filters) != 1:
+        return None
+    [(column, value)] = wanted.filters.items()
+    if column not in DIMENSION_OF or not isinstance(value, str) or SEPARATOR in value:
+        return None
+    return DIMENSION_OF[column], value
+
+
 def _days(column: Any, since: date | None, until: date | None) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if since is not None:
@@ -56,34 +71,66 @@ def _value(text: str) -> str | None:
 
 
 def lead_values(
-    session: Session, dimension: str, *, since: date | None, until: date | None
+    session: Session,
+    dimension: str,
+    *,
+    since: date | None,
+    until: date | None,
+    where: Sequence[ColumnElement[bool]] = (),
 ) -> list[tuple[date, str, int]]:
     """(day, value, leads) of one dimension, days in the range."""
     query = select(LeadRollup.day, LeadRollup.value, LeadRollup.leads).where(
         LeadRollup.dimension == dimension,
         LeadRollup.leads != 0,
         *_days(LeadRollup.day, since, until),
+        *where,
     )
     return [(day, str(value), int(n)) for day, value, n in session.execute(query)]
 
 
-def _totals(rows: list[tuple[date, str, int]]) -> Counter[str]:
-    totals: Counter[str] = Counter()
-    for _, value, n in rows:
-        totals[value] += n
-    return +totals
-
-
 def leads_by_period(
-    session: Session, interval: str, by: Any, *, since: date | None, until: date | None
+    session: Session,
+    interval: str,
+    by: Any,
+    *,
+    since: date | None,
+    until: date | None,
+    only: tuple[str, str] | None = None,
 ) -> Counter[GroupKey]:
-    """Leads created by (period[, value of ``by``]); any dimension holds every lead."""
-    dimension = DIMENSION_OF[by.key] if by is not None else "status"
+    """Leads created by (period[, value of ``by``]); any dimension holds
+    every lead. ``only``: of the leads with this (dimension, value)."""
+    grouped = DIMENSION_OF[by.key] if by is not None else None
     counts: Counter[GroupKey] = Counter()
-    for day, value, n in lead_values(session, dimension, since=since, until=until):
+    for day, value, n in _values_of(session, grouped, only, since=since, until=until):
         label = period_start_of_day(day, interval)
         counts[(label, _value(value)) if by is not None else (label,)] += n
     return +counts
+
+
+def _values_of(
+    session: Session,
+    grouped: str | None,
+    only: tuple[str, str] | None,
+    *,
+    since: date | None,
+    until: date | None,
+) -> list[tuple[date, str, int]]:
+    """(day, value of ``grouped``, leads) of the leads ``only`` picks."""
+    if only is None:
+        return lead_values(session, grouped or "status", since=since, until=until)
+    dimension, wanted = only
+    if grouped is None or grouped == dimension:
+        where = LeadRollup.value == wanted
+        return lead_values(session, dimension, since=since, until=until, where=[where])
+    first, second = sorted((dimension, grouped))
+    pair = f"{first}+{second}"
+    if first == dimension:  # "wanted|theirs"
+        where = LeadRollup.value.startswith(wanted + SEPARATOR, autoescape=True)
+        rows = lead_values(session, pair, since=since, until=until, where=[where])
+        return [(day, value[len(wanted) + 1 :], n) for day, value, n in rows]
+    where = LeadRollup.value.endswith(SEPARATOR + wanted, autoescape=True)
+    rows = lead_values(session, pair, since=since, until=until, where=[where])
+    return [(day, value[: -len(wanted) - 1], n) for day, value, n in rows]
 
 
 def period_start_of_day(day: date, interval: str) -> str:
@@ -94,8 +141,18 @@ def period_start_of_day(day: date, interval: str) -> str:
 def by_value(
     session: Session, dimension: str, *, since: date | None, until: date | None
 ) -> Counter[str]:
-    """Leads by their value of ``dimension`` ("" for none), created in the range."""
-    return _totals(lead_values(session, dimension, since=since, until=until))
+    """Leads by their value of ``dimension`` ("" for none), created in the
+    range: summed in SQL, or, for a dimension of many values a day with no
+    range, read from its totals over all days."""
+    days = _days(LeadRollup.day, since, until)
+    if dimension in TOTALLED and since is None and until is None:
+        dimension, days = f"{dimension}:all", [LeadRollup.day == ALL_DAYS]
+    query = (
+        select(LeadRollup.value, func.sum(LeadRollup.leads))
+        .where(LeadRollup.dimension == dimension, *days)
+        .group_by(LeadRollup.value)
+    )
+    return +Counter({str(value): int(n) for value, n in session.execute(query)})
 
 
 def _split(

@@ -87,8 +87,9 @@ def lead_counts(
     """Leads created per period (and per value of ``by``), oldest period first."""
     wanted = _listing(session, filters)
     column = BY_COLUMNS[by] if by is not None else None
-    if rollups.answer(wanted):
-        counts = rollups.leads_by_period(session, interval, column, **_span(filters))
+    only = rollups.one_filter(wanted)
+    if rollups.answer(wanted) or only is not None:
+        counts = rollups.leads_by_period(session, interval, column, only=only, **_span(filters))
     else:
         counts = repository.leads_by_period(session, wanted, interval, column, **_span(filters))
     rows = _period_rows(counts, by is not None)

@@ -33,6 +33,14 @@ LEAD_DIMENSIONS = {
     "enrichment": "enrichment_status '|' enrichment_steps",
     "score": "lead_score",
 }
+# Pairs of the four a list filters on and a figure groups by: "a+b", value
+# "a's|b's" (one filter and a grouping read a rollup too).
+GROUPS = ("country", "industry", "source", "status")
+PAIRS = tuple(f"{a}+{b}" for i, a in enumerate(GROUPS) for b in GROUPS[i + 1 :])
+# Dimensions of many values a day kept over all days too, as "name:all" on
+# day ALL_DAYS: a figure with no date range reads a row a value.
+TOTALLED = ("enrichment", "score")
+ALL_DAYS = date(2000, 1, 1)
 NONE = ""  # the value of a dimension a lead has no value for
 SEPARATOR = "|"
 STAGE_BUCKET_SECONDS = 3600  # stage_rollups count time in stage by the hour

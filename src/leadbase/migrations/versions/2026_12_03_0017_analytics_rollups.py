@@ -40,7 +40,6 @@ NOT_ACTIVITIES = (
     "updated",
 )
 HOUR = 3600
-DIMENSIONS = ("status", "source", "country", "industry", "stage", "enrichment", "score")
 # The columns each dimension's value is made of.
 COLUMNS = {
     "status": ("lead_status",),
@@ -51,12 +50,32 @@ COLUMNS = {
     "enrichment": ("enrichment_status", "enrichment_steps"),
     "score": ("lead_score",),
 }
+# Pairs of the four a list filters on and a figure groups by ("a+b", value
+# "a's|b's"): one filter and a grouping read a rollup too.
+GROUPS = ("country", "industry", "source", "status")
+PAIRS = tuple(f"{a}+{b}" for i, a in enumerate(GROUPS) for b in GROUPS[i + 1 :])
+for _pair in PAIRS:
+    _a, _b = _pair.split("+")
+    COLUMNS[_pair] = COLUMNS[_a] + COLUMNS[_b]
+# Dimensions of many values a day also kept over all days (day ALL_DAYS):
+# a figure with no date range reads a row a value.
+ALL_DAYS = "2000-01-01"
+TOTALLED = ("enrichment", "score")
+for _name in TOTALLED:
+    COLUMNS[f"{_name}:all"] = COLUMNS[_name]
+DIMENSIONS = tuple(COLUMNS)
+
+
+def _trigger_name(dimension: str) -> str:
+    return dimension.replace("+", "_").replace(":", "_")
+
+
 TRIGGERS = {
     "sqlite": [
         "lead_rollups_insert",
         "lead_rollups_delete",
         "lead_rollups_move",
-        *(f"lead_rollups_{dimension}" for dimension in DIMENSIONS),
+        *(f"lead_rollups_{_trigger_name(dimension)}" for dimension in DIMENSIONS),
         "lead_rollups_events",
         "event_rollups_insert",
         "event_rollups_delete",
@@ -128,6 +147,10 @@ class Dialect:
 
     def value(self, dimension: str, row: str) -> str:
         """The dimension's value of a lead row ('' for none)."""
+        dimension = dimension.removesuffix(":all")
+        if "+" in dimension:
+            first, second = dimension.split("+")
+            return self.concat(self.value(first, row), "'|'", self.value(second, row))
         if dimension == "stage":
             return self.concat(
                 f"COALESCE({row}.lead_status, '')",
@@ -146,15 +169,23 @@ class Dialect:
 
     # --- statements -------------------------------------------------------------------
 
+    def dimension_day(self, dimension: str, row: str) -> str:
+        """The day a lead row counts on in ``dimension``."""
+        if dimension.endswith(":all"):
+            return f"'{ALL_DAYS}'" if self.name == "sqlite" else f"DATE '{ALL_DAYS}'"
+        return self.day(f"{row}.created_at")
+
     def lead_counts(self, row: str, sign: str) -> str:
         """Every dimension of a lead row, moved by ``sign`` (an expression)."""
-        day = self.day(f"{row}.created_at")
-        rows = [f"('{d}', {day}, {self.value(d, row)}, {sign})" for d in DIMENSIONS]
+        rows = [
+            f"('{d}', {self.dimension_day(d, row)}, {self.value(d, row)}, {sign})"
+            for d in DIMENSIONS
+        ]
         return self.upsert("lead_rollups", ("dimension", "day", "value"), "leads", rows)
 
     def dimension_moved(self, dimension: str) -> str:
         """One dimension's count from its old value to its new one."""
-        day = self.day("NEW.created_at")
+        day = self.dimension_day(dimension, "NEW")
         rows = [
             f"('{dimension}', {day}, {self.value(dimension, 'OLD')}, -1)",
             f"('{dimension}', {day}, {self.value(dimension, 'NEW')}, 1)",
@@ -259,7 +290,8 @@ def _sqlite() -> list[str]:
     for dimension in DIMENSIONS:
         columns = COLUMNS[dimension]
         statements.append(
-            f"CREATE TRIGGER lead_rollups_{dimension} AFTER UPDATE OF {', '.join(columns)} "
+            f"CREATE TRIGGER lead_rollups_{_trigger_name(dimension)} "
+            f"AFTER UPDATE OF {', '.join(dict.fromkeys(columns))} "
             f"ON sales_leads WHEN {both_alive} AND {same_day} AND "
             f"{d.value(dimension, 'OLD')} IS NOT {d.value(dimension, 'NEW')} "
             f"{body([d.dimension_moved(dimension)])}"
@@ -392,11 +424,11 @@ def _fill(d: Dialect) -> None:
     alive = "NOT is_deleted" if d.name == "postgresql" else "is_deleted = 0"
     for dimension in DIMENSIONS:
         value = d.value(dimension, "sales_leads")
-        day = d.day("sales_leads.created_at")
+        day = d.dimension_day(dimension, "sales_leads")
         op.execute(
             "INSERT INTO lead_rollups (dimension, day, value, leads) "
             f"SELECT '{dimension}', {day}, {value}, COUNT(*) FROM sales_leads "
-            f"WHERE {alive} GROUP BY {day}, {value}"
+            f"WHERE {alive} GROUP BY {value if dimension.endswith(':all') else f'{day}, {value}'}"
         )
     kinds = ", ".join(f"'{kind}'" for kind in NOT_ACTIVITIES)
     lead_alive = f"e.lead_id IN (SELECT id FROM sales_leads WHERE {alive})"
