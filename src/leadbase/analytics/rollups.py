@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, true
+from sqlalchemy import ColumnElement, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from leadbase.analytics.repository import GroupKey, narrowed, period_start
@@ -45,16 +45,20 @@ def answer(wanted: Listing) -> bool:
     return not narrowed(wanted) and not wanted.include_deleted
 
 
-def one_filter(wanted: Listing) -> tuple[str, str] | None:
-    """(dimension, value) when the list is every lead but the deleted with
-    one value of status, source, country or industry: the pair rollups
-    count its leads by period and another of the four."""
+def one_filter(wanted: Listing) -> tuple[str, tuple[str, ...]] | None:
+    """(dimension, values) when the list is every lead but the deleted with
+    one of these values of status, source, country or industry (a filter's
+    stored spellings): the pair rollups count its leads by period and
+    another of the four."""
     if wanted.searched or wanted.include_deleted or len(wanted.filters) != 1:
         return None
     [(column, value)] = wanted.filters.items()
-    if column not in DIMENSION_OF or not isinstance(value, str) or SEPARATOR in value:
+    values = (value,) if isinstance(value, str) else tuple(value or ())
+    if column not in DIMENSION_OF or not values:
         return None
-    return DIMENSION_OF[column], value
+    if not all(isinstance(v, str) and SEPARATOR not in v for v in values):
+        return None
+    return DIMENSION_OF[column], values
 
 
 def _days(column: Any, since: date | None, until: date | None) -> list[ColumnElement[bool]]:
@@ -95,7 +99,7 @@ def leads_by_period(
     *,
     since: date | None,
     until: date | None,
-    only: tuple[str, str] | None = None,
+    only: tuple[str, tuple[str, ...]] | None = None,
 ) -> Counter[GroupKey]:
     """Leads created by (period[, value of ``by``]); any dimension holds
     every lead. ``only``: of the leads with this (dimension, value)."""
@@ -110,7 +114,7 @@ def leads_by_period(
 def _values_of(
     session: Session,
     grouped: str | None,
-    only: tuple[str, str] | None,
+    only: tuple[str, tuple[str, ...]] | None,
     *,
     since: date | None,
     until: date | None,
@@ -120,17 +124,33 @@ def _values_of(
         return lead_values(session, grouped or "status", since=since, until=until)
     dimension, wanted = only
     if grouped is None or grouped == dimension:
-        where = LeadRollup.value == wanted
+        where: ColumnElement[bool] = LeadRollup.value.in_(wanted)
         return lead_values(session, dimension, since=since, until=until, where=[where])
     first, second = sorted((dimension, grouped))
     pair = f"{first}+{second}"
     if first == dimension:  # "wanted|theirs"
-        where = LeadRollup.value.startswith(wanted + SEPARATOR, autoescape=True)
+        heads = [v + SEPARATOR for v in wanted]
+        where = or_(*(LeadRollup.value.startswith(head, autoescape=True) for head in heads))
         rows = lead_values(session, pair, since=since, until=until, where=[where])
-        return [(day, value[len(wanted) + 1 :], n) for day, value, n in rows]
-    where = LeadRollup.value.endswith(SEPARATOR + wanted, autoescape=True)
+        return [(day, _after(value, heads), n) for day, value, n in rows]
+    tails = [SEPARATOR + v for v in wanted]
+    where = or_(*(LeadRollup.value.endswith(tail, autoescape=True) for tail in tails))
     rows = lead_values(session, pair, since=since, until=until, where=[where])
-    return [(day, value[: -len(wanted) - 1], n) for day, value, n in rows]
+    return [(day, _before(value, tails), n) for day, value, n in rows]
+
+
+def _after(value: str, heads: list[str]) -> str:
+    """``value`` without the one of ``heads`` it starts with (a database's
+    LIKE may ignore case: so may this)."""
+    folded = value.casefold()
+    head = next((h for h in heads if folded.startswith(h.casefold())), heads[0])
+    return value[len(head) :]
+
+
+def _before(value: str, tails: list[str]) -> str:
+    folded = value.casefold()
+    tail = next((t for t in tails if folded.endswith(t.casefold())), tails[0])
+    return value[: -len(tail)]
 
 
 def period_start_of_day(day: date, interval: str) -> str:
