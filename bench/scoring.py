@@ -6,6 +6,7 @@
     .venv/bin/python bench/scoring.py --world own          # our own world, a stronger signal
     .venv/bin/python bench/scoring.py --baselines-only     # no leadbase scoring at all
     .venv/bin/python bench/scoring.py --analytics-db FILE  # part 3 alone on a built database
+    .venv/bin/python bench/scoring.py --scale-db FILE      # parts 2 and 3 on a built database
 
 1. AUC. A synthetic CRM world with known outcomes (``crm_world``: leadforge's
    B2B SaaS recipe, ``--world-leads`` leads, ``--difficulty``) is stored in a
@@ -741,6 +742,27 @@ def analytics(url: str, requests: int, budget: float) -> bool:
     return met
 
 
+def throughput_of(path: Path) -> list[Timing]:
+    """Part 2 on a database built elsewhere: ``leadbase score`` with the
+    rules, then ``leadbase score train`` and ``leadbase score`` with that
+    model, against the raw floor (for the model line without predict_proba:
+    no baseline model is fitted on such a database)."""
+    url = migrated(path)
+    with sqlite3.connect(path) as connection:
+        leads = connection.execute(
+            "SELECT COUNT(*) FROM sales_leads WHERE is_deleted = 0 AND merged_into_id IS NULL"
+        ).fetchone()[0]
+    startup, _ = leadbase_cli(url, ["score", "rules"])
+    print(f"start-up of a leadbase child process (`leadbase score rules`): {startup:.1f}s")
+    rules, _ = leadbase_cli(url, ["score"], LEADBASE_SCORING_MODE="rules")
+    timings = [Timing("leadbase score (rules)", leads, rules, raw_floor(path))]
+    trained, output = leadbase_cli(url, ["score", "train"])
+    print(f"leadbase score train: {trained:.0f}s; {output.strip().splitlines()[-1][:200]}")
+    model, _ = leadbase_cli(url, ["score"], LEADBASE_SCORING_MODE="model")
+    timings.append(Timing("leadbase score (model)", leads, model, raw_floor(path)))
+    return timings
+
+
 def analytics_only(path: Path, requests: int, budget: float) -> bool:
     """Part 3 on a database built elsewhere, brought to the current schema first."""
     if not path.exists():
@@ -787,7 +809,15 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="part 3 alone, on this SQLite file (e.g. bench/analytics.py's 1M-lead build)",
     )
+    parser.add_argument(
+        "--scale-db",
+        type=Path,
+        help="parts 2 and 3 on this SQLite file (trains a model on it for the model line)",
+    )
     args = parser.parse_args(argv)
+    if args.scale_db:
+        print_throughput(throughput_of(args.scale_db))
+        return 0 if analytics_only(args.scale_db, args.requests, args.budget) else 1
     if args.analytics_db:
         return 0 if analytics_only(args.analytics_db, args.requests, args.budget) else 1
 
