@@ -8,11 +8,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from leadbase.client import LeadDatabase
+from leadbase.dedupe.batch import FeatureColumns
 from leadbase.dedupe.keys import match_keys
 from leadbase.dedupe.matcher import Matcher
 from leadbase.dedupe.repository import add_dismissals
 from leadbase.dedupe.rules import Rules
-from leadbase.dedupe.scan import Link, ScanStats, _FeatureMaker, build_clusters, scan
+from leadbase.dedupe.scan import Link, ScanStats, build_clusters, scan
 from leadbase.dedupe.score import FEATURE_FIELDS, Verdict, features_of, initials_of
 from leadbase.leads.service import clean_input
 
@@ -181,24 +182,31 @@ def test_matcher_prefetches_a_large_batch_in_chunks(leads: LeadDatabase) -> None
     assert [c.lead_id if c else None for c in found] == stored
 
 
-# --- the scan's faster twins of score.py ------------------------------------------------
+# --- the scan's features, a column at a time (dedupe.batch) --------------------------
 
 _TEXT = st.one_of(
     st.none(),
     st.just(""),
-    st.text(alphabet="abcXYZ éÉłØ-.'&@+ 0123", max_size=12),
+    st.text(alphabet="abcXYZ éÉłØ-.'&@+ 0123\n", max_size=12),
     st.sampled_from(
         ["Anne-Marie", "O'Brien", "Łukasz", "José", "12 Main St", "Acme Inc.", "a@b.com"]
     ),
+    st.sampled_from(["3b Wattle Cres", "Unit 4, 12a Pde", "St Kilda Rd", "12 main st\nrear"]),
 )
+_ROW = st.lists(_TEXT, min_size=len(FEATURE_FIELDS), max_size=len(FEATURE_FIELDS))
+_LAYOUT = {name: at for at, name in enumerate(FEATURE_FIELDS)}
 
 
-@settings(max_examples=400, deadline=None)
-@given(st.lists(_TEXT, min_size=len(FEATURE_FIELDS), max_size=len(FEATURE_FIELDS)))
-def test_scan_features_are_score_features(values: list[str | None]) -> None:
-    maker, row = _FeatureMaker(), ("id", *values)
-    assert maker(row) == features_of(*values)
-    assert maker.initials(row) == initials_of(features_of(*values))
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_ROW, min_size=1, max_size=8))
+def test_scan_features_are_score_features(rows: list[list[str | None]]) -> None:
+    """Features worked out a column at a time (ASCII in bulk, the rest one
+    by one) are score.features_of's, lead by lead."""
+    columns = FeatureColumns.of_rows(rows, _LAYOUT)
+    initials = columns.initials()
+    for at, values in enumerate(rows):
+        assert columns.features(at) == features_of(*values)
+        assert initials[at] == initials_of(features_of(*values))
 
 
 def test_scan_features_of_typical_leads() -> None:
@@ -213,12 +221,17 @@ def test_scan_features_of_typical_leads() -> None:
             "phone": "+14155550100",
         },
         {"provider_name": "p", "external_id": "7", "address_line2": "Unit 3"},
+        {"first_name": "Bob", "street": "3b Wattle Cres", "address_line2": "Flat 2, Rear Bldg"},
     ]
-    maker = _FeatureMaker()
+    rows = []
     for lead in leads:
         row = incoming(lead)
-        values = [row.get(field) for field in FEATURE_FIELDS]
-        assert maker(("id", *values)) == features_of(*values)
+        rows.append([row.get(field) for field in FEATURE_FIELDS])
+    columns = FeatureColumns.of_rows(rows, _LAYOUT)
+    for at, values in enumerate(rows):
+        assert columns.features(at) == features_of(*values)
+    assert columns.features(6).street == "b wattle crescent"  # as score._street has it
+    assert columns.features(6).house == "3b"
 
 
 def test_small_and_large_database_scans_agree(leads: LeadDatabase, monkeypatch: Any) -> None:
