@@ -5,7 +5,14 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from leadbase.dedupe.batch import BatchScorer, FeatureColumns, fold_names, houses, place_codes
+from leadbase.dedupe.batch import (
+    BatchScorer,
+    FeatureColumns,
+    fold_names,
+    houses,
+    place_codes,
+    place_houses,
+)
 from leadbase.dedupe.rules import DEFAULT_WEIGHTS, Rules
 from leadbase.dedupe.score import Features, Verdict, compare_features
 
@@ -119,3 +126,10 @@ def test_place_helpers() -> None:
     codes = place_codes(["a", None, "a", "", "b"]).tolist()
     assert codes[0] == codes[2] and codes[0] >= 0 and codes[4] >= 0 and codes[4] != codes[0]
     assert codes[1] < 0 and codes[3] < 0 and codes[1] != codes[3]
+
+
+def test_place_houses_from_the_features_house_numbers() -> None:
+    streets = ["12a Main St", None, "Unit 3b, 14 Rd", "Wattle"]
+    assert place_houses(streets, ["12a", None, "3b", None]) == ["12", None, "3", None]
+    # A street not plain ASCII: every house number read from the streets.
+    assert place_houses(["١٢ Rd", "7 Ave"], [None, None]) == ["١٢", "7"]

@@ -288,3 +288,31 @@ def test_scans_agree_when_no_lead_has_an_email_phone_or_company(
         with leads.db.read_session() as session:
             runs.append(scan(session, RULES))
     assert runs[0] == runs[1] and runs[0]
+
+
+def test_scans_agree_on_leads_with_a_full_name_only(leads: LeadDatabase, monkeypatch: Any) -> None:
+    """A lead without a first or last name is compared by its full name,
+    split (the in-memory read on SQLite reads the full name for it alone)."""
+    from sqlalchemy import update
+
+    from leadbase.models import SalesLead
+
+    people = [
+        {"first_name": "Jane", "last_name": "Doe", "street": "12 Main St", "city": "Reno"},
+        {"first_name": "Jane", "last_name": "Doe", "street": "12 Main St", "city": "Reno"},
+        {"first_name": "Bob", "last_name": "Stone", "street": "9 Elm Rd", "city": "Reno"},
+    ]
+    ids = leads.add_leads(people, on_duplicate="allow")
+    with leads.db.unit_of_work() as uow:
+        uow.session.execute(
+            update(SalesLead)
+            .where(SalesLead.id == ids[1])
+            .values(first_name=None, last_name=None, full_name="Jane Doe")
+        )
+    runs = []
+    for limit in (10_000, 0):
+        monkeypatch.setattr("leadbase.dedupe.scan.IN_MEMORY_LIMIT", limit)
+        with leads.db.read_session() as session:
+            runs.append(scan(session, RULES))
+    assert runs[0] == runs[1]
+    assert [sorted(c.lead_ids) for c in runs[0]] == [sorted(ids[:2])]

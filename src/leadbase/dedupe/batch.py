@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import partial
 from itertools import compress, repeat
+from string import ascii_lowercase
 from typing import Any
 
 import numpy as np
@@ -346,6 +347,16 @@ def _house_one(street: str) -> str | None:
 def houses(values: Sequence[str | None]) -> list[str | None]:
     """The house number (a street's first number) of each value, or None."""
     return _bulk_map(values, _house_bulk, _house_one)
+
+
+def place_houses(streets: Sequence[str | None], numbered: Sequence[str | None]) -> list[str | None]:
+    """``houses(streets)``, taken from the features' house numbers
+    (``numbered``: the first number and the letter after it) when every
+    street is plain ASCII (then the number is the same digits)."""
+    if not "".join(filter(None, streets)).isascii():
+        return houses(streets)
+    table: dict[str | None, str | None] = {h: h.rstrip(ascii_lowercase) for h in set(numbered) if h}
+    return list(map(table.get, numbered))
 
 
 def place_codes(values: Sequence[Any]) -> Ints:

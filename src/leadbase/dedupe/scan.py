@@ -60,7 +60,13 @@ from sqlalchemy.orm import Session
 
 from leadbase.db import chunked
 from leadbase.dedupe import normalise as norm
-from leadbase.dedupe.batch import BatchScorer, FeatureColumns, fold_names, houses, place_codes
+from leadbase.dedupe.batch import (
+    BatchScorer,
+    FeatureColumns,
+    fold_names,
+    place_codes,
+    place_houses,
+)
 from leadbase.dedupe.keys import KEY_SOURCE_FIELDS, match_keys
 from leadbase.dedupe.matcher import SELECTED, is_active
 from leadbase.dedupe.repository import all_dismissed_pairs, pair
@@ -468,6 +474,7 @@ _ALL_COLUMNS = (*SELECTED[:-2], "sort_name", *SELECTED[-2:])
 # The names come first in any row read (no column is left out before them).
 _FIRST_AT, _LAST_AT, _FULL_AT = (_POSITION[c] for c in ("first_name", "last_name", "full_name"))
 _PLACE_COLUMNS = ("city", "postal_code", "street", "key_company", "key_domain")
+_HOUSE_AT = Features._fields.index("house")
 
 
 def _count_all(session: Session) -> int:
@@ -500,12 +507,20 @@ class _Layout(dict[str, int]):
 _FULL_LAYOUT = _Layout(_ALL_COLUMNS)
 
 
+# The full name is read only for the leads without a first or last name:
+# the scan splits it then, and needs it nowhere else (a NULL costs less).
+_NAMELESS_FULL_NAME = (
+    "CASE WHEN ifnull(first_name, '') = '' AND ifnull(last_name, '') = '' THEN full_name END"
+)
+
+
 def _read_all(session: Session) -> tuple[list[Sequence[Any]], _Layout]:
     """Every active lead's _ALL_COLUMNS, in no particular order, and where
     each column is in its row. On SQLite, without the columns no lead has
     (an index tells which, at once) nor the two activity columns (tested in
-    the query): Python's sqlite3 passes the interpreter lock back and forth
-    for every column of every row it reads, so a column not read is a cost
+    the query), and with the full name only where there is no first or
+    last name: Python's sqlite3 passes the interpreter lock back and forth
+    for every column of every row it reads, so a value not read is a cost
     saved. (The ``+`` keeps SQLite off the merged_into_id index.)"""
     connection = session.connection()
     quote = connection.dialect.identifier_preparer.quote
@@ -525,8 +540,9 @@ def _read_all(session: Session) -> tuple[list[Sequence[Any]], _Layout]:
         )
         absent = [c for c, some in zip(_SPARSE, cursor.fetchone(), strict=True) if not some]
         read = [c for c in _ALL_COLUMNS[:-2] if c not in absent]
+        columns = [_NAMELESS_FULL_NAME if c == "full_name" else quote(c) for c in read]
         cursor.execute(
-            f"SELECT {', '.join(quote(c) for c in read)}{', NULL' if absent else ''} FROM {table} "
+            f"SELECT {', '.join(columns)}{', NULL' if absent else ''} FROM {table} "
             "WHERE NOT ifnull(is_deleted, 0) AND +merged_into_id IS NULL"
         )
         rows = cursor.fetchall()
@@ -712,11 +728,9 @@ class _Memory:
             city, postcode, street, company, domain = (
                 self.table[self.layout[c]] for c in _PLACE_COLUMNS
             )
+            house = place_houses(street, self.columns.columns[_HOUSE_AT])
             self._places = np.stack(
-                [
-                    place_codes(values)
-                    for values in (fold_names(city), postcode, houses(street), company, domain)
-                ]
+                [place_codes(v) for v in (fold_names(city), postcode, house, company, domain)]
             )
         return self._places
 
