@@ -15,7 +15,7 @@ operations in the same order, element by element; tests hold the two equal.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import partial
 from itertools import compress, repeat
 from string import ascii_lowercase
@@ -58,11 +58,15 @@ _F = {name: at for at, name in enumerate(Features._fields)}
 # ASCII text in bulk: the values joined by a newline (a value holding one
 # goes the slow way), so one call of C folds them all.
 _SEP = "\n"
-_NOT_LETTERS = re.compile(r"[^a-z\n]+")  # ASCII, lower case: _WORDS' complement
+# What is not a letter (_WORDS' complement) in lower-case ASCII, line breaks aside.
+_NOT_LETTERS = [chr(c) for c in range(128) if not ("a" <= chr(c) <= "z" or chr(c) == _SEP)]
+_NOT_LETTERS_GONE = str.maketrans(dict.fromkeys(_NOT_LETTERS))
+# Split into words, a line's end a word of its own ("|", not a letter, so
+# from nothing else: every "|" written is a space).
+_END = "|"
+_NOT_LETTERS_TO_SPACE = str.maketrans({**dict.fromkeys(_NOT_LETTERS, " "), _SEP: _END})
+_END_WORD = f" {_END} "  # one character for one in translate: its fast path
 _HOUSE_LINES = re.compile(r"^[^0-9\n]*([0-9]+[a-z]?)?", re.MULTILINE)  # _DIGITS, per line
-_SPELLED_OUT = re.compile(
-    r"\b(?:" + "|".join(sorted(_STREET_WORDS, key=len, reverse=True)) + r")\b"
-)  # the words _STREET_WORDS spells out, the longest first
 
 
 def _bulk_map(
@@ -103,10 +107,21 @@ def _spread(count: int, at: list[int], found: Sequence[Any]) -> list[Any]:
     return result
 
 
+def _spaced(joined: str) -> list[str]:
+    """The words of lower-case ASCII lines (letters only), each line's end
+    a "|" of its own: ``str.split`` in C, not a regular expression."""
+    return joined.translate(_NOT_LETTERS_TO_SPACE).replace(_END, _END_WORD).split()
+
+
+def _lines(words: Iterable[str]) -> list[str | None]:
+    """Each line's words (see _spaced) joined by one space, None for none."""
+    return [line or None for line in map(str.strip, " ".join(words).split(_END))]
+
+
 def _words(joined: str) -> list[str | None]:
     """Each line's letters-only words joined by one space (None for none):
     ``" ".join(_WORDS.findall(line)) or None`` for lower-case ASCII lines."""
-    return [line.strip() or None for line in _NOT_LETTERS.sub(" ", joined).split(_SEP)]
+    return _lines(_spaced(joined))
 
 
 def _scan_letters(word: str) -> str | None:
@@ -118,7 +133,7 @@ def _scan_letters(word: str) -> str | None:
 
 
 def _letters_bulk(joined: str) -> list[str | None]:
-    return [x or None for x in _NOT_LETTERS.sub("", joined).split(_SEP)]
+    return [x or None for x in joined.translate(_NOT_LETTERS_GONE).split(_SEP)]
 
 
 def _name_letters(words: set[str]) -> dict[str, str | None]:
@@ -153,13 +168,9 @@ def _streets(values: Sequence[str | None]) -> tuple[list[str | None], list[str |
 
 def _streets_bulk(joined: str) -> list[tuple[str | None, str | None]]:
     houses = [h or None for h in _HOUSE_LINES.findall(joined)]
-    spelled = _SPELLED_OUT.sub(_spell, _NOT_LETTERS.sub(" ", joined))
-    words = [line.strip() or None for line in spelled.split(_SEP)]
-    return list(zip(words, houses, strict=True))
-
-
-def _spell(match: re.Match[str]) -> str:
-    return _STREET_WORDS[match.group(0)]
+    words = _spaced(joined)
+    spelled = _lines(map(_STREET_WORDS.get, words, words))  # "st" -> "street"
+    return list(zip(spelled, houses, strict=True))
 
 
 def _one_street(street: str) -> tuple[str | None, str | None]:
@@ -273,8 +284,8 @@ class FeatureColumns:
         """Each value's code, -1 for none: equal values, equal codes, in
         every column (a street is compared with a second line)."""
         table = self._table
-        for value in set(values).difference(table):
-            table[value] = len(table)
+        new = set(values).difference(table)
+        table.update(zip(new, range(len(table), len(table) + len(new)), strict=True))
         return np.fromiter(map(table.__getitem__, values), dtype=np.int64, count=len(values))
 
     def codes(self, field: str) -> Ints:
