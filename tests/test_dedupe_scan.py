@@ -316,3 +316,35 @@ def test_scans_agree_on_leads_with_a_full_name_only(leads: LeadDatabase, monkeyp
             runs.append(scan(session, RULES))
     assert runs[0] == runs[1]
     assert [sorted(c.lead_ids) for c in runs[0]] == [sorted(ids[:2])]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([None, "", "Jane", "john", "J", "Émile", "O'Neil", "-"]),
+            st.sampled_from([None, "", "Doe", "jones", "Ørsted", "D", "12"]),
+        ),
+        min_size=2,
+        max_size=8,
+    )
+)
+def test_in_memory_initials_meet_as_score_has_it(names: list[tuple[Any, Any]]) -> None:
+    """The key passes' initials test, worked out for all pairs at once."""
+    import numpy as np
+
+    from leadbase.dedupe.scan import _ALL_COLUMNS, _FULL_LAYOUT, _Memory
+    from leadbase.dedupe.score import initials_meet
+
+    rows = []
+    for at, (first, last) in enumerate(names):
+        row: list[Any] = [None] * len(_ALL_COLUMNS)
+        row[0], row[_FULL_LAYOUT["first_name"]], row[_FULL_LAYOUT["last_name"]] = at, first, last
+        row[_FULL_LAYOUT["is_deleted"]] = False
+        rows.append(tuple(row))
+    memory = _Memory(rows, RULES, set(), ScanStats())
+    pairs = [(i, j) for i in range(len(rows)) for j in range(len(rows))]
+    a, b = (np.array(side, dtype=np.int64) for side in zip(*pairs, strict=True))
+    features = [memory.columns.features(at) for at in range(len(rows))]
+    want = [initials_meet(initials_of(features[i]), initials_of(features[j])) for i, j in pairs]
+    assert memory.initials_meet(a, b).tolist() == want

@@ -584,6 +584,15 @@ class _Memory:
         self._names: tuple[list[str], list[str]] | None = None
         self._named: NDArray[np.bool_] | None = None
 
+    def initials_meet(self, a: NDArray[np.int64], b: NDArray[np.int64]) -> NDArray[np.bool_]:
+        """score.initials_meet of the leads at a and b, pair by pair."""
+        first, last = self.columns.initial_codes("first")[1], self.columns.initial_codes("last")[1]
+        fa, la, fb, lb = first[a], last[a], first[b], last[b]
+        meet: NDArray[np.bool_] = ((fa < 0) & (la < 0)) | ((fb < 0) & (lb < 0))  # no name
+        meet |= (fb >= 0) & ((fb == fa) | (fb == la))
+        meet |= (lb >= 0) & ((lb == fa) | (lb == la))
+        return meet
+
     def initial(self, at: int) -> Initials:
         if self._initials is None:
             self._initials = self.columns.initials()
@@ -619,11 +628,11 @@ class _Memory:
         layout = self.layout
         if not layout.absent.isdisjoint(columns):
             return  # no lead has this key
-        column: list[Any]
+        column: Sequence[Any]
         if len(columns) == 1:
-            column = list(map(itemgetter(layout[columns[0]]), self.rows))
+            column = self.table[layout[columns[0]]]
         else:  # a key of several columns: None when a part is missing
-            parts = map(itemgetter(*(layout[c] for c in columns)), self.rows)
+            parts = zip(*(self.table[layout[c]] for c in columns), strict=True)
             column = [None if None in key else key for key in parts]
         counts = Counter(column)
         counts.pop(None, None)
@@ -650,13 +659,9 @@ class _Memory:
         seen = self.seen
         fresh = [code for code in codes if code not in seen]
         seen.update(fresh)
-        if not names_alike:
-            initial = self.initial
-            fresh = [
-                code
-                for code in fresh
-                if initials_meet(initial(code // count), initial(code % count))
-            ]
+        if not names_alike and fresh:
+            at = np.array(fresh, dtype=np.int64)
+            fresh = at[self.initials_meet(at // count, at % count)].tolist()
         self.compare(fresh)
         for block in blocks.values():
             if len(block) > max_block:
