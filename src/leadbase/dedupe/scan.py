@@ -532,13 +532,19 @@ def _read_all(session: Session) -> tuple[list[Sequence[Any]], _Layout]:
         return rows, _FULL_LAYOUT
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(
-            "SELECT "
-            + ", ".join(
-                f"EXISTS (SELECT 1 FROM {table} WHERE {quote(c)} IS NOT NULL)" for c in _SPARSE
+        # One walk of the table tells when no lead has any of them (names
+        # and addresses only); else an EXISTS a column, most by its index.
+        some = " OR ".join(f"{quote(c)} IS NOT NULL" for c in _SPARSE)
+        cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {table} WHERE {some})")
+        absent = list(_SPARSE)
+        if cursor.fetchone()[0]:
+            cursor.execute(
+                "SELECT "
+                + ", ".join(
+                    f"EXISTS (SELECT 1 FROM {table} WHERE {quote(c)} IS NOT NULL)" for c in _SPARSE
+                )
             )
-        )
-        absent = [c for c, some in zip(_SPARSE, cursor.fetchone(), strict=True) if not some]
+            absent = [c for c, there in zip(_SPARSE, cursor.fetchone(), strict=True) if not there]
         read = [c for c in _ALL_COLUMNS[:-2] if c not in absent]
         columns = [_NAMELESS_FULL_NAME if c == "full_name" else quote(c) for c in read]
         cursor.execute(
