@@ -19,7 +19,9 @@ every lead once but compare few.
 A database of up to ``IN_MEMORY_LIMIT`` leads is read once instead, and
 every pass's blocks and the neighbourhood orders are made in memory: the
 same pairs compared, the same links, without a query (a GROUP BY and a
-sort) per pass; each lead's features are worked out once for all passes.
+sort) per pass; every lead's features are worked out a column at a time
+and every pair the passes bring up is scored in one batch at the end
+(``dedupe.batch``: the verdicts of ``score``, in C and numpy).
 
 Pairs at or above ``rules.low`` become links; clusters are built from them
 the way Kruskal builds a spanning forest, strongest link first, never
@@ -463,9 +465,10 @@ def _links_streamed(
 #
 # Up to IN_MEMORY_LIMIT leads the scan reads every active lead once and
 # builds each pass's blocks in a dict: one query instead of one per pass
-# (each a GROUP BY and a sort in the database), each lead's features and
-# places computed once for all passes. The pairs compared and the links
-# found are those of the streaming passes above.
+# (each a GROUP BY and a sort in the database), the leads' features and
+# places computed once for all passes, a column at a time, and the pairs
+# scored in one batch (dedupe.batch). The pairs compared and the links
+# found are those of the streaming passes above, in the same order.
 
 IN_MEMORY_LIMIT = 100_000
 # SELECTED with the sort name before the two activity columns (is_active
