@@ -374,3 +374,46 @@ def test_large_address_blocks_agree_in_memory_and_streamed(
     assert memory == streamed
     assert memory_stats.compared == streamed_stats.compared
     assert [c.lead_ids for c in memory if c.action == "merge"] == [tuple(sorted([ids[0], ids[8]]))]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([None, "", "Ann", "Anna", "ann", "Ann\x00b", "Zoë", "Å"]),
+            st.sampled_from([None, "", "Lee", "Le", "lee", "Ørsted", "Lee\x00"]),
+        ),
+        min_size=1,
+        max_size=10,
+    ),
+    st.booleans(),
+)
+def test_in_memory_neighbour_order_is_the_databases(
+    names: list[tuple[Any, Any]], plain: bool
+) -> None:
+    """The name neighbourhood's order in memory: NULL first, then by code
+    point, ties in the order read (the joined-strings sort and the one sort
+    a column give it alike)."""
+    from leadbase.dedupe.scan import _ALL_COLUMNS, _FULL_LAYOUT, _Memory
+
+    if plain:  # no "" and no NUL: the joined-strings sort
+        names = [
+            tuple(v.replace("\x00", "") or None if v is not None else None for v in n)
+            for n in names
+        ]
+    rows = []
+    for at, (first, last) in enumerate(names):
+        row: list[Any] = [None] * len(_ALL_COLUMNS)
+        row[0] = f"id{at:02d}"
+        row[_FULL_LAYOUT["first_name"]], row[_FULL_LAYOUT["last_name"]] = first, last
+        row[_FULL_LAYOUT["sort_name"]] = first
+        rows.append(tuple(row))
+    memory = _Memory(rows, RULES, set(), ScanStats())
+
+    def key(value: Any) -> tuple[bool, str]:
+        return (value is not None, value or "")
+
+    by_last = sorted(range(len(rows)), key=lambda at: (key(names[at][1]), key(names[at][0])))
+    by_sort = sorted(range(len(rows)), key=lambda at: (key(names[at][0]), rows[at][0]))
+    assert memory.ranked(("last_name", "first_name")) == by_last
+    assert memory.ranked(("sort_name", "id")) == by_sort

@@ -718,15 +718,23 @@ class _Memory:
 
     def ranked(self, order: tuple[str, ...]) -> list[int]:
         """The leads' positions in the database's ``order`` (NULL first,
-        then by code point): one stable sort per column, the least
-        significant first, on the strings themselves (NULL read as "",
-        which sorts first too) unless the column also holds ""."""
-        # (last_name, first_name) or (sort_name, id), least significant first
+        then by code point), ties in the order read: one stable sort on the
+        two columns' strings joined by a NUL (which sorts before any other
+        character, as the end of a string does), NULL read as ""; the way
+        round, when a column holds "" or a NUL, one sort per column."""
+        # (last_name, first_name) or (sort_name, id), the more significant first
         sort_name = self.layout["sort_name"]
-        columns = [_FIRST_AT, _LAST_AT] if order[0] == "last_name" else [0, sort_name]
+        major, minor = (
+            (self.table[_LAST_AT], self.table[_FIRST_AT])
+            if order[0] == "last_name"
+            else (self.table[sort_name], self.table[0])
+        )
+        text = "".join(filter(None, major)) + "".join(filter(None, minor))
+        if "\0" not in text and "" not in major and "" not in minor:
+            joined = [f"{a or ''}\0{b or ''}" for a, b in zip(major, minor, strict=True)]
+            return sorted(range(self.count), key=joined.__getitem__)
         ranked = list(range(self.count))
-        for at in columns:
-            values = self.table[at]
+        for values in (minor, major):  # the least significant first
             if "" in values:
                 keys: list[Any] = [(v is not None, v or "") for v in values]
             else:
