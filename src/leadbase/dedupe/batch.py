@@ -101,6 +101,8 @@ def _spread(count: int, at: list[int], found: Sequence[Any]) -> list[Any]:
     """A column of ``count`` Nones with ``found`` placed at positions ``at``."""
     if len(found) != len(at):  # pragma: no cover - a guard: one result a line
         raise ValueError("one result a value expected")
+    if len(at) == count:  # every position, in order
+        return list(found)
     result: list[Any] = [None] * count
     for position, value in zip(at, found, strict=True):
         result[position] = value
@@ -420,7 +422,7 @@ class BatchScorer:
         self.verdicts: dict[tuple[float, tuple[str, ...], str], Verdict] = {}
 
     def __call__(
-        self, columns: FeatureColumns, left: Sequence[int], right: Sequence[int]
+        self, columns: FeatureColumns, left: Sequence[int] | Ints, right: Sequence[int] | Ints
     ) -> list[Verdict | None]:
         """The verdict on each pair (left[k], right[k]) of leads' positions."""
         count = len(left)

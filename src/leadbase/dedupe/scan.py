@@ -614,22 +614,30 @@ class _Memory:
     def score_pending(self) -> None:
         """Score the pending pairs in one batch: links for those at or above
         rules.low, in the order found (a dismissed pair is not compared)."""
-        count, rows = self.count, self.rows
-        codes = self.pending
-        firsts, seconds = [code // count for code in codes], [code % count for code in codes]
-        ids = [rows[i][0] for i in firsts], [rows[j][0] for j in seconds]
-        pairs = [(a, b) if a < b else (b, a) for a, b in zip(*ids, strict=True)]
+        codes = np.array(self.pending, dtype=np.int64)
+        firsts, seconds = codes // self.count, codes % self.count
+        ids = self.table[0]
         if self.dismissed:
-            kept = [k for k, ab in enumerate(pairs) if ab not in self.dismissed]
-            firsts, seconds = [firsts[k] for k in kept], [seconds[k] for k in kept]
-            pairs = [pairs[k] for k in kept]
-        self.stats.compared += len(pairs)
+            dismissed = self.dismissed
+            kept = [
+                k
+                for k, (a, b) in enumerate(
+                    zip(
+                        map(ids.__getitem__, firsts.tolist()),
+                        map(ids.__getitem__, seconds.tolist()),
+                        strict=True,
+                    )
+                )
+                if ((a, b) if a < b else (b, a)) not in dismissed
+            ]
+            firsts, seconds = firsts[kept], seconds[kept]
+        self.stats.compared += len(firsts)
         verdicts = BatchScorer(self.rules)(self.columns, firsts, seconds)
-        self.links.extend(
-            Link(ab[0], ab[1], verdict)
-            for ab, verdict in zip(pairs, verdicts, strict=True)
-            if verdict is not None
-        )
+        found = [k for k, verdict in enumerate(verdicts) if verdict is not None]
+        lefts = map(ids.__getitem__, firsts[found].tolist())
+        rights = map(ids.__getitem__, seconds[found].tolist())
+        for k, a, b in zip(found, lefts, rights, strict=True):
+            self.links.append(Link(a, b, verdicts[k]) if a < b else Link(b, a, verdicts[k]))  # type: ignore[arg-type]
 
     def key_pass(self, columns: tuple[str, ...]) -> None:
         """One key's pass: the leads sharing the key, block by block. The
