@@ -126,6 +126,8 @@ def test_place_helpers() -> None:
     codes = place_codes(["a", None, "a", "", "b"]).tolist()
     assert codes[0] == codes[2] and codes[0] >= 0 and codes[4] >= 0 and codes[4] != codes[0]
     assert codes[1] < 0 and codes[3] < 0 and codes[1] != codes[3]
+    nowhere = place_codes([None, "", None]).tolist()  # no lead has the place
+    assert len(set(nowhere)) == 3 and max(nowhere) < 0
 
 
 def test_place_houses_from_the_features_house_numbers() -> None:

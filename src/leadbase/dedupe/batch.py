@@ -375,8 +375,10 @@ def place_houses(streets: Sequence[str | None], numbered: Sequence[str | None]) 
 def place_codes(values: Sequence[Any]) -> Ints:
     """Codes of a place column: equal values, equal codes (0 up); a value
     missing (None, "") is a code of its own (below 0), equal to no other."""
-    table = {v: at for at, v in enumerate(set(values)) if v}
     count = len(values)
+    if not any(values):  # no lead has this place (a company, a domain)
+        return -1 - np.arange(count, dtype=np.int64)
+    table = {v: at for at, v in enumerate(set(values)) if v}
     codes = np.fromiter(map(table.get, values, repeat(-1)), dtype=np.int64, count=count)
     return np.where(codes < 0, -1 - np.arange(count, dtype=np.int64), codes)
 
