@@ -772,20 +772,26 @@ class _Memory:
         every = last_first if order[0] == "last_name" else first_last
         ranked = np.array(self.ranked(order), dtype=np.int64)
         ats = ranked[self.named()[ranked]] if count else ranked
-        names = list(map(every.__getitem__, ats.tolist()))
         places = self.all_places()
-        # Each name against the NEIGHBOUR_WINDOW names before it, in C; the
-        # places of the few alike, as codes.
+        # Each lead against the NEIGHBOUR_WINDOW before it: first whether
+        # they share a place (codes, numpy), then, for the few that do, how
+        # alike their names are (rapidfuzz, in C).
         for back in range(1, NEIGHBOUR_WINDOW + 1):
-            if len(names) <= back:
+            if len(ats) <= back:
                 break
-            similar = cpdist(
-                names[back:], names[:-back], scorer=JaroWinkler.similarity, dtype=np.float64
-            )
-            alike = np.flatnonzero(np.asarray(similar) >= NEIGHBOUR_NAME)
-            at, other = ats[back:][alike], ats[:-back][alike]
-            near = (places[:, at] == places[:, other]).any(axis=0)
+            at, other = ats[back:], ats[:-back]
+            near = np.flatnonzero((places[:, at] == places[:, other]).any(axis=0))
+            if not near.size:
+                continue
             at, other = at[near], other[near]
+            similar = cpdist(
+                list(map(every.__getitem__, at.tolist())),
+                list(map(every.__getitem__, other.tolist())),
+                scorer=JaroWinkler.similarity,
+                dtype=np.float64,
+            )
+            alike = np.asarray(similar) >= NEIGHBOUR_NAME
+            at, other = at[alike], other[alike]
             codes = np.where(at < other, at * count + other, other * count + at)
             yield from (code for code in codes.tolist() if code not in seen)
 
