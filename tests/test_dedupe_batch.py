@@ -100,8 +100,13 @@ def test_batch_verdicts_of_typical_pairs() -> None:
     other = jane._replace(first="mary", last="smith", street="other road", city="perth")
     colleague = jane._replace(email="a@x.com", company="acme", domain="acme.com")
     namesake = jane._replace(email="b@x.com", company="acme", domain="acme.com", first="jon")
-    leads = [jane, typo, swapped, initial, other, colleague, namesake]
+    at_acme = jane._replace(company="acme", domain="acme.com")
+    mary_at_acme = at_acme._replace(first="mary")
+    leads = [jane, typo, swapped, initial, other, colleague, namesake, at_acme, mary_at_acme]
     _check(leads, RULES)
+    same_employer = BatchScorer(RULES)(FeatureColumns.of_features(leads), [7], [8])[0]
+    assert same_employer is not None and same_employer.action == "review"
+    assert same_employer.reasons[-1] == "different first names"
     columns = FeatureColumns.of_features(leads)
     verdicts = BatchScorer(RULES)(columns, [0, 0, 0, 0, 5], [1, 2, 3, 4, 6])
     assert [v.action if isinstance(v, Verdict) else None for v in verdicts] == [
