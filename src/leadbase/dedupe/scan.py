@@ -590,7 +590,7 @@ class _Memory:
         # The pairs to compare, as codes, in the order found.
         self.pending: list[int] = []
         self.links: list[Link] = []
-        self._names: tuple[list[str], list[str]] | None = None
+        self._names: tuple[list[str], list[str], dict[int, str]] | None = None
         self._named: NDArray[np.bool_] | None = None
 
     def initials_meet(self, a: NDArray[np.int64], b: NDArray[np.int64]) -> NDArray[np.bool_]:
@@ -700,27 +700,46 @@ class _Memory:
             seen.add(code)
             self.pending.append(i * count + j)  # compared in window order, as (i, j)
 
-    def neighbour_names(self) -> tuple[list[str], list[str]]:
-        """Each lead's name as _neighbour_name makes it, first name first
-        and last name first (the same length either way round)."""
+    def name_parts(self) -> tuple[list[str], list[str], dict[int, str]]:
+        """Each lead's first and last name folded as _neighbour_name folds
+        them ("" for none), and the folded full name of each lead with
+        neither (its neighbour name either way round)."""
         if self._names is None:
             table = self.table
             firsts, lasts = table[_FIRST_AT], table[_LAST_AT]
-            first, last = fold_names(firsts), fold_names(lasts)
-            first_last = [f"{f} {n}" for f, n in zip(first, last, strict=True)]
-            last_first = [f"{n} {f}" for f, n in zip(first, last, strict=True)]
             full_names = table[_FULL_AT]
-            for at in compress(range(self.count), full_names):
-                if not firsts[at] and not lasts[at]:
-                    first_last[at] = last_first[at] = _fold_name(full_names[at])
-            self._names = (first_last, last_first)
+            nameless = {
+                at: _fold_name(full_names[at])
+                for at in compress(range(self.count), full_names)
+                if not firsts[at] and not lasts[at]
+            }
+            self._names = (fold_names(firsts), fold_names(lasts), nameless)
         return self._names
 
+    def neighbour_names(self, ats: Sequence[int], last_first: bool) -> list[str]:
+        """The neighbour names (_neighbour_name) of the leads at ``ats``,
+        first name first or last name first: made only for the leads whose
+        names are compared (those that share a place with a neighbour)."""
+        first, last, nameless = self.name_parts()
+        if last_first:
+            first, last = last, first
+        names = [f"{first[at]} {last[at]}" for at in ats]
+        if nameless:
+            for k, at in enumerate(ats):
+                if at in nameless:
+                    names[k] = nameless[at]
+        return names
+
     def named(self) -> NDArray[np.bool_]:
-        """Whether each lead's neighbour name is long enough (3 letters) to compare."""
+        """Whether each lead's neighbour name is long enough (3 letters) to
+        compare: its length worked out from its parts."""
         if self._named is None:
-            names = self.neighbour_names()[0]
-            lengths = np.fromiter(map(len, names), dtype=np.int64, count=len(names))
+            first, last, nameless = self.name_parts()
+            count = self.count
+            lengths = np.fromiter(map(len, first), dtype=np.int64, count=count)
+            lengths += np.fromiter(map(len, last), dtype=np.int64, count=count) + 1
+            for at, name in nameless.items():
+                lengths[at] = len(name)
             self._named = lengths >= 3
         return self._named
 
@@ -768,8 +787,7 @@ class _Memory:
         """_neighbour_pairs in memory: the pairs (codes) near in this order
         that no key pass settled."""
         count, seen = self.count, self.seen
-        first_last, last_first = self.neighbour_names()
-        every = last_first if order[0] == "last_name" else first_last
+        last_first = order[0] == "last_name"
         ranked = np.array(self.ranked(order), dtype=np.int64)
         ats = ranked[self.named()[ranked]] if count else ranked
         places = self.all_places()
@@ -785,8 +803,8 @@ class _Memory:
                 continue
             at, other = at[near], other[near]
             similar = cpdist(
-                list(map(every.__getitem__, at.tolist())),
-                list(map(every.__getitem__, other.tolist())),
+                self.neighbour_names(at.tolist(), last_first),
+                self.neighbour_names(other.tolist(), last_first),
                 scorer=JaroWinkler.similarity,
                 dtype=np.float64,
             )
