@@ -4,12 +4,13 @@
 one pair: Python's cost per call (a tuple, a dozen branches, a rapidfuzz
 call per field) is most of a small scan's time. Here the same work is done
 for every lead (``FeatureColumns``) and every pair (``BatchScorer``) at
-once: one pass of C per field (``str`` methods on the values joined into
-one string, regular expressions over all of them, ``rapidfuzz.process.cpdist``
-over all the pairs, numpy arithmetic), with Python per value only where a
-value needs it (non-ASCII text, a name to split, a pair to write reasons
-for). The results are those of ``score``, to the last bit: the same float
-operations in the same order, element by element; tests hold the two equal.
+once: a few passes of C per field (``str`` methods on the values joined
+into one string, values compared as integer codes, ``rapidfuzz.process.cpdist``
+over the pairs whose values differ, numpy arithmetic), with Python per
+value only where a value needs it (non-ASCII text, a name to split, a pair
+to write reasons for). The results are those of ``score``, to the last bit:
+the same float operations in the same order, element by element; tests
+hold the two equal.
 """
 
 from __future__ import annotations
