@@ -8,11 +8,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from leadbase.client import LeadDatabase
+from leadbase.dedupe.batch import FeatureColumns
 from leadbase.dedupe.keys import match_keys
 from leadbase.dedupe.matcher import Matcher
 from leadbase.dedupe.repository import add_dismissals
 from leadbase.dedupe.rules import Rules
-from leadbase.dedupe.scan import Link, ScanStats, _FeatureMaker, build_clusters, scan
+from leadbase.dedupe.scan import Link, ScanStats, build_clusters, scan
 from leadbase.dedupe.score import FEATURE_FIELDS, Verdict, features_of, initials_of
 from leadbase.leads.service import clean_input
 
@@ -181,24 +182,31 @@ def test_matcher_prefetches_a_large_batch_in_chunks(leads: LeadDatabase) -> None
     assert [c.lead_id if c else None for c in found] == stored
 
 
-# --- the scan's faster twins of score.py ------------------------------------------------
+# --- the scan's features, a column at a time (dedupe.batch) --------------------------
 
 _TEXT = st.one_of(
     st.none(),
     st.just(""),
-    st.text(alphabet="abcXYZ éÉłØ-.'&@+ 0123", max_size=12),
+    st.text(alphabet="abcXYZ éÉłØ-.'&@+ 0123\n", max_size=12),
     st.sampled_from(
         ["Anne-Marie", "O'Brien", "Łukasz", "José", "12 Main St", "Acme Inc.", "a@b.com"]
     ),
+    st.sampled_from(["3b Wattle Cres", "Unit 4, 12a Pde", "St Kilda Rd", "12 main st\nrear"]),
 )
+_ROW = st.lists(_TEXT, min_size=len(FEATURE_FIELDS), max_size=len(FEATURE_FIELDS))
+_LAYOUT = {name: at for at, name in enumerate(FEATURE_FIELDS)}
 
 
-@settings(max_examples=400, deadline=None)
-@given(st.lists(_TEXT, min_size=len(FEATURE_FIELDS), max_size=len(FEATURE_FIELDS)))
-def test_scan_features_are_score_features(values: list[str | None]) -> None:
-    maker, row = _FeatureMaker(), ("id", *values)
-    assert maker(row) == features_of(*values)
-    assert maker.initials(row) == initials_of(features_of(*values))
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_ROW, min_size=1, max_size=8))
+def test_scan_features_are_score_features(rows: list[list[str | None]]) -> None:
+    """Features worked out a column at a time (ASCII in bulk, the rest one
+    by one) are score.features_of's, lead by lead."""
+    columns = FeatureColumns.of_rows(rows, _LAYOUT)
+    initials = columns.initials()
+    for at, values in enumerate(rows):
+        assert columns.features(at) == features_of(*values)
+        assert initials[at] == initials_of(features_of(*values))
 
 
 def test_scan_features_of_typical_leads() -> None:
@@ -213,12 +221,17 @@ def test_scan_features_of_typical_leads() -> None:
             "phone": "+14155550100",
         },
         {"provider_name": "p", "external_id": "7", "address_line2": "Unit 3"},
+        {"first_name": "Bob", "street": "3b Wattle Cres", "address_line2": "Flat 2, Rear Bldg"},
     ]
-    maker = _FeatureMaker()
+    rows = []
     for lead in leads:
         row = incoming(lead)
-        values = [row.get(field) for field in FEATURE_FIELDS]
-        assert maker(("id", *values)) == features_of(*values)
+        rows.append([row.get(field) for field in FEATURE_FIELDS])
+    columns = FeatureColumns.of_rows(rows, _LAYOUT)
+    for at, values in enumerate(rows):
+        assert columns.features(at) == features_of(*values)
+    assert columns.features(6).street == "b wattle crescent"  # as score._street has it
+    assert columns.features(6).house == "3b"
 
 
 def test_small_and_large_database_scans_agree(leads: LeadDatabase, monkeypatch: Any) -> None:
@@ -275,3 +288,132 @@ def test_scans_agree_when_no_lead_has_an_email_phone_or_company(
         with leads.db.read_session() as session:
             runs.append(scan(session, RULES))
     assert runs[0] == runs[1] and runs[0]
+
+
+def test_scans_agree_on_leads_with_a_full_name_only(leads: LeadDatabase, monkeypatch: Any) -> None:
+    """A lead without a first or last name is compared by its full name,
+    split (the in-memory read on SQLite reads the full name for it alone)."""
+    from sqlalchemy import update
+
+    from leadbase.models import SalesLead
+
+    people = [
+        {"first_name": "Jane", "last_name": "Doe", "street": "12 Main St", "city": "Reno"},
+        {"first_name": "Jane", "last_name": "Doe", "street": "12 Main St", "city": "Reno"},
+        {"first_name": "Bob", "last_name": "Stone", "street": "9 Elm Rd", "city": "Reno"},
+    ]
+    ids = leads.add_leads(people, on_duplicate="allow")
+    with leads.db.unit_of_work() as uow:
+        uow.session.execute(
+            update(SalesLead)
+            .where(SalesLead.id == ids[1])
+            .values(first_name=None, last_name=None, full_name="Jane Doe")
+        )
+    runs = []
+    for limit in (10_000, 0):
+        monkeypatch.setattr("leadbase.dedupe.scan.IN_MEMORY_LIMIT", limit)
+        with leads.db.read_session() as session:
+            runs.append(scan(session, RULES))
+    assert runs[0] == runs[1]
+    assert [sorted(c.lead_ids) for c in runs[0]] == [sorted(ids[:2])]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([None, "", "Jane", "john", "J", "Émile", "O'Neil", "-"]),
+            st.sampled_from([None, "", "Doe", "jones", "Ørsted", "D", "12"]),
+        ),
+        min_size=2,
+        max_size=8,
+    )
+)
+def test_in_memory_initials_meet_as_score_has_it(names: list[tuple[Any, Any]]) -> None:
+    """The key passes' initials test, worked out for all pairs at once."""
+    import numpy as np
+
+    from leadbase.dedupe.scan import _ALL_COLUMNS, _FULL_LAYOUT, _Memory
+    from leadbase.dedupe.score import initials_meet
+
+    rows = []
+    for at, (first, last) in enumerate(names):
+        row: list[Any] = [None] * len(_ALL_COLUMNS)
+        row[0], row[_FULL_LAYOUT["first_name"]], row[_FULL_LAYOUT["last_name"]] = at, first, last
+        row[_FULL_LAYOUT["is_deleted"]] = False
+        rows.append(tuple(row))
+    memory = _Memory(rows, RULES, set(), ScanStats())
+    pairs = [(i, j) for i in range(len(rows)) for j in range(len(rows))]
+    a, b = (np.array(side, dtype=np.int64) for side in zip(*pairs, strict=True))
+    features = [memory.columns.features(at) for at in range(len(rows))]
+    want = [initials_meet(initials_of(features[i]), initials_of(features[j])) for i, j in pairs]
+    assert memory.initials_meet(a, b).tolist() == want
+
+
+def test_large_address_blocks_agree_in_memory_and_streamed(
+    leads: LeadDatabase, monkeypatch: Any
+) -> None:
+    """A large block of an address key (housemates, not name-alikes) is
+    windowed, its pairs compared only when the names share an initial: the
+    in-memory scan and the streaming one compare the same pairs."""
+    firsts = ["Ada", "Alan", "Edsger", "Barbara", "Ken", "Donald", "Grace", "Linus", "Ada"]
+    lasts = ["Byron", "Turing", "Dijkstra", "Liskov", "Thompson", "Knuth", "Hopper", "T", "Byron"]
+    people = [
+        {"first_name": f, "last_name": n, "street": "12 Main St", "postal_code": "10115"}
+        for f, n in zip(firsts, lasts, strict=True)
+    ]
+    ids = leads.add_leads(people, on_duplicate="allow")
+    small = Rules(max_block=3, window=3)
+    runs = []
+    for limit in (10_000, 0):
+        monkeypatch.setattr("leadbase.dedupe.scan.IN_MEMORY_LIMIT", limit)
+        stats = ScanStats()
+        with leads.db.read_session() as session:
+            runs.append((scan(session, small, stats=stats), stats))
+    (memory, memory_stats), (streamed, streamed_stats) = runs
+    assert memory == streamed
+    assert memory_stats.compared == streamed_stats.compared
+    assert [c.lead_ids for c in memory if c.action == "merge"] == [tuple(sorted([ids[0], ids[8]]))]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([None, "", "Ann", "Anna", "ann", "Ann\x00b", "Zoë", "Å"]),
+            st.sampled_from([None, "", "Lee", "Le", "lee", "Ørsted", "Lee\x00"]),
+        ),
+        min_size=1,
+        max_size=10,
+    ),
+    st.booleans(),
+)
+def test_in_memory_neighbour_order_is_the_databases(
+    names: list[tuple[Any, Any]], plain: bool
+) -> None:
+    """The name neighbourhood's order in memory: NULL first, then by code
+    point, ties in the order read (the joined-strings sort and the one sort
+    a column give it alike)."""
+    from leadbase.dedupe.scan import _ALL_COLUMNS, _FULL_LAYOUT, _Memory
+
+    if plain:  # no "" and no NUL: the joined-strings sort
+        names = [
+            tuple(v.replace("\x00", "") or None if v is not None else None for v in n)
+            for n in names
+        ]
+    rows = []
+    for at, (first, last) in enumerate(names):
+        row: list[Any] = [None] * len(_ALL_COLUMNS)
+        row[0] = f"id{at:02d}"
+        row[_FULL_LAYOUT["first_name"]], row[_FULL_LAYOUT["last_name"]] = first, last
+        row[_FULL_LAYOUT["sort_name"]] = first
+        rows.append(tuple(row))
+    memory = _Memory(rows, RULES, set(), ScanStats())
+
+    def key(value: Any) -> tuple[bool, str]:
+        return (value is not None, value or "")
+
+    by_last = sorted(range(len(rows)), key=lambda at: (key(names[at][1]), key(names[at][0])))
+    by_sort = sorted(range(len(rows)), key=lambda at: (key(names[at][0]), rows[at][0]))
+    assert memory.ranked(("last_name", "first_name")) == by_last
+    assert memory.ranked(("sort_name", "id")) == by_sort

@@ -19,7 +19,9 @@ every lead once but compare few.
 A database of up to ``IN_MEMORY_LIMIT`` leads is read once instead, and
 every pass's blocks and the neighbourhood orders are made in memory: the
 same pairs compared, the same links, without a query (a GROUP BY and a
-sort) per pass; each lead's features are worked out once for all passes.
+sort) per pass; every lead's features are worked out a column at a time
+and every pair the passes bring up is scored in one batch at the end
+(``dedupe.batch``: the verdicts of ``score``, in C and numpy).
 
 Pairs at or above ``rules.low`` become links; clusters are built from them
 the way Kruskal builds a spanning forest, strongest link first, never
@@ -51,27 +53,31 @@ from itertools import combinations, compress, groupby
 from operator import attrgetter, itemgetter
 from typing import Any, Literal, NamedTuple, cast
 
+import numpy as np
+from numpy.typing import NDArray
 from rapidfuzz.distance import JaroWinkler
+from rapidfuzz.process import cpdist
 from sqlalchemy import Connection, Select, Table, and_, bindparam, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from leadbase.db import chunked
-from leadbase.dedupe import keys
 from leadbase.dedupe import normalise as norm
+from leadbase.dedupe.batch import (
+    BatchScorer,
+    FeatureColumns,
+    fold_names,
+    place_codes,
+    place_houses,
+)
 from leadbase.dedupe.keys import KEY_SOURCE_FIELDS, match_keys
 from leadbase.dedupe.matcher import SELECTED, is_active
 from leadbase.dedupe.repository import all_dismissed_pairs, pair
 from leadbase.dedupe.rules import Rules
 from leadbase.dedupe.score import (
-    _DIGITS,
-    _STREET_WORDS,
-    _WORDS,
     FEATURE_FIELDS,
     Features,
     Initials,
     Verdict,
-    _fold,
-    _postcode,
     features_of,
     initials_meet,
     initials_of,
@@ -459,9 +465,10 @@ def _links_streamed(
 #
 # Up to IN_MEMORY_LIMIT leads the scan reads every active lead once and
 # builds each pass's blocks in a dict: one query instead of one per pass
-# (each a GROUP BY and a sort in the database), each lead's features and
-# places computed once for all passes. The pairs compared and the links
-# found are those of the streaming passes above.
+# (each a GROUP BY and a sort in the database), the leads' features and
+# places computed once for all passes, a column at a time, and the pairs
+# scored in one batch (dedupe.batch). The pairs compared and the links
+# found are those of the streaming passes above, in the same order.
 
 IN_MEMORY_LIMIT = 100_000
 # SELECTED with the sort name before the two activity columns (is_active
@@ -469,10 +476,8 @@ IN_MEMORY_LIMIT = 100_000
 _ALL_COLUMNS = (*SELECTED[:-2], "sort_name", *SELECTED[-2:])
 # The names come first in any row read (no column is left out before them).
 _FIRST_AT, _LAST_AT, _FULL_AT = (_POSITION[c] for c in ("first_name", "last_name", "full_name"))
-# A lead's places (see _place_of): city (folded), postcode, house number,
-# company key, domain; a lead's position where it lacks one.
-_Place = tuple[str | int, str | int, str | int, str | int, str | int]
 _PLACE_COLUMNS = ("city", "postal_code", "street", "key_company", "key_domain")
+_HOUSE_AT = Features._fields.index("house")
 
 
 def _count_all(session: Session) -> int:
@@ -505,12 +510,20 @@ class _Layout(dict[str, int]):
 _FULL_LAYOUT = _Layout(_ALL_COLUMNS)
 
 
+# The full name is read only for the leads without a first or last name:
+# the scan splits it then, and needs it nowhere else (a NULL costs less).
+_NAMELESS_FULL_NAME = (
+    "CASE WHEN ifnull(first_name, '') = '' AND ifnull(last_name, '') = '' THEN full_name END"
+)
+
+
 def _read_all(session: Session) -> tuple[list[Sequence[Any]], _Layout]:
     """Every active lead's _ALL_COLUMNS, in no particular order, and where
     each column is in its row. On SQLite, without the columns no lead has
     (an index tells which, at once) nor the two activity columns (tested in
-    the query): Python's sqlite3 passes the interpreter lock back and forth
-    for every column of every row it reads, so a column not read is a cost
+    the query), and with the full name only where there is no first or
+    last name: Python's sqlite3 passes the interpreter lock back and forth
+    for every column of every row it reads, so a value not read is a cost
     saved. (The ``+`` keeps SQLite off the merged_into_id index.)"""
     connection = session.connection()
     quote = connection.dialect.identifier_preparer.quote
@@ -522,16 +535,23 @@ def _read_all(session: Session) -> tuple[list[Sequence[Any]], _Layout]:
         return rows, _FULL_LAYOUT
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(
-            "SELECT "
-            + ", ".join(
-                f"EXISTS (SELECT 1 FROM {table} WHERE {quote(c)} IS NOT NULL)" for c in _SPARSE
+        # One walk of the table tells when no lead has any of them (names
+        # and addresses only); else an EXISTS a column, most by its index.
+        some = " OR ".join(f"{quote(c)} IS NOT NULL" for c in _SPARSE)
+        cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {table} WHERE {some})")
+        absent = list(_SPARSE)
+        if cursor.fetchone()[0]:
+            cursor.execute(
+                "SELECT "
+                + ", ".join(
+                    f"EXISTS (SELECT 1 FROM {table} WHERE {quote(c)} IS NOT NULL)" for c in _SPARSE
+                )
             )
-        )
-        absent = [c for c, some in zip(_SPARSE, cursor.fetchone(), strict=True) if not some]
+            absent = [c for c, there in zip(_SPARSE, cursor.fetchone(), strict=True) if not there]
         read = [c for c in _ALL_COLUMNS[:-2] if c not in absent]
+        columns = [_NAMELESS_FULL_NAME if c == "full_name" else quote(c) for c in read]
         cursor.execute(
-            f"SELECT {', '.join(quote(c) for c in read)}{', NULL' if absent else ''} FROM {table} "
+            f"SELECT {', '.join(columns)}{', NULL' if absent else ''} FROM {table} "
             "WHERE NOT ifnull(is_deleted, 0) AND +merged_into_id IS NULL"
         )
         rows = cursor.fetchall()
@@ -540,123 +560,11 @@ def _read_all(session: Session) -> tuple[list[Sequence[Any]], _Layout]:
         cursor.close()
 
 
-_WORD = re.compile(r"[^\W\d_]+")  # keys.letters' words
-
-
-def _letters(word: str) -> str | None:
-    """``keys.letters`` of a non-empty word, without ``sort_key``'s Unicode
-    folding for plain ASCII (it comes down to lower case there)."""
-    if word.isascii():
-        return "".join(_WORD.findall(word.lower()[: norm.SORT_KEY_MAX])) or None
-    return keys.letters(word)
-
-
-class _FeatureMaker:
-    """``score.features_of`` for the scan: the same Features, built faster
-    (an empty field costs nothing, a name's letters are worked out once a
-    scan, the tuple is made without keyword arguments). A test holds the
-    two to the same output."""
-
-    def __init__(self, layout: _Layout = _FULL_LAYOUT) -> None:
-        self.letters: dict[str, str | None] = {}
-        # A row's FEATURE_FIELDS values, in order.
-        self.fields = itemgetter(*(layout[name] for name in FEATURE_FIELDS))
-
-    def name_letters(self, word: str) -> str | None:
-        try:
-            return self.letters[word]
-        except KeyError:
-            found = self.letters[word] = _letters(word)
-            return found
-
-    def initials(self, row: Sequence[Any]) -> Initials:
-        """``initials_of`` the row's features, from its name alone."""
-        first_name, last_name, full_name = row[_FIRST_AT], row[_LAST_AT], row[_FULL_AT]
-        if not first_name and not last_name and full_name:
-            first_name, last_name = norm.split_name(full_name)
-        first = self.name_letters(first_name) if first_name else None
-        last = self.name_letters(last_name) if last_name else None
-        return (first[0] if first else "", last[0] if last else "")
-
-    def __call__(self, row: Sequence[Any]) -> Features:
-        (
-            first_name,
-            last_name,
-            full_name,
-            email,
-            linkedin_url,
-            provider_name,
-            external_id,
-            phone,
-            company_name,
-            company_domain,
-            street,
-            address_line2,
-            city,
-            state,
-            postal_code,
-            country,
-            key_email,
-            key_domain,
-        ) = self.fields(row)
-        if not first_name and not last_name and full_name:
-            first_name, last_name = norm.split_name(full_name)
-        letters = self.letters
-        first = (letters.get(first_name) or self.name_letters(first_name)) if first_name else None
-        last = (letters.get(last_name) or self.name_letters(last_name)) if last_name else None
-        street_words = house = None
-        if street:  # score._street, inlined
-            folded = street.lower() if street.isascii() else (norm.sort_key(street) or "")
-            number = _STREET_NUMBER(folded)
-            words = _STREET_WORD(folded)
-            street_words = " ".join(map(_SPELLED, words, words)) or None
-            house = number.group(0) if number else None
-        fold = _fold
-        return _new_features(
-            Features,
-            (
-                key_email or (keys.canonical_email(email) if email else None),
-                linkedin_url,
-                (provider_name, external_id) if provider_name and external_id else None,
-                first,
-                last,
-                phone,
-                norm.company_name_key(company_name) if company_name else None,
-                key_domain
-                or (
-                    keys.company_domain_key(company_domain, email)
-                    if company_domain or email
-                    else None
-                ),
-                street_words,
-                house,
-                (
-                    # _fold without its memo for plain ASCII: second lines are
-                    # nearly all different, a memo only costs there.
-                    (" ".join(_STREET_WORD(address_line2.lower())) or None)
-                    if address_line2.isascii()
-                    else fold(address_line2)
-                )
-                if address_line2
-                else None,
-                fold(city) if city else None,
-                _postcode(postal_code) if postal_code else None,
-                fold(state) if state else None,
-                fold(country) if country else None,
-            ),
-        )
-
-
-# score._street's parts, bound once; a Features made as a plain tuple is
-# (its fields are all given, in order).
-_STREET_NUMBER = _DIGITS.search
-_STREET_WORD = _WORDS.findall
-_SPELLED = _STREET_WORDS.get
-_new_features = tuple.__new__
-
-
 class _Memory:
-    """The leads of an in-memory scan and what is computed of them, once."""
+    """The leads of an in-memory scan and what is computed of them, once:
+    every lead's features a column at a time (``batch.FeatureColumns``),
+    and every pair the passes bring up compared in one batch at the end
+    (``batch.BatchScorer``), in the order the passes found them."""
 
     def __init__(
         self,
@@ -669,52 +577,67 @@ class _Memory:
         self.rows, self.rules, self.dismissed, self.stats = rows, rules, dismissed, stats
         self.layout = layout
         self.count = len(rows)
-        self.features: list[Features | None] = [None] * self.count
-        self.initials: list[Initials | None] = [None] * self.count
-        self._places: list[_Place] | None = None
+        # Column by column (a column left out: a NULL in every row).
+        self.table: list[Sequence[Any]] = (
+            list(zip(*rows, strict=True)) if rows else [()] * (max(layout.values()) + 1)
+        )
+        self.columns = FeatureColumns.of_table(self.table, layout, self.count)
+        self._initials: list[Initials] | None = None
+        self._places: NDArray[np.int64] | None = None
         # Pairs (i * count + j, i < j) already settled: compared, or left
         # out by a block compared in full (the streaming passes' test).
         self.seen: set[int] = set()
+        # The pairs to compare, as codes, in the order found.
+        self.pending: list[int] = []
         self.links: list[Link] = []
-        self._names: tuple[list[str], list[str]] | None = None
-        self._named: list[bool] | None = None
-        self.make_features = _FeatureMaker(layout)
-        self.score = scorer(rules)
+        self._names: tuple[list[str], list[str], dict[int, str]] | None = None
+        self._named: NDArray[np.bool_] | None = None
 
-    def feature(self, at: int) -> Features:
-        found = self.features[at]
-        if found is None:
-            found = self.features[at] = self.make_features(self.rows[at])
-        return found
+    def initials_meet(self, a: NDArray[np.int64], b: NDArray[np.int64]) -> NDArray[np.bool_]:
+        """score.initials_meet of the leads at a and b, pair by pair."""
+        first, last = self.columns.initial_codes("first")[1], self.columns.initial_codes("last")[1]
+        fa, la, fb, lb = first[a], last[a], first[b], last[b]
+        meet: NDArray[np.bool_] = ((fa < 0) & (la < 0)) | ((fb < 0) & (lb < 0))  # no name
+        meet |= (fb >= 0) & ((fb == fa) | (fb == la))
+        meet |= (lb >= 0) & ((lb == fa) | (lb == la))
+        return meet
 
     def initial(self, at: int) -> Initials:
-        found = self.initials[at]
-        if found is None:
-            features = self.features[at]
-            if features is not None:
-                found = initials_of(features)
-            else:  # from the name alone: the lead may never be compared
-                found = self.make_features.initials(self.rows[at])
-            self.initials[at] = found
-        return found
+        if self._initials is None:
+            self._initials = self.columns.initials()
+        return self._initials[at]
 
-    def all_places(self) -> list[_Place]:
-        """Each lead's places (see _place_of), worked out once for both orders."""
-        if self._places is None:
-            values = itemgetter(*(self.layout[c] for c in _PLACE_COLUMNS))
-            self._places = list(map(_place_of, map(values, self.rows), range(self.count)))
-        return self._places
+    def compare(self, codes: Iterable[int]) -> None:
+        """Compare these pairs (codes) when the batch is scored."""
+        self.pending.extend(codes)
 
-    def compare(self, i: int, j: int) -> None:
-        a, b = self.rows[i][0], self.rows[j][0]
-        ids = (a, b) if a < b else (b, a)
-        if self.dismissed and ids in self.dismissed:
-            return
-        self.stats.compared += 1
-        features = self.features
-        verdict = self.score(features[i] or self.feature(i), features[j] or self.feature(j))
-        if verdict is not None:
-            self.links.append(Link(ids[0], ids[1], verdict))
+    def score_pending(self) -> None:
+        """Score the pending pairs in one batch: links for those at or above
+        rules.low, in the order found (a dismissed pair is not compared)."""
+        codes = np.array(self.pending, dtype=np.int64)
+        firsts, seconds = codes // self.count, codes % self.count
+        ids = self.table[0]
+        if self.dismissed:
+            dismissed = self.dismissed
+            kept = [
+                k
+                for k, (a, b) in enumerate(
+                    zip(
+                        map(ids.__getitem__, firsts.tolist()),
+                        map(ids.__getitem__, seconds.tolist()),
+                        strict=True,
+                    )
+                )
+                if ((a, b) if a < b else (b, a)) not in dismissed
+            ]
+            firsts, seconds = firsts[kept], seconds[kept]
+        self.stats.compared += len(firsts)
+        verdicts = BatchScorer(self.rules)(self.columns, firsts, seconds)
+        found = [k for k, verdict in enumerate(verdicts) if verdict is not None]
+        lefts = map(ids.__getitem__, firsts[found].tolist())
+        rights = map(ids.__getitem__, seconds[found].tolist())
+        for k, a, b in zip(found, lefts, rights, strict=True):
+            self.links.append(Link(a, b, verdicts[k]) if a < b else Link(b, a, verdicts[k]))  # type: ignore[arg-type]
 
     def key_pass(self, columns: tuple[str, ...]) -> None:
         """One key's pass: the leads sharing the key, block by block. The
@@ -722,11 +645,11 @@ class _Memory:
         layout = self.layout
         if not layout.absent.isdisjoint(columns):
             return  # no lead has this key
-        column: list[Any]
+        column: Sequence[Any]
         if len(columns) == 1:
-            column = list(map(itemgetter(layout[columns[0]]), self.rows))
+            column = self.table[layout[columns[0]]]
         else:  # a key of several columns: None when a part is missing
-            parts = map(itemgetter(*(layout[c] for c in columns)), self.rows)
+            parts = zip(*(self.table[layout[c]] for c in columns), strict=True)
             column = [None if None in key else key for key in parts]
         counts = Counter(column)
         counts.pop(None, None)
@@ -753,16 +676,10 @@ class _Memory:
         seen = self.seen
         fresh = [code for code in codes if code not in seen]
         seen.update(fresh)
-        if not names_alike:
-            initial = self.initial
-            fresh = [
-                code
-                for code in fresh
-                if initials_meet(initial(code // count), initial(code % count))
-            ]
-        compare = self.compare
-        for code in fresh:
-            compare(*divmod(code, count))
+        if not names_alike and fresh:
+            at = np.array(fresh, dtype=np.int64)
+            fresh = at[self.initials_meet(at // count, at % count)].tolist()
+        self.compare(fresh)
         for block in blocks.values():
             if len(block) > max_block:
                 self.key_window(block, names_alike)
@@ -771,8 +688,8 @@ class _Memory:
         """A block larger than ``rules.max_block``: each lead against the
         ``rules.window`` after it in name order."""
         rules, seen, count = self.rules, self.seen, self.count
-        feats = {at: self.feature(at) for at in block}
-        order = sorted(block, key=lambda at: (feats[at].last or "", feats[at].first or ""))
+        first, last = self.columns.first, self.columns.last
+        order = sorted(block, key=lambda at: (last[at] or "", first[at] or ""))
         pairs = ((i, j) for n, i in enumerate(order) for j in order[n + 1 : n + 1 + rules.window])
         for i, j in pairs:
             code = i * count + j if i < j else j * count + i
@@ -781,91 +698,124 @@ class _Memory:
             if not names_alike and not initials_meet(self.initial(i), self.initial(j)):
                 continue
             seen.add(code)
-            self.compare(i, j)
+            self.pending.append(i * count + j)  # compared in window order, as (i, j)
 
-    def neighbour_names(self) -> tuple[list[str], list[str]]:
-        """Each lead's name as _neighbour_name makes it, first name first
-        and last name first (the same length either way round)."""
+    def name_parts(self) -> tuple[list[str], list[str], dict[int, str]]:
+        """Each lead's first and last name folded as _neighbour_name folds
+        them ("" for none), and the folded full name of each lead with
+        neither (its neighbour name either way round)."""
         if self._names is None:
-            first_last: list[str] = []
-            last_first: list[str] = []
-            add_first_last, add_last_first = first_last.append, last_first.append
-            for row in self.rows:
-                first, last = row[_FIRST_AT], row[_LAST_AT]
-                if first or last:  # _fold_name, inlined for plain ASCII
-                    first = first.lower() if first and first.isascii() else _fold_name(first)
-                    last = last.lower() if last and last.isascii() else _fold_name(last)
-                    add_first_last(f"{first} {last}")
-                    add_last_first(f"{last} {first}")
-                else:
-                    full = _fold_name(row[_FULL_AT])
-                    add_first_last(full)
-                    add_last_first(full)
-            self._names = (first_last, last_first)
+            table = self.table
+            firsts, lasts = table[_FIRST_AT], table[_LAST_AT]
+            full_names = table[_FULL_AT]
+            nameless = {
+                at: _fold_name(full_names[at])
+                for at in compress(range(self.count), full_names)
+                if not firsts[at] and not lasts[at]
+            }
+            self._names = (fold_names(firsts), fold_names(lasts), nameless)
         return self._names
 
-    def named(self) -> list[bool]:
-        """Whether each lead's neighbour name is long enough (3 letters) to compare."""
+    def neighbour_names(self, ats: Sequence[int], last_first: bool) -> list[str]:
+        """The neighbour names (_neighbour_name) of the leads at ``ats``,
+        first name first or last name first: made only for the leads whose
+        names are compared (those that share a place with a neighbour)."""
+        first, last, nameless = self.name_parts()
+        if last_first:
+            first, last = last, first
+        names = [f"{first[at]} {last[at]}" for at in ats]
+        if nameless:
+            for k, at in enumerate(ats):
+                if at in nameless:
+                    names[k] = nameless[at]
+        return names
+
+    def named(self) -> NDArray[np.bool_]:
+        """Whether each lead's neighbour name is long enough (3 letters) to
+        compare: its length worked out from its parts."""
         if self._named is None:
-            self._named = [len(name) >= 3 for name in self.neighbour_names()[0]]
+            first, last, nameless = self.name_parts()
+            count = self.count
+            lengths = np.fromiter(map(len, first), dtype=np.int64, count=count)
+            lengths += np.fromiter(map(len, last), dtype=np.int64, count=count) + 1
+            for at, name in nameless.items():
+                lengths[at] = len(name)
+            self._named = lengths >= 3
         return self._named
 
     def ranked(self, order: tuple[str, ...]) -> list[int]:
         """The leads' positions in the database's ``order`` (NULL first,
-        then by code point): one stable sort per column, the least
-        significant first, on the strings themselves (NULL read as "",
-        which sorts first too) unless the column also holds ""."""
-        rows = self.rows
-        # (last_name, first_name) or (sort_name, id), least significant first
+        then by code point), ties in the order read: one stable sort on the
+        two columns' strings joined by a NUL (which sorts before any other
+        character, as the end of a string does), NULL read as ""; the way
+        round, when a column holds "" or a NUL, one sort per column."""
+        # (last_name, first_name) or (sort_name, id), the more significant first
         sort_name = self.layout["sort_name"]
-        columns = [_FIRST_AT, _LAST_AT] if order[0] == "last_name" else [0, sort_name]
+        major, minor = (
+            (self.table[_LAST_AT], self.table[_FIRST_AT])
+            if order[0] == "last_name"
+            else (self.table[sort_name], self.table[0])
+        )
+        text = "".join(filter(None, major)) + "".join(filter(None, minor))
+        if "\0" not in text and "" not in major and "" not in minor:
+            joined = [f"{a or ''}\0{b or ''}" for a, b in zip(major, minor, strict=True)]
+            return sorted(range(self.count), key=joined.__getitem__)
         ranked = list(range(self.count))
-        for at in columns:
-            values = [row[at] for row in rows]
+        for values in (minor, major):  # the least significant first
             if "" in values:
                 keys: list[Any] = [(v is not None, v or "") for v in values]
             else:
-                keys = [v or "" for v in values]
+                keys = list(map(_or_empty, values))
             ranked.sort(key=keys.__getitem__)
         return ranked
+
+    def all_places(self) -> NDArray[np.int64]:
+        """Each lead's places as codes, one row a kind: city (folded),
+        postcode, house number, company key, domain (_places_of's). Equal
+        places, equal codes; a place a lead lacks is a code of its own."""
+        if self._places is None:
+            city, postcode, street, company, domain = (
+                self.table[self.layout[c]] for c in _PLACE_COLUMNS
+            )
+            house = place_houses(street, self.columns.columns[_HOUSE_AT])
+            self._places = np.stack(
+                [place_codes(v) for v in (fold_names(city), postcode, house, company, domain)]
+            )
+        return self._places
 
     def neighbour_pairs(self, order: tuple[str, ...]) -> Iterator[int]:
         """_neighbour_pairs in memory: the pairs (codes) near in this order
         that no key pass settled."""
         count, seen = self.count, self.seen
-        first_last, last_first = self.neighbour_names()
-        every = last_first if order[0] == "last_name" else first_last
-        ranked = self.ranked(order)
-        ats = list(compress(ranked, map(self.named().__getitem__, ranked)))
-        names = list(map(every.__getitem__, ats))
-        # Each name against the NEIGHBOUR_WINDOW names before it: the
-        # similarities in C (0 below the cut-off), the rest for the few near.
-        similarity, near_enough = JaroWinkler.similarity, NEIGHBOUR_NAME.__le__
+        last_first = order[0] == "last_name"
+        ranked = np.array(self.ranked(order), dtype=np.int64)
+        ats = ranked[self.named()[ranked]] if count else ranked
         places = self.all_places()
+        # Each lead against the NEIGHBOUR_WINDOW before it: first whether
+        # they share a place (codes, numpy), then, for the few that do, how
+        # alike their names are (rapidfuzz, in C).
         for back in range(1, NEIGHBOUR_WINDOW + 1):
-            alike = map(near_enough, map(similarity, names[back:], names))
-            # Most alike names share no place: that test first, the pair's code after.
-            for at, other in compress(zip(ats[back:], ats, strict=False), alike):
-                a, b = places[at], places[other]
-                if a[0] == b[0] or a[1] == b[1] or a[2] == b[2] or a[3] == b[3] or a[4] == b[4]:
-                    code = at * count + other if at < other else other * count + at
-                    if code not in seen:
-                        yield code
+            if len(ats) <= back:
+                break
+            at, other = ats[back:], ats[:-back]
+            near = np.flatnonzero((places[:, at] == places[:, other]).any(axis=0))
+            if not near.size:
+                continue
+            at, other = at[near], other[near]
+            similar = cpdist(
+                self.neighbour_names(at.tolist(), last_first),
+                self.neighbour_names(other.tolist(), last_first),
+                scorer=JaroWinkler.similarity,
+                dtype=np.float64,
+            )
+            alike = np.asarray(similar) >= NEIGHBOUR_NAME
+            at, other = at[alike], other[alike]
+            codes = np.where(at < other, at * count + other, other * count + at)
+            yield from (code for code in codes.tolist() if code not in seen)
 
 
-def _place_of(values: Sequence[Any], at: int) -> _Place:
-    """A lead's places from its _PLACE_COLUMNS values: city (folded),
-    postcode, house number, company key, domain; each one it lacks is its
-    position ``at`` instead, which equals no other lead's place."""
-    city, postcode, street, company, domain = values
-    house = _HOUSE.search(street) if street else None
-    return (
-        (city.lower() if city.isascii() else _fold_name(city) or at) if city else at,
-        postcode or at,
-        house.group(0) if house else at,
-        company or at,
-        domain or at,
-    )
+def _or_empty(value: str | None) -> str:
+    return value or ""
 
 
 def _links_in_memory(
@@ -886,9 +836,8 @@ def _links_in_memory(
     for number, order in enumerate(NEIGHBOUR_ORDERS, start=len(PASSES) + 1):
         wanted.update(memory.neighbour_pairs(order))
         meter.reach(number * stats.leads)
-    count = memory.count
-    for code in sorted(wanted - memory.seen):
-        memory.compare(*divmod(code, count))
+    memory.compare(sorted(wanted - memory.seen))
+    memory.score_pending()
     stats.links = len(memory.links)
     return memory.links
 
