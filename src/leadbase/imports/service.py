@@ -52,7 +52,7 @@ IMPORT_JOB = "import_file"
 REVERT_JOB = "import_revert"
 Mode = Literal["create", "upsert", "update"]
 MATCH_FIELDS = ("email", "linkedin_url", "phone", "external_id", "id")
-BATCH_SIZE = 2000
+BATCH_SIZE = 5000
 # A run another machine is working on counts as abandoned after this long
 # without a committed batch (on this machine a dead process tells at once).
 STALE_AFTER = timedelta(minutes=10)
