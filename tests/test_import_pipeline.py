@@ -129,14 +129,16 @@ def test_pipelined_import(
 def test_pipelined_upsert_and_dry_run(
     url: str, tmp_path: Path, children: list[subprocess.Popen[bytes]]
 ) -> None:
-    invoke(str(write_csv(tmp_path / "first.csv", [person(i) for i in range(10)])))
+    invoke(
+        str(write_csv(tmp_path / "first.csv", [person(i) for i in range(10)])), "--batch-size", "4"
+    )
     changed = [person(i) for i in range(5, 15)]
     for row in changed:
         row[3] = "VP Sales"
     titles = write_csv(tmp_path / "titles.csv", changed)
-    dry = invoke(str(titles), "--mode", "upsert", "--dry-run")
+    dry = invoke(str(titles), "--mode", "upsert", "--dry-run", "--batch-size", "3")
     assert "5 created" in dry and "5 updated" in dry
-    out = invoke(str(titles), "--mode", "upsert")
+    out = invoke(str(titles), "--mode", "upsert", "--batch-size", "3")
     assert "5 created" in out and "5 updated" in out
     assert len(children) == 3 and all(child.returncode == 0 for child in children)
     leads = stored(url)["leads"]
@@ -186,15 +188,22 @@ def test_a_reader_is_stopped_with_its_generator_and_a_dead_one_is_said(
 ) -> None:
     path = write_csv(tmp_path / "leads.csv", [person(i) for i in range(3000)])
     batches = pipeline.ready_batches(_reading(path))
-    first = next(batches)
+    first = next(batches)  # made ready here while the child starts
     assert [row.number for row in first] == list(range(1, 101))
     assert isinstance(first[0].ready, pipeline.leads_service.Prepared)
     batches.close()  # the parent stops reading: the child is killed and reaped
-    assert children[0].returncode is not None
+    assert len(children) == 1 and children[0].returncode is not None
 
     batches = pipeline.ready_batches(_reading(path))
     next(batches)
-    children[1].kill()
+    assert [row.number for row in next(batches)] == list(range(101, 201))  # the child's
+    batches.close()
+    assert len(children) == 2 and children[1].returncode is not None
+
+    batches = pipeline.ready_batches(_reading(path))
+    next(batches)
+    next(batches)
+    children[2].kill()
     with pytest.raises(pipeline.ReaderDied, match="reader process ended"):
         for _ in batches:
             pass
@@ -204,7 +213,7 @@ def test_starting_after_written_rows_reads_the_rest(
     tmp_path: Path, children: list[subprocess.Popen[bytes]]
 ) -> None:
     path = write_csv(tmp_path / "leads.csv", [person(i) for i in range(250)])
-    reading = _reading(path)
+    reading = _reading(path, batch_size=30)
     resumed = pipeline.Reading(*list(vars(reading).values())[:-1], after=180)
     numbers = [row.number for batch in pipeline.ready_batches(resumed) for row in batch]
     assert numbers == list(range(181, 251))
@@ -213,9 +222,25 @@ def test_starting_after_written_rows_reads_the_rest(
     assert len(children) == 1
 
 
-def test_small_files_and_single_cores_stay_in_one_process(tmp_path: Path) -> None:
+def test_small_files_and_single_cores_stay_in_one_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = write_csv(tmp_path / "leads.csv", [person(i) for i in range(20)])
     assert not pipeline.worth_a_process(_reading(path))
+    monkeypatch.setattr(pipeline, "PIPELINE_MIN_BYTES", 0)
+    assert pipeline.worth_a_process(_reading(path))
+    monkeypatch.setattr(pipeline, "_cores", lambda: 1)
+    assert not pipeline.worth_a_process(_reading(path))
+
+
+def test_a_file_within_one_batch_needs_no_child(
+    tmp_path: Path, children: list[subprocess.Popen[bytes]]
+) -> None:
+    path = write_csv(tmp_path / "leads.csv", [person(i) for i in range(20)])
+    batches = list(pipeline.ready_batches(_reading(path, batch_size=20)))
+    assert [len(batch) for batch in batches] == [20] and not children
+    empty = write_csv(tmp_path / "empty.csv", [])
+    assert list(pipeline.ready_batches(_reading(empty))) == [] and not children
 
 
 def test_an_exception_that_cannot_travel_is_said_in_words() -> None:

@@ -23,7 +23,8 @@ import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from itertools import islice
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
@@ -112,10 +113,27 @@ def ready_batches(reading: Reading, *, pipelined: bool | None = None) -> Iterato
     child process (``pipelined``; None: when ``worth_a_process``) or here."""
     if pipelined is None:
         pipelined = worth_a_process(reading)
-    if pipelined:
-        yield from _from_child(reading)
-    else:
+    if not pipelined:
         yield from _read(reading)
+        return
+    # The first batch is read and made ready here while the child starts
+    # (importing what it needs takes it about half a second) and reads on
+    # from the next row: the writer does not wait for the child's start.
+    rows = read_rows(reading.path, reading.shape, start_after=reading.after)
+    first = list(islice(rows, reading.batch_size + 1))  # one more: is there more?
+    rows.close()
+    if len(first) <= reading.batch_size:  # the whole file: no child needed
+        if first:
+            yield prepare(reading, first)
+        return
+    del first[-1]  # the child reads it again
+    child = _start(replace(reading, after=first[-1][0]))
+    try:
+        yield prepare(reading, first)
+    except BaseException:  # the caller stopped (or prepare failed): so does the child
+        _reap(child, exiting=False)
+        raise
+    yield from _from_child(child)
 
 
 # Young objects between collections while an import runs (default 700): a
@@ -153,7 +171,7 @@ class ReaderDied(RuntimeError):
     """The child process ended without finishing the file or saying why."""
 
 
-def _from_child(reading: Reading) -> Iterator[Batch]:
+def _start(reading: Reading) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         # What clean_input reads from the settings: the parent's, however set.
@@ -165,11 +183,21 @@ def _from_child(reading: Reading) -> Iterator[Batch]:
         stdout=subprocess.PIPE,
         env=env,
     )
-    assert child.stdin is not None and child.stdout is not None
-    said_all = False  # the child's last message read: it is exiting by itself
+    assert child.stdin is not None
     try:
         pickle.dump(reading, child.stdin, protocol=pickle.HIGHEST_PROTOCOL)
         child.stdin.close()
+    except BaseException:
+        _reap(child, exiting=False)
+        raise
+    return child
+
+
+def _from_child(child: subprocess.Popen[bytes]) -> Iterator[Batch]:
+    """The batches a started child sends; it is reaped however this ends."""
+    assert child.stdout is not None
+    said_all = False  # the child's last message read: it is exiting by itself
+    try:
         while True:
             try:
                 kind, payload = pickle.load(child.stdout)
@@ -184,12 +212,13 @@ def _from_child(reading: Reading) -> Iterator[Batch]:
                 raise payload
             return
     finally:
-        child.stdout.close()
         _reap(child, said_all)
 
 
 def _reap(child: subprocess.Popen[bytes], exiting: bool) -> None:
     """Wait for a child that is exiting; kill one still reading."""
+    if child.stdout is not None:
+        child.stdout.close()
     if exiting:
         try:
             child.wait(timeout=10)
