@@ -348,3 +348,16 @@ def test_resume_after_kill_9_of_a_pipelined_import(
             assert audit.verify(session).ok
     finally:
         database.dispose()
+
+
+def test_without_a_child_process_the_rows_are_read_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+        raise OSError("Resource temporarily unavailable")
+
+    monkeypatch.setattr(pipeline.subprocess, "Popen", refuse)
+    path = write_csv(tmp_path / "leads.csv", [person(i) for i in range(250)])
+    batches = list(pipeline.ready_batches(_reading(path), pipelined=True))
+    assert [row.number for batch in batches for row in batch] == list(range(1, 251))
+    assert batches == list(pipeline.ready_batches(_reading(path), pipelined=False))

@@ -127,7 +127,13 @@ def ready_batches(reading: Reading, *, pipelined: bool | None = None) -> Iterato
             yield prepare(reading, first)
         return
     del first[-1]  # the child reads it again
-    child = _start(replace(reading, after=first[-1][0]))
+    rest = replace(reading, after=first[-1][0])
+    try:
+        child = _start(rest)
+    except OSError:  # no process to be had (limits, no interpreter path): read here
+        yield prepare(reading, first)
+        yield from _read(rest)
+        return
     try:
         yield prepare(reading, first)
     except BaseException:  # the caller stopped (or prepare failed): so does the child
