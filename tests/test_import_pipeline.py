@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import gc
+import io
 import os
 import pickle
 import signal
@@ -361,3 +362,28 @@ def test_without_a_child_process_the_rows_are_read_here(
     batches = list(pipeline.ready_batches(_reading(path), pipelined=True))
     assert [row.number for batch in batches for row in batch] == list(range(1, 251))
     assert batches == list(pipeline.ready_batches(_reading(path), pipelined=False))
+
+
+def _messages(data: bytes) -> list[tuple[str, Any]]:
+    stream, found = io.BytesIO(data), []
+    while stream.tell() < len(data):
+        found.append(pickle.load(stream))
+    return found
+
+
+def test_the_child_sends_its_batches_then_the_end_or_what_stopped_it(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "leads.csv", [person(i) for i in range(250)])
+    out = io.BytesIO()
+    pipeline._serve(io.BytesIO(pickle.dumps(_reading(path))), out)
+    sent = _messages(out.getvalue())
+    assert [kind for kind, _ in sent] == ["batch", "batch", "batch", "end"]
+    assert sent[:-1] == [
+        ("batch", b) for b in pipeline.ready_batches(_reading(path), pipelined=False)
+    ]
+
+    reading = _reading(path)
+    path.unlink()  # gone before the child reads it
+    out = io.BytesIO()
+    pipeline._serve(io.BytesIO(pickle.dumps(reading)), out)
+    [(kind, error)] = _messages(out.getvalue())
+    assert kind == "failed" and isinstance(error, Exception)
