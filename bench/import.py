@@ -10,7 +10,8 @@
    ("First Name", "E-mail", "Job Title", "Company Website", "Mobile"...).
 2. Runs ``python -m leadbase import FILE`` on a freshly migrated database in
    a child process: leads per second (rows / wall time) and the child's peak
-   RSS (``wait4``).
+   RSS (``wait4``), and that of the reader process it starts for a big file
+   (``imports.pipeline``: /proc's VmHWM, sampled while it runs).
 3. The floor, in this same run: the lead rows the import stored, inserted raw
    into the leads table alone (with its indexes and search triggers) of
    another fresh database in one transaction (SQLite: INSERTs of 500 rows;
@@ -32,6 +33,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -126,22 +128,58 @@ def migrated_sqlite(path: Path) -> str:
     return url
 
 
-def run_import(url: str, csv_path: Path, workdir: Path) -> tuple[float, int, str]:
-    """Wall seconds, peak RSS in bytes and the last line of ``leadbase import``."""
+def _peak_rss_of_children(pid: int) -> int:
+    """The largest peak RSS (VmHWM) among ``pid``'s live child processes, in bytes."""
+    peak = 0
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return 0
+    for task in tasks:
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child in children:
+            try:
+                status = Path(f"/proc/{child}/status").read_text()
+            except OSError:
+                continue
+            for line in status.splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]) * 1024)
+    return peak
+
+
+def run_import(url: str, csv_path: Path, workdir: Path) -> tuple[float, int, int, str]:
+    """Wall seconds, peak RSS in bytes of ``leadbase import`` and of the
+    reader process it starts (imports.pipeline; 0 if none), and its last line."""
     env = {**os.environ, "LEADBASE_DATABASE_URL": url, "LEADBASE_DATA_DIR": str(workdir)}
     command = [sys.executable, "-m", "leadbase", "import", str(csv_path)]
     start = time.perf_counter()
     child = subprocess.Popen(
         command, env=env, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
     )
+    reader_peak = 0
+    done = threading.Event()
+
+    def watch() -> None:
+        nonlocal reader_peak
+        while not done.wait(0.2):
+            reader_peak = max(reader_peak, _peak_rss_of_children(child.pid))
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
     assert child.stdout is not None
     output = child.stdout.read().decode()
     _, status, usage = os.wait4(child.pid, 0)
     seconds = time.perf_counter() - start
+    done.set()
+    watcher.join()
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode:
         raise SystemExit(f"leadbase import failed ({child.returncode}): {output}")
-    return seconds, usage.ru_maxrss * 1024, output.strip().splitlines()[-1]
+    return seconds, usage.ru_maxrss * 1024, reader_peak, output.strip().splitlines()[-1]
 
 
 def sqlite_floor(imported: Path, workdir: Path) -> tuple[float, int]:
@@ -269,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
             url = migrated_sqlite(db_path)
         else:
             url = fresh_postgres("leadbase_bench_import")
-        seconds, rss, said = run_import(url, csv_path, workdir)
+        seconds, rss, reader_rss, said = run_import(url, csv_path, workdir)
         print(f"leadbase import said: {said}")
         if args.database == "sqlite":
             floor_seconds, stored = sqlite_floor(db_path, workdir)
@@ -282,11 +320,15 @@ def main(argv: list[str] | None = None) -> int:
         name = f"leadbase import ({'SQLite' if args.database == 'sqlite' else 'PostgreSQL'})"
         rss_mb = f"{rss / 1e6:,.0f}MB"
         print(f"{name:34} {args.rows:>10,} {seconds:>8.1f} {ours:>9,.0f} {rss_mb:>9}")
+        if reader_rss:
+            reader_mb = f"{reader_rss / 1e6:,.0f}MB"
+            print(f"{'  its reader process':34} {'':>10} {'':>8} {'':>9} {reader_mb:>9}")
         name = "floor: raw " + ("INSERT" if args.database == "sqlite" else "COPY") + ", leads table"
         print(f"{name:34} {stored:>10,} {floor_seconds:>8.1f} {floor:>9,.0f}")
         print(
             f"\nimport / floor: {ours / floor:.2f}x (target >= 0.3x); {ours:,.0f} leads/s "
             f"(target >= 10,000); peak RSS {rss_mb} (target < 300 MB)"
+            + (f", its reader {reader_rss / 1e6:,.0f}MB" if reader_rss else "")
         )
         if args.database == "sqlite":
             per_lead = print_bytes(db_path, stored)

@@ -97,24 +97,39 @@ def _name_lookup(row: Mapping[str, Any]) -> str:
 
 def _lookup_keys(row: Mapping[str, Any]) -> list[tuple[str, Any]]:
     """The (lookup, value) pairs a row's candidates are found by."""
-    found: list[tuple[str, Any]] = [(c, row[c]) for c in LOOKUP_COLUMNS if row.get(c)]
-    if row.get("key_name"):
-        found = [(_name_lookup(row), v) if c == "key_name" else (c, v) for c, v in found]
-    if row.get("provider_name") and row.get("external_id"):
+    get = row.get  # a batch asks this of every row four times: kept lean
+    found: list[tuple[str, Any]] = []
+    for column in LOOKUP_COLUMNS:
+        value = get(column)
+        if value:
+            found.append((_name_lookup(row) if column == "key_name" else column, value))
+    if get("provider_name") and get("external_id"):
         found.append((PROVIDER_RECORD, (row["provider_name"], row["external_id"])))
     return found
+
+
+# The name lookups that find a lead, by whether it has (an email key, a LinkedIn URL).
+_NAME_INDEXES = {
+    (email, linkedin): tuple(
+        lookup
+        for lookup, empty in NAME_LOOKUPS.items()
+        if not (("key_email" in empty and email) or ("linkedin_url" in empty and linkedin))
+    )
+    for email in (False, True)
+    for linkedin in (False, True)
+}
+if {c for empty in NAME_LOOKUPS.values() for c in empty} - {"key_email", "linkedin_url"}:
+    raise ImportError("_NAME_INDEXES knows only key_email and linkedin_url")  # pragma: no cover
 
 
 def _index_keys(row: Mapping[str, Any]) -> list[tuple[str, Any]]:
     """The (lookup, value) pairs that find a lead: its name key under each
     name lookup whose contact columns it lacks."""
     found = [(c, v) for c, v in _lookup_keys(row) if c not in NAME_LOOKUPS]
-    if row.get("key_name"):
-        found.extend(
-            (lookup, row["key_name"])
-            for lookup, empty in NAME_LOOKUPS.items()
-            if not any(row.get(c) for c in empty)
-        )
+    name = row.get("key_name")
+    if name:
+        lookups = _NAME_INDEXES[bool(row.get("key_email")), bool(row.get("linkedin_url"))]
+        found.extend((lookup, name) for lookup in lookups)
     return found
 
 
@@ -156,6 +171,8 @@ def candidate_rows(
         if connection.dialect.name == "sqlite" and PROVIDER_RECORD not in sorted_values:
             return _sqlite_candidates(connection, sorted_values, cap)
         statements = _capped_statements(sorted_values, cap)
+    elif connection.dialect.name == "sqlite" and PROVIDER_RECORD not in sorted_values:
+        return _sqlite_chunked_candidates(connection, sorted_values, cap)
     else:
         statements = [
             _chunk_statement(column, chunk, cap, connection.dialect.name)
@@ -247,6 +264,42 @@ def _sqlite_candidates(
     finally:
         cursor.close()
     return [row for row in found if is_active(row) or is_merged(row)]
+
+
+@lru_cache(maxsize=256)
+def _sqlite_chunk_sql(column: str, count: int, cap: int) -> str:
+    """_chunk_statement in SQLite's SQL for ``count`` values, built once:
+    a batch's lookups (a dozen chunks each) skip SQLAlchemy's statement
+    building and result rows, as a single write's do (_sqlite_sql)."""
+    columns = ", ".join(SELECTED)
+    where = _sql_condition(column, count)
+    if column in _IDENTITY_KEYS:
+        return f"SELECT {columns} FROM sales_leads WHERE {where}"
+    key = "key_name" if column in NAME_LOOKUPS else column
+    return (
+        f"SELECT {columns} FROM sales_leads WHERE rowid IN (SELECT newest FROM "
+        f"(SELECT rowid AS newest, row_number() OVER (PARTITION BY {key} ORDER BY rowid DESC)"
+        f" AS n FROM sales_leads WHERE {where}) WHERE n <= {cap})"
+    )
+
+
+def _sqlite_chunked_candidates(
+    connection: Connection, values: Mapping[str, Sequence[Any]], cap: int
+) -> list[Sequence[Any]]:
+    rows: dict[str, Sequence[Any]] = {}
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        for column, column_values in values.items():
+            for chunk in chunked(column_values):
+                sql = _sqlite_chunk_sql(column, len(chunk), cap)
+                rows.update(
+                    (row[0], row)
+                    for row in cursor.execute(sql, tuple(chunk))
+                    if is_active(row) or is_merged(row)
+                )
+    finally:
+        cursor.close()
+    return list(rows.values())
 
 
 def is_merged(row: Sequence[Any]) -> bool:
@@ -414,6 +467,8 @@ class Matcher:
         """Survivors of merged leads that share an identity key with ``row``:
         lead id -> the exact reason ("same email")."""
         found: dict[str, str] = {}
+        if not self._aliases:  # most batches meet no merged lead
+            return found
         for key in _lookup_keys(row):
             rule = _IDENTITY_RULES.get(key[0])
             if rule in self.rules.exact:

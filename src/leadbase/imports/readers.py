@@ -171,9 +171,7 @@ def _sniff_text(path: Path, format: str | None, encoding: str, delimiter: str | 
     return FileShape("tsv" if delimiter == "\t" else "csv", encoding, delimiter, headers)
 
 
-def read_rows(
-    path: Path, shape: FileShape, *, start_after: int = 0
-) -> Iterator[tuple[int, dict[str, Any]]]:
+def read_rows(path: Path, shape: FileShape, *, start_after: int = 0) -> Rows:
     """``(row_number, row)`` for every non-blank data row after ``start_after``.
 
     Row numbers are 1-based and count data records (blank ones included)

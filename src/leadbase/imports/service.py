@@ -30,10 +30,16 @@ from leadbase.errors import (
     ConflictError,
     LeadbaseError,
     NotFoundError,
-    ValidationError,
 )
 from leadbase.imports import repository
 from leadbase.imports.mapping import Mapping, apply_mapping, guess_mapping, load_mapping
+from leadbase.imports.pipeline import (
+    Batch,
+    Reading,
+    ReadyRow,
+    fewer_collections,
+    ready_batches,
+)
 from leadbase.imports.readers import FileShape, ReadError, file_sha256, read_rows, sniff
 from leadbase.jobs import service as jobs_service
 from leadbase.leads import repository as leads_repository
@@ -46,7 +52,7 @@ IMPORT_JOB = "import_file"
 REVERT_JOB = "import_revert"
 Mode = Literal["create", "upsert", "update"]
 MATCH_FIELDS = ("email", "linkedin_url", "phone", "external_id", "id")
-BATCH_SIZE = 2000
+BATCH_SIZE = 5000
 # A run another machine is working on counts as abandoned after this long
 # without a committed batch (on this machine a dead process tells at once).
 STALE_AFTER = timedelta(minutes=10)
@@ -369,18 +375,24 @@ def queue_revert(uow: UnitOfWork, run_id: str) -> str:
 
 
 def run_import(
-    database: Database, run_id: str, plan: Plan, progress: Progress | None = None
+    database: Database,
+    run_id: str,
+    plan: Plan,
+    progress: Progress | None = None,
+    *,
+    pipelined: bool | None = None,
 ) -> ImportRun:
     """Write the run's remaining rows a batch at a time; mark it completed
-    (or failed with the reason, resumable)."""
+    (or failed with the reason, resumable). ``pipelined``: read and validate
+    the rows in a second process (None: when the file is big enough)."""
     with database.read_session() as session:
         run = repository.get(session, run_id)
         if run is None:
             raise NotFoundError(f"import {run_id} not found")
         done, total, actor = run.rows_done, run.rows_total, run.actor
     try:
-        with context.acting_as(actor, request_id=f"import:{run_id}"):
-            for batch in _batches(plan, done):
+        with context.acting_as(actor, request_id=f"import:{run_id}"), fewer_collections():
+            for batch in _batches(plan, done, pipelined):
                 done = _commit_batch(database, run_id, plan, batch)
                 if progress is not None:
                     progress(done, total)
@@ -394,20 +406,20 @@ def _reason(exc: Exception) -> str:
     return exc.message if isinstance(exc, LeadbaseError) else f"{type(exc).__name__}: {exc}"
 
 
-def _batches(plan: Plan, after: int) -> Iterator[list[tuple[int, dict[str, Any]]]]:
-    batch: list[tuple[int, dict[str, Any]]] = []
-    for numbered in read_rows(plan.path, plan.shape, start_after=after):
-        batch.append(numbered)
-        if len(batch) >= plan.options.batch_size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+def _batches(plan: Plan, after: int, pipelined: bool | None) -> Iterator[Batch]:
+    """The rows after ``after``, mapped and validated, a batch at a time."""
+    reading = Reading(
+        plan.path,
+        plan.shape,
+        plan.mapping,
+        keep_leads=plan.options.mode != "create",
+        batch_size=plan.options.batch_size,
+        after=after,
+    )
+    return ready_batches(reading, pipelined=pipelined)
 
 
-def _commit_batch(
-    database: Database, run_id: str, plan: Plan, batch: list[tuple[int, dict[str, Any]]]
-) -> int:
+def _commit_batch(database: Database, run_id: str, plan: Plan, batch: Batch) -> int:
     with database.unit_of_work() as uow:
         run = repository.get_for_update(uow.session, run_id)
         if run is None or run.status != "running":
@@ -420,7 +432,7 @@ def _commit_batch(
         counts = Counter(run.counts)
         counts.update(outcome.counts)
         run.counts = {name: counts[name] for name in IMPORT_COUNTS}
-        run.rows_done = batch[-1][0]
+        run.rows_done = batch[-1].number
         return run.rows_done
 
 
@@ -461,27 +473,20 @@ def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
 def write_batch(
     uow: UnitOfWork,
     plan: Plan,
-    batch: Sequence[tuple[int, dict[str, Any]]],
+    batch: Sequence[ReadyRow],
     *,
     batch_id: str,
     file_name: str,
 ) -> BatchOutcome:
-    """Map, validate and write one batch in the caller's unit of work."""
+    """Write one batch (mapped and validated: ``pipeline``) in the caller's
+    unit of work; its refused rows are rejects."""
     outcome = BatchOutcome()
-    rows: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
-    for number, raw in batch:
-        if "__error__" in raw:
-            outcome.reject(
-                number, str(raw["__error__"]), {k: v for k, v in raw.items() if k != "__error__"}
-            )
-            continue
-        try:
-            lead = apply_mapping(raw, plan.mapping)
-        except (TypeError, ValueError) as exc:
-            outcome.reject(number, str(exc), raw)
-            continue
-        lead.setdefault("source", "import")
-        rows.append((number, raw, lead))
+    rows: list[ReadyRow] = []
+    for row in batch:
+        if isinstance(row.ready, str):
+            outcome.reject(row.number, row.ready, row.raw)
+        else:
+            rows.append(row)
     source = {"source_type": "import", "source_name": file_name[:255], "import_batch_id": batch_id}
     if plan.options.mode == "create":
         _create(uow, plan.options, rows, source, outcome)
@@ -490,16 +495,14 @@ def write_batch(
     return outcome
 
 
-def _sources(
-    rows: Sequence[tuple[int, dict[str, Any], dict[str, Any]]], source: dict[str, Any]
-) -> list[dict[str, Any]]:
-    return [{**source, "metadata": {"row": number}} for number, _, _ in rows]
+def _sources(rows: Sequence[ReadyRow], source: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{**source, "metadata": {"row": row.number}} for row in rows]
 
 
 def _create(
     uow: UnitOfWork,
     options: ImportOptions,
-    rows: Sequence[tuple[int, dict[str, Any], dict[str, Any]]],
+    rows: Sequence[ReadyRow],
     source: dict[str, Any],
     outcome: BatchOutcome,
 ) -> None:
@@ -507,13 +510,13 @@ def _create(
         return
     results = leads_service.import_rows(
         uow,
-        [lead for _, _, lead in rows],
+        [row.ready for row in rows],  # type: ignore[misc]  # write_batch kept the prepared
         on_duplicate=options.on_duplicate,
         sources=_sources(rows, source),
     )
-    for (number, raw, _), result in zip(rows, results, strict=True):
+    for row, result in zip(rows, results, strict=True):
         if isinstance(result, LeadbaseError):
-            outcome.reject(number, result.message, raw)
+            outcome.reject(row.number, result.message, row.raw)
         else:
             outcome.counts[result.outcome] += 1
 
@@ -521,7 +524,7 @@ def _create(
 def _update_or_upsert(
     uow: UnitOfWork,
     options: ImportOptions,
-    rows: Sequence[tuple[int, dict[str, Any], dict[str, Any]]],
+    rows: Sequence[ReadyRow],
     source: dict[str, Any],
     outcome: BatchOutcome,
 ) -> None:
@@ -529,30 +532,31 @@ def _update_or_upsert(
     cells leave its values alone); the others are created (upsert) or
     skipped (update)."""
     session = uow.session
-    cleaned: list[tuple[int, dict[str, Any], dict[str, Any], dict[str, Any]]] = []
-    for number, raw, lead in rows:
-        try:
-            cleaned.append((number, raw, lead, leads_service.clean_input(lead)))
-        except ValidationError as exc:
-            outcome.reject(number, exc.message, raw)
+    cleaned = [(row, _prepared(row).clean) for row in rows]
     found = {
-        key: repository.ids_by_field(session, key, [c[key] for _, _, _, c in cleaned if c.get(key)])
+        key: repository.ids_by_field(session, key, [c[key] for _, c in cleaned if c.get(key)])
         for key in options.match_on
     }
-    unmatched: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
-    for number, raw, lead, clean in cleaned:
+    unmatched: list[ReadyRow] = []
+    for row, clean in cleaned:
         lead_id = next(
             (found[key][clean[key]] for key in options.match_on if clean.get(key) in found[key]),
             None,
         )
         if lead_id is None:
             if options.mode == "upsert":
-                unmatched.append((number, raw, lead))
+                unmatched.append(row)
             else:
                 outcome.counts["skipped"] += 1
             continue
-        _update_one(uow, lead_id, number, raw, lead, source, outcome)
+        assert row.lead is not None  # kept for modes upsert and update
+        _update_one(uow, lead_id, row.number, row.raw, row.lead, source, outcome)
     _create(uow, options, unmatched, source, outcome)
+
+
+def _prepared(row: ReadyRow) -> leads_service.Prepared:
+    assert not isinstance(row.ready, str)  # write_batch took the refused rows out
+    return row.ready
 
 
 def _update_one(
@@ -585,22 +589,28 @@ def _update_one(
 # --- dry run ------------------------------------------------------------------------
 
 
-def dry_run(database: Database, plan: Plan, progress: Progress | None = None) -> dict[str, int]:
+def dry_run(
+    database: Database,
+    plan: Plan,
+    progress: Progress | None = None,
+    *,
+    pipelined: bool | None = None,
+) -> dict[str, int]:
     """Everything a run would do, in one transaction rolled back at the end:
     the counts are exact (later rows see earlier ones) and nothing stays."""
     counts: Counter[str] = Counter()
     total = estimate_rows(plan)
     with database.unit_of_work() as uow:
         leads_service.defer_scoring(uow)  # nothing stays: nothing to score
-        with context.acting_as(request_id="import:dry-run"):
-            for batch in _batches(plan, 0):
+        with context.acting_as(request_id="import:dry-run"), fewer_collections():
+            for batch in _batches(plan, 0, pipelined):
                 counts.update(
                     write_batch(
                         uow, plan, batch, batch_id="dry-run", file_name=plan.path.name
                     ).counts
                 )
                 if progress is not None:
-                    progress(batch[-1][0], total)
+                    progress(batch[-1].number, total)
         # Undo it all here: the unit of work then commits an empty transaction.
         uow.session.rollback()
     return {name: counts[name] for name in IMPORT_COUNTS}

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -164,6 +164,21 @@ def clean_input(
     model = parse(LeadInput, data, prefix=prefix)
     given = model.model_dump() if full else model.model_dump(exclude_unset=True)
     return _normalise(given, prefix, current)
+
+
+class Prepared(NamedTuple):
+    """A lead payload validated and normalised (``clean_input``) with its
+    match keys: the per-row work of ``import_rows`` that needs no database,
+    so an import may do it ahead, in another process, while it writes."""
+
+    clean: dict[str, Any]
+    keys: dict[str, str | None]
+
+
+def prepare_row(data: Any) -> Prepared:
+    """``import_rows``' validation of one row, done ahead; raises ValidationError."""
+    clean = clean_input(data)
+    return Prepared(clean, match_keys(clean))
 
 
 def _require_identity(clean: Mapping[str, Any], prefix: str) -> None:
@@ -414,7 +429,7 @@ def bulk_create(
 
 def import_rows(
     uow: UnitOfWork,
-    rows: Sequence[Mapping[str, Any]],
+    rows: Sequence[Mapping[str, Any] | Prepared],
     *,
     on_duplicate: DuplicatePolicy = "merge",
     sources: Sequence[Mapping[str, Any]],
@@ -423,36 +438,37 @@ def import_rows(
     the policy refuses, comes back as its error and the other rows are
     written. Every lead a row creates or changes gets that row's
     ``lead_sources`` row (``sources[i]``: run, batch...); a row that brings
-    nothing new leaves none."""
+    nothing new leaves none. A row may come ``Prepared`` (by ``prepare_row``)."""
     _check_policy(on_duplicate)
     results: list[WriteResult | LeadbaseError | None] = [None] * len(rows)
     valid: list[int] = []
-    cleaned: list[dict[str, Any]] = []
+    prepared: list[Prepared] = []
     for i, row in enumerate(rows):
         try:
-            clean = clean_input(row)
-            _require_identity(clean, "")
+            ready = row if isinstance(row, Prepared) else prepare_row(row)
+            _require_identity(ready.clean, "")
         except ValidationError as exc:
             results[i] = exc
             continue
         valid.append(i)
-        cleaned.append(clean)
+        prepared.append(ready)
     serialize_writers(uow.session)
-    known = _known_companies(uow.session, cleaned)
-    for position in range(len(cleaned) - 1, -1, -1):
-        company_id = cleaned[position].get("company_id")
+    known = _known_companies(uow.session, [ready.clean for ready in prepared])
+    for position in range(len(prepared) - 1, -1, -1):
+        company_id = prepared[position].clean.get("company_id")
         if company_id and company_id not in known:
             results[valid[position]] = ValidationError(
                 "company_id", f"no such company: {company_id}"
             )
-            del valid[position], cleaned[position]
+            del valid[position], prepared[position]
     planned = _create_cleaned(
         uow,
-        cleaned,
+        [ready.clean for ready in prepared],
         on_duplicate,
-        [""] * len(cleaned),
+        [""] * len(prepared),
         lenient=True,
         sources=[sources[i] for i in valid],
+        keys=[ready.keys for ready in prepared],
     )
     for i, result in zip(valid, planned, strict=True):
         results[i] = result
@@ -477,12 +493,17 @@ def _create_cleaned(
     *,
     lenient: bool = False,
     sources: Sequence[Mapping[str, Any]] | None = None,
+    keys: Sequence[Mapping[str, Any]] | None = None,
 ) -> list[WriteResult | LeadbaseError]:
     """Match, merge and insert validated rows. ``lenient``: a refused
-    duplicate is that row's result instead of an exception."""
+    duplicate is that row's result instead of an exception. ``keys``: each
+    row's match keys, when computed ahead (``prepare_row``)."""
     session = uow.session
     matcher = Matcher(session) if on_duplicate != "allow" else None
-    keyed = [_keyed(clean) for clean in cleaned]
+    if keys is None:
+        keyed = [_keyed(clean) for clean in cleaned]
+    else:
+        keyed = [{**clean, **k} for clean, k in zip(cleaned, keys, strict=True)]
     if matcher is not None:
         matcher.prefetch(keyed)
     new_rows: dict[str, dict[str, Any]] = {}
