@@ -224,3 +224,28 @@ def test_one_filter_counts_from_the_pairs_equal_the_rows(db_url: str) -> None:
                         assert {
                             (r.period, r.value) if by else (r.period,): r.count for r in figure.rows
                         } == dict(rows), (wanted, by, interval)
+
+
+def test_filters_the_pairs_do_not_hold_are_counted_from_the_rows(sqlite_url: str) -> None:
+    """is_manual, a company, several filters: not one of the four, so not a
+    pair rollup's; the figure still answers (the fuzzer found a 500 here)."""
+    from leadbase.analytics import service as analytics
+    from leadbase.analytics.schemas import LeadFilters
+
+    with LeadDatabase(sqlite_url, actor="test:rollups") as db:
+        db.add_leads(
+            [
+                {"full_name": "Typed In", "email": "typed@example.com", "country": "US"},
+                {"full_name": "Other", "email": "other@example.com", "country": "DE"},
+            ],
+            on_duplicate="allow",
+        )
+        with db.db.read_session() as session:
+            for filters, total in (
+                (LeadFilters(is_manual=True), 0),
+                (LeadFilters(is_manual=False), 2),
+                (LeadFilters(country="US", source="web"), 0),
+                (LeadFilters(country="DE"), 1),
+            ):
+                figure = analytics.lead_counts(session, filters, interval="week", by="source")
+                assert figure.total == total, filters

@@ -53,8 +53,10 @@ def one_filter(wanted: Listing) -> tuple[str, tuple[str, ...]] | None:
     if wanted.searched or wanted.include_deleted or len(wanted.filters) != 1:
         return None
     [(column, value)] = wanted.filters.items()
-    values = (value,) if isinstance(value, str) else tuple(value or ())
-    if column not in DIMENSION_OF or not values:
+    if column not in DIMENSION_OF or not isinstance(value, str | list | tuple):
+        return None  # is_manual=true, company_id=..., a null: counted from the rows
+    values = (value,) if isinstance(value, str) else tuple(value)
+    if not values:
         return None
     if not all(isinstance(v, str) and SEPARATOR not in v for v in values):
         return None
