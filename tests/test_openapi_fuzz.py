@@ -27,7 +27,7 @@ from leadbase.config import Settings
 from leadbase.db import Database
 from leadbase.http.app import create_app
 
-EXAMPLES = 20  # per operation: enough to find crashes, small enough for `make test`
+EXAMPLES = 8  # per operation: enough to find crashes, small enough for `make test`
 SECRET = "fuzz-secret-key-of-some-length-0123456789"
 
 
