@@ -9,7 +9,7 @@ from leadbase import schema
 from leadbase.client import LeadDatabase
 from leadbase.config import get_settings
 from leadbase.db import create_db_engine
-from tests import dbs
+from tests import api_clients, dbs
 from tests.emulators.airtable import SYNC_FIELDS, AirtableEmulator
 from tests.emulators.apify import ApifyEmulator
 
@@ -46,6 +46,13 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Itera
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _apps_come_back() -> Iterator[None]:
+    """The apps api_clients.signed_in lent this test may serve the next one."""
+    yield
+    api_clients.return_apps()
 
 
 @pytest.fixture(scope="session")

@@ -110,7 +110,7 @@ def check_thread_run(db: LeadDatabase, threads: int, writes: int, outcome: dict[
 
 
 def test_threads_share_one_client_on_sqlite(sqlite_url: str) -> None:
-    threads, writes = 8, 250
+    threads, writes = 8, 100
     db = LeadDatabase(sqlite_url, actor="test:threads")
     try:
         started = time.perf_counter()
@@ -237,7 +237,7 @@ def check_process_run(
 
 
 def test_processes_write_one_chain_on_postgresql(postgres_url: str) -> None:
-    processes, writes = 4, 100
+    processes, writes = 4, 50
     ids, elapsed = run_processes(postgres_url, processes, writes)
     print(f"\npostgresql: {processes} processes x {writes} writes in {elapsed:.1f}s")
     with LeadDatabase(postgres_url) as db:
@@ -245,7 +245,7 @@ def test_processes_write_one_chain_on_postgresql(postgres_url: str) -> None:
 
 
 def test_processes_wait_their_turn_on_sqlite(sqlite_url: str) -> None:
-    processes, writes = 2, 150
+    processes, writes = 2, 75
     ids, elapsed = run_processes(sqlite_url, processes, writes)
     print(f"\nsqlite: {processes} processes x {writes} writes in {elapsed:.1f}s")
     with LeadDatabase(sqlite_url) as db:

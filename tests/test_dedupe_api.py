@@ -149,21 +149,22 @@ def test_duplicates_list_pages_filters_and_dismisses(
     assert (again["status"], again["score"]) == ("dismissed", 0.9)
 
 
-@pytest.mark.parametrize(
-    ("body", "field"),
-    [
-        ({"merged_ids": ["x"]}, "survivor_id"),
-        ({"survivor_id": "A", "merged_ids": []}, "merged_ids"),
-        ({"survivor_id": "A", "merged_ids": ["A"]}, "merged_ids"),
-        ({"survivor_id": "A", "merged_ids": ["B"], "choices": {"nope": "B"}}, "choices.nope"),
-        ({"survivor_id": "A", "merged_ids": ["B"], "choices": {"title": "C"}}, "choices.title"),
-        ({"survivor_id": "A", "merged_ids": ["bad id!"]}, "merged_ids.0"),
-        ({"survivor_id": "A", "merged_ids": ["B"], "extra": 1}, "extra"),
-        ({"survivor_id": "A", "merged_ids": ["B"], "versions": {"C": 1}}, "versions.C"),
-    ],
-)
+# Each refused body with the field its 422 names; all against one pair of leads,
+# which no refusal may change.
+BAD_MERGE_BODIES: list[tuple[dict[str, Any], str]] = [
+    ({"merged_ids": ["x"]}, "survivor_id"),
+    ({"survivor_id": "A", "merged_ids": []}, "merged_ids"),
+    ({"survivor_id": "A", "merged_ids": ["A"]}, "merged_ids"),
+    ({"survivor_id": "A", "merged_ids": ["B"], "choices": {"nope": "B"}}, "choices.nope"),
+    ({"survivor_id": "A", "merged_ids": ["B"], "choices": {"title": "C"}}, "choices.title"),
+    ({"survivor_id": "A", "merged_ids": ["bad id!"]}, "merged_ids.0"),
+    ({"survivor_id": "A", "merged_ids": ["B"], "extra": 1}, "extra"),
+    ({"survivor_id": "A", "merged_ids": ["B"], "versions": {"C": 1}}, "versions.C"),
+]
+
+
 def test_bad_merge_input_is_a_422_naming_the_field(
-    api: tuple[TestClient, Auth, Database], body: dict[str, Any], field: str
+    api: tuple[TestClient, Auth, Database],
 ) -> None:
     client, auth, _ = api
     ed = auth["editor"]
@@ -178,15 +179,16 @@ def test_bad_merge_input_is_a_422_naming_the_field(
             return {real.get(k, k): swap(v) for k, v in value.items()}
         return real.get(value, value) if isinstance(value, str) else value
 
-    response = client.post("/api/v1/leads/merge", json=swap(body), headers=ed)
-    assert response.status_code == 422, response.text
-    error = response.json()
-    assert error["success"] is False and error["error"] == "validation_error"
-    assert error["details"][0]["field"] == field
-    # nothing changed
-    for lead in (a, b):
-        now = client.get(f"/api/v1/leads/{lead['id']}", headers=ed).json()["data"]
-        assert now["version"] == 1 and now["merged_into_id"] is None
+    for body, field in BAD_MERGE_BODIES:
+        response = client.post("/api/v1/leads/merge", json=swap(body), headers=ed)
+        assert response.status_code == 422, (body, response.text)
+        error = response.json()
+        assert error["success"] is False and error["error"] == "validation_error", body
+        assert error["details"][0]["field"] == field, (body, error)
+        # nothing changed
+        for lead in (a, b):
+            now = client.get(f"/api/v1/leads/{lead['id']}", headers=ed).json()["data"]
+            assert now["version"] == 1 and now["merged_into_id"] is None, (body, now)
 
 
 def test_unknown_ids_are_404_and_conflicts_409(api: tuple[TestClient, Auth, Database]) -> None:

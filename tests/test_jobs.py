@@ -199,16 +199,28 @@ def test_run_one_succeeds_once_and_records_the_result(database: Database) -> Non
     assert job_handlers.notes(database, lead_id) == job_handlers.marker(job_id)
 
 
-def test_failures_retry_with_backoff_then_succeed(database: Database) -> None:
+def test_failures_retry_with_backoff_then_succeed(db_url: str) -> None:
+    # A base of 0.3 s, not the module's 0.05 s: a retry due after 25 ms (the
+    # jitter's low end) came due before a loaded runner could ask again.
+    database = Database(
+        db_url, _settings(db_url, job_backoff_seconds=0.3, job_backoff_max_seconds=0.6)
+    )
+    try:
+        _retry_with_backoff_then_succeed(database)
+    finally:
+        database.dispose()
+
+
+def _retry_with_backoff_then_succeed(database: Database) -> None:
     job_id = _enqueue(database, "test.flaky", {"succeed_on": 3})
     before = utcnow()
     assert runner.run_one(database, job_id, "w1")
     job = _job(database, job_id)
     assert job.status == "failed" and job.attempts == 1
     assert job.last_error == "RuntimeError: flaky failure on attempt 1"
-    # base 0.05 s times a jitter in [0.5, 1.5]
+    # base 0.3 s times a jitter in [0.5, 1.5]
     delay = (job.next_run_at - before).total_seconds()
-    assert 0.02 <= delay <= 0.2
+    assert 0.14 <= delay <= 0.7
     assert runner.run_one(database, job_id, "w1") is False  # not due yet
     job = _run_until_final(database, job_id)
     assert job.status == "succeeded" and job.attempts == 3 and job.result == {"attempt": 3}

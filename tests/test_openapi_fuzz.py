@@ -5,7 +5,8 @@ invalid, against a fresh SQLite database holding a few real records; every
 response must be documented, match its schema, and no request may get a
 5xx. Schemathesis's pytest integration builds its schema at import time, so
 the schema comes from an app on a scratch database and every test points a
-small ASGI proxy at the app its fixture built.
+small ASGI proxy at one app shared by the module, holding that test's own
+fresh database.
 """
 
 from __future__ import annotations
@@ -26,13 +27,14 @@ from leadbase.client import LeadDatabase
 from leadbase.config import Settings
 from leadbase.db import Database
 from leadbase.http.app import create_app
+from tests import dbs
 
-EXAMPLES = 20  # per operation: enough to find crashes, small enough for `make test`
+EXAMPLES = 8  # per operation: enough to find crashes, small enough for `make test`
 SECRET = "fuzz-secret-key-of-some-length-0123456789"
 
 
 class _CurrentApp:
-    """An ASGI app forwarding to whichever app the running test built."""
+    """An ASGI app forwarding to the app the running test set up."""
 
     def __init__(self) -> None:
         scratch = Path(tempfile.mkdtemp(prefix="leadbase-openapi-"))
@@ -49,17 +51,33 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", CURRENT)
 AUTH: dict[str, str] = {}
 
 
-@pytest.fixture
-def fuzzed_app(sqlite_url: str) -> Iterator[None]:
-    app_settings = Settings(
-        database_url=sqlite_url,
+def _settings(url: str) -> Settings:
+    return Settings(
+        database_url=url,
         secret_key=SECRET,
         mutation_rate_limit="100000/second",
         login_rate_limit="100000/second",
         stream_max_seconds=1,  # quick-adds stay in_progress here: no job runs them
         jobs_in_server=False,
     )
-    database = Database(sqlite_url, app_settings)
+
+
+@pytest.fixture(scope="module")
+def shared_app(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One app for every operation: a new app builds its routes on its first
+    request (~0.5 s, more than a whole operation's fuzzing), so each test
+    gives this one its own fresh database instead (the app finds its
+    database in app.state, as every request does). /ready and /metrics,
+    which keep the database the app was built with, check this one."""
+    url = dbs.fresh_sqlite(sqlite_template, tmp_path_factory.mktemp("fuzz-app"))
+    database = Database(url, _settings(url))
+    yield create_app(database.settings, database)
+    database.dispose()
+
+
+@pytest.fixture
+def fuzzed_app(shared_app: Any, sqlite_url: str) -> Iterator[None]:
+    database = Database(sqlite_url, _settings(sqlite_url))
     with database.unit_of_work() as uow:
         admin = auth_service.create_user(
             uow.session, "admin@example.com", "correct horse 1", "admin"
@@ -72,7 +90,8 @@ def fuzzed_app(sqlite_url: str) -> Iterator[None]:
                 {"full_name": "Grace Hopper", "email": "grace@example.com", "country": "US"},
             ]
         )
-    CURRENT.app = create_app(app_settings, database)
+    shared_app.state.database = database
+    CURRENT.app = shared_app
     AUTH["Authorization"] = f"Bearer {key}"
     yield
     database.dispose()
