@@ -10,8 +10,7 @@ from fastapi.testclient import TestClient
 from leadbase.auth import service as auth_service
 from leadbase.config import Settings
 from leadbase.db import Database
-from leadbase.http import ratelimit
-from leadbase.http.app import create_app
+from tests.app_pool import AppPool
 
 PASSWORD = "correct horse battery"
 SECRET_KEY = "test-secret-key-of-some-length-0123456789"
@@ -38,35 +37,16 @@ def signed_in(
     return client, headers
 
 
-# Apps by their settings (all but the database's URL and the data folder): a
-# new app builds its routes on its first request (~0.5 s, several times that
-# under coverage), which every API test paid. An app is lent to one client at
-# a time and comes back when the test ends (conftest); lent again, it gets
-# the new database, settings and fresh rate limits, which every request (and
-# a TestClient's lifespan) reads from app.state.
-_APPS: dict[str, list[FastAPI]] = {}
-_LENT: set[int] = set()
+# Clients borrow their apps (tests/app_pool.py), one client an app at a time;
+# they come back when the test ends (conftest).
+_POOL = AppPool()
 
 
 def app_for(database: Database) -> FastAPI:
     """An app on ``database``: one no client of this test holds, made if need be."""
-    settings = database.settings
-    if settings.admin_email is not None:  # create_app bootstraps the admin
-        return create_app(settings, database)
-    key = settings.model_dump_json(exclude={"database_url", "data_dir"})
-    free = [app for app in _APPS.get(key, []) if id(app) not in _LENT]
-    if free:
-        app = free[0]
-        app.state.settings = settings
-        app.state.database = database
-        app.state.limits = ratelimit.AppLimits.from_settings(settings)
-    else:
-        app = create_app(settings, database)
-        _APPS.setdefault(key, []).append(app)
-    _LENT.add(id(app))
-    return app
+    return _POOL.lend(database.settings, database)
 
 
 def return_apps() -> None:
     """The test has ended: its clients' apps may be lent again."""
-    _LENT.clear()
+    _POOL.give_back_all()

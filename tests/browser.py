@@ -27,15 +27,13 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from fastapi import FastAPI
 
 from leadbase import context
 from leadbase.auth import service as auth_service
 from leadbase.config import Settings
 from leadbase.db import Database
-from leadbase.http import ratelimit
-from leadbase.http.app import create_app
 from leadbase.leads import service as leads_service
+from tests.app_pool import AppPool
 
 CHROMIUM = Path("/usr/bin/chromium")
 PASSWORD = "correct horse battery"
@@ -56,30 +54,9 @@ CHROMIUM_ARGS = [
 ]
 
 
-# Apps by their settings (all but the database's URL and the data folder): a
-# new app builds its routes on its first request (~0.5 s, several times that
-# under coverage), which every console test paid. An app no running server
-# uses is given the next server's database, settings and fresh rate limits;
-# every request finds them in app.state, as the lifespan does when it starts.
-_APPS: dict[str, list[FastAPI]] = {}
-_IN_USE: set[int] = set()
-
-
-def _app_for(settings: Settings, database: Database) -> FastAPI:
-    if settings.admin_email is not None:  # create_app bootstraps the admin
-        return create_app(settings, database)
-    key = settings.model_dump_json(exclude={"database_url", "data_dir"})
-    free = [app for app in _APPS.get(key, []) if id(app) not in _IN_USE]
-    if free:
-        app = free[0]
-        app.state.settings = settings
-        app.state.database = database
-        app.state.limits = ratelimit.AppLimits.from_settings(settings)
-    else:
-        app = create_app(settings, database)
-        _APPS.setdefault(key, []).append(app)
-    _IN_USE.add(id(app))
-    return app
+# Servers borrow their apps (tests/app_pool.py); an app goes back when its
+# server stops, never to two running servers at once.
+_POOL = AppPool()
 
 
 class ConsoleServer:
@@ -101,7 +78,7 @@ class ConsoleServer:
         with context.acting_as("test:setup"), self.database.unit_of_work() as uow:
             for role, email in USERS.items():
                 auth_service.create_user(uow.session, email, PASSWORD, role)
-        self._app = _app_for(self.settings, self.database)
+        self._app = _POOL.lend(self.settings, self.database)
         config = uvicorn.Config(
             self._app,
             host="127.0.0.1",
@@ -128,7 +105,7 @@ class ConsoleServer:
         self._server.should_exit = True
         self._thread.join(timeout=15)
         self.database.dispose()
-        _IN_USE.discard(id(self._app))
+        _POOL.give_back(self._app)
 
     # --- seeding and signing in -------------------------------------------------
 
