@@ -249,12 +249,22 @@ class Dialect:
         )
         return [activity, stage]
 
+    def distinct(self, old: str, new: str) -> str:
+        """``old`` and ``new`` differ, NULL counted as a value."""
+        if self.name == "mysql":
+            return f"NOT ({old} <=> {new})"
+        return f"{old} {'IS NOT' if self.name == 'sqlite' else 'IS DISTINCT FROM'} {new}"
+
     def changed(self, columns: Sequence[str]) -> str:
-        null_safe = "<=>" if self.name == "mysql" else None
-        if null_safe:
-            return " OR ".join(f"NOT (OLD.{c} <=> NEW.{c})" for c in columns)
-        distinct = "IS NOT" if self.name == "sqlite" else "IS DISTINCT FROM"
-        return " OR ".join(f"OLD.{c} {distinct} NEW.{c}" for c in columns)
+        return " OR ".join(self.distinct(f"OLD.{c}", f"NEW.{c}") for c in columns)
+
+    def moved_dimensions(self) -> str:
+        """(plpgsql, MariaDB) Each dimension whose value changed, moved."""
+        return " ".join(
+            f"IF {self.distinct(self.value(d, 'OLD'), self.value(d, 'NEW'))} THEN "
+            f"{self.dimension_moved(d)}; END IF;"
+            for d in DIMENSIONS
+        )
 
 
 EVENT_COLUMNS = ("lead_id", "event_type", "outcome", "event_timestamp", "old_status")
@@ -293,7 +303,7 @@ def _sqlite() -> list[str]:
             f"CREATE TRIGGER lead_rollups_{_trigger_name(dimension)} "
             f"AFTER UPDATE OF {', '.join(dict.fromkeys(columns))} "
             f"ON sales_leads WHEN {both_alive} AND {same_day} AND "
-            f"{d.value(dimension, 'OLD')} IS NOT {d.value(dimension, 'NEW')} "
+            f"{d.distinct(d.value(dimension, 'OLD'), d.value(dimension, 'NEW'))} "
             f"{body([d.dimension_moved(dimension)])}"
         )
     statements += [
@@ -318,11 +328,7 @@ def _plpgsql(statements: Sequence[str]) -> str:
 
 def _postgresql() -> list[str]:
     d = Dialect("postgresql")
-    moved = " ".join(
-        f"IF {d.value(dimension, 'OLD')} IS DISTINCT FROM {d.value(dimension, 'NEW')} THEN "
-        f"{d.dimension_moved(dimension)}; END IF;"
-        for dimension in DIMENSIONS
-    )
+    moved = d.moved_dimensions()
     leads = f"""
 CREATE FUNCTION lead_rollups_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -383,11 +389,7 @@ END $$""".strip()
 
 def _mariadb() -> list[str]:
     d = Dialect("mysql")
-    moved = " ".join(
-        f"IF NOT ({d.value(dimension, 'OLD')} <=> {d.value(dimension, 'NEW')}) THEN "
-        f"{d.dimension_moved(dimension)}; END IF;"
-        for dimension in DIMENSIONS
-    )
+    moved = d.moved_dimensions()
     sign = "(CASE WHEN NEW.is_deleted = 1 THEN -1 ELSE 1 END)"
     uncounted = d.lead_counts("OLD", f"-{d.alive('OLD')}")
     return [
