@@ -1,4 +1,4 @@
-"""The analytics rollups (migration 0017) stay equal to a count of the rows
+"""The analytics rollups (migrations 0017 and 0018) stay equal to a count of the rows
 after every kind of write: the bulk path, edits, deletes and restores,
 merges and unmerges, activities, score writes, and raw SQL (a writer that
 knows nothing of them), on SQLite, PostgreSQL and MariaDB."""
@@ -26,6 +26,9 @@ from leadbase.scoring import service as scoring
 
 MIGRATION = importlib.import_module(
     "leadbase.migrations.versions.2026_12_03_0017_analytics_rollups"
+)
+PER_STATEMENT = importlib.import_module(
+    "leadbase.migrations.versions.2026_12_04_0018_rollups_per_statement"
 )
 
 
@@ -169,6 +172,10 @@ def test_the_migrations_list_of_non_activities_is_the_models() -> None:
     assert tuple(MIGRATION.NOT_ACTIVITIES) == NOT_ACTIVITIES
     totals = {f"{name}:all" for name in TOTALLED}
     assert set(MIGRATION.DIMENSIONS) == set(LEAD_DIMENSIONS) | set(PAIRS) | totals
+    # 0018 (PostgreSQL's per-statement triggers) spells them out again.
+    assert tuple(PER_STATEMENT.NOT_ACTIVITIES) == NOT_ACTIVITIES
+    assert set(PER_STATEMENT.VALUES) == set(LEAD_DIMENSIONS) | set(PAIRS)
+    assert {f"{name}:all" for name in PER_STATEMENT.TOTALLED} == totals
 
 
 def test_one_filter_counts_from_the_pairs_equal_the_rows(db_url: str) -> None:
