@@ -3,7 +3,7 @@ leads to score."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import Row, case, func, select
@@ -51,22 +51,16 @@ def _active() -> Any:
     return (SalesLead.is_deleted.is_(False)) & (SalesLead.merged_into_id.is_(None))
 
 
-def active_ids(session: Session, batch: int) -> Iterator[list[str]]:
-    """Every active lead's id, ``batch`` at a time, in id order (keyset pages)."""
-    last = ""
-    while True:
-        ids = list(
-            session.scalars(
-                select(SalesLead.id)
-                .where(_active(), SalesLead.id > last)
-                .order_by(SalesLead.id)
-                .limit(batch)
-            )
+def active_ids_after(session: Session, last: str, batch: int) -> list[str]:
+    """The next ``batch`` active lead ids after ``last``, in id order (a keyset page)."""
+    return list(
+        session.scalars(
+            select(SalesLead.id)
+            .where(_active(), SalesLead.id > last)
+            .order_by(SalesLead.id)
+            .limit(batch)
         )
-        if not ids:
-            return
-        yield ids
-        last = ids[-1]
+    )
 
 
 def count_active(session: Session) -> int:

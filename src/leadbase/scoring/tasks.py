@@ -9,6 +9,7 @@ nothing new.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from leadbase.jobs.registry import JobRun, PermanentJobError, handler
@@ -18,7 +19,7 @@ from leadbase.scoring.rules import RulesError
 KIND = service.SCORE_JOB
 
 
-def _batches(run: JobRun) -> list[list[str]]:
+def _batches(run: JobRun) -> Iterable[Sequence[str]]:
     payload = run.payload
     if payload.get("all") is True:
         return service.active_batches(run.database)
