@@ -47,6 +47,8 @@ MAX_TEXT = 60_000
 # compresses about 5 to 1 (names, emails, repeated values), to 1.33 times as
 # much in base64; a piece that does not fit is cut in two.
 MAX_RAW = MAX_TEXT * 3
+# Rows encoded to estimate a big batch's size (with a seventh to spare).
+ESTIMATE_ROWS = 200
 
 
 def batch_type(entity_type: str) -> str:
@@ -156,6 +158,13 @@ def _encoded(creates: Any, columns: Callable[[Any], str] | None = None) -> list[
     entry would be). ``creates``: (id, changes) pairs, or ``_Columns``;
     ``columns`` makes a piece's column JSON (``_columns`` by default)."""
     to_columns = columns or _columns
+    if len(creates) >= 4 * ESTIMATE_ROWS:
+        # Clearly too big for one entry: cut by an estimate from the first
+        # rows, not by encoding the whole first (each piece is checked again).
+        sample = len(to_columns(creates[:ESTIMATE_ROWS]))
+        estimate = sample * len(creates) // ESTIMATE_ROWS
+        if estimate > 2 * MAX_RAW:
+            return _pieces(creates, -(-estimate * 8 // 7 // MAX_RAW), to_columns)
     inner = to_columns(creates)
     if len(inner) > MAX_RAW and len(creates) > 1:
         return _pieces(creates, -(-len(inner) // MAX_RAW), to_columns)

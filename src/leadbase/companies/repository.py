@@ -44,8 +44,11 @@ def get_by_domain(session: Session, domain: str) -> Company | None:
 
 
 def _live(query: Any) -> Any:
-    """Companies a record may link to: neither deleted nor merged away; oldest first."""
-    return query.where(Company.is_deleted.is_(False), Company.merged_into_id.is_(None)).order_by(
+    """Companies a record may link to: neither deleted nor merged away; oldest first.
+    Not deleted as ``_not_deleted`` says it: given ``is_deleted IS false``,
+    SQLite walked the is_deleted index (every company) for each chunk of
+    values, not the looked-up column's index."""
+    return query.where(_not_deleted(Company.is_deleted), Company.merged_into_id.is_(None)).order_by(
         Company.created_at, Company.id
     )
 
