@@ -193,9 +193,23 @@ def inserting_leads(
     try:
         yield
     finally:
-        thread.join()
+        _join(thread)
     if failed:
         raise failed[0]
+
+
+def _join(thread: threading.Thread) -> None:
+    """Wait for the thread, an interrupt (Ctrl-C) notwithstanding: the
+    rollback that follows one must not run while it still inserts (its
+    later statements would run outside the transaction and stay)."""
+    interrupted: BaseException | None = None
+    while thread.is_alive():
+        try:
+            thread.join()
+        except BaseException as exc:  # re-raised once the thread is done
+            interrupted = exc
+    if interrupted is not None:
+        raise interrupted
 
 
 def _execute_all(
