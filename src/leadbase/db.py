@@ -357,13 +357,25 @@ def driver_rows(
     Column by column: a batch's rows share many values (its timestamp, its
     actor, a flag), converted once for a column holding one value throughout
     instead of once a row."""
-    values = [[row[name] for row in rows] for name in columns]
-    for index, processor in _bind_processors(table, columns, dialect):
+    tuples = row_tuples(rows, columns)
+    processors = _bind_processors(table, columns, dialect)
+    if not processors:
+        return tuples
+    values: list[Sequence[Any]] = list(zip(*tuples, strict=True))  # the columns
+    for index, processor in processors:
         values[index] = _converted(values[index], processor)
     return list(zip(*values, strict=True))
 
 
-def _converted(column: list[Any], processor: _Processor) -> list[Any]:
+def row_tuples(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> list[tuple[Any, ...]]:
+    """Each row's values of ``columns``, a tuple a row (read by C, not a loop here)."""
+    if len(columns) == 1:
+        [name] = columns
+        return [(row[name],) for row in rows]
+    return list(map(operator.itemgetter(*columns), rows))
+
+
+def _converted(column: Sequence[Any], processor: _Processor) -> list[Any]:
     first = column[0]
     if all(map(operator.is_, column, repeat(first))):  # the same object throughout
         return [None if first is None else processor(first)] * len(column)

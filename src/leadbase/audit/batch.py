@@ -34,6 +34,7 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session
 
 from leadbase.audit.chain import append_many, canonical_json, format_timestamp
+from leadbase.db import row_tuples
 
 # From how many rows a create is one batch entry: below it each row keeps
 # its own entry (a single create, a small bulk call), as readable as ever.
@@ -120,15 +121,16 @@ class _Columns:
     """Rows turned into columns once (every field, sorted): a batch cut in
     pieces slices the columns instead of reading every row again."""
 
-    ids: list[Any]
-    columns: dict[str, list[Any]]
+    ids: Sequence[Any]
+    columns: dict[str, Sequence[Any]]
 
     @classmethod
     def of(cls, rows: Sequence[Mapping[str, Any]], fields: Sequence[str]) -> _Columns:
-        return cls(
-            [row["id"] for row in rows],
-            {field: [row[field] for row in rows] for field in sorted(fields)},
-        )
+        names = ["id", *sorted(fields)]
+        if not rows:
+            return cls((), dict.fromkeys(names[1:], ()))
+        ids, *columns = zip(*row_tuples(rows, names), strict=True)  # tuples: JSON arrays
+        return cls(ids, dict(zip(names[1:], columns, strict=True)))
 
     def __len__(self) -> int:
         return len(self.ids)
