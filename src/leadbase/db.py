@@ -8,6 +8,7 @@ leaving the block commits once or rolls everything back. Jobs registered with
 
 from __future__ import annotations
 
+import operator
 import os
 import sqlite3
 import threading
@@ -15,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from itertools import repeat
 from pathlib import Path
 from typing import Any, cast
 
@@ -341,22 +343,49 @@ def bulk_insert(session: Session, model: type[Base], rows: Sequence[Mapping[str,
         connection.execute(insert(table), list(rows))
         return
     columns = list(rows[0])
-    processors = _bind_processors(table, columns, connection.dialect)
-    params = []
-    for row in rows:
-        if len(row) != len(columns):
-            raise ValueError(f"bulk_insert into {table.name}: rows must share the same keys")
-        values = [row[name] for name in columns]
-        for index, processor in processors:
-            if values[index] is not None:
-                values[index] = processor(values[index])
-        params.append(tuple(values))
+    if any(len(row) != len(columns) for row in rows):
+        raise ValueError(f"bulk_insert into {table.name}: rows must share the same keys")
+    params = driver_rows(table, columns, rows, connection.dialect)
     quote = connection.dialect.identifier_preparer.quote
     sql = (
         f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
         f"VALUES ({', '.join('?' for _ in columns)})"
     )
     connection.exec_driver_sql(sql, params)
+
+
+def driver_rows(
+    table: Table, columns: Sequence[str], rows: Sequence[Mapping[str, Any]], dialect: Any
+) -> list[tuple[Any, ...]]:
+    """The rows' values of ``columns`` as the driver takes them, a tuple a
+    row, converted by SQLAlchemy's bind processors (``_bind_processors``).
+
+    Column by column: a batch's rows share many values (its timestamp, its
+    actor, a flag), converted once for a column holding one value throughout
+    instead of once a row."""
+    tuples = row_tuples(rows, columns)
+    processors = _bind_processors(table, columns, dialect)
+    if not processors:
+        return tuples
+    values: list[Sequence[Any]] = list(zip(*tuples, strict=True))  # the columns
+    for index, processor in processors:
+        values[index] = _converted(values[index], processor)
+    return list(zip(*values, strict=True))
+
+
+def row_tuples(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> list[tuple[Any, ...]]:
+    """Each row's values of ``columns``, a tuple a row (read by C, not a loop here)."""
+    if len(columns) == 1:
+        [name] = columns
+        return [(row[name],) for row in rows]
+    return list(map(operator.itemgetter(*columns), rows))
+
+
+def _converted(column: Sequence[Any], processor: _Processor) -> list[Any]:
+    first = column[0]
+    if all(map(operator.is_, column, repeat(first))):  # the same object throughout
+        return [None if first is None else processor(first)] * len(column)
+    return [None if value is None else processor(value) for value in column]
 
 
 class Database:

@@ -29,11 +29,12 @@ import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
 from leadbase.audit.chain import append_many, canonical_json, format_timestamp
+from leadbase.db import row_tuples
 
 # From how many rows a create is one batch entry: below it each row keeps
 # its own entry (a single create, a small bulk call), as readable as ever.
@@ -47,6 +48,8 @@ MAX_TEXT = 60_000
 # compresses about 5 to 1 (names, emails, repeated values), to 1.33 times as
 # much in base64; a piece that does not fit is cut in two.
 MAX_RAW = MAX_TEXT * 3
+# Rows encoded to estimate a big batch's size (with a seventh to spare).
+ESTIMATE_ROWS = 200
 
 
 def batch_type(entity_type: str) -> str:
@@ -108,29 +111,62 @@ def append_batch(
     """Rows (their ``id`` and ``fields``), all written at ``at``, as batch
     entries of ``entity_type`` and ``action`` (as few as fit, see the
     module's docstring), whatever their number: bulk activities use it."""
-    columns = functools.partial(_row_columns, fields=fields)
-    entries = [(batch_id(at), changes) for changes in _encoded(rows, columns)]
+    columns = _Columns.of(rows, fields)
+    entries = [(batch_id(at), changes) for changes in _encoded(columns, _Columns.to_json)]
     append_many(session, entity_type, action, entries, at=at, raw=True)
 
 
-def _row_columns(rows: Sequence[Mapping[str, Any]], fields: Sequence[str]) -> str:
-    """What ``_columns`` makes of these rows' creates, read off the rows."""
-    columns = {}
-    for field in sorted(fields):
-        column = [row[field] for row in rows]
-        if any(value is not None for value in column):
-            columns[field] = column
-    return canonical_json({"columns": columns, "ids": [row["id"] for row in rows]})
+@dataclass(frozen=True)
+class _Columns:
+    """Rows turned into columns once (every field, sorted): a batch cut in
+    pieces slices the columns instead of reading every row again."""
+
+    ids: Sequence[Any]
+    columns: dict[str, Sequence[Any]]
+
+    @classmethod
+    def of(cls, rows: Sequence[Mapping[str, Any]], fields: Sequence[str]) -> _Columns:
+        names = ["id", *sorted(fields)]
+        if not rows:
+            return cls((), dict.fromkeys(names[1:], ()))
+        ids, *columns = zip(*row_tuples(rows, names), strict=True)  # tuples: JSON arrays
+        return cls(ids, dict(zip(names[1:], columns, strict=True)))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, part: slice) -> _Columns:
+        return _Columns(self.ids[part], {f: c[part] for f, c in self.columns.items()})
+
+    def to_json(self) -> str:
+        """What ``_columns`` makes of these rows' creates: a field no row set is left out."""
+        count = len(self.ids)
+        return canonical_json(
+            {
+                "columns": {f: c for f, c in self.columns.items() if c.count(None) != count},
+                "ids": self.ids,
+            }
+        )
 
 
-def _encoded(
-    creates: Sequence[Any], columns: Callable[[Sequence[Any]], str] | None = None
-) -> list[str]:
+class _Sliceable(Protocol):
+    def __len__(self) -> int: ...
+    def __getitem__(self, part: slice, /) -> Any: ...
+
+
+def _encoded(creates: Any, columns: Callable[[Any], str] | None = None) -> list[str]:
     """The batch's entries' ``changes``: one, or as many as keep each within
     ``MAX_TEXT`` (a single row too big for it stays whole, as its own
-    entry would be). ``columns`` makes a piece's column JSON (``_columns``
-    of (id, changes) pairs by default)."""
+    entry would be). ``creates``: (id, changes) pairs, or ``_Columns``;
+    ``columns`` makes a piece's column JSON (``_columns`` by default)."""
     to_columns = columns or _columns
+    if len(creates) >= 4 * ESTIMATE_ROWS:
+        # Clearly too big for one entry: cut by an estimate from the first
+        # rows, not by encoding the whole first (each piece is checked again).
+        sample = len(to_columns(creates[:ESTIMATE_ROWS]))
+        estimate = sample * len(creates) // ESTIMATE_ROWS
+        if estimate > 2 * MAX_RAW:
+            return _pieces(creates, -(-estimate * 8 // 7 // MAX_RAW), to_columns)
     inner = to_columns(creates)
     if len(inner) > MAX_RAW and len(creates) > 1:
         return _pieces(creates, -(-len(inner) // MAX_RAW), to_columns)
@@ -140,9 +176,7 @@ def _encoded(
     return [text]
 
 
-def _pieces(
-    creates: Sequence[Any], pieces: int, columns: Callable[[Sequence[Any]], str]
-) -> list[str]:
+def _pieces(creates: _Sliceable, pieces: int, columns: Callable[[Any], str]) -> list[str]:
     size = -(-len(creates) // pieces)
     return [
         text

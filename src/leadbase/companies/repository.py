@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import String, and_, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from leadbase.db import bulk_insert, chunked
@@ -44,25 +44,49 @@ def get_by_domain(session: Session, domain: str) -> Company | None:
 
 
 def _live(query: Any) -> Any:
-    """Companies a record may link to: neither deleted nor merged away; oldest first."""
-    return query.where(Company.is_deleted.is_(False), Company.merged_into_id.is_(None)).order_by(
+    """Companies a record may link to: neither deleted nor merged away; oldest first.
+    Not deleted as ``_not_deleted`` says it: given ``is_deleted IS false``,
+    SQLite walked the is_deleted index (every company) for each chunk of
+    values, not the looked-up column's index."""
+    return query.where(_not_deleted(Company.is_deleted), Company.merged_into_id.is_(None)).order_by(
         Company.created_at, Company.id
     )
 
 
-def by_domains(session: Session, domains: Iterable[str]) -> list[Company]:
-    """Live companies with one of these domains, oldest first (one query per 500)."""
-    found: list[Company] = []
-    for chunk in chunked(sorted(set(domains))):
-        found.extend(session.scalars(_live(select(Company).where(Company.domain.in_(chunk)))))
+# A stored company as a batch's find-or-create knows it: id, domain, name
+# key and created_at (tuples, not entities: a batch reads thousands). The
+# created_at is only sorted by: read as the driver gives it, unconverted (the
+# same order: SQLite's text is one fixed-width format, elsewhere a datetime).
+Known = tuple[str, str | None, str | None, Any]
+_KNOWN = select(
+    Company.id, Company.domain, Company.name_key, type_coerce(Company.created_at, String())
+)
+
+
+def known_by_domains(session: Session, domains: Iterable[str]) -> list[Known]:
+    """Live companies with one of these domains (one query per 500)."""
+    return _known(session, Company.domain, domains)
+
+
+def known_by_name_keys(session: Session, keys: Iterable[str]) -> list[Known]:
+    """Live companies with one of these name keys (one query per 500)."""
+    return _known(session, Company.name_key, keys)
+
+
+def _known(session: Session, column: Any, values: Iterable[str]) -> list[Known]:
+    found: list[Known] = []
+    for chunk in chunked(sorted(set(values))):
+        found.extend(session.execute(_live(_KNOWN.where(column.in_(chunk)))).tuples())
     return found
 
 
-def by_name_keys(session: Session, keys: Iterable[str]) -> list[Company]:
-    """Live companies with one of these name keys, oldest first."""
-    found: list[Company] = []
-    for chunk in chunked(sorted(set(keys))):
-        found.extend(session.scalars(_live(select(Company).where(Company.name_key.in_(chunk)))))
+def get_many(session: Session, company_ids: Iterable[str]) -> dict[str, Company]:
+    """Companies by id, as entities (to write changes to them)."""
+    found: dict[str, Company] = {}
+    for chunk in chunked(sorted(set(company_ids))):
+        found.update(
+            (c.id, c) for c in session.scalars(select(Company).where(Company.id.in_(chunk)))
+        )
     return found
 
 

@@ -8,6 +8,7 @@ created here, audited like any other create.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -183,7 +184,7 @@ class Wanted:
     name: str | None = None
     fields: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
-    @property
+    @functools.cached_property
     def name_key(self) -> str | None:
         return norm.company_name_key(self.name)
 
@@ -193,13 +194,23 @@ def wanted(
 ) -> Wanted | None:
     """The company a domain (any host of it: "www.", a subdomain, a URL, an
     address) and a name point at; None when they point nowhere."""
+    found = _wanted(domain, name)
+    if found is None or not fields:
+        return found
+    return Wanted(found.domain, found.name, fields)
+
+
+# A batch's leads name the same companies over and over: each (domain,
+# name) is worked out once (a Wanted is frozen: sharing one is safe).
+@functools.lru_cache(maxsize=4096)
+def _wanted(domain: str | None, name: str | None) -> Wanted | None:
     registered = None
     if domain:
         registered = norm.registered_domain(domain) or norm.normalise_domain(domain)
     name = norm.clean_text(name)
     if registered is None and norm.company_name_key(name) is None:
         return None
-    return Wanted(registered, name, fields or {})
+    return Wanted(registered, name)
 
 
 @dataclass
@@ -306,15 +317,15 @@ def find_or_create(uow: UnitOfWork, wants: Sequence[Wanted | None]) -> list[str 
     serialize_writers(session)
     domains = {w.domain for w in given if w.domain}
     keys = {key for w in given if (key := w.name_key)}
-    entities = {
-        company.id: company
-        for company in [
-            *repository.by_domains(session, domains),
-            *repository.by_name_keys(session, keys),
+    known = {
+        row[0]: row
+        for row in [
+            *repository.known_by_domains(session, domains),
+            *repository.known_by_name_keys(session, keys),
         ]
     }
-    oldest_first = sorted(entities.values(), key=lambda c: (c.created_at, c.id))
-    finder = CompanyFinder((c.id, c.domain, c.name_key) for c in oldest_first)
+    oldest_first = sorted(known.values(), key=lambda c: (c[3], c[0]))
+    finder = CompanyFinder(row[:3] for row in oldest_first)
     actor, now = context.current().actor, utcnow()
     fills: dict[str, dict[str, Any]] = {}
     created_rows: list[dict[str, Any]] = []
@@ -346,6 +357,10 @@ def find_or_create(uow: UnitOfWork, wants: Sequence[Wanted | None]) -> list[str 
                 pending.update(_empty_fields_filled(pending, offered))
         ids.append(match.id)
     _insert_created(session, created_rows)
+    # Only the companies offered something are loaded as entities: few are
+    # (an empty fill changes nothing).
+    fills = {company_id: fill for company_id, fill in fills.items() if fill}
+    entities = repository.get_many(session, fills) if fills else {}
     for company_id, fill in fills.items():
         company = entities[company_id]
         fill = _empty_fields_filled(row_values(company, fill), fill)

@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, literal_column, or_, select, tuple_
@@ -96,16 +97,42 @@ def _name_lookup(row: Mapping[str, Any]) -> str:
 
 
 def _lookup_keys(row: Mapping[str, Any]) -> list[tuple[str, Any]]:
-    """The (lookup, value) pairs a row's candidates are found by."""
-    get = row.get  # a batch asks this of every row four times: kept lean
+    """The (lookup, value) pairs a row's candidates are found by, in
+    LOOKUP_COLUMNS order (then the provider record)."""
+    # A batch asks this of every row four times: spelled out, not looped.
+    get = row.get
     found: list[tuple[str, Any]] = []
-    for column in LOOKUP_COLUMNS:
-        value = get(column)
-        if value:
-            found.append((_name_lookup(row) if column == "key_name" else column, value))
+    email, linkedin = get("key_email"), get("linkedin_url")
+    if email:
+        found.append(("key_email", email))
+    if linkedin:
+        found.append(("linkedin_url", linkedin))
+    if value := get("phone"):
+        found.append(("phone", value))
+    if value := get("key_name"):
+        if email:
+            lookup = NAME_NO_CONTACT if linkedin else NAME_NO_EMAIL
+        else:
+            lookup = NAME_NO_LINKEDIN if linkedin else "key_name"
+        found.append((lookup, value))
+    if value := get("key_name_alt"):
+        found.append(("key_name_alt", value))
+    if value := get("key_address"):
+        found.append(("key_address", value))
     if get("provider_name") and get("external_id"):
         found.append((PROVIDER_RECORD, (row["provider_name"], row["external_id"])))
     return found
+
+
+if LOOKUP_COLUMNS != (
+    "key_email",
+    "linkedin_url",
+    "phone",
+    "key_name",
+    "key_name_alt",
+    "key_address",
+):  # pragma: no cover - a guard for editors
+    raise ImportError("_lookup_keys spells LOOKUP_COLUMNS out: change both")
 
 
 # The name lookups that find a lead, by whether it has (an email key, a LinkedIn URL).
@@ -292,10 +319,11 @@ def _sqlite_chunked_candidates(
         for column, column_values in values.items():
             for chunk in chunked(column_values):
                 sql = _sqlite_chunk_sql(column, len(chunk), cap)
+                # is_active(row) or is_merged(row), inline: some thousands a batch.
                 rows.update(
                     (row[0], row)
                     for row in cursor.execute(sql, tuple(chunk))
-                    if is_active(row) or is_merged(row)
+                    if not row[-2] or row[-1] is not None
                 )
     finally:
         cursor.close()
@@ -334,6 +362,15 @@ def _survivor(row: Sequence[Any], rows: Mapping[str, Sequence[Any]]) -> Sequence
 
 
 _FIRST, _LAST, _FULL = (SELECTED.index(f) for f in ("first_name", "last_name", "full_name"))
+# The columns _lookup_keys reads, and where a SELECTED row holds them.
+_KEY_NAMES = (*LOOKUP_COLUMNS, "provider_name", "external_id")
+_KEYS_OF_SELECTED = itemgetter(*(SELECTED.index(name) for name in _KEY_NAMES))
+
+
+def _key_values(row: Sequence[Any]) -> dict[str, Any]:
+    """What _lookup_keys reads of a SELECTED row (a candidate read has
+    some thirty columns; its keys are all the lookups need)."""
+    return dict(zip(_KEY_NAMES, _KEYS_OF_SELECTED(row), strict=True))
 
 
 class Matcher:
@@ -392,7 +429,7 @@ class Matcher:
                 merged.append(found)
                 continue
             self._rows[found[0]] = found
-            self._index(found[0], dict(zip(SELECTED, found, strict=True)), looked_up=True)
+            self._index(found[0], _key_values(found), looked_up=True)
         if merged:
             self._alias_merged(merged, wanted)
 
@@ -415,7 +452,7 @@ class Matcher:
         """A row this batch just accepted: a candidate for the rows after it.
         Its features wait until a row is compared with it (few are): kept as
         the head of a SELECTED row, as a stored candidate's are."""
-        self._rows[lead_id] = (lead_id, *(row.get(field) for field in FEATURE_FIELDS))
+        self._rows[lead_id] = (lead_id, *map(row.get, FEATURE_FIELDS))
         self._features.pop(lead_id, None)
         self._index(lead_id, row)
 

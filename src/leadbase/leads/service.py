@@ -302,28 +302,35 @@ SOURCE_FACTS = (
 def _source(
     lead: Mapping[str, Any], now: datetime, actor: str, given: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    facts = dict.fromkeys(SOURCE_FACTS)
     if given:
-        unknown = set(given) - set(SOURCE_FACTS) - {"source_type", *_LEAD_SOURCE_FIELDS}
+        unknown = given.keys() - _KNOWN_FACTS
         if unknown:
             raise ValueError(f"unknown source facts: {', '.join(sorted(unknown))}")
-        facts.update(given)
+    get = lead.get
     row = {
         "id": new_id(),
         "lead_id": lead["id"],
-        "source_type": lead.get("source") or "api",
-        **{name: lead.get(name) for name in _LEAD_SOURCE_FIELDS},
+        "source_type": get("source") or "api",
+        "provider_name": get("provider_name"),
+        "actor_id": get("actor_id"),
+        "run_id": get("run_id"),
+        "dataset_id": get("dataset_id"),
+        "external_id": get("external_id"),
         "created_at": now,
         "updated_at": now,
         "created_by": actor,
         "updated_by": actor,
         "is_deleted": False,
+        **_NO_FACTS,
     }
-    row.update(facts)  # the caller's facts win, source_type included
+    if given:
+        row.update(given)  # the caller's facts win, source_type included
     return row
 
 
 _LEAD_SOURCE_FIELDS = ("provider_name", "actor_id", "run_id", "dataset_id", "external_id")
+_KNOWN_FACTS = frozenset({*SOURCE_FACTS, "source_type", *_LEAD_SOURCE_FIELDS})
+_NO_FACTS = dict.fromkeys(SOURCE_FACTS)
 
 
 def _sync_mark(lead_id: str, operation: str, now: datetime) -> dict[str, Any]:
@@ -626,16 +633,18 @@ def _insert_new(
         row["sort_name"] = norm.sort_key(row["full_name"])
         # Core inserts skip the ORM's derivation (models.lead.enrichment_steps_key).
         row["enrichment_steps"] = enrichment_steps_key(row.get("enrichment_data"))
-    repository.insert_leads(session, rows)
-    # A plain create writes no lead_sources row (it would only repeat the
-    # lead's own source fields: repository.sources_for tells them from the
-    # lead row); a caller's source facts (an import's run) are kept.
-    given = sources or {}
-    repository.insert_sources(
-        session, [_source(row, now, actor, given[row["id"]]) for row in rows if row["id"] in given]
-    )
-    # Every new row holds every field: its changes are the non-empty ones.
-    audit.append_rows(session, "lead", rows, LEAD_FIELDS, now)
+    # The INSERT runs while the rest is worked out (no database use in the block).
+    with repository.inserting_leads(session, rows):
+        # A plain create writes no lead_sources row (it would only repeat the
+        # lead's own source fields: repository.sources_for tells them from
+        # the lead row); a caller's source facts (an import's run) are kept.
+        given = sources or {}
+        source_rows = [
+            _source(row, now, actor, given[row["id"]]) for row in rows if row["id"] in given
+        ]
+        # Every new row holds every field: its changes are the non-empty ones.
+        audit.append_rows(session, "lead", rows, LEAD_FIELDS, now)
+    repository.insert_sources(session, source_rows)
     # No sync mark: a lead without one for the target has never been pushed,
     # and the outbox counts it pending (repository.sync_pending).
 
