@@ -191,7 +191,7 @@ def test_a_reader_is_stopped_with_its_generator_and_a_dead_one_is_said(
     batches = pipeline.ready_batches(_reading(path))
     first = next(batches)  # made ready here while the child starts
     assert [row.number for row in first] == list(range(1, 101))
-    assert isinstance(first[0].ready, pipeline.leads_service.Prepared)
+    assert isinstance(first[0].ready, pipeline.leads_clean.Prepared)
     batches.close()  # the parent stops reading: the child is killed and reaped
     assert len(children) == 1 and children[0].returncode is not None
 

@@ -5,7 +5,7 @@ validated and normalised, and its match keys are derived: pure Python, and
 about half an import's time. ``ready_batches`` can run that in a child
 process (``python -m leadbase.imports.pipeline``) that reads the file
 while this one writes, sending each batch over a pipe. The write path is
-the same either way: ``leads.service.prepare_row`` is ``import_rows``' own
+the same either way: ``leads.clean.prepare_row`` is ``import_rows``' own
 validation, done ahead.
 
 The pipe is the only buffer: the child blocks once about a batch waits
@@ -32,7 +32,7 @@ from leadbase.config import get_settings
 from leadbase.errors import ValidationError
 from leadbase.imports.mapping import Mapping, apply_mapping
 from leadbase.imports.readers import FileShape, read_rows
-from leadbase.leads import service as leads_service
+from leadbase.leads import clean as leads_clean
 
 # A file smaller than this is imported in one process: a child's start
 # (~0.5 s of imports) would cost more than it saves.
@@ -45,7 +45,7 @@ class ReadyRow(NamedTuple):
     # The row as lead fields, kept only when an update needs it (modes
     # upsert and update: a matched row updates with what it gives).
     lead: dict[str, Any] | None
-    ready: leads_service.Prepared | str  # ready for import_rows, or why the row is refused
+    ready: leads_clean.Prepared | str  # ready for import_rows, or why the row is refused
 
 
 Batch = list[ReadyRow]
@@ -78,7 +78,7 @@ def prepare(reading: Reading, batch: Sequence[tuple[int, dict[str, Any]]]) -> Ba
             continue
         lead.setdefault("source", "import")
         try:
-            prepared: leads_service.Prepared | str = leads_service.prepare_row(lead)
+            prepared: leads_clean.Prepared | str = leads_clean.prepare_row(lead)
         except ValidationError as exc:
             prepared = exc.message
         ready.append(ReadyRow(number, raw, lead if reading.keep_leads else None, prepared))
