@@ -12,9 +12,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+import typer
 from typer.testing import CliRunner
 
-from leadbase import schema
+from leadbase import logs, schema
 from leadbase.cli import app
 from leadbase.config import get_settings
 
@@ -50,6 +51,42 @@ def test_version_and_help() -> None:
     result = runner.invoke(app, ["--help"])
     for command in ("serve", "db", "audit", "backup", "restore"):
         assert command in result.output
+
+
+def test_lazy_commands_list_their_own_help() -> None:
+    """The help `leadbase --help` lists of a command it does not import is
+    the command's own."""
+    from leadbase import cli
+
+    root = typer.main.get_command(app)
+    assert isinstance(root, cli.LazyGroup)
+    for name, lazy in cli._LAZY.items():
+        command = root.get_command(typer.Context(root), name)
+        assert command is not None and command.name == name
+        if lazy is not None:
+            stand_in = lazy.stand_in(name)
+            assert (stand_in.help, stand_in.short_help) == (command.help, command.short_help)
+            assert (stand_in.hidden, stand_in.deprecated) == (command.hidden, command.deprecated)
+    assert cli.LogFormat == logs.LogFormat
+
+
+def test_a_command_imports_only_its_own_package() -> None:
+    code = (
+        "import sys\n"
+        "from leadbase.cli import app\n"
+        "try:\n"
+        "    app(['import', '--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(' '.join(sorted(sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    loaded = set(result.stdout.split())
+    assert "leadbase.imports.cli" in loaded
+    for other in ("leadbase.sync.airtable.cli", "leadbase.auth.cli", "fastapi", "uvicorn"):
+        assert other not in loaded
 
 
 def _free_port() -> int:

@@ -189,15 +189,15 @@ def test_a_reader_is_stopped_with_its_generator_and_a_dead_one_is_said(
 ) -> None:
     path = write_csv(tmp_path / "leads.csv", [person(i) for i in range(3000)])
     batches = pipeline.ready_batches(_reading(path))
-    first = next(batches)  # made ready here while the child starts
+    first = next(batches)  # made ready by the child, as every batch is
     assert [row.number for row in first] == list(range(1, 101))
-    assert isinstance(first[0].ready, pipeline.leads_service.Prepared)
+    assert isinstance(first[0].ready, pipeline.leads_clean.Prepared)
     batches.close()  # the parent stops reading: the child is killed and reaped
     assert len(children) == 1 and children[0].returncode is not None
 
     batches = pipeline.ready_batches(_reading(path))
     next(batches)
-    assert [row.number for row in next(batches)] == list(range(101, 201))  # the child's
+    assert [row.number for row in next(batches)] == list(range(101, 201))
     batches.close()
     assert len(children) == 2 and children[1].returncode is not None
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import idna
 import pytest
+import tldextract
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -141,3 +145,47 @@ def test_email_shortcut_agrees_with_email_validator(address: str) -> None:
     except ValidationError:
         got = None
     assert got == expected
+
+
+def _suffix_list_hosts() -> list[str]:
+    """Hosts under every public suffix of the snapshot, and odd ones."""
+    text = (Path(tldextract.__file__).parent / ".tld_set_snapshot").read_text(encoding="utf-8")
+    public = text.partition("// ===BEGIN PRIVATE DOMAINS===")[0]
+    hosts = ["", ".", "com", "localhost", "a.b.c.d.e", "xn--", "xn--zz.com", "[::1]", "[::1"]
+    hosts += ["1.2.3.4", "01.2.3.4", "256.1.1.1", "1.2.3.4.5", "x.1.2.3", "[2001:db8::1]:80"]
+    hosts += ["https://user:pw@Shop.Acme.CO.UK:8080/path?q#f", "//acme.com", "ftp:/acme.com"]
+    hosts += ["acme.com.", "acme\u3002co\uff0euk", "ACME.COM", "münchen.de", "xn--mnchen-3ya.de"]
+    for line in public.splitlines():
+        suffix = line.strip()
+        if not suffix or suffix.startswith("//"):
+            continue
+        bare = suffix.lstrip("!").replace("*.", "")
+        hosts += [bare, f"acme.{bare}", f"shop.acme.{bare}", f"x.acme.{bare}".upper()]
+        if bare.isascii():
+            continue
+        puny = ".".join(idna.encode(label).decode() for label in bare.split(".") if label)
+        hosts += [f"acme.{puny}"]
+    return hosts
+
+
+def test_domain_split_is_tldextracts() -> None:
+    extract = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+    for host in _suffix_list_hosts():
+        expected = extract(host)
+        assert norm._split_domain(host) == (expected.domain, expected.suffix), host
+
+
+_EXTRACT = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+
+
+@given(
+    st.lists(
+        st.sampled_from(["com", "uk", "co", "ck", "www", "jp", "kawasaki", "city", "xn--p1ai"])
+        | st.text("abcé1.:/@[]\u3002", max_size=6),
+        max_size=5,
+    )
+)
+def test_any_host_splits_as_tldextract_does(labels: list[str]) -> None:
+    host = ".".join(labels)
+    expected = _EXTRACT(host)
+    assert norm._split_domain(host) == (expected.domain, expected.suffix)

@@ -1,45 +1,192 @@
-"""The ``leadbase`` command line. Every command acts as ``cli:<os user>``."""
+"""The ``leadbase`` command line. Every command acts as ``cli:<os user>``.
+
+A command imports only what it needs: the commands of other packages are
+named here and imported when invoked (``_LAZY``), so ``leadbase import
+FILE`` does not pay for the Airtable sync, the API server or the password
+hasher, and ``leadbase --help`` lists them from the help texts kept here
+(tests/test_cli.py holds those equal to the commands' own).
+"""
 
 from __future__ import annotations
 
+import importlib
 import sys
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn
+from typer.core import TyperCommand, TyperGroup
 
 from leadbase import __version__, context
-from leadbase.auth.cli import users_app
-from leadbase.config import get_settings
-from leadbase.db import Database
-from leadbase.duplicates.cli import dedupe_app
-from leadbase.enrichment.cli import enrich
 from leadbase.errors import LeadbaseError
-from leadbase.imports.apify.cli import apify_app
-from leadbase.imports.cli import import_app
-from leadbase.imports.migrate_cli import migrate_json_cmd
-from leadbase.jobs.cli import jobs_app, worker
-from leadbase.logs import LogFormat
-from leadbase.scoring.cli import score_app
-from leadbase.sync.airtable.cli import airtable_app
 
-app = typer.Typer(help="leadbase: a self-hosted lead database.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from leadbase.db import Database
+
+
+# leadbase.logs.LogFormat, for serve's option, without importing structlog
+# for every command (tests/test_cli.py holds the two equal).
+LogFormat = Literal["json", "console"]
+
+
+class Lazy:
+    """A command of another package: where it is, and its help for ``--help``."""
+
+    def __init__(self, module: str, attribute: str, help: str) -> None:
+        self.module, self.attribute, self.help = module, attribute, help
+
+    def load(self, name: str, group: TyperGroup) -> Any:
+        """Build the command as ``app.command(name)`` or ``app.add_typer(name=)``
+        would have, with the root's settings."""
+        target = getattr(importlib.import_module(self.module), self.attribute)
+        holder = typer.Typer()
+        if isinstance(target, typer.Typer):
+            holder.add_typer(target, name=name)
+            return typer.main.get_group_from_info(
+                holder.registered_groups[0],
+                pretty_exceptions_short=app.pretty_exceptions_short,
+                rich_markup_mode=group.rich_markup_mode,
+                suggest_commands=group.suggest_commands,
+            )
+        holder.command(name)(target)
+        return typer.main.get_command_from_info(
+            holder.registered_commands[0],
+            pretty_exceptions_short=app.pretty_exceptions_short,
+            rich_markup_mode=group.rich_markup_mode,
+        )
+
+    def stand_in(self, name: str) -> TyperCommand:
+        """What the root's help lists of a command not imported."""
+        return TyperCommand(name=name, help=self.help, callback=None)
+
+
+# In the order `leadbase --help` lists them: commands before groups, each in
+# the order it was added, the ones defined below among them (None).
+_LAZY: dict[str, Lazy | None] = {
+    "migrate-json": Lazy(
+        "leadbase.imports.migrate_cli",
+        "migrate_json_cmd",
+        "Migrate the lead JSON files under DIRECTORY: back up the database and\n"
+        "the files, then write every lead through the one write path (duplicates\n"
+        "merged), log each file in migration_log and print a report. Safe to re-run.\n"
+        "Exit 1 when a lead or a file could not be migrated.",
+    ),
+    "worker": Lazy(
+        "leadbase.jobs.cli",
+        "worker",
+        "Run background jobs until SIGTERM/SIGINT: threads claiming jobs from the\n"
+        "database (LEADBASE_QUEUE=local), or a Celery worker on Redis (celery).",
+    ),
+    "enrich": Lazy(
+        "leadbase.enrichment.cli",
+        "enrich",
+        "Queue an enrichment job for each lead in a state (oldest first).",
+    ),
+    "serve": None,
+    "backup": None,
+    "restore": None,
+    "db": None,
+    "audit": None,
+    "users": Lazy("leadbase.auth.cli", "users_app", "Users and roles."),
+    "jobs": Lazy("leadbase.jobs.cli", "jobs_app", "Background jobs."),
+    "dedupe": Lazy(
+        "leadbase.duplicates.cli", "dedupe_app", "Duplicate leads: scan, merge, re-key."
+    ),
+    "import": Lazy(
+        "leadbase.imports.cli",
+        "import_app",
+        "Import leads from CSV, TSV, JSON, NDJSON or XLSX files; list, show, revert runs.",
+    ),
+    "apify": Lazy(
+        "leadbase.imports.apify.cli",
+        "apify_app",
+        "Import Apify runs and datasets (LEADBASE_APIFY_TOKEN, LEADBASE_APIFY_API_URL).",
+    ),
+    "airtable": Lazy(
+        "leadbase.sync.airtable.cli",
+        "airtable_app",
+        "Two-way sync with an Airtable table "
+        "(LEADBASE_AIRTABLE_TOKEN, _BASE_ID, _TABLE, _API_URL).",
+    ),
+    "score": Lazy(
+        "leadbase.scoring.cli",
+        "score_app",
+        "The lead score: score every lead, show or check the rules.",
+    ),
+}
+
+
+class _Commands(MutableMapping[str, Any]):
+    """The root's commands: those of ``_LAZY`` built on first use."""
+
+    def __init__(self, group: LazyGroup, built: MutableMapping[str, Any]) -> None:
+        self.group, self.built = group, dict(built)
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self.built:
+            lazy = _LAZY.get(name)
+            if lazy is None:
+                raise KeyError(name)
+            self.built[name] = lazy.load(name, self.group)
+        return self.built[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self.built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self.built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        listed = [name for name in _LAZY if name in self.built or _LAZY[name] is not None]
+        yield from listed
+        yield from (name for name in self.built if name not in _LAZY)
+
+    def __len__(self) -> int:
+        return len(list(iter(self)))
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.built or _LAZY.get(name) is not None  # type: ignore[call-overload]
+
+    def stand_ins(self) -> dict[str, Any]:
+        """Every command, those not built yet as their help alone."""
+        return {name: self.built[name] if name in self.built else _stand_in(name) for name in self}
+
+
+def _stand_in(name: str) -> TyperCommand:
+    lazy = _LAZY[name]
+    assert lazy is not None
+    return lazy.stand_in(name)
+
+
+class LazyGroup(TyperGroup):
+    """The root group: commands of ``_LAZY`` imported when invoked."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.commands = _Commands(self, self.commands)
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        # The root's help lists every command without importing any.
+        commands = self.commands
+        assert isinstance(commands, _Commands)
+        self.commands = commands.stand_ins()
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self.commands = commands
+
+
+app = typer.Typer(
+    cls=LazyGroup, help="leadbase: a self-hosted lead database.", no_args_is_help=True
+)
 db_app = typer.Typer(help="Schema migrations.", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
-app.add_typer(users_app, name="users")
-app.add_typer(jobs_app, name="jobs")
-app.add_typer(dedupe_app, name="dedupe")
-app.add_typer(import_app, name="import")
-app.add_typer(apify_app, name="apify")
-app.add_typer(airtable_app, name="airtable")
-app.add_typer(score_app, name="score")
-app.command("migrate-json")(migrate_json_cmd)
-app.command("worker")(worker)
-app.command("enrich")(enrich)
 
 out = Console()
 err = Console(stderr=True)
@@ -66,10 +213,14 @@ def _root(
 
 
 def _database() -> Database:
+    from leadbase.db import Database
+
     return Database()
 
 
 def _progress() -> Progress:
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
     return Progress(SpinnerColumn(), TextColumn("{task.description}"), console=err, transient=True)
 
 
@@ -93,6 +244,7 @@ def serve(
     import uvicorn
 
     from leadbase import logs, schema
+    from leadbase.config import get_settings
 
     settings = get_settings()
     level = (log_level or settings.log_level).upper()

@@ -10,17 +10,20 @@ wherever it appears in a batch.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import threading
 import unicodedata
 from collections.abc import Callable
 from functools import lru_cache
+from ipaddress import AddressValueError, IPv6Address
+from pathlib import Path
 from typing import Any
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, scheme_chars, urlsplit
 
 import email_validator
+import idna
 import phonenumbers
-import tldextract
 from email_validator import EmailNotValidError, validate_email
 from email_validator.rfc_constants import DOT_ATOM_TEXT, EMAIL_MAX_LENGTH
 from email_validator.syntax import validate_email_domain_name
@@ -394,17 +397,120 @@ def split_name(full_name: str) -> tuple[str | None, str | None]:
 
 # --- registered domains, company name keys, sort keys -----------------------------
 
-_extractor: tldextract.TLDExtract | None = None
-_extractor_lock = threading.Lock()
+# The public suffix snapshot shipped with tldextract, read here with the
+# lookup tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None) makes
+# (public suffixes only, no network): importing tldextract imports requests,
+# ~17 MB of every process that keys a lead (tests/test_normalise.py holds
+# the two equal).
+_PRIVATE_SECTION = "// ===BEGIN PRIVATE DOMAINS==="
+_SUFFIX_LINE = re.compile(r"^(?P<suffix>[.*!]*\w[\S]*)", re.UNICODE | re.MULTILINE)
+_IPV4 = re.compile(
+    r"^(?:(?:[0-9]|[1-9][0-9]|1[0-9]{2}|2[0-4][0-9]|25[0-5])\.)"
+    r"{3}(?:[0-9]|[1-9][0-9]|1[0-9]{2}|2[0-4][0-9]|25[0-5])$",
+    re.ASCII,
+)
+_SCHEME_CHARS = frozenset(scheme_chars)
 
 
-def _extract() -> tldextract.TLDExtract:
-    """The public suffix snapshot shipped with tldextract: no network, no cache directory."""
-    global _extractor
-    with _extractor_lock:
-        if _extractor is None:
-            _extractor = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
-        return _extractor
+class _Node:
+    __slots__ = ("end", "matches")
+
+    def __init__(self) -> None:
+        self.matches: dict[str, _Node] = {}
+        self.end = False
+
+
+_suffixes: _Node | None = None
+_suffixes_lock = threading.Lock()
+
+
+def _suffix_trie() -> _Node:
+    global _suffixes
+    with _suffixes_lock:
+        if _suffixes is None:
+            spec = importlib.util.find_spec("tldextract")  # found, not imported
+            assert spec is not None and spec.submodule_search_locations
+            folder = Path(next(iter(spec.submodule_search_locations)))
+            text = (folder / ".tld_set_snapshot").read_text(encoding="utf-8")
+            public = text.partition(_PRIVATE_SECTION)[0]
+            root = _Node()
+            for match in _SUFFIX_LINE.finditer(public):
+                node = root
+                for label in reversed(match.group("suffix").split(".")):
+                    node = node.matches.setdefault(label, _Node())
+                node.end = True
+            _suffixes = root
+        return _suffixes
+
+
+def _decode_punycode(label: str) -> str:
+    lowered = label.lower()
+    if lowered.startswith("xn--"):
+        try:
+            decoded: str = idna.decode(lowered)
+            return decoded
+        except (UnicodeError, IndexError):
+            pass
+    return lowered
+
+
+def _suffix_index(labels: list[str]) -> int | None:
+    """Where the public suffix starts in ``labels``; None: no suffix."""
+    node = _suffix_trie()
+    suffix_index = label_index = len(labels)
+    for label in reversed(labels):
+        decoded = _decode_punycode(label)
+        if decoded in node.matches:
+            label_index -= 1
+            node = node.matches[decoded]
+            if node.end:
+                suffix_index = label_index
+            continue
+        if "*" in node.matches:
+            return label_index if "!" + decoded in node.matches else label_index - 1
+        break
+    return None if suffix_index == len(labels) else suffix_index
+
+
+def _schemeless(url: str) -> str:
+    slashes = url.find("//")
+    if slashes == 0:
+        return url[2:]
+    if slashes < 2 or url[slashes - 1] != ":" or set(url[: slashes - 1]) - _SCHEME_CHARS:
+        return url
+    return url[slashes + 2 :]
+
+
+def _netloc(url: str) -> str:
+    authority = _schemeless(url).partition("/")[0].partition("?")[0].partition("#")[0]
+    host = authority.rpartition("@")[-1]
+    if host and host[0] == "[":
+        ipv6 = host.partition("]")
+        if ipv6[1] == "]":
+            return f"{ipv6[0]}]"
+    return host.partition(":")[0].strip().rstrip(".\u3002\uff0e\uff61")
+
+
+def _is_ipv6(text: str) -> bool:
+    try:
+        IPv6Address(text)
+    except AddressValueError:
+        return False
+    return True
+
+
+def _split_domain(url: str) -> tuple[str, str]:
+    """tldextract's (domain, suffix) of ``url``."""
+    netloc = _netloc(url).replace("\u3002", ".").replace("\uff0e", ".").replace("\uff61", ".")
+    if len(netloc) >= 4 and netloc[0] == "[" and netloc[-1] == "]" and _is_ipv6(netloc[1:-1]):
+        return netloc, ""
+    labels = netloc.split(".")
+    index = _suffix_index(labels)
+    if index is None:
+        if len(labels) == 4 and netloc[0].isdecimal() and _IPV4.fullmatch(netloc):
+            return netloc, ""
+        return labels[-1], ""
+    return (labels[index - 1] if index > 0 else ""), ".".join(labels[index:])
 
 
 @lru_cache(maxsize=_CACHE)
@@ -413,15 +519,15 @@ def registered_domain(host: str) -> str | None:
     domain = _domain(host)
     if domain is None:
         return None
-    parts = _extract()(domain)
-    if not parts.domain or not parts.suffix:
+    name, suffix = _split_domain(domain)
+    if not name or not suffix:
         return None
-    return f"{parts.domain}.{parts.suffix}"
+    return f"{name}.{suffix}"
 
 
 def name_from_domain(domain: str) -> str:
     """A placeholder name ("acme-labs.co.uk" -> "Acme Labs") until a better source says."""
-    label = _extract()(domain).domain or domain
+    label = _split_domain(domain)[0] or domain
     return " ".join(word.capitalize() for word in label.replace("_", "-").split("-") if word)
 
 

@@ -394,6 +394,7 @@ def run_import(
         with context.acting_as(actor, request_id=f"import:{run_id}"), fewer_collections():
             for batch in _batches(plan, done, pipelined):
                 done = _commit_batch(database, run_id, plan, batch)
+                del batch  # written: not held while the next one loads
                 if progress is not None:
                     progress(done, total)
     except Exception as exc:
