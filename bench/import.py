@@ -328,7 +328,12 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"\nimport / floor: {ours / floor:.2f}x (target >= 0.3x); {ours:,.0f} leads/s "
             f"(target >= 10,000); peak RSS {rss_mb} (target < 300 MB)"
-            + (f", its reader {reader_rss / 1e6:,.0f}MB" if reader_rss else "")
+            + (
+                f", its reader {reader_rss / 1e6:,.0f}MB; both together at most "
+                f"{(rss + reader_rss) / 1e6:,.0f}MB (the sum of the two peaks)"
+                if reader_rss
+                else ""
+            )
         )
         if args.database == "sqlite":
             per_lead = print_bytes(db_path, stored)
