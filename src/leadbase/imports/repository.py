@@ -5,12 +5,22 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from leadbase.db import bulk_insert, chunked
 from leadbase.leads.repository import email_matches
 from leadbase.models import ImportReject, ImportRun, LeadSource, SalesLead
+
+
+def refresh_statistics(session: Session) -> None:
+    """PostgreSQL: ANALYZE the tables an import's duplicate lookups read.
+    Without fresh statistics (autovacuum off, or not yet round) the planner
+    takes a growing leads table for an empty one, and each batch's lookups
+    scan it: an import slowed from ~900 to ~160 leads/s by 14,000 leads."""
+    if session.get_bind().dialect.name == "postgresql":
+        for table in (SalesLead.__tablename__, "companies"):
+            session.execute(text(f"ANALYZE {table}"))
 
 
 def get(session: Session, run_id: str) -> ImportRun | None:

@@ -392,9 +392,12 @@ def run_import(
         done, total, actor = run.rows_done, run.rows_total, run.actor
     try:
         with context.acting_as(actor, request_id=f"import:{run_id}"), fewer_collections():
-            for batch in _batches(plan, done, pipelined):
+            for written, batch in enumerate(_batches(plan, done, pipelined), start=1):
                 done = _commit_batch(database, run_id, plan, batch)
                 del batch  # written: not held while the next one loads
+                if written & (written - 1) == 0:  # batches 1, 2, 4, 8...: the table doubled
+                    with database.unit_of_work() as uow:
+                        repository.refresh_statistics(uow.session)
                 if progress is not None:
                     progress(done, total)
     except Exception as exc:
