@@ -146,23 +146,16 @@ def pending_sync_lead_ids(session: Session, lead_ids: Sequence[str], target: str
 SQLITE_MAX_PARAMETERS = 32766
 
 
-def insert_leads(session: Session, rows: list[dict[str, Any]]) -> None:
-    with inserting_leads(session, rows, overlap=False):
-        pass
-
-
 # From how many rows the SQLite INSERT of new leads runs beside the caller's
 # work (a thread costs ~100 µs to start; an import's batch of 5,000 takes ~0.5 s).
 OVERLAP_MIN = 500
 
 
 @contextmanager
-def inserting_leads(
-    session: Session, rows: list[dict[str, Any]], *, overlap: bool = True
-) -> Iterator[None]:
+def inserting_leads(session: Session, rows: list[dict[str, Any]]) -> Iterator[None]:
     """INSERT new lead rows; the block runs while they are written.
 
-    On SQLite (``overlap``, a batch) the statements run in a helper thread:
+    On SQLite, for a batch, the statements run in a helper thread:
     SQLite works without the GIL, so the caller's Python work in the block
     (audit encoding, source rows) runs meanwhile. The block must not use
     the session or its connection: the thread has it until the block ends,
@@ -178,7 +171,7 @@ def inserting_leads(
         return
     statements = _sqlite_lead_statements(session, rows)
     connection = session.connection()
-    if not overlap or len(rows) < OVERLAP_MIN:
+    if len(rows) < OVERLAP_MIN:
         for sql, params in statements:
             connection.exec_driver_sql(sql, params)
         yield
