@@ -3,6 +3,8 @@ retries with backoff, dead jobs, SKIP LOCKED claimers, the API and the CLI."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -182,6 +184,34 @@ def test_handler_kinds_are_unique() -> None:
     with pytest.raises(ValueError):
         registry.handler("")
     assert {"noop", "test.mark_lead"} <= set(registry.kinds())
+
+
+def test_the_builtin_kinds_table_names_what_each_module_registers() -> None:
+    registry.load_modules()
+    registered = {kind: item.fn.__module__ for kind, item in registry._handlers.items()}
+    builtin = {k: m for k, m in registered.items() if m in registry.BUILTIN_MODULES}
+    assert builtin == registry.BUILTIN_KINDS
+
+
+def test_queuing_a_builtin_kind_imports_no_handler_module(sqlite_db: Database) -> None:
+    # The CLI import queues its scoring job at its end: the handler modules
+    # (numpy, the Airtable and Apify clients...) stay out of its memory.
+    script = f"""
+import sys
+from leadbase.db import Database
+from leadbase.jobs import service
+database = Database({str(sqlite_db.url)!r})
+with database.unit_of_work() as uow:
+    service.enqueue(uow, "score_leads", {{"lead_ids": []}})
+heavy = [m for m in ("numpy", "pyairtable", "apify_client", "httpx", "dns") if m in sys.modules]
+handlers = [m for m in sys.modules if m.endswith(".tasks") and m.startswith("leadbase.")]
+print(heavy, handlers)
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[] []"
 
 
 # --- running, retries, dead ------------------------------------------------------------

@@ -18,15 +18,22 @@ from typing import Any, TypeVar
 
 from leadbase.db import Database, UnitOfWork
 
-# Modules of leadbase whose handlers every worker knows without configuration.
-# A module that is not there (yet) is skipped.
-BUILTIN_MODULES = (
-    "leadbase.enrichment.tasks",
-    "leadbase.imports.tasks",
-    "leadbase.imports.apify.tasks",
-    "leadbase.sync.airtable.tasks",
-    "leadbase.scoring.tasks",
-)
+# The kinds of leadbase's own handlers, each with the module that registers
+# it: every worker knows them without configuration. A module that is not
+# there (yet) is skipped. Enqueuing a job of one of these kinds imports none
+# of them: together they pull in numpy, the Airtable and Apify clients, httpx
+# and dnspython, ~33 MB that a CLI import, which only queues its scoring job,
+# would otherwise hold at its end (tests hold this table to the modules).
+BUILTIN_KINDS = {
+    "enrich_lead": "leadbase.enrichment.tasks",
+    "import_file": "leadbase.imports.tasks",
+    "import_revert": "leadbase.imports.tasks",
+    "apify_import": "leadbase.imports.apify.tasks",
+    "apify_watch": "leadbase.imports.apify.tasks",
+    "airtable_sync": "leadbase.sync.airtable.tasks",
+    "score_leads": "leadbase.scoring.tasks",
+}
+BUILTIN_MODULES = tuple(dict.fromkeys(BUILTIN_KINDS.values()))
 
 
 @dataclass(frozen=True)
@@ -94,19 +101,36 @@ def load_modules(modules: Iterable[str] = ()) -> None:
     """Import the built-in handler modules and ``modules`` (once each), so
     their ``@handler`` decorators run."""
     for module in (*BUILTIN_MODULES, *modules):
-        if module in _loaded:
-            continue
-        with _lock:
-            try:
-                importlib.import_module(module)
-            except ModuleNotFoundError as exc:
-                missing = exc.name or ""
-                if module not in BUILTIN_MODULES or not f"{module}.".startswith(f"{missing}."):
-                    raise
-            _loaded.add(module)
+        _load(module)
+
+
+def _load(module: str) -> None:
+    if module in _loaded:
+        return
+    with _lock:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            missing = exc.name or ""
+            if module not in BUILTIN_MODULES or not f"{module}.".startswith(f"{missing}."):
+                raise
+        _loaded.add(module)
+
+
+def is_known(kind: str, modules: Iterable[str] = ()) -> bool:
+    """Whether a worker has a handler for ``kind``: a built-in kind without
+    importing its module; any other after importing ``modules``."""
+    if kind in BUILTIN_KINDS or kind in _handlers:
+        return True
+    load_modules(modules)
+    return kind in _handlers
 
 
 def get(kind: str) -> Registered | None:
+    """The handler of ``kind``; a built-in one's module is imported if no
+    worker start has imported it yet."""
+    if kind not in _handlers and kind in BUILTIN_KINDS:
+        _load(BUILTIN_KINDS[kind])
     return _handlers.get(kind)
 
 

@@ -28,8 +28,7 @@ RETRYABLE = ("failed", "dead")
 
 def _check(kind: str, payload: Any, max_attempts: int | None) -> None:
     settings = get_settings()
-    registry.load_modules(settings.job_handler_modules)
-    if registry.get(kind) is None:
+    if not registry.is_known(kind, settings.job_handler_modules):
         raise ValidationError("kind", f"no handler is registered for job kind {kind!r}")
     if not isinstance(payload, dict):
         raise ValidationError("payload", "must be a JSON object")
