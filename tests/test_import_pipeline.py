@@ -127,6 +127,16 @@ def test_pipelined_import(
     assert run.status == "completed" and run.rows_done == 120
 
 
+def test_counts_do_not_depend_on_the_batch_size(url: str, tmp_path: Path) -> None:
+    # In one batch, the repeated person meets the lead an earlier row of the
+    # same batch creates: it brings nothing new, so it is "unchanged" there
+    # too, as it is when it meets the stored lead a batch later.
+    path = write_csv(tmp_path / "leads.csv", messy_rows())
+    out = invoke(str(path), "--batch-size", "1000")
+    assert "116 created" in out and "1 merged" in out and "1 unchanged" in out
+    assert stored(url)["sources"] == 117
+
+
 def test_pipelined_upsert_and_dry_run(
     url: str, tmp_path: Path, children: list[subprocess.Popen[bytes]]
 ) -> None:

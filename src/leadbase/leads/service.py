@@ -419,14 +419,14 @@ def _create_cleaned(
                 continue
             lead_id = candidate.lead_id
             if lead_id in new_rows:  # an earlier row of this same batch
-                row = new_rows[lead_id]
-                row.update(merged_values(row, clean))
-                row.update(match_keys(row))
-                assert matcher is not None
-                matcher.add(lead_id, row)
+                folded = _fold_into_new(new_rows[lead_id], clean)
+                if folded == "merged":
+                    assert matcher is not None
+                    matcher.add(lead_id, new_rows[lead_id])
+                results.append(WriteResult(lead_id, folded))
             else:
                 merges.setdefault(lead_id, []).append(clean)
-            results.append(WriteResult(lead_id, "merged"))
+                results.append(WriteResult(lead_id, "merged"))
             continue
         lead_id = new_id()
         new_rows[lead_id] = {**DEFAULTS, **keyed[i], "id": lead_id}
@@ -448,9 +448,20 @@ def _create_cleaned(
         for r in results
     ]
     if sources is not None:
-        _add_sources(session, results, sources, set(new_rows))
+        _add_sources(session, results, sources)
     rescore(uow, [*new_rows, *merged_ids])
     return results
+
+
+def _fold_into_new(row: dict[str, Any], clean: Mapping[str, Any]) -> Outcome:
+    """Fold a duplicate into a lead an earlier row of its batch creates:
+    "unchanged" when it brings nothing new, as it would a batch later."""
+    changes = merged_values(row, clean)
+    if not changes:
+        return "unchanged"
+    row.update(changes)
+    row.update(match_keys(row))
+    return "merged"
 
 
 def _sources_by_lead(
@@ -471,17 +482,13 @@ def _add_sources(
     session: Session,
     results: Sequence[WriteResult | LeadbaseError],
     sources: Sequence[Mapping[str, Any]],
-    created: set[str],
 ) -> None:
-    """One source row for each existing lead an incoming row changed (a row
+    """One source row for each lead an incoming duplicate changed, whether
+    the lead was stored or an earlier row of the batch creates it (a row
     that brought nothing new leaves no trace: a re-run adds no rows)."""
     landed: dict[str, Mapping[str, Any]] = {}
     for result, source in zip(results, sources, strict=True):
-        if (
-            isinstance(result, WriteResult)
-            and result.outcome == "merged"
-            and result.lead_id not in created
-        ):
+        if isinstance(result, WriteResult) and result.outcome == "merged":
             landed.setdefault(result.lead_id, source)
     record_sources(session, list(landed.items()))
 
