@@ -340,11 +340,8 @@ def bulk_insert(session: Session, model: type[Base], rows: Sequence[Mapping[str,
     table = cast(Table, model.__table__)
     session.flush()  # the driver-level path bypasses autoflush
     connection = session.connection()
-    if connection.dialect.name == "postgresql" and len(rows) >= COPY_MIN_ROWS:
-        if _copy_insert(connection, table, rows):
-            return
     if connection.dialect.name != "sqlite":
-        connection.execute(insert(table), list(rows))
+        insert_rows(connection, table, rows)
         return
     columns = list(rows[0])
     if any(len(row) != len(columns) for row in rows):
@@ -364,6 +361,15 @@ def bulk_insert(session: Session, model: type[Base], rows: Sequence[Mapping[str,
 # leads spent ~12 s in INSERTs of sales_leads that COPY does in ~4 s). Fewer
 # rows stay one INSERT: one round trip, not COPY's two.
 COPY_MIN_ROWS = 20
+
+
+def insert_rows(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """``bulk_insert`` on PostgreSQL or MariaDB, given the connection: on
+    PostgreSQL as COPY from COPY_MIN_ROWS rows, else a Core executemany."""
+    postgresql = connection.dialect.name == "postgresql"
+    if postgresql and len(rows) >= COPY_MIN_ROWS and _copy_insert(connection, table, rows):
+        return
+    connection.execute(insert(table), list(rows))
 
 
 def _copy_insert(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> bool:

@@ -12,7 +12,6 @@ from leadbase.db import bulk_insert, chunked
 from leadbase.leads.repository import email_matches
 from leadbase.models import ImportReject, ImportRun, LeadSource, SalesLead
 
-
 # The statistics target of an import's ANALYZE: a sample of 3,000 rows, not
 # the default's 30,000 (at 100,000 leads ~0.1 s, not ~2 s, each time). The
 # lookups need the table's size and the keys' spread, not fine histograms.
