@@ -1,5 +1,6 @@
-"""A batch's candidate lookup on SQLite (raw SQL per chunk) finds what the
-SQLAlchemy statements find: the same leads, a blocking key's newest ``cap``."""
+"""A batch's candidate lookup on SQLite (raw SQL per chunk) and PostgreSQL
+(a lateral lookup per value) finds what the SQLAlchemy statements find: the
+same leads, a blocking key's newest ``cap``."""
 
 from __future__ import annotations
 
@@ -14,12 +15,14 @@ from leadbase.dedupe import matcher
 from leadbase.models import SalesLead
 
 
-def _by_statements(session: Any, wanted: dict[str, list[Any]], cap: int) -> dict[str, tuple]:
+def _by_statements(
+    session: Any, wanted: dict[str, list[Any]], cap: int, dialect: str = "sqlite"
+) -> dict[str, tuple]:
     found: dict[str, tuple] = {}
     for column, values in wanted.items():
         for start in range(0, len(values), IN_LIST_CHUNK):
             chunk = sorted(set(values))[start : start + IN_LIST_CHUNK]
-            statement = matcher._chunk_statement(column, chunk, cap, "sqlite")
+            statement = matcher._chunk_statement(column, chunk, cap, dialect)
             for row in session.execute(statement):
                 if matcher.is_active(row) or matcher.is_merged(row):
                     found[row[0]] = tuple(row)
@@ -27,7 +30,15 @@ def _by_statements(session: Any, wanted: dict[str, list[Any]], cap: int) -> dict
 
 
 def test_sqlite_batch_lookup_is_the_statements_lookup(sqlite_url: str) -> None:
-    leads = LeadDatabase(sqlite_url, actor="test:alice")
+    _batch_lookup_is_the_statements_lookup(sqlite_url, "sqlite")
+
+
+def test_postgresql_batch_lookup_is_the_statements_lookup(postgres_url: str) -> None:
+    _batch_lookup_is_the_statements_lookup(postgres_url, "postgresql")
+
+
+def _batch_lookup_is_the_statements_lookup(url: str, dialect: str) -> None:
+    leads = LeadDatabase(url, actor="test:alice")
     try:
         people = [
             {
@@ -36,6 +47,8 @@ def test_sqlite_batch_lookup_is_the_statements_lookup(sqlite_url: str) -> None:
                 "phone": f"+1415555{n % 7:04d}",  # shared numbers
                 "postal_code": f"{n % 5:05d}",
                 "street": "1 Main St",
+                "provider_name": "apify" if n % 4 == 0 else None,
+                "external_id": f"rec{n % 6}" if n % 4 == 0 else None,
             }
             for n in range(40)
         ]
@@ -47,15 +60,25 @@ def test_sqlite_batch_lookup_is_the_statements_lookup(sqlite_url: str) -> None:
                 column: list(session.scalars(select(getattr(SalesLead, column.split(":")[0]))))
                 for column in ("key_email", "phone", "key_address", "key_name:no_email")
             }
+            if dialect == "postgresql":  # the raw SQL of SQLite leaves this key to SQLAlchemy
+                stored[matcher.PROVIDER_RECORD] = [
+                    tuple(r)
+                    for r in session.execute(select(SalesLead.provider_name, SalesLead.external_id))
+                    if r[0]
+                ]
             # More values than one statement takes: real ones among made-up ones.
             wanted = {
-                column: [v for v in values if v] + [f"x{n}" for n in range(IN_LIST_CHUNK + 20)]
+                column: [v for v in values if v]
+                + [
+                    ("x", f"x{n}") if column == matcher.PROVIDER_RECORD else f"x{n}"
+                    for n in range(IN_LIST_CHUNK + 20)
+                ]
                 for column, values in stored.items()
             }
             for cap in (2, 50):
                 raw = matcher.candidate_rows(session, wanted, cap)
                 assert all(type(row) is tuple for row in raw)  # the raw path was taken
-                expected = _by_statements(session, wanted, cap)
+                expected = _by_statements(session, wanted, cap, dialect)
                 assert {row[0]: _plain(row) for row in raw} == {
                     i: _plain(row) for i, row in expected.items()
                 }

@@ -1,6 +1,7 @@
-"""A batch's lead INSERT on SQLite runs in a helper thread while its audit
-entry and source rows are worked out (leads.repository.inserting_leads):
-what it stores is what one thread stored, and its failure is the batch's."""
+"""A batch's lead INSERT on SQLite (COPY on PostgreSQL) runs in a helper
+thread while its audit entry and source rows are worked out
+(leads.repository.inserting_leads): what it stores is what one thread
+stored, and its failure is the batch's."""
 
 from __future__ import annotations
 
@@ -31,26 +32,27 @@ def _count(db: LeadDatabase) -> int:
         return int(session.scalar(select(func.count()).select_from(SalesLead)) or 0)
 
 
-@pytest.fixture
-def sqlite_leads(sqlite_url: str) -> Iterator[LeadDatabase]:
-    client = LeadDatabase(sqlite_url, actor="test:alice")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def overlap_leads(request: pytest.FixtureRequest) -> Iterator[LeadDatabase]:
+    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
+    client = LeadDatabase(url, actor="test:alice")
     yield client
     client.close()
 
 
-def test_an_overlapped_batch_stores_every_lead_and_verifies(sqlite_leads: LeadDatabase) -> None:
-    ids = sqlite_leads.add_leads(_rows(ROWS))
+def test_an_overlapped_batch_stores_every_lead_and_verifies(overlap_leads: LeadDatabase) -> None:
+    ids = overlap_leads.add_leads(_rows(ROWS))
     assert len(set(ids)) == ROWS
-    assert _count(sqlite_leads) == ROWS
-    assert sqlite_leads.get_lead(ids[-1])["email"] == f"person{ROWS - 1}@example.com"  # type: ignore[index]
-    with sqlite_leads.db.read_session() as session:
+    assert _count(overlap_leads) == ROWS
+    assert overlap_leads.get_lead(ids[-1])["email"] == f"person{ROWS - 1}@example.com"  # type: ignore[index]
+    with overlap_leads.db.read_session() as session:
         assert audit.verify(session).ok
 
 
 def test_a_failed_overlapped_insert_fails_the_batch_and_leaves_nothing(
-    sqlite_leads: LeadDatabase, monkeypatch: pytest.MonkeyPatch
+    overlap_leads: LeadDatabase, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    [stored] = sqlite_leads.add_leads([{"full_name": "Stored Before"}])
+    [stored] = overlap_leads.add_leads([{"full_name": "Stored Before"}])
     made: list[str] = []
 
     def repeating_id() -> str:
@@ -60,10 +62,10 @@ def test_a_failed_overlapped_insert_fails_the_batch_and_leaves_nothing(
         return made[-1]
 
     monkeypatch.setattr(leads_service, "new_id", repeating_id)
-    with pytest.raises(IntegrityError), sqlite_leads.db.unit_of_work() as uow:
+    with pytest.raises(IntegrityError), overlap_leads.db.unit_of_work() as uow:
         leads_service.bulk_create(uow, _rows(ROWS), on_duplicate="allow")
     monkeypatch.undo()
-    assert _count(sqlite_leads) == 1
-    with sqlite_leads.db.read_session() as session:
+    assert _count(overlap_leads) == 1
+    with overlap_leads.db.read_session() as session:
         assert audit.verify(session).ok
-    assert len(sqlite_leads.add_leads(_rows(3))) == 3  # the connection is fine afterwards
+    assert len(overlap_leads.add_leads(_rows(3))) == 3  # the connection is fine afterwards

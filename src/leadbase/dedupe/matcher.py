@@ -200,6 +200,8 @@ def candidate_rows(
         statements = _capped_statements(sorted_values, cap)
     elif connection.dialect.name == "sqlite" and PROVIDER_RECORD not in sorted_values:
         return _sqlite_chunked_candidates(connection, sorted_values, cap)
+    elif connection.dialect.name == "postgresql":
+        return _postgresql_batch_candidates(connection, sorted_values, cap)
     else:
         statements = [
             _chunk_statement(column, chunk, cap, connection.dialect.name)
@@ -328,6 +330,73 @@ def _sqlite_chunked_candidates(
     finally:
         cursor.close()
     return list(rows.values())
+
+
+@lru_cache(maxsize=64)
+def _postgresql_batch_sql(column: str, cap: int, joined: bool = False) -> str:
+    """A batch's lookup of every value of one key, in one statement: the
+    values an array, each looked up by the key's index on its own (a
+    lateral subquery per value; OFFSET 0 keeps an identity key's from being
+    flattened into a join the planner may run as a scan of the table). A
+    blocking key's value reads its newest ``cap`` holders, as a single
+    write's lookup does, instead of a window over every holder joined back
+    to the table by id (which read each lead twice, or scanned the table).
+
+    ``joined``: the values come as one text, a value a line (see
+    _postgresql_batch_candidates)."""
+    columns = ", ".join(f"s.{name}" for name in SELECTED)
+    if column == PROVIDER_RECORD:
+        values = "unnest(%s::varchar[], %s::varchar[]) AS v(a, b)"
+        where = "provider_name = v.a AND external_id = v.b"
+    else:
+        array = "string_to_array(%s, E'\\n')" if joined else "%s::varchar[]"
+        values = f"unnest({array}) AS v(a)"
+        base = "key_name" if column in NAME_LOOKUPS else column
+        where = " AND ".join(
+            [f"{base} = v.a", *(f"{c} IS NULL" for c in NAME_LOOKUPS.get(column, ()))]
+        )
+    tail = "OFFSET 0" if column in _IDENTITY_KEYS else f"ORDER BY id DESC LIMIT {cap}"
+    return (
+        f"SELECT {columns} FROM {values} CROSS JOIN LATERAL "
+        f"(SELECT {', '.join(SELECTED)} FROM sales_leads WHERE {where} {tail}) AS s"
+    )
+
+
+def _postgresql_batch_candidates(
+    connection: Connection, values: Mapping[str, Sequence[Any]], cap: int
+) -> list[Sequence[Any]]:
+    rows: dict[str, Sequence[Any]] = {}
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        for column, column_values in values.items():
+            joined = _joined(column_values) if column != PROVIDER_RECORD else None
+            params: tuple[Any, ...]
+            if joined is not None:
+                params = (joined,)
+            elif column == PROVIDER_RECORD:
+                params = tuple(map(list, zip(*column_values, strict=True)))
+            else:
+                params = (list(column_values),)
+            cursor.execute(_postgresql_batch_sql(column, cap, joined is not None), params)
+            # is_active(row) or is_merged(row), inline: some thousands a batch.
+            rows.update(
+                (row[0], row) for row in cursor.fetchall() if not row[-2] or row[-1] is not None
+            )
+    finally:
+        cursor.close()
+    return list(rows.values())
+
+
+def _joined(values: Sequence[Any]) -> str | None:
+    """The values as one text, a value a line, when they are strings
+    without a line break (keys are): psycopg dumps a list of some thousands
+    of strings an element at a time in Python (~1 s an import of 100,000
+    leads), a text at once. None otherwise: they go as a list."""
+    try:
+        text = "\n".join(values)
+    except TypeError:
+        return None
+    return text if text.count("\n") == len(values) - 1 else None
 
 
 def is_merged(row: Sequence[Any]) -> bool:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import chain
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnClause,
@@ -24,6 +24,7 @@ from sqlalchemy import (
     Connection,
     RowMapping,
     Select,
+    Table,
     TextClause,
     and_,
     bindparam,
@@ -40,7 +41,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from leadbase.audit import repository as audit_repository
-from leadbase.db import bulk_insert, chunked, driver_rows
+from leadbase.db import bulk_insert, chunked, driver_rows, insert_rows
 from leadbase.dedupe.keys import canonical_email
 from leadbase.errors import ValidationError
 from leadbase.models import LeadEvent, LeadSource, SalesLead, SyncStatus
@@ -155,31 +156,45 @@ OVERLAP_MIN = 500
 def inserting_leads(session: Session, rows: list[dict[str, Any]]) -> Iterator[None]:
     """INSERT new lead rows; the block runs while they are written.
 
-    On SQLite, for a batch, the statements run in a helper thread:
-    SQLite works without the GIL, so the caller's Python work in the block
-    (audit encoding, source rows) runs meanwhile. The block must not use
-    the session or its connection: the thread has it until the block ends,
+    On SQLite and PostgreSQL, for a batch, the statements (PostgreSQL: the
+    COPY) run in a helper thread: SQLite works without the GIL, PostgreSQL
+    in its own process, so the caller's Python work in the block (audit
+    encoding, source rows) runs meanwhile. The block must not use the
+    session or its connection: the thread has it until the block ends,
     which waits for the INSERT and raises its error, if any. Elsewhere, and
     for a few rows, the INSERT runs before the block.
     """
     if not rows:
         yield
         return
-    if session.get_bind().dialect.name != "sqlite":
+    dialect = session.get_bind().dialect.name
+    if dialect not in ("sqlite", "postgresql") or (
+        dialect == "postgresql" and len(rows) < OVERLAP_MIN
+    ):
         bulk_insert(session, SalesLead, rows)
         yield
         return
-    statements = _sqlite_lead_statements(session, rows)
-    connection = session.connection()
-    if len(rows) < OVERLAP_MIN:
-        for sql, params in statements:
-            connection.exec_driver_sql(sql, params)
-        yield
-        return
+    if dialect == "postgresql":
+        # The server works through the COPY (the table's ~30 indexes: most
+        # of a batch's time); the helper thread holds the GIL only to format
+        # the rows.
+        session.flush()
+        connection = session.connection()
+        table = cast(Table, SalesLead.__table__)
+        work: Callable[[], None] = functools.partial(insert_rows, connection, table, rows)
+    else:
+        statements = _sqlite_lead_statements(session, rows)
+        connection = session.connection()
+        if len(rows) < OVERLAP_MIN:
+            for sql, params in statements:
+                connection.exec_driver_sql(sql, params)
+            yield
+            return
+        work = functools.partial(_execute_all, connection, statements)
     failed: list[BaseException] = []
     thread = threading.Thread(
         target=contextvars.copy_context().run,  # the caller's context (actor...)
-        args=(_execute_all, connection, statements, failed),
+        args=(_run_catching, work, failed),
         name="leadbase-insert-leads",
     )
     thread.start()
@@ -205,14 +220,16 @@ def _join(thread: threading.Thread) -> None:
         raise interrupted
 
 
-def _execute_all(
-    connection: Connection, statements: list[tuple[str, tuple[Any, ...]]], failed: list[Any]
-) -> None:
+def _run_catching(work: Callable[[], None], failed: list[BaseException]) -> None:
     try:
-        for sql, params in statements:
-            connection.exec_driver_sql(sql, params)
+        work()
     except BaseException as exc:  # raised in the caller's thread when it joins
         failed.append(exc)
+
+
+def _execute_all(connection: Connection, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
+    for sql, params in statements:
+        connection.exec_driver_sql(sql, params)
 
 
 def _sqlite_lead_statements(
