@@ -32,6 +32,15 @@ SERVER_URLS = {
 KINDS = ("sqlite", "postgresql", "mariadb")
 
 
+def only(fixture: str, *kinds: str) -> pytest.MarkDecorator:
+    """A test on these of ``fixture``'s databases only (indirect parametrisation
+    overrides the fixture's params): for behaviour that is Python over the
+    database (validation, roles, timing, envelopes), where a server run repeats
+    the SQLite run at ~0.5-2 s a test and the dialect-specific SQL beneath it
+    is held by the store, dedupe, audit and analytics tests on every server."""
+    return pytest.mark.parametrize(fixture, kinds, indirect=True)
+
+
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
