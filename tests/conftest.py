@@ -17,6 +17,51 @@ from tests.emulators.apify import ApifyEmulator
 pytest_plugins = ["tests.browser"]
 
 
+# The longest tests (5-20 s each, most of them subprocesses, servers or a
+# browser): run first. xdist hands the rest out in collection order as workers
+# free up, so the run no longer ends with one worker on a long test while the
+# other idles (alphabetical order put the browser flows last).
+LONG_TESTS = frozenset(
+    {
+        "test_1000_leads_round_trip_both_ways",
+        "test_processes_write_one_chain_on_postgresql",
+        "test_threads_share_one_client_on_servers",
+        "test_verify_while_writers_are_busy",
+        "test_processes_wait_their_turn_on_sqlite",
+        "test_kill_9_celery_worker_mid_enrichment_batch_then_restart",
+        "test_kill_9_local_worker_mid_enrichment_batch_then_restart",
+        "test_kill_9_celery_worker_mid_batch_then_restart",
+        "test_kill_9_local_worker_mid_batch_then_restart",
+        "test_jobs_enqueued_while_no_broker_listens_are_swept_to_it",
+        "test_local_worker_stops_gracefully_on_sigterm",
+        "test_celery_worker_runs_jobs_retries_and_dead_ones",
+        "test_import_and_reimport_a_2500_item_run",
+        "test_resume_after_kill_9_of_a_pipelined_import",
+        "test_resume_after_kill_9",
+        "test_a_file_that_breaks_fails_the_run_as_in_one_process",
+        "test_round_trip_gives_back_every_row",
+        "test_restored_backup_is_searchable",
+        "test_migration_indexes_existing_leads_and_reverses",
+        "test_0007_links_stored_leads_and_reverses",
+        "test_upgrade_downgrade_upgrade_and_no_drift",
+        "test_one_filter_counts_from_the_pairs_equal_the_rows",
+        "test_the_flow_works_without_script",
+        "test_upload_map_start_download_revert",
+        "test_a_saved_view_is_reopened_from_the_nav_and_shared_views_reach_everyone",
+        "test_totals_count_what_matches_and_stop_at_the_cap",
+        "test_a_celery_worker_enriches_quick_adds_made_through_the_api",
+        "test_a_sync_killed_mid_pull_then_run_again_doubles_nothing",
+        "test_serve_creates_private_sqlite_and_answers_health",
+        "test_learns_the_outcome_from_fields_and_activities",
+        "test_scan_features_are_score_features",
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: getattr(item, "originalname", item.name) not in LONG_TESTS)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _test_sized_password_hashing() -> Iterator[None]:
     """Argon2id as in production, with parameters sized for a test run: the

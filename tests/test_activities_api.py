@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from leadbase import audit
 from leadbase.activities.schemas import MAX_BULK
 from leadbase.db import Database
+from tests import dbs
 from tests.api_clients import api_settings, signed_in
 
 Api = tuple[TestClient, dict[str, dict[str, str]]]
@@ -48,6 +49,7 @@ def _events(client: TestClient, headers: dict[str, str], lead_id: str, **query: 
     return answer.json()["data"]
 
 
+@dbs.only("db_url", "sqlite", "postgresql")
 def test_record_list_and_page_activities(api: Api) -> None:
     client, auth = api
     ed, vi = auth["editor"], auth["viewer"]
@@ -84,6 +86,7 @@ def test_record_list_and_page_activities(api: Api) -> None:
     assert _chain_intact(client)
 
 
+@dbs.only("db_url", "sqlite")
 def test_bad_requests_get_clear_errors_and_change_nothing(api: Api) -> None:
     client, auth = api
     ed, vi = auth["editor"], auth["viewer"]
@@ -121,6 +124,7 @@ def test_bad_requests_get_clear_errors_and_change_nothing(api: Api) -> None:
     assert _events(client, vi, lead_id)["items"] == []
 
 
+@dbs.only("db_url", "sqlite", "postgresql")
 def test_bulk_stores_the_good_rows_and_names_each_bad_one(api: Api) -> None:
     client, auth = api
     ed, vi = auth["editor"], auth["viewer"]
@@ -162,6 +166,7 @@ def test_bulk_stores_the_good_rows_and_names_each_bad_one(api: Api) -> None:
     assert client.post("/api/v1/events/bulk", json=rows, headers=vi).status_code == 403
 
 
+@dbs.only("db_url", "sqlite")
 def test_openapi_describes_the_activity_routes(api: Api) -> None:
     client, _ = api
     paths = client.get("/openapi.json").json()["paths"]

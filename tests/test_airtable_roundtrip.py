@@ -242,6 +242,8 @@ def synced(db: LeadDatabase, cfg: AirtableConfig, emulator: AirtableEmulator, n:
 # --- 1,000 leads, both ways -------------------------------------------------------------
 
 
+# Volume on SQLite: the pull and push tests run each side on PostgreSQL too.
+@dbs.only("any_leads", "sqlite")
 def test_1000_leads_round_trip_both_ways(
     any_leads: LeadDatabase,
     config: AirtableConfig,

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from leadbase.client import LeadDatabase
 from leadbase.db import Database
+from tests import dbs
 from tests.api_clients import api_settings, signed_in
 from tests.test_analytics import build
 
@@ -32,6 +33,7 @@ def get(api: tuple[TestClient, dict[str, str]], path: str, **params: Any) -> Any
     return body["data"]
 
 
+@dbs.only("db_url", "sqlite", "postgresql")
 def test_figures_with_filters(api: tuple[TestClient, dict[str, str]]) -> None:
     weekly = get(api, "leads", interval="week", country="DE", since="2026-03-02")
     assert weekly == {

@@ -28,6 +28,7 @@ from leadbase.db import Database
 from leadbase.errors import LeadbaseError, ValidationError
 from leadbase.http.support import envelope_error
 from leadbase.models import ApiKey, AuditLog, RefreshToken, User
+from tests import dbs
 
 PASSWORD = "correct horse battery"
 
@@ -117,6 +118,7 @@ def test_login_returns_tokens_and_me(client: TestClient, database: Database) -> 
         assert user is not None and user.last_login_at is not None
 
 
+@dbs.only("url", "sqlite")
 def test_login_failures_all_look_the_same(client: TestClient, database: Database) -> None:
     make_user(database, "ann@example.com")
     make_user(database, "gone@example.com")
@@ -171,6 +173,7 @@ def test_expired_access_token_is_rejected(client: TestClient, database: Database
     assert client.get("/api/v1/auth/me", headers=bearer(live)).status_code == 200
 
 
+@dbs.only("url", "sqlite")
 def test_a_token_that_worked_stops_working_when_it_expires(
     client: TestClient, database: Database
 ) -> None:
@@ -240,6 +243,7 @@ def test_reused_refresh_token_revokes_the_family(client: TestClient, database: D
     assert "refresh_token_reused" in actions
 
 
+@dbs.only("url", "sqlite")
 def test_unknown_or_expired_refresh_token(client: TestClient, database: Database) -> None:
     make_user(database, "ann@example.com")
     data = login(client, "ann@example.com")
@@ -333,6 +337,7 @@ def test_disable_user_revokes_keys_and_tokens(database: Database) -> None:
 # --- roles ---------------------------------------------------------------------
 
 
+@dbs.only("url", "sqlite")
 @pytest.mark.parametrize(("role", "status"), [("viewer", 403), ("editor", 200), ("admin", 200)])
 def test_require_role(client: TestClient, database: Database, role: str, status: int) -> None:
     make_user(database, f"{role}@example.com", role)
@@ -347,6 +352,7 @@ def test_require_role(client: TestClient, database: Database, role: str, status:
 # --- users -----------------------------------------------------------------------
 
 
+@dbs.only("url", "sqlite")
 @pytest.mark.parametrize(
     ("email", "password", "role", "field"),
     [
@@ -371,6 +377,7 @@ def test_duplicate_email_conflicts(database: Database) -> None:
     assert caught.value.status_code == 409
 
 
+@dbs.only("url", "sqlite")
 def test_user_audit_has_no_secrets(client: TestClient, database: Database) -> None:
     user_id = make_user(database, "ann@example.com")
     login(client, "ann@example.com")
@@ -483,6 +490,7 @@ def test_cli_prompts_for_password_and_reports_errors(cli: typer.Typer) -> None:
     assert missing.exit_code == 1
 
 
+@dbs.only("url", "sqlite")
 def test_a_role_changed_elsewhere_is_seen_within_a_second(
     client: TestClient, database: Database
 ) -> None:

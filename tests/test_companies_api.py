@@ -16,6 +16,7 @@ from leadbase.config import Settings
 from leadbase.db import Database
 from leadbase.http.app import create_app
 from leadbase.models import AuditLog
+from tests import dbs
 
 PASSWORD = "correct horse battery"
 USERS = {"admin": "ad@example.com", "editor": "ed@example.com", "viewer": "vi@example.com"}
@@ -83,6 +84,7 @@ def api(request: pytest.FixtureRequest) -> Iterator[Api]:
     database.dispose()
 
 
+@dbs.only("api", "sqlite")
 def test_crud_round_trip_with_etags_and_audit(api: Api) -> None:
     client, ed = api.client, {**api.auth["editor"], "User-Agent": "companies-test/1"}
     created = client.post(
@@ -175,6 +177,7 @@ def test_duplicates_by_domain(api: Api) -> None:
     assert taken.json()["details"][0]["existing_id"] == first["id"]
 
 
+@dbs.only("api", "sqlite")
 def test_bad_input_is_a_4xx_envelope(api: Api) -> None:
     client, ed = api.client, api.auth["editor"]
     company = api.create(name="Hooli", domain="hooli.com")
@@ -228,6 +231,7 @@ def test_bad_input_is_a_4xx_envelope(api: Api) -> None:
         assert response.json()["error"] == "not_found"
 
 
+@dbs.only("api", "sqlite")
 def test_roles(api: Api) -> None:
     client = api.client
     company = api.create("admin", name="Admin Made")

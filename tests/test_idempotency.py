@@ -19,6 +19,7 @@ from leadbase.config import Settings
 from leadbase.db import Database
 from leadbase.http.app import create_app
 from leadbase.models import IdempotencyKey, SalesLead, utcnow
+from tests import dbs
 
 PASSWORD = "correct horse battery"
 SECRET = "test-secret-key-of-some-length-0123456789"
@@ -75,6 +76,7 @@ def test_a_replay_returns_the_first_response_and_creates_nothing(api: Api) -> No
     assert api.count(SalesLead) == 1
 
 
+@dbs.only("api", "sqlite")
 def test_the_same_key_with_another_body_or_route_is_refused(api: Api) -> None:
     key = _keyed(api.ed, "order-42")
     assert api.client.post(LEADS, json={"full_name": "One"}, headers=key).status_code == 201
@@ -92,6 +94,7 @@ def test_the_same_key_with_another_body_or_route_is_refused(api: Api) -> None:
     assert api.count(SalesLead) == 1
 
 
+@dbs.only("api", "sqlite")
 def test_keys_are_per_user(api: Api) -> None:
     body = {"full_name": "Shared Name"}
     mine = api.client.post(LEADS, json=body, headers=_keyed(api.ed, "same-key"))
@@ -167,6 +170,7 @@ def test_concurrent_requests_with_one_key_create_one_lead(api: Api) -> None:
     assert api.count(SalesLead) == 1
 
 
+@dbs.only("api", "sqlite")
 def test_invalid_keys_are_refused(api: Api) -> None:
     for key in ("", "k" * 256, " padded "):
         response = api.client.post(LEADS, json={"full_name": "X"}, headers=_keyed(api.ed, key))
@@ -177,6 +181,7 @@ def test_invalid_keys_are_refused(api: Api) -> None:
     assert api.count(SalesLead) == 1
 
 
+@dbs.only("api", "sqlite")
 def test_without_a_user_the_key_changes_nothing(api: Api) -> None:
     response = api.client.post(LEADS, json={"full_name": "X"}, headers={"Idempotency-Key": "anon"})
     assert response.status_code == 401
@@ -204,6 +209,7 @@ def test_expired_keys_run_again_and_are_purged(api: Api) -> None:
     assert api.count(IdempotencyKey) == 1
 
 
+@dbs.only("api", "sqlite")
 def test_auth_routes_do_not_store_secrets(api: Api) -> None:
     key = _keyed(api.ed, "api-key-1")
     first = api.client.post("/api/v1/auth/api-keys", json={"name": "one"}, headers=key)

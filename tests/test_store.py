@@ -9,6 +9,7 @@ import pytest
 from leadbase import audit
 from leadbase.client import LeadDatabase
 from leadbase.errors import ConflictError, DuplicateLeadError, NotFoundError, ValidationError
+from tests import dbs
 from tests.helpers import audit_entries, counts, events
 
 ADA = {
@@ -147,6 +148,7 @@ BAD_INPUTS = [
 ]
 
 
+@dbs.only("db_url", "sqlite")
 @pytest.mark.parametrize(("data", "field"), BAD_INPUTS)
 def test_bad_input_names_the_field_and_changes_nothing(
     leads: LeadDatabase, data: dict[str, object], field: str

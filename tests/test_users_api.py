@@ -17,6 +17,7 @@ from leadbase.config import Settings
 from leadbase.db import Database
 from leadbase.http.app import create_app
 from leadbase.models import AuditLog
+from tests import dbs
 
 PASSWORD = "correct horse battery"
 USERS = {"admin": "ad@example.com", "editor": "ed@example.com", "viewer": "vi@example.com"}
@@ -69,6 +70,7 @@ def api(request: pytest.FixtureRequest) -> Iterator[Api]:
     database.dispose()
 
 
+@dbs.only("api", "sqlite")
 def test_admin_creates_reads_and_lists_users(api: Api) -> None:
     created = api.as_admin(
         "POST",
@@ -101,6 +103,7 @@ def test_admin_creates_reads_and_lists_users(api: Api) -> None:
     assert "s3cret" not in entry.changes and "hash" not in entry.changes
 
 
+@dbs.only("api", "sqlite")
 def test_bad_input_and_unknown_users(api: Api) -> None:
     for body, field in [
         ({"email": "x@example.com", "password": "short", "role": "viewer"}, "password"),
@@ -129,6 +132,7 @@ def test_bad_input_and_unknown_users(api: Api) -> None:
         assert response.status_code == 404 and response.json()["error"] == "not_found", method
 
 
+@dbs.only("api", "sqlite")
 def test_only_admins_manage_users(api: Api) -> None:
     client, editor = api.client, f"/api/v1/users/{api.ids['editor']}"
     routes: list[tuple[str, str, Any]] = [
@@ -153,6 +157,7 @@ def test_only_admins_manage_users(api: Api) -> None:
     assert api.login("z@example.com", "long enough").status_code == 401  # nor create anyone
 
 
+@dbs.only("api", "sqlite")
 def test_role_change_and_password_reset(api: Api) -> None:
     client, viewer_id = api.client, api.ids["viewer"]
     url = f"/api/v1/users/{viewer_id}"
@@ -182,6 +187,7 @@ def test_role_change_and_password_reset(api: Api) -> None:
     assert [json.loads(e.changes) for e in by_admin] == [{"role": ["viewer", "editor"]}, {}]
 
 
+@dbs.only("api", "sqlite")
 def test_disabled_user_is_locked_out_until_enabled(api: Api) -> None:
     client, editor_id = api.client, api.ids["editor"]
     url = f"/api/v1/users/{editor_id}"
