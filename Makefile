@@ -41,8 +41,11 @@ lint: install
 typecheck: install
 	$(BIN)/mypy src
 
+# Byte code written even where PYTHONDONTWRITEBYTECODE is set (this machine):
+# else every process the suite starts (xdist workers, CLI, job workers, import
+# readers) compiles leadbase and re-writes the tests' assertions from source.
 pytest: install
-	$(BIN)/pytest
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest
 
 test: lint typecheck pytest
 
