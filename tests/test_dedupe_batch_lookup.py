@@ -118,3 +118,19 @@ def test_index_keys_file_a_name_under_each_lookup_whose_contacts_it_lacks() -> N
             matcher._index_keys(row)
             == [(c, v) for c, v in lookups if c not in matcher.NAME_LOOKUPS] + names
         )
+
+
+def test_a_batch_lookup_keeps_the_active_and_the_merged_leads() -> None:
+    # The batch lookups filter their rows inline; it must be the matcher's
+    # own rule: a deleted lead is no candidate unless it was merged away.
+    tail = len(matcher.SELECTED) - 3
+    fetched = [
+        (f"lead-{deleted}-{merged}", *([None] * tail), deleted, merged)
+        for deleted in (False, True)
+        for merged in (None, "survivor")
+    ]
+    kept: dict[str, Any] = {}
+    matcher._gather(kept, fetched)
+    expected = [row[0] for row in fetched if matcher.is_active(row) or matcher.is_merged(row)]
+    assert list(kept) == expected
+    assert expected == ["lead-False-None", "lead-False-survivor", "lead-True-survivor"]

@@ -22,7 +22,8 @@ the namesakes with other emails.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from operator import itemgetter
@@ -312,23 +313,32 @@ def _sqlite_chunk_sql(column: str, count: int, cap: int) -> str:
     )
 
 
+@contextmanager
+def _driver_cursor(connection: Connection) -> Iterator[Any]:
+    """The driver's own cursor on the connection: a batch's lookups skip
+    SQLAlchemy's statement and result layers."""
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        yield cursor
+    finally:
+        cursor.close()
+
+
+def _gather(rows: dict[str, Sequence[Any]], fetched: Iterable[Sequence[Any]]) -> None:
+    """Add the fetched leads (rows of SELECTED) a batch lookup keeps, by id:
+    ``is_active(row) or is_merged(row)``, inline (some thousands a batch)."""
+    rows.update((row[0], row) for row in fetched if not row[-2] or row[-1] is not None)
+
+
 def _sqlite_chunked_candidates(
     connection: Connection, values: Mapping[str, Sequence[Any]], cap: int
 ) -> list[Sequence[Any]]:
     rows: dict[str, Sequence[Any]] = {}
-    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
+    with _driver_cursor(connection) as cursor:
         for column, column_values in values.items():
             for chunk in chunked(column_values):
                 sql = _sqlite_chunk_sql(column, len(chunk), cap)
-                # is_active(row) or is_merged(row), inline: some thousands a batch.
-                rows.update(
-                    (row[0], row)
-                    for row in cursor.execute(sql, tuple(chunk))
-                    if not row[-2] or row[-1] is not None
-                )
-    finally:
-        cursor.close()
+                _gather(rows, cursor.execute(sql, tuple(chunk)))
     return list(rows.values())
 
 
@@ -366,8 +376,7 @@ def _postgresql_batch_candidates(
     connection: Connection, values: Mapping[str, Sequence[Any]], cap: int
 ) -> list[Sequence[Any]]:
     rows: dict[str, Sequence[Any]] = {}
-    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
+    with _driver_cursor(connection) as cursor:
         for column, column_values in values.items():
             joined = _joined(column_values) if column != PROVIDER_RECORD else None
             params: tuple[Any, ...]
@@ -378,12 +387,7 @@ def _postgresql_batch_candidates(
             else:
                 params = (list(column_values),)
             cursor.execute(_postgresql_batch_sql(column, cap, joined is not None), params)
-            # is_active(row) or is_merged(row), inline: some thousands a batch.
-            rows.update(
-                (row[0], row) for row in cursor.fetchall() if not row[-2] or row[-1] is not None
-            )
-    finally:
-        cursor.close()
+            _gather(rows, cursor.fetchall())
     return list(rows.values())
 
 
