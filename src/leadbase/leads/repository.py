@@ -168,29 +168,25 @@ def inserting_leads(session: Session, rows: list[dict[str, Any]]) -> Iterator[No
         yield
         return
     dialect = session.get_bind().dialect.name
-    if dialect not in ("sqlite", "postgresql") or (
-        dialect == "postgresql" and len(rows) < OVERLAP_MIN
-    ):
-        bulk_insert(session, SalesLead, rows)
-        yield
-        return
+    work: Callable[[], None]
     if dialect == "postgresql":
         # The server works through the COPY (the table's ~30 indexes: most
         # of a batch's time); the helper thread holds the GIL only to format
         # the rows.
         session.flush()
-        connection = session.connection()
         table = cast(Table, SalesLead.__table__)
-        work: Callable[[], None] = functools.partial(insert_rows, connection, table, rows)
-    else:
+        work = functools.partial(insert_rows, session.connection(), table, rows)
+    elif dialect == "sqlite":
         statements = _sqlite_lead_statements(session, rows)
-        connection = session.connection()
-        if len(rows) < OVERLAP_MIN:
-            for sql, params in statements:
-                connection.exec_driver_sql(sql, params)
-            yield
-            return
-        work = functools.partial(_execute_all, connection, statements)
+        work = functools.partial(_execute_all, session.connection(), statements)
+    else:
+        bulk_insert(session, SalesLead, rows)
+        yield
+        return
+    if len(rows) < OVERLAP_MIN:
+        work()
+        yield
+        return
     failed: list[BaseException] = []
     thread = threading.Thread(
         target=contextvars.copy_context().run,  # the caller's context (actor...)
