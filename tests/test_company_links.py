@@ -12,11 +12,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 from sqlalchemy import event, func, select
 
 from leadbase import audit
 from leadbase.client import LeadDatabase
 from leadbase.companies import service as companies_service
+from leadbase.leads import service as leads_service
+from leadbase.leads.clean import prepare_row
 from leadbase.models import Company, SalesLead
 from tests.helpers import audit_entries
 
@@ -217,3 +220,28 @@ def test_a_company_a_batch_names_after_its_domain_takes_the_first_real_name(
     assert {_lead(leads, lead_id)["company_id"] for lead_id in ids} == {hooli.id}
     [entry] = audit_entries(leads, hooli.id)
     assert entry["changes"] == {"name": [None, "Hooli Inc"], "domain": [None, "hooli.xyz"]}
+
+
+@pytest.mark.parametrize(
+    ("domain", "name"),
+    [
+        ("https://www.Shop.Acme.co.uk/about", "Acme, Inc."),
+        ("acme.com", None),
+        (None, "Globex GmbH"),
+        (None, "S.A."),
+        ("intranet.example", "Initech"),
+        ("blogspot.com", "Hooli"),
+        ("münchen.de", "Café Zürich AG"),
+    ],
+)
+def test_a_lead_with_its_match_keys_names_the_company_it_would_without(
+    domain: str | None, name: str | None
+) -> None:
+    """Rows carrying their keys (an import's reader derived them) name the
+    same company, with the same name key, as the company fields alone."""
+    ready = prepare_row({"email": "x@example.org", "company_domain": domain, "company_name": name})
+    clean = ready.clean
+    from_keys = leads_service._wanted_company({**clean, **ready.keys})
+    worked_out = companies_service.wanted(clean.get("company_domain"), clean.get("company_name"))
+    assert from_keys == worked_out
+    assert from_keys is None or from_keys.name_key == worked_out.name_key  # type: ignore[union-attr]

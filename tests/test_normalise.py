@@ -189,3 +189,12 @@ def test_any_host_splits_as_tldextract_does(labels: list[str]) -> None:
     host = ".".join(labels)
     expected = _EXTRACT(host)
     assert norm._split_domain(host) == (expected.domain, expected.suffix)
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=127)), st.text())
+def test_ascii_sort_keys_skip_the_memo_and_agree_with_it(ascii_text: str, text: str) -> None:
+    """An ASCII name folds to its lower case without the memo; any name
+    folds as it did through the memo alone."""
+    for value in (ascii_text, text, ascii_text + text):
+        expected = norm._folded(value)[: norm.SORT_KEY_MAX] if value else None
+        assert norm.sort_key(value) == expected

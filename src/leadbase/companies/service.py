@@ -166,9 +166,11 @@ def restore(uow: UnitOfWork, company_id: str) -> Company:
     return _write_changes(session, company, {"is_deleted": [True, False]}, "restore")
 
 
-def derived_keys(name: str | None) -> dict[str, str | None]:
-    """The columns kept from a company's name (not audited: derived)."""
-    return {"name_key": norm.company_name_key(name), "sort_name": norm.sort_key(name)}
+def derived_keys(name: str | None, want: Wanted | None = None) -> dict[str, str | None]:
+    """The columns kept from a company's name (not audited: derived); the
+    name key ``want`` holds when it is for that name."""
+    key = want.name_key if want is not None and want.name == name else norm.company_name_key(name)
+    return {"name_key": key, "sort_name": norm.sort_key(name)}
 
 
 # --- find or create: how leads and enrichment get to their company -------------------
@@ -183,10 +185,12 @@ class Wanted:
     domain: str | None = None
     name: str | None = None
     fields: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    # The name's company_name_key: worked out unless given (a lead's key_company).
+    name_key: str | None = dataclasses.field(default=None, compare=False)
 
-    @functools.cached_property
-    def name_key(self) -> str | None:
-        return norm.company_name_key(self.name)
+    def __post_init__(self) -> None:
+        if self.name_key is None and self.name:
+            object.__setattr__(self, "name_key", norm.company_name_key(self.name))
 
 
 def wanted(
@@ -197,7 +201,17 @@ def wanted(
     found = _wanted(domain, name)
     if found is None or not fields:
         return found
-    return Wanted(found.domain, found.name, fields)
+    return Wanted(found.domain, found.name, fields, found.name_key)
+
+
+def wanted_by_keys(domain: str | None, name: str | None, name_key: str | None) -> Wanted | None:
+    """``wanted`` for a lead whose match keys are derived already: its
+    normalised company domain and name, its registered domain (None when
+    the domain has none) and its name key. Nothing worked out again: an
+    import's reader did it, and the memos it would take cost memory."""
+    if domain is None and name_key is None:
+        return None
+    return Wanted(domain, name, name_key=name_key)
 
 
 # A batch's leads name the same companies over and over: each (domain,
@@ -282,7 +296,7 @@ def new_row(want: Wanted, fields: Mapping[str, Any], actor: str, now: datetime) 
     values.update(name=name or want.domain, domain=want.domain)
     return {
         **values,
-        **derived_keys(values["name"]),
+        **derived_keys(values["name"], want),
         "id": new_id(),
         "version": 1,
         "merged_into_id": None,

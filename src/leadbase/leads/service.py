@@ -256,7 +256,13 @@ COMPANY_FIELDS = ("company_domain", "company_name")
 
 
 def _wanted_company(row: Mapping[str, Any]) -> companies_service.Wanted | None:
-    return companies_service.wanted(row.get("company_domain"), row.get("company_name"))
+    domain, name = row.get("company_domain"), row.get("company_name")
+    if "key_company" not in row:  # a row without its match keys: work it out
+        return companies_service.wanted(domain, name)
+    # The keys hold both: key_domain is the company domain's registered
+    # domain when there is one, key_company the name's key.
+    registered = (row["key_domain"] or norm.normalise_domain(domain)) if domain else None
+    return companies_service.wanted_by_keys(registered, name, row["key_company"])
 
 
 def _link_companies(uow: UnitOfWork, rows: Sequence[dict[str, Any]]) -> None:
