@@ -40,6 +40,9 @@ the Airtable UI would: no HTTP, no rate limit, the modified time bumped.
 
 Start one with the ``airtable_emulator`` fixture (tests/conftest.py), or
 ``with AirtableEmulator.running() as emu:`` anywhere else.
+
+The HTTP plumbing it shares with the Apify emulator (server, replies, drop
+cuts, fault matching) is in tests/emulators/base.py.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ from tests.emulators.base import (
     Emulator,
     EmulatorHandler,
     Incoming,
+    bearer_token,
     flag,
     iso,
     parse_time,
@@ -576,8 +580,7 @@ class AirtableEmulator(Emulator[Fault]):
             return fault
 
     def _check_token(self, headers: dict[str, str]) -> None:
-        auth = headers.get("authorization", "")
-        token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+        token = bearer_token(headers) or ""
         if token != self.token:
             raise ApiError(
                 401,

@@ -20,6 +20,9 @@ the test's to choose, so they can stay short.
 Start one with the ``apify_emulator`` fixture (tests/conftest.py), or
 ``with ApifyEmulator.running() as emulator:`` anywhere else (a subprocess CLI
 test can point at ``emulator.url``: it is a real port on 127.0.0.1).
+
+The HTTP plumbing it shares with the Airtable emulator (server, replies, drop
+cuts, fault matching) is in tests/emulators/base.py.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from tests.emulators.base import (
     ApiError,
     Emulator,
     EmulatorHandler,
+    bearer_token,
     flag,
     iso,
     parse_time,
@@ -403,10 +407,9 @@ class ApifyEmulator(Emulator[Fault]):
             return self._route(request, route)
 
     def _check_token(self, request: Request) -> None:
-        auth = request.headers.get("authorization", "")
-        token = (
-            auth[7:].strip() if auth.lower().startswith("bearer ") else request.query.get("token")
-        )
+        bearer = bearer_token(request.headers)
+        # Without the header, the service takes the token from the query string.
+        token = bearer if bearer is not None else request.query.get("token")
         if not token:
             raise ApiError(401, "token-not-provided", "Authentication token was not provided")
         if token not in self.tokens:

@@ -48,6 +48,12 @@ def parse_time(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def bearer_token(headers: dict[str, str]) -> str | None:
+    """The token of an ``Authorization: Bearer`` header (None without one)."""
+    auth = headers.get("authorization", "")
+    return auth[7:].strip() if auth.lower().startswith("bearer ") else None
+
+
 def flag(value: Any) -> bool:
     """A boolean option as sent in a query string (1/true) or a JSON body."""
     return value is True or str(value).lower() in ("1", "true")
@@ -116,7 +122,7 @@ class Incoming:
 class EmulatorHandler(BaseHTTPRequestHandler):
     """Reads requests and writes replies; a subclass's ``serve`` answers one."""
 
-    emulator: Any  # set per server by Emulator.start
+    emulator: Emulator[Any]  # set per server by Emulator.start
     protocol_version = "HTTP/1.1"
     # Headers and body go out in two writes: without this, Nagle and delayed ACKs
     # hold every keep-alive answer ~40 ms.
