@@ -40,6 +40,9 @@ the Airtable UI would: no HTTP, no rate limit, the modified time bumped.
 
 Start one with the ``airtable_emulator`` fixture (tests/conftest.py), or
 ``with AirtableEmulator.running() as emu:`` anywhere else.
+
+The HTTP plumbing it shares with the Apify emulator (server, replies, drop
+cuts, fault matching) is in tests/emulators/base.py.
 """
 
 from __future__ import annotations
@@ -47,20 +50,27 @@ from __future__ import annotations
 import copy
 import json
 import re
-import secrets
-import socket
-import string
-import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote
+
+from tests.emulators.base import (
+    ApiError,
+    Emulator,
+    EmulatorHandler,
+    Incoming,
+    bearer_token,
+    flag,
+    iso,
+    parse_time,
+    random_chars,
+)
+from tests.emulators.base import Fault as _BaseFault
 
 DEFAULT_TOKEN = "patLeadbaseEmulator.0000000000000000"
 DEFAULT_BASE_ID = "appLeadbaseTest01"
@@ -68,7 +78,6 @@ DEFAULT_TABLE = "Leads"
 MAX_PAGE_SIZE = 100
 MAX_RECORDS_PER_REQUEST = 10
 MAX_ITERATORS = 1000  # live list offsets kept; the oldest are forgotten past it
-_ALPHABET = string.ascii_letters + string.digits
 
 # The Airtable field names of mapping.DEFAULT_MAPPING (contract-14.md), with types.
 # "Full Name" is the primary field, as the first column of a table is.
@@ -128,17 +137,7 @@ _DEFAULT_OPTIONS: dict[str, Callable[[], dict[str, Any]]] = {
 
 def new_id(prefix: str) -> str:
     """An id shaped like the service's: a 3-letter prefix and 14 letters and digits."""
-    return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(14))
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def parse_time(text: str) -> datetime:
-    """An ISO date or date-time as Airtable reads one; naive means UTC."""
-    moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return prefix + random_chars(14)
 
 
 def _is_empty(value: Any) -> bool:
@@ -271,34 +270,19 @@ def _options_for(type_: str) -> dict[str, Any] | None:
 
 
 @dataclass
-class Fault:
-    kind: str  # "fail" | "slow" | "drop" | "reject"
-    times: int | None  # None: every matching request, until clear_faults()
-    path: str | None = None
-    method: str | None = None
-    status: int = 503
-    retry_after: float | None = None
-    error_type: str | None = None
-    delay: float = 0.0
-    # drop: cut mid-body (after after_bytes of it; None: half) or before the headers;
+class Fault(_BaseFault):
+    """``kind``: "fail", "slow", "drop" or "reject"."""
+
+    error_type: str | None = None  # fail: the error body's type (by default, the status's)
+    # drop: cut mid-body (after_bytes of it) or, by default, before the headers;
     # applied: the request is processed first (the write happens, its answer is lost).
     after_body: bool = False
-    after_bytes: int | None = None
     applied: bool = True
     match: dict[str, Any] | None = None  # reject: fields (and/or "id") a record must hold
-    hits: int = 0
 
-    def matches(self, method: str, path: str) -> bool:
-        return (
-            (self.times is None or self.times > 0)
-            and (self.path is None or self.path in path)
-            and (self.method is None or self.method == method)
-        )
-
-    def use(self) -> None:
-        self.hits += 1
-        if self.times is not None:
-            self.times -= 1
+    @property
+    def cuts_before_headers(self) -> bool:
+        return not self.after_body
 
 
 @dataclass(frozen=True)
@@ -322,15 +306,14 @@ class Request:
     fault: str | None = None
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, type_: str | None, message: str = "") -> None:
-        super().__init__(message or type_)
-        self.status, self.type, self.message = status, type_, message
+class _PathNotFound(ApiError):
+    """The service's generic 404, for a path it has no route for: a bare error name."""
 
-    def body(self) -> dict[str, Any]:
-        if self.type is None:  # the service's generic 404
-            return {"error": "NOT_FOUND"}
-        return {"error": {"type": self.type, "message": self.message}}
+    def __init__(self) -> None:
+        super().__init__(404, "NOT_FOUND")
+
+    def body(self) -> Any:
+        return {"error": "NOT_FOUND"}
 
 
 class _Rejected(ApiError):
@@ -361,7 +344,7 @@ def _rate_limit_error() -> ApiError:
 # --- the emulator ----------------------------------------------------------------------
 
 
-class AirtableEmulator:
+class AirtableEmulator(Emulator[Fault]):
     def __init__(
         self,
         *,
@@ -375,6 +358,7 @@ class AirtableEmulator:
         strict_choices: bool = True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__()
         self.token = token
         self.base_id = base_id
         self.table_name = table
@@ -385,9 +369,7 @@ class AirtableEmulator:
         # is a 422 INVALID_MULTIPLE_CHOICE_OPTIONS (typecast=True adds the choice).
         self.strict_choices = strict_choices
         self.clock = clock
-        self.lock = threading.RLock()
         self.tables: dict[str, Table] = {}  # by table id
-        self.faults: list[Fault] = []
         self._requests: list[Request] = []
         self._arrivals: dict[str, deque[float]] = {}  # base -> accepted arrival times
         self._penalty_until: dict[str, float] = {}
@@ -395,41 +377,6 @@ class AirtableEmulator:
         self._iterators: OrderedDict[str, tuple[str, list[str], int | None]] = OrderedDict()
         self._last_ms = 0  # the modified-time clock's last tick (ms since the epoch)
         self.table_id = self.add_table(table, fields, base_id=base_id)
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle
-
-    @classmethod
-    @contextmanager
-    def running(cls, **options: Any) -> Iterator[AirtableEmulator]:
-        emulator = cls(**options)
-        emulator.start()
-        try:
-            yield emulator
-        finally:
-            emulator.stop()
-
-    def start(self) -> None:
-        handler = type("Handler", (_Handler,), {"emulator": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        # A short poll: stop() (the fixture's teardown) waits for one.
-        serve = partial(self._server.serve_forever, poll_interval=0.02)
-        self._thread = threading.Thread(target=serve, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    @property
-    def url(self) -> str:
-        """The endpoint_url to give pyairtable.Api (it appends /v0)."""
-        assert self._server is not None, "the emulator is not started"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     # -- tables and fields
 
@@ -614,28 +561,12 @@ class AirtableEmulator:
         ``times``: how many requests to reject (None: every one, until clear_faults())."""
         return self._inject(Fault("reject", times, match=dict(match)))
 
-    def clear_faults(self) -> None:
-        with self.lock:
-            self.faults.clear()
-
-    def _inject(self, fault: Fault) -> Fault:
-        with self.lock:
-            self.faults.append(fault)
-        return fault
-
-    def _take_fault(self, method: str, path: str) -> Fault | None:
-        for fault in self.faults:
-            if fault.kind in ("fail", "slow", "drop") and fault.matches(method, path):
-                fault.use()
-                return fault
-        return None
-
     # -- admission: auth, base, rate limit (under the lock, at arrival)
 
     def _admit(self, method: str, path: str, headers: dict[str, str], at: float) -> Fault | None:
         """The fault this request gets, or raises the error it is answered with."""
         with self.lock:
-            fault = self._take_fault(method, path)
+            fault = self.take_fault(method, path)
             if fault is not None and fault.kind == "fail":
                 return fault
             if fault is not None and fault.kind == "drop" and not fault.applied:
@@ -649,8 +580,7 @@ class AirtableEmulator:
             return fault
 
     def _check_token(self, headers: dict[str, str]) -> None:
-        auth = headers.get("authorization", "")
-        token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+        token = bearer_token(headers) or ""
         if token != self.token:
             raise ApiError(
                 401,
@@ -708,7 +638,7 @@ class AirtableEmulator:
                     return 200, self._delete_batch(self._table(base, table_ref), params)
                 case ["v0", base, table_ref, record_id] if method == "GET":
                     t = self._table(base, table_ref)
-                    by_id = _flag(params.get("returnFieldsByFieldId", [""])[-1])
+                    by_id = flag(params.get("returnFieldsByFieldId", [""])[-1])
                     return 200, self._record_json(t, self._record(t, record_id), by_id=by_id)
                 case ["v0", base, table_ref, record_id] if method in ("PATCH", "PUT"):
                     t = self._table(base, table_ref)
@@ -717,7 +647,7 @@ class AirtableEmulator:
                     t = self._table(base, table_ref)
                     t.delete(self._record(t, record_id).id)
                     return 200, {"id": record_id, "deleted": True}
-        raise ApiError(404, None)
+        raise _PathNotFound()
 
     def _table(self, base: str, ref: str) -> Table:
         for t in self.tables.values():
@@ -770,7 +700,7 @@ class AirtableEmulator:
         shown: set[str] | None = None
         if wanted is not None:
             shown = {self._known_field(t, name).name for name in wanted}
-        by_id = _flag(options.get("returnFieldsByFieldId"))
+        by_id = flag(options.get("returnFieldsByFieldId"))
         offset = options.get("offset")
         if offset:
             found = self._iterators.get(offset)
@@ -1095,10 +1025,6 @@ def _batch(value: Any, verb: str) -> list[Any]:
             f"({len(value)} given)",
         )
     return value
-
-
-def _flag(value: Any) -> bool:
-    return value is True or str(value).lower() in ("1", "true")
 
 
 def _int_option(options: dict[str, Any], name: str, default: int) -> int:
@@ -1470,127 +1396,82 @@ _COMPARE: dict[str, Callable[[Value, Value], int]] = {
 # --- HTTP ------------------------------------------------------------------------------
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(EmulatorHandler):
     emulator: AirtableEmulator
-    protocol_version = "HTTP/1.1"
-    # Headers and body go out in two writes: without this, Nagle and delayed ACKs
-    # hold every keep-alive answer ~40 ms.
-    disable_nagle_algorithm = True
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # quiet: the tests read emulator.requests instead
-
-    def do_GET(self) -> None:
-        self._serve()
-
-    def do_POST(self) -> None:
-        self._serve()
 
     def do_PATCH(self) -> None:
-        self._serve()
+        self.serve()  # Airtable's update that merges (PUT replaces)
 
-    def do_PUT(self) -> None:
-        self._serve()
-
-    def do_DELETE(self) -> None:
-        self._serve()
-
-    def _serve(self) -> None:
-        emulator = self.emulator
-        at = emulator.clock()
-        split = urlsplit(self.path)
-        params = parse_qs(split.query, keep_blank_values=True)
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        raw = self._read_body(headers)
+    def serve(self) -> None:
+        at = self.emulator.clock()
+        incoming = self.read_request()
         body: Any = None
         fault: Fault | None = None
-        status, payload, extra, fault_name = 0, None, {}, None
+        headers: dict[str, str] = {}
         try:
-            if raw:
-                try:
-                    body = json.loads(raw)
-                except ValueError:
-                    raise ApiError(
-                        422, "INVALID_REQUEST_UNKNOWN", "Invalid request: body is not JSON"
-                    ) from None
-            fault = emulator._admit(self.command, split.path, headers, at)
+            body = _json_body(incoming.raw)
+            fault = self.emulator._admit(self.command, incoming.path, incoming.headers, at)
+            status, headers, payload = self._answer(incoming, body, fault)
             fault_name = fault.kind if fault else None
-            if fault is not None and fault.kind == "fail":
-                status = fault.status
-                type_ = fault.error_type or _FAULT_ERROR_TYPES.get(status, "SERVER_ERROR")
-                payload = ApiError(status, type_, f"Emulated {status}").body()
-                if fault.retry_after is not None:
-                    extra["Retry-After"] = f"{fault.retry_after:g}"
-            elif fault is not None and fault.kind == "drop" and not fault.applied:
-                pass  # cut below, before anything is done
-            else:
-                if fault is not None and fault.kind == "slow":
-                    time.sleep(fault.delay)  # outside the lock: other requests go on
-                status, payload = emulator.handle(self.command, split.path, params, body)
         except ApiError as exc:
             status, payload = exc.status, exc.body()
-            if exc.type == "RATE_LIMIT_REACHED":
-                fault_name = "rate_limit"
-            elif isinstance(exc, _Rejected):
-                fault_name = "reject"
-        self._log(at, split.path, params, body, status, fault_name)
+            fault_name = _fault_name(exc, fault)
+        self._log(at, incoming, body, status, fault_name)
         if fault is not None and fault.kind == "drop" and not fault.applied:
-            return self._cut()
-        data = json.dumps(payload).encode()
-        self._send(
-            status, {"Content-Type": "application/json; charset=utf-8", **extra}, data, fault
-        )
+            return self.cut()
+        self.send_reply(status, headers, payload, fault)
+
+    def _answer(
+        self, incoming: Incoming, body: Any, fault: Fault | None
+    ) -> tuple[int, dict[str, str], Any]:
+        """(status, extra headers, JSON body) of an admitted request."""
+        if fault is not None and fault.kind == "fail":
+            return fault.status, _retry_after(fault), _fault_error(fault).body()
+        if fault is not None and fault.kind == "drop" and not fault.applied:
+            return 0, {}, None  # the connection is cut before anything is done
+        if fault is not None and fault.kind == "slow":
+            time.sleep(fault.delay)  # outside the lock: other requests go on
+        status, payload = self.emulator.handle(self.command, incoming.path, incoming.params, body)
+        return status, {}, payload
 
     def _log(
-        self,
-        at: float,
-        path: str,
-        params: dict[str, list[str]],
-        body: Any,
-        status: int,
-        fault: str | None,
+        self, at: float, incoming: Incoming, body: Any, status: int, fault: str | None
     ) -> None:
-        query = {k: v[-1] for k, v in params.items()}
-        request = Request(self.command, path, query, status, at, body, params, fault)
+        request = Request(
+            self.command, incoming.path, incoming.query, status, at, body, incoming.params, fault
+        )
         with self.emulator.lock:
             self.emulator._requests.append(request)
 
-    def _read_body(self, headers: dict[str, str]) -> bytes:
-        if headers.get("transfer-encoding", "").lower() == "chunked":
-            chunks: list[bytes] = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    self.rfile.readline()
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(headers.get("content-length", 0) or 0)
-        return self.rfile.read(length) if length else b""
 
-    def _send(self, status: int, headers: dict[str, str], body: bytes, fault: Fault | None) -> None:
-        dropping = fault is not None and fault.kind == "drop"
-        if dropping and fault is not None and not fault.after_body:
-            return self._cut()
-        try:
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if dropping and fault is not None:
-                sent = len(body) // 2 if fault.after_bytes is None else fault.after_bytes
-                self.wfile.write(body[:sent])
-                self.wfile.flush()
-                return self._cut()
-            self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True  # the client gave up (its timeout): nothing to answer
+def _json_body(raw: bytes) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise ApiError(
+            422, "INVALID_REQUEST_UNKNOWN", "Invalid request: body is not JSON"
+        ) from None
 
-    def _cut(self) -> None:
-        """Close the connection the way a crashed proxy does: no more bytes, no goodbye."""
-        self.close_connection = True
-        with suppress(OSError):
-            self.wfile.flush()
-        with suppress(OSError):
-            self.connection.shutdown(socket.SHUT_RDWR)
+
+def _fault_error(fault: Fault) -> ApiError:
+    """What a fail fault answers: the status's error type, unless the test named one."""
+    type_ = fault.error_type or _FAULT_ERROR_TYPES.get(fault.status, "SERVER_ERROR")
+    return ApiError(fault.status, type_, f"Emulated {fault.status}")
+
+
+def _retry_after(fault: Fault) -> dict[str, str]:
+    return {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
+
+
+def _fault_name(exc: ApiError, fault: Fault | None) -> str | None:
+    """What the request log says of a request answered with an error."""
+    if exc.type == "RATE_LIMIT_REACHED":
+        return "rate_limit"
+    if isinstance(exc, _Rejected):
+        return "reject"
+    return fault.kind if fault else None
+
+
+AirtableEmulator.handler = _Handler  # set here: the handler is defined after the emulator

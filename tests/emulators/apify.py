@@ -20,25 +20,33 @@ the test's to choose, so they can stay short.
 Start one with the ``apify_emulator`` fixture (tests/conftest.py), or
 ``with ApifyEmulator.running() as emulator:`` anywhere else (a subprocess CLI
 test can point at ``emulator.url``: it is a real port on 127.0.0.1).
+
+The HTTP plumbing it shares with the Airtable emulator (server, replies, drop
+cuts, fault matching) is in tests/emulators/base.py.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
-import secrets
-import socket
-import string
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import partial
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote
+
+from tests.emulators.base import (
+    ApiError,
+    Emulator,
+    EmulatorHandler,
+    bearer_token,
+    flag,
+    iso,
+    parse_time,
+    random_chars,
+)
+from tests.emulators.base import Fault as _BaseFault
 
 DEFAULT_TOKEN = "apify_api_test_token"
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED-OUT", "ABORTED"})
@@ -54,21 +62,11 @@ STATUSES = (
 )
 NO_LIMIT = 999_999_999_999  # what the service puts in X-Apify-Pagination-Limit without a limit
 MAX_WAIT_SECONDS = 60
-_ALPHABET = string.ascii_letters + string.digits
 
 
 def new_id() -> str:
     """An id shaped like the service's: 17 letters and digits."""
-    return "".join(secrets.choice(_ALPHABET) for _ in range(17))
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _parse_time(text: str) -> datetime:
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return random_chars(17)
 
 
 # --- state -----------------------------------------------------------------------------
@@ -225,26 +223,15 @@ SHORT_RUN_KEYS = [
 
 
 @dataclass
-class Fault:
-    kind: str  # "fail" | "slow" | "drop"
-    times: int
-    path: str | None = None
-    method: str | None = None
-    status: int = 503
-    retry_after: float | None = None
-    delay: float = 0.0
-    # drop: how many bytes of the body go out before the connection is cut
-    # (None: half of it); before_headers: cut it before the status line.
-    after_bytes: int | None = None
-    before_headers: bool = False
-    hits: int = 0
+class Fault(_BaseFault):
+    """``kind``: "fail", "slow" or "drop"."""
 
-    def matches(self, method: str, path: str) -> bool:
-        return (
-            self.times > 0
-            and (self.path is None or self.path in path)
-            and (self.method is None or self.method == method)
-        )
+    # drop: cut the connection before the status line (by default, mid-body).
+    before_headers: bool = False
+
+    @property
+    def cuts_before_headers(self) -> bool:
+        return self.before_headers
 
 
 @dataclass(frozen=True)
@@ -259,16 +246,10 @@ class Request:
     content_encoding: str | None
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, type_: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.type, self.message = status, type_, message
-
-
 # --- the emulator ----------------------------------------------------------------------
 
 
-class ApifyEmulator:
+class ApifyEmulator(Emulator[Fault]):
     def __init__(
         self,
         *,
@@ -276,6 +257,7 @@ class ApifyEmulator:
         gzip_responses: bool = True,
         max_wait_seconds: float = MAX_WAIT_SECONDS,
     ) -> None:
+        super().__init__()
         self.tokens = set(tokens)
         self.token = next(iter(tokens), DEFAULT_TOKEN)
         self.gzip_responses = gzip_responses
@@ -283,44 +265,7 @@ class ApifyEmulator:
         self.actors: dict[str, Actor] = {}
         self.runs: dict[str, Run] = {}
         self.datasets: dict[str, Dataset] = {}
-        self.faults: list[Fault] = []
         self.requests: list[Request] = []
-        self.lock = threading.RLock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle
-
-    @classmethod
-    @contextmanager
-    def running(cls, **options: Any) -> Iterator[ApifyEmulator]:
-        emulator = cls(**options)
-        emulator.start()
-        try:
-            yield emulator
-        finally:
-            emulator.stop()
-
-    def start(self) -> None:
-        handler = type("Handler", (_Handler,), {"emulator": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        # A short poll: stop() (the fixture's teardown) waits for one.
-        serve = partial(self._server.serve_forever, poll_interval=0.02)
-        self._thread = threading.Thread(target=serve, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    @property
-    def url(self) -> str:
-        """The API URL to give the client (it appends /v2)."""
-        assert self._server is not None, "the emulator is not started"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     # -- state set-up
 
@@ -441,24 +386,6 @@ class ApifyEmulator:
         )
         return self._inject(fault)
 
-    def clear_faults(self) -> None:
-        with self.lock:
-            self.faults.clear()
-
-    def _inject(self, fault: Fault) -> Fault:
-        with self.lock:
-            self.faults.append(fault)
-        return fault
-
-    def take_fault(self, method: str, path: str) -> Fault | None:
-        with self.lock:
-            for fault in self.faults:
-                if fault.matches(method, path):
-                    fault.times -= 1
-                    fault.hits += 1
-                    return fault
-        return None
-
     def requests_to(self, path_part: str, method: str | None = None) -> list[Request]:
         with self.lock:
             return [
@@ -480,10 +407,9 @@ class ApifyEmulator:
             return self._route(request, route)
 
     def _check_token(self, request: Request) -> None:
-        auth = request.headers.get("authorization", "")
-        token = (
-            auth[7:].strip() if auth.lower().startswith("bearer ") else request.query.get("token")
-        )
+        bearer = bearer_token(request.headers)
+        # Without the header, the service takes the token from the query string.
+        token = bearer if bearer is not None else request.query.get("token")
         if not token:
             raise ApiError(401, "token-not-provided", "Authentication token was not provided")
         if token not in self.tokens:
@@ -517,10 +443,10 @@ class ApifyEmulator:
             case ["datasets", dataset_id, "items"]:
                 return self._items(self._dataset(dataset_id), q)
             case ["key-value-stores", kvs_id, "records", "INPUT"]:
-                run = next((r for r in self.runs.values() if r.kvs_id == kvs_id), None)
-                if run is None or run.input is None:
+                owner = next((r for r in self.runs.values() if r.kvs_id == kvs_id), None)
+                if owner is None or owner.input is None:
                     raise ApiError(404, "record-not-found", "Record was not found")
-                return 200, {"Content-Type": "application/json; charset=utf-8"}, run.input
+                return 200, {"Content-Type": "application/json; charset=utf-8"}, owner.input
         raise ApiError(404, "page-not-found", f"Page not found: {request.path}")
 
     def _run_route(
@@ -631,8 +557,8 @@ class ApifyEmulator:
         for run in runs:
             self._tick(run)
         wanted = set(q["status"].split(",")) if q.get("status") else None
-        after = _parse_time(q["startedAfter"]) if q.get("startedAfter") else None
-        before = _parse_time(q["startedBefore"]) if q.get("startedBefore") else None
+        after = parse_time(q["startedAfter"]) if q.get("startedAfter") else None
+        before = parse_time(q["startedBefore"]) if q.get("startedBefore") else None
         chosen = [
             r
             for r in runs
@@ -640,7 +566,7 @@ class ApifyEmulator:
             and (after is None or r.started_at >= after)
             and (before is None or r.started_at <= before)
         ]
-        desc = _flag(q.get("desc"))
+        desc = flag(q.get("desc"))
         chosen.sort(key=lambda r: r.started_at, reverse=desc)
         offset, limit = int(q.get("offset", 0)), int(q.get("limit", 1000))
         page = chosen[offset : offset + limit]
@@ -668,10 +594,10 @@ class ApifyEmulator:
             raise ApiError(
                 400, "invalid-parameter", f"format {fmt!r} is not served by the emulator"
             )
-        desc = _flag(q.get("desc"))
-        clean = _flag(q.get("clean"))
-        skip_empty = clean or _flag(q.get("skipEmpty"))
-        skip_hidden = clean or _flag(q.get("skipHidden"))
+        desc = flag(q.get("desc"))
+        clean = flag(q.get("clean"))
+        skip_empty = clean or flag(q.get("skipEmpty"))
+        skip_hidden = clean or flag(q.get("skipHidden"))
         offset = int(q.get("offset", 0) or 0)
         limit = int(q["limit"]) if q.get("limit") else NO_LIMIT
         ordered = dataset.items[::-1] if desc else dataset.items
@@ -706,10 +632,6 @@ class ApifyEmulator:
         return 201, {}, b""
 
 
-def _flag(value: str | None) -> bool:
-    return (value or "").lower() in ("1", "true")
-
-
 def _clean_item(item: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in item.items() if not k.startswith("#")}
 
@@ -717,122 +639,63 @@ def _clean_item(item: dict[str, Any]) -> dict[str, Any]:
 # --- HTTP ------------------------------------------------------------------------------
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(EmulatorHandler):
     emulator: ApifyEmulator
-    protocol_version = "HTTP/1.1"
-    # Headers and body go out in two writes: without this, Nagle and delayed ACKs
-    # hold every keep-alive answer ~40 ms.
-    disable_nagle_algorithm = True
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # quiet: the tests read emulator.requests instead
-
-    def do_GET(self) -> None:
-        self._serve()
-
-    def do_POST(self) -> None:
-        self._serve()
-
-    def do_PUT(self) -> None:
-        self._serve()
-
-    def do_DELETE(self) -> None:
-        self._serve()
-
-    def _serve(self) -> None:
-        emulator = self.emulator
-        split = urlsplit(self.path)
-        query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        raw = self._read_body(headers)
-        encoding = headers.get("content-encoding")
+    def serve(self) -> None:
         try:
-            body = self._decode(raw, encoding)
+            request = self._read()
         except ApiError as exc:
-            return self._send_error(exc)
-        request = Request(self.command, split.path, query, headers, body, encoding)
-        with emulator.lock:
-            emulator.requests.append(request)
-        fault = emulator.take_fault(self.command, split.path)
+            return self.send_api_error(exc)
+        with self.emulator.lock:
+            self.emulator.requests.append(request)
+        fault = self.emulator.take_fault(request.method, request.path)
         if fault is not None and fault.kind == "slow":
             time.sleep(fault.delay)
         if fault is not None and fault.kind == "fail":
             return self._send_fault_status(fault)
         try:
-            status, extra, payload = emulator.handle(request)
+            status, headers, payload = self.emulator.handle(request)
         except ApiError as exc:
-            return self._send_error(exc)
-        content_type = extra.pop("Content-Type", "application/json; charset=utf-8")
-        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        self._send(status, {"Content-Type": content_type, **extra}, data, fault=fault)
+            return self.send_api_error(exc)
+        self.send_reply(status, headers, payload, fault)
 
-    def _read_body(self, headers: dict[str, str]) -> bytes:
-        if headers.get("transfer-encoding", "").lower() == "chunked":
-            chunks = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    self.rfile.readline()
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(headers.get("content-length", 0) or 0)
-        return self.rfile.read(length) if length else b""
-
-    @staticmethod
-    def _decode(raw: bytes, encoding: str | None) -> bytes:
-        if not encoding or encoding == "identity":
-            return raw
-        if encoding == "gzip":
-            try:
-                return gzip.decompress(raw)
-            except OSError as exc:
-                raise ApiError(400, "invalid-payload", f"Body is not valid gzip: {exc}") from exc
-        raise ApiError(415, "unsupported-content-encoding", f"Content-Encoding {encoding!r}")
-
-    def _send_error(self, exc: ApiError) -> None:
-        body = json.dumps({"error": {"type": exc.type, "message": exc.message}}).encode()
-        self._send(exc.status, {"Content-Type": "application/json; charset=utf-8"}, body)
+    def _read(self) -> Request:
+        incoming = self.read_request()
+        encoding = incoming.headers.get("content-encoding")
+        body = _decode(incoming.raw, encoding)
+        return Request(
+            self.command, incoming.path, incoming.query, incoming.headers, body, encoding
+        )
 
     def _send_fault_status(self, fault: Fault) -> None:
-        headers = {"Content-Type": "application/json; charset=utf-8"}
+        headers: dict[str, str] = {}
         if fault.status == 429:
             error = {"type": "rate-limit-exceeded", "message": "You have exceeded the rate limit"}
             if fault.retry_after is not None:
                 headers["Retry-After"] = f"{fault.retry_after:g}"
         else:
             error = {"type": "internal-server-error", "message": "Internal server error (emulated)"}
-        self._send(fault.status, headers, json.dumps({"error": error}).encode())
+        self.send_reply(fault.status, headers, {"error": error})
 
-    def _send(
-        self, status: int, headers: dict[str, str], body: bytes, *, fault: Fault | None = None
-    ) -> None:
+    def encode_body(self, headers: dict[str, str], body: bytes) -> tuple[dict[str, str], bytes]:
+        """Gzip a reply worth it when the client accepts it, as the service does."""
         accepts_gzip = "gzip" in self.headers.get("Accept-Encoding", "")
         if self.emulator.gzip_responses and accepts_gzip and len(body) > 256:
-            body = gzip.compress(body, compresslevel=1)
-            headers = {**headers, "Content-Encoding": "gzip"}
-        dropping = fault is not None and fault.kind == "drop"
-        if dropping and fault is not None and fault.before_headers:
-            return self._cut()
-        try:
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if dropping and fault is not None:
-                sent = len(body) // 2 if fault.after_bytes is None else fault.after_bytes
-                self.wfile.write(body[:sent])
-                self.wfile.flush()
-                return self._cut()
-            self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True  # the client gave up (its timeout): nothing to answer
+            return {**headers, "Content-Encoding": "gzip"}, gzip.compress(body, compresslevel=1)
+        return headers, body
 
-    def _cut(self) -> None:
-        """Close the connection the way a crashed proxy does: no more bytes, no goodbye."""
-        self.close_connection = True
-        with suppress(OSError):
-            self.wfile.flush()
-        with suppress(OSError):
-            self.connection.shutdown(socket.SHUT_RDWR)
+
+def _decode(raw: bytes, encoding: str | None) -> bytes:
+    """A request body with its Content-Encoding undone (the client gzips large ones)."""
+    if not encoding or encoding == "identity":
+        return raw
+    if encoding == "gzip":
+        try:
+            return gzip.decompress(raw)
+        except OSError as exc:
+            raise ApiError(400, "invalid-payload", f"Body is not valid gzip: {exc}") from exc
+    raise ApiError(415, "unsupported-content-encoding", f"Content-Encoding {encoding!r}")
+
+
+ApifyEmulator.handler = _Handler  # set here: the handler is defined after the emulator
