@@ -261,6 +261,9 @@ class UnitOfWork:
         # What services gather over the unit of work and write once at its
         # end (leads.service.rescore: the leads to score again).
         self.gathered: dict[str, set[str]] = {}
+        # Job kinds the caller queues itself for all it writes (an import
+        # run's scoring: one job at the run's end): gathered for none.
+        self.queued_by_caller: set[str] = set()
 
     def before_commit(self, fn: Callable[..., object], *args: Any, **kwargs: Any) -> None:
         """Run ``fn`` in the transaction, just before it commits: the last

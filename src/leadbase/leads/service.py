@@ -657,7 +657,7 @@ def rescore(uow: UnitOfWork, lead_ids: Sequence[str]) -> None:
     one per 1,000 leads, in its transaction just before it commits."""
     if not lead_ids or not get_settings().score_on_write:
         return
-    if uow.session.info.get(_SCORING_DEFERRED):
+    if SCORE_JOB in uow.queued_by_caller:
         return
     gathered = uow.gathered.get(SCORE_JOB)
     if gathered is None:
@@ -672,14 +672,11 @@ def _queue_scoring(uow: UnitOfWork) -> None:
         jobs_service.enqueue(uow, SCORE_JOB, {"lead_ids": list(chunk)})
 
 
-_SCORING_DEFERRED = "leadbase_scoring_deferred"
-
-
 def defer_scoring(uow: UnitOfWork) -> None:
     """The caller queues the scoring of what this unit of work writes itself
     (an import run: one job for the whole run at its end, not one per
     batch), or nothing is kept (a dry run): ``rescore`` queues nothing here."""
-    uow.session.info[_SCORING_DEFERRED] = True
+    uow.queued_by_caller.add(SCORE_JOB)
 
 
 def queue_run_scoring(uow: UnitOfWork, run_id: str) -> None:
