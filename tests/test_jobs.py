@@ -25,7 +25,7 @@ from leadbase.config import Settings, get_settings
 from leadbase.db import Database
 from leadbase.errors import ConflictError, NotFoundError, ValidationError
 from leadbase.http.app import create_app
-from leadbase.jobs import registry, repository, runner, service
+from leadbase.jobs import handover, registry, repository, runner, service
 from leadbase.jobs.local import LocalRunner
 from leadbase.leads import service as leads_service
 from leadbase.models import Job, utcnow
@@ -102,10 +102,10 @@ class RecordingRunner:
         self.submitted.append((job_id, job.status if job else None))
 
     def start(self) -> None:
-        runner.register_local(self)
+        handover.register_local(self)
 
     def stop(self, timeout: float = 10.0) -> None:
-        runner.unregister_local(self)
+        handover.unregister_local(self)
 
 
 @pytest.fixture

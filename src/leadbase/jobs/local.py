@@ -14,7 +14,7 @@ import time
 from leadbase import logs
 from leadbase.config import Settings
 from leadbase.db import Database, background_writes
-from leadbase.jobs import registry, repository, runner
+from leadbase.jobs import handover, registry, repository, runner
 from leadbase.jobs.runner import OutcomeCallback
 from leadbase.models import utcnow
 
@@ -58,12 +58,12 @@ class LocalRunner:
         ]
         for thread in self._threads:
             thread.start()
-        runner.register_local(self)
+        handover.register_local(self)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Let each thread finish its current job; after ``timeout`` give the
         jobs still running back (they are due again at once elsewhere)."""
-        runner.unregister_local(self)
+        handover.unregister_local(self)
         self._stopping.set()
         self._wake.set()
         deadline = time.monotonic() + timeout
@@ -84,7 +84,7 @@ class LocalRunner:
         self.start()
         for thread in self._threads:
             thread.join()
-        runner.unregister_local(self)
+        handover.unregister_local(self)
 
     # -- the threads ---------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Running jobs: claim by lease, execute, record the outcome; and the runners.
+"""Running jobs: claim by lease, execute, record the outcome.
 
 ``run_one`` is the whole life of one attempt and is shared by both runners:
 the local runner (threads in ``leadbase serve`` or ``leadbase worker``) and
@@ -292,52 +292,3 @@ def _failed(
             kept = repository.finish(uow.session, run.id, owner, now, **values)
     status = values["status"] if kept else "lost"
     return _outcome(run, status, started, error)
-
-
-# --- handing jobs to the runner -----------------------------------------------------
-
-_local_runners: weakref.WeakSet[Runner] = weakref.WeakSet()
-
-
-def register_local(runner: Runner) -> None:
-    """A started local runner: jobs committed in this process wake it."""
-    _local_runners.add(runner)
-
-
-def unregister_local(runner: Runner) -> None:
-    _local_runners.discard(runner)
-
-
-def hand_over(job_id: str, settings: Settings) -> None:
-    """After the commit that created (or requeued) a job: tell the runner.
-    The jobs table stays the truth; if this fails the job is not lost: a
-    polling local runner or the Celery sweeper picks it up."""
-    try:
-        if settings.queue == "celery":
-            from leadbase.jobs import celery_app
-
-            celery_app.send(job_id, settings)
-            return
-        for runner in list(_local_runners):
-            runner.submit(job_id)
-    except Exception as exc:
-        log.warning("could not hand a job to the runner", job_id=job_id, error=str(exc))
-
-
-def create_runner(
-    database: Database,
-    settings: Settings | None = None,
-    *,
-    on_outcome: OutcomeCallback | None = None,
-) -> Runner:
-    """The local runner of this process (``LEADBASE_QUEUE=local``), or in
-    Celery mode the sending side (submit sends the task; start/stop run the
-    sweeper that re-sends due jobs)."""
-    settings = settings or database.settings
-    if settings.queue == "celery":
-        from leadbase.jobs.celery_app import Sweeper
-
-        return Sweeper(database, settings)
-    from leadbase.jobs.local import LocalRunner
-
-    return LocalRunner(database, settings, on_outcome=on_outcome)

@@ -19,7 +19,7 @@ from leadbase import context
 from leadbase.config import get_settings
 from leadbase.db import UnitOfWork
 from leadbase.errors import ConflictError, NotFoundError, ValidationError
-from leadbase.jobs import registry, repository, runner
+from leadbase.jobs import handover, registry, repository
 from leadbase.models import Job, new_id, utcnow
 
 MAX_PAYLOAD_BYTES = 64 * 1024
@@ -68,7 +68,7 @@ def enqueue(
         # Celery mode sends the task right after the commit.
         sent_at=now if settings.queue == "celery" else None,
     )
-    uow.after_commit(runner.hand_over, job_id, settings)
+    uow.after_commit(handover.hand_over, job_id, settings)
     return job_id
 
 
@@ -106,7 +106,7 @@ def retry(uow: UnitOfWork, job_id: str) -> Job:
         raise ConflictError(f"job {job_id} is {job.status}: only failed or dead jobs are retried")
     settings = get_settings()
     repository.requeue(uow.session, job, utcnow(), sent=settings.queue == "celery")
-    uow.after_commit(runner.hand_over, job_id, settings)
+    uow.after_commit(handover.hand_over, job_id, settings)
     return job
 
 

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import ForeignKey, Index, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column
 
 from leadbase.models.base import AuditColumns, Base, JSONType, SoftDeleteColumns, new_id
-
-if TYPE_CHECKING:
-    from leadbase.models.lead import SalesLead
 
 
 class Company(AuditColumns, SoftDeleteColumns, Base):
@@ -39,8 +36,6 @@ class Company(AuditColumns, SoftDeleteColumns, Base):
     merged_into_id: Mapped[str | None] = mapped_column(
         String(36), ForeignKey("companies.id", ondelete="SET NULL")
     )
-
-    leads: Mapped[list[SalesLead]] = relationship(back_populates="company", lazy="raise")
 
     __table_args__ = (
         Index("idx_company_location", "country", "city"),

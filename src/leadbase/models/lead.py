@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -17,7 +17,7 @@ from sqlalchemy import (
     event,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column
 
 from leadbase.models.base import (
     AuditColumns,
@@ -28,9 +28,6 @@ from leadbase.models.base import (
     new_id,
     utcnow,
 )
-
-if TYPE_CHECKING:
-    from leadbase.models.company import Company
 
 # Full-text search artefacts that only migration 0004 knows, one set per
 # database (an FTS5 table and its triggers; a generated tsvector column, GIN
@@ -226,8 +223,6 @@ class SalesLead(AuditColumns, RarelyDeleted, Base):
     key_name_alt: Mapped[str | None] = mapped_column(String(64))
     key_company: Mapped[str | None] = mapped_column(String(255))
     key_address: Mapped[str | None] = mapped_column(String(100))
-
-    company: Mapped[Company | None] = relationship(back_populates="leads", lazy="raise")
 
     __table_args__ = (
         # Keyset sorts of GET /leads: (sort value, id) pages walk these.
