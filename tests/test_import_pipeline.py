@@ -397,3 +397,22 @@ def test_the_child_sends_its_batches_then_the_end_or_what_stopped_it(tmp_path: P
     pipeline._serve(io.BytesIO(pickle.dumps(reading)), out)
     [(kind, error)] = _messages(out.getvalue())
     assert kind == "failed" and isinstance(error, Exception)
+
+
+def test_a_repeat_that_brings_a_stored_lead_nothing_is_unchanged_in_any_batch(
+    url: str, tmp_path: Path
+) -> None:
+    """Two rows of one batch meet a stored lead: the first gives it a phone,
+    the second (the same phone) brings nothing: 1 merged, 1 unchanged, as
+    when they come a batch apart."""
+    first = [person(i) for i in range(5)]
+    first[1][4] = first[3][4] = ""  # no phone yet
+    invoke(str(write_csv(tmp_path / "first.csv", first)))
+    before = stored(url)["sources"]
+    again = [person(1), person(1)]
+    out = invoke(str(write_csv(tmp_path / "again.csv", again)), "--batch-size", "1000")
+    assert "0 created" in out and "1 merged" in out and "1 unchanged" in out
+    assert stored(url)["sources"] == before + 1  # the row that brought the phone
+    apart = write_csv(tmp_path / "apart.csv", [person(3), person(3)])
+    out = invoke(str(apart), "--batch-size", "1")
+    assert "0 created" in out and "1 merged" in out and "1 unchanged" in out

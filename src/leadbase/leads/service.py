@@ -444,18 +444,12 @@ def _create_cleaned(
 
     _link_companies(uow, [row for row in new_rows.values() if not row.get("company_id")])
     _insert_new(session, list(new_rows.values()), _sources_by_lead(results, sources))
-    merged_ids = _apply_merges(uow, merges)
+    brought = _apply_merges(uow, merges)
     _queue_reviews(session, reviews)
-    unchanged = {lead_id for lead_id in merges if lead_id not in merged_ids}
-    results = [
-        WriteResult(r.lead_id, "unchanged")
-        if isinstance(r, WriteResult) and r.lead_id in unchanged
-        else r
-        for r in results
-    ]
+    results = _merge_outcomes(results, merges, brought)
     if sources is not None:
         _add_sources(session, results, sources)
-    rescore(uow, [*new_rows, *merged_ids])
+    rescore(uow, [*new_rows, *brought])
     return results
 
 
@@ -550,24 +544,52 @@ def _insert_new(
     # and the outbox counts it pending (repository.sync_pending).
 
 
-def _apply_merges(uow: UnitOfWork, merges: Mapping[str, list[dict[str, Any]]]) -> set[str]:
-    """Fold incoming duplicates into existing leads; returns the ids that changed.
+def _merge_outcomes(
+    results: list[WriteResult | LeadbaseError],
+    merges: Mapping[str, list[dict[str, Any]]],
+    brought: Mapping[str, list[bool]],
+) -> list[WriteResult | LeadbaseError]:
+    """A row folded into a stored lead counts "merged" when it brought that
+    lead something, else "unchanged": the same whether the rows that name
+    the lead come in one batch or in several."""
+    folded: dict[str, int] = dict.fromkeys(merges, 0)  # each lead's rows seen so far
+    outcomes: list[WriteResult | LeadbaseError] = []
+    for result in results:
+        if isinstance(result, WriteResult) and result.lead_id in folded:
+            at = folded[result.lead_id]
+            folded[result.lead_id] = at + 1
+            changed_by = brought.get(result.lead_id)
+            if changed_by is None or not changed_by[at]:
+                result = WriteResult(result.lead_id, "unchanged")
+        outcomes.append(result)
+    return outcomes
+
+
+def _apply_merges(
+    uow: UnitOfWork, merges: Mapping[str, list[dict[str, Any]]]
+) -> dict[str, list[bool]]:
+    """Fold incoming duplicates into existing leads. Returns, for each lead
+    that changed, whether each of its incoming rows brought it something.
 
     A merge only fills what a lead lacks: a lead without a company that
     gains a company domain or name is linked to it; one with a company
     keeps it.
     """
     if not merges:
-        return set()
+        return {}
     session = uow.session
     leads = repository.get_many(session, list(merges))
     currents: dict[str, dict[str, Any]] = {}
     targets: dict[str, dict[str, Any]] = {}
+    brought: dict[str, list[bool]] = {}
     for lead_id, incoming in merges.items():
         currents[lead_id] = row_values(leads[lead_id], LEAD_FIELDS)
         target = dict(currents[lead_id])
+        brought[lead_id] = []
         for clean in incoming:
-            target.update(merged_values(target, clean))
+            changes = merged_values(target, clean)
+            target.update(changes)
+            brought[lead_id].append(bool(changes))
         targets[lead_id] = target
     _link_companies(uow, [t for t in targets.values() if not t.get("company_id")])
     changed: dict[str, Changes] = {}
@@ -583,7 +605,10 @@ def _apply_merges(uow: UnitOfWork, merges: Mapping[str, list[dict[str, Any]]]) -
     for lead_id, changes in changed.items():
         audit.append(session, "lead", lead_id, "update", changes)
     mark_leads_for_sync(session, list(changed), "update")
-    return set(changed)
+    for lead_id in changed:
+        if not any(brought[lead_id]):  # changed by its company link alone: the first row's doing
+            brought[lead_id][0] = True
+    return {lead_id: brought[lead_id] for lead_id in changed}
 
 
 # --- quick-add -----------------------------------------------------------------------
