@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import dns.flags
@@ -25,6 +25,8 @@ import dns.name
 import dns.rcode
 import dns.rdatatype
 import dns.rrset
+
+from tests.emulators.base import QuietServer
 
 # --- DNS -------------------------------------------------------------------------------
 
@@ -233,7 +235,7 @@ class WebServer:
                 )
                 server.post(self)
 
-        self._httpd = ThreadingHTTPServer((host, port), Handler)
+        self._httpd = QuietServer((host, port), Handler)
         self._httpd.daemon_threads = True
         self.port = self._httpd.server_address[1]
         self.base = f"http://{host}:{self.port}"

@@ -15,6 +15,7 @@ import json
 import secrets
 import socket
 import string
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -57,6 +58,17 @@ def bearer_token(headers: dict[str, str]) -> str | None:
 def flag(value: Any) -> bool:
     """A boolean option as sent in a query string (1/true) or a JSON body."""
     return value is True or str(value).lower() in ("1", "true")
+
+
+class QuietServer(ThreadingHTTPServer):
+    """A threading HTTP server that does not print a traceback when a client
+    goes away mid-connection (a worker the test kills, a kept-alive
+    connection dropped): the test sees that from the client's side."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return
+        super().handle_error(request, client_address)
 
 
 class ApiError(Exception):
@@ -231,7 +243,7 @@ class Emulator(Generic[FaultT]):
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.faults: list[FaultT] = []
-        self._server: ThreadingHTTPServer | None = None
+        self._server: QuietServer | None = None
         self._thread: threading.Thread | None = None
 
     @classmethod
@@ -246,7 +258,7 @@ class Emulator(Generic[FaultT]):
 
     def start(self) -> None:
         handler = type("Handler", (self.handler,), {"emulator": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server = QuietServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         # A short poll: stop() (the fixture's teardown) waits for one.
         serve = partial(self._server.serve_forever, poll_interval=0.02)
