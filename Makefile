@@ -1,6 +1,8 @@
 # `make run` and `make test` work on a fresh machine with only Python >= 3.11:
 # they create .venv, install leadbase with its pinned dependencies, migrate.
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# Python 3.12 first where there is one: coverage traces the suite with its
+# sys.monitoring core there (see pytest below), which costs a third less.
+PYTHON ?= $(shell command -v python3.12 || command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
@@ -44,8 +46,12 @@ typecheck: install
 # Byte code written even where PYTHONDONTWRITEBYTECODE is set (this machine):
 # else every process the suite starts (xdist workers, CLI, job workers, import
 # readers) compiles leadbase and re-writes the tests' assertions from source.
+# Coverage's sys.monitoring core (Python 3.12+) instead of its C tracer: the
+# suite's traced run took ~35% less time here; older Pythons keep the tracer.
 pytest: install
-	env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest
+	env -u PYTHONDONTWRITEBYTECODE COVERAGE_CORE=$$($(BIN)/python -c \
+		'import sys; print("sysmon" if sys.version_info >= (3, 12) else "ctrace")') \
+		$(BIN)/pytest
 
 test: lint typecheck pytest
 
