@@ -1,8 +1,10 @@
 # `make run` and `make test` work on a fresh machine with only Python >= 3.11:
 # they create .venv, install leadbase with its pinned dependencies, migrate.
-# Python 3.12 first where there is one: coverage traces the suite with its
+# Python 3.12 first where one runs (on the PATH, or installed by pyenv but not
+# its active version, whose shim refuses): coverage traces the suite with its
 # sys.monitoring core there (see pytest below), which costs a third less.
-PYTHON ?= $(shell command -v python3.12 || command -v python3.11 || command -v python3)
+PYTHON ?= $(shell for py in python3.12 "$$(pyenv root 2>/dev/null)/versions/3.12"*/bin/python3.12 \
+	python3.11 python3; do "$$py" -c '' >/dev/null 2>&1 && { command -v "$$py"; break; }; done)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
