@@ -205,10 +205,10 @@ def wanted(
 
 
 def wanted_by_keys(domain: str | None, name: str | None, name_key: str | None) -> Wanted | None:
-    """``wanted`` for a lead whose match keys are derived already: its
-    normalised company domain and name, its registered domain (None when
-    the domain has none) and its name key. Nothing worked out again: an
-    import's reader did it, and the memos it would take cost memory."""
+    """``wanted`` from what is worked out already: the registered (else
+    normalised) domain, the clean name and its name key. A lead's match keys
+    hold them (an import's reader derived them: nothing is worked out again
+    behind memos that cost memory); ``wanted`` works them out first."""
     if domain is None and name_key is None:
         return None
     return Wanted(domain, name, name_key=name_key)
@@ -222,9 +222,7 @@ def _wanted(domain: str | None, name: str | None) -> Wanted | None:
     if domain:
         registered = norm.registered_domain(domain) or norm.normalise_domain(domain)
     name = norm.clean_text(name)
-    if registered is None and norm.company_name_key(name) is None:
-        return None
-    return Wanted(registered, name)
+    return wanted_by_keys(registered, name, norm.company_name_key(name))
 
 
 @dataclass
