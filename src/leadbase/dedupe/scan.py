@@ -87,6 +87,13 @@ from leadbase.errors import ConflictError
 from leadbase.models import SalesLead
 from leadbase.models.lead import MATCH_KEY_COLUMNS
 
+try:  # the in-memory scan compiled (setup.py); without a C compiler, its Python path
+    from leadbase.dedupe import _native
+except ImportError:  # pragma: no cover - the build leaves it out only without a compiler
+    _native = None  # type: ignore[assignment]
+# The compiled scan, or None: the Python path (tests set it to compare the two).
+NATIVE = _native
+
 # One pass per key, the exact (cheap, certain) ones first.
 PASSES: tuple[tuple[str, ...], ...] = (
     ("key_email",),
@@ -826,6 +833,8 @@ def _links_in_memory(
     progress: Callable[[int, int], None] | None,
 ) -> list[Link]:
     rows, layout = _read_all(session)
+    if NATIVE is not None:
+        return _native_links(rows, layout, rules, dismissed, stats, progress)
     memory = _Memory(rows, rules, dismissed, stats, layout)
     stats.leads = memory.count
     meter = _Meter(progress, stats.leads * (len(PASSES) + len(NEIGHBOUR_ORDERS)))
@@ -840,6 +849,38 @@ def _links_in_memory(
     memory.score_pending()
     stats.links = len(memory.links)
     return memory.links
+
+
+def _native_links(
+    rows: list[Sequence[Any]],
+    layout: _Layout,
+    rules: Rules,
+    dismissed: set[tuple[str, str]],
+    stats: ScanStats,
+    progress: Callable[[int, int], None] | None,
+) -> list[Link]:
+    """_links_in_memory's links, compiled (``dedupe._native``): the same
+    passes and scores, the same links in the same order."""
+    stats.leads = len(rows)
+    links, compared = NATIVE.scan_links(
+        rows,
+        layout,
+        rules,
+        dismissed,
+        tuple(layout[name] for name in FEATURE_FIELDS),
+        PASSES,
+        NAME_KEYS,
+        NEIGHBOUR_ORDERS,
+        NEIGHBOUR_WINDOW,
+        NEIGHBOUR_NAME,
+        Link,
+    )
+    stats.compared += compared
+    stats.links = len(links)
+    if progress is not None:
+        total = stats.leads * (len(PASSES) + len(NEIGHBOUR_ORDERS))
+        progress(total, total)
+    return cast(list[Link], links)
 
 
 class _Meter:
@@ -907,6 +948,8 @@ class _Forest:
 
 def build_clusters(links: Sequence[Link], dismissed: set[tuple[str, str]]) -> list[Cluster]:
     """Clusters from links (see the module's doc), strongest first."""
+    if NATIVE is not None:
+        return cast(list[Cluster], NATIVE.build_clusters(list(links), dismissed, Cluster))
     forest = _Forest(dismissed)
     weakest: dict[str, Verdict] = {}
     # Strongest first, links of one score in the order found (a stable sort).

@@ -1,0 +1,1185 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False, infer_types=True
+"""The in-memory scan, compiled: the same pairs, scores and links as
+``scan._Memory`` (features, key passes, name neighbourhood passes, scoring),
+without the interpreter's cost per value and per pair, which is most of a
+small scan's time (1,000 leads: ~15 ms in Python and numpy).
+
+Strings stay Python strings; plain ASCII is folded here byte by byte, any
+other text goes through the Python function it stands for (``keys.letters``,
+``score._fold``, ...), so every value is what ``score.features_of`` makes of
+it. String similarities are rapidfuzz's own (Jaro-Winkler, token sort
+ratio), called through its C API, and the score is the float arithmetic of
+``score.scorer`` in the same order: the verdicts are equal to the last bit
+(tests hold the two paths equal). Built when a C compiler is there
+(``setup.py``); ``scan`` falls back to the Python path when it is not.
+"""
+
+from cpython.pycapsule cimport PyCapsule_GetPointer
+from libc.stdint cimport int64_t, uint32_t, uint64_t
+from libc.stdlib cimport free, malloc, realloc
+from libc.string cimport memcpy, memset
+
+from leadbase.dedupe import keys as _keys
+from leadbase.dedupe import normalise as _norm
+from leadbase.dedupe import score as _score
+
+from rapidfuzz import fuzz as _fuzz
+from rapidfuzz.distance import JaroWinkler as _JaroWinkler
+
+
+cdef extern from "stdbool.h":
+    ctypedef bint bool
+
+
+cdef extern from "Python.h":
+    int PyObject_GenericSetAttr(object o, object name, object value) except -1
+    object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
+    void* PyUnicode_DATA(object o)
+    int PyUnicode_KIND(object o)
+    Py_ssize_t PyUnicode_GET_LENGTH(object o)
+    bint PyUnicode_IS_ASCII(object o)
+
+
+cdef extern from "rapidfuzz_capi.h":
+    ctypedef enum RF_StringType:
+        RF_UINT8
+        RF_UINT16
+        RF_UINT32
+        RF_UINT64
+
+    ctypedef struct RF_String:
+        void (*dtor) (RF_String*) nogil
+        RF_StringType kind
+        void* data
+        int64_t length
+        void* context
+
+    ctypedef struct RF_Kwargs:
+        void (*dtor) (RF_Kwargs*)
+        void* context
+
+    ctypedef bool (*RF_KwargsInit) (RF_Kwargs*, object) except False
+
+    ctypedef union _RF_UncachedScorerFunc_union:
+        bool (*f64) (const RF_String*, const RF_String*, const RF_Kwargs*, double, double, double*) except False
+
+    ctypedef struct RF_UncachedScorerFunc:
+        _RF_UncachedScorerFunc_union call
+
+    ctypedef struct RF_Scorer:
+        uint32_t version
+        RF_KwargsInit kwargs_init
+        void* get_scorer_flags
+        void* scorer_func_init
+        RF_UncachedScorerFunc uncached_scorer_func
+
+    uint32_t SCORER_STRUCT_VERSION
+
+
+# --- rapidfuzz's scorers, called directly ------------------------------------------
+
+cdef RF_Kwargs _jw_kwargs, _sort_kwargs
+cdef RF_UncachedScorerFunc _jw_call, _sort_call
+
+
+cdef RF_Scorer* _scorer_of(object function) except NULL:
+    cdef RF_Scorer* found = <RF_Scorer*>PyCapsule_GetPointer(function._RF_Scorer, NULL)
+    if found.version != SCORER_STRUCT_VERSION or found.uncached_scorer_func.call.f64 == NULL:
+        raise ImportError("this rapidfuzz has another C API")
+    return found
+
+
+cdef _load_scorers():
+    global _jw_call, _sort_call
+    cdef RF_Scorer* jw = _scorer_of(_JaroWinkler.similarity)
+    cdef RF_Scorer* ratio = _scorer_of(_fuzz.token_sort_ratio)
+    jw.kwargs_init(&_jw_kwargs, {})
+    ratio.kwargs_init(&_sort_kwargs, {})
+    _jw_call, _sort_call = jw.uncached_scorer_func, ratio.uncached_scorer_func
+
+
+_load_scorers()
+
+
+cdef inline void _rf_string(object text, RF_String* out):
+    cdef int kind = PyUnicode_KIND(text)
+    out.dtor = NULL
+    out.kind = RF_UINT8 if kind == 1 else (RF_UINT16 if kind == 2 else RF_UINT32)
+    out.data = PyUnicode_DATA(text)
+    out.length = PyUnicode_GET_LENGTH(text)
+    out.context = NULL
+
+
+cdef double jaro_winkler(str a, str b) except -1.0:
+    """``JaroWinkler.similarity(a, b)``."""
+    cdef RF_String sa, sb
+    cdef double result = 0.0
+    _rf_string(a, &sa)
+    _rf_string(b, &sb)
+    _jw_call.call.f64(&sa, &sb, &_jw_kwargs, 0.0, 0.0, &result)
+    return result
+
+
+cdef double sort_ratio(str a, str b) except -1.0:
+    """``fuzz.token_sort_ratio(a, b)``."""
+    cdef RF_String sa, sb
+    cdef double result = 0.0
+    _rf_string(a, &sa)
+    _rf_string(b, &sb)
+    _sort_call.call.f64(&sa, &sb, &_sort_kwargs, 0.0, 0.0, &result)
+    return result
+
+
+def similarity(str a, str b):
+    """(Jaro-Winkler, token sort ratio) of two strings, as this module
+    computes them (for the tests)."""
+    return jaro_winkler(a, b), sort_ratio(a, b)
+
+
+# --- frozen dataclasses, made without their __init__'s cost -------------------------
+
+cdef object _frozen(object cls, tuple fields, tuple values):
+    """``cls(*values)`` of a frozen dataclass without a __post_init__: its
+    fields set as its own __init__ sets them (object.__setattr__), without
+    a Python call per field (Verdict and Cluster: one per pair, per cluster)."""
+    cdef object made = cls.__new__(cls)
+    cdef Py_ssize_t at
+    for at in range(len(fields)):
+        PyObject_GenericSetAttr(made, fields[at], values[at])
+    return made
+
+
+cdef tuple _VERDICT_FIELDS = ("score", "reasons", "action")
+cdef tuple _CLUSTER_FIELDS = ("lead_ids", "score", "reasons", "action")
+
+
+# --- plain ASCII folded byte by byte -----------------------------------------------
+
+cdef char* _buffer = NULL
+cdef Py_ssize_t _capacity = 0
+
+
+cdef char* _room(Py_ssize_t size) except NULL:
+    global _buffer, _capacity
+    cdef char* grown
+    if size > _capacity:
+        grown = <char*>realloc(_buffer, size + 256)
+        if grown == NULL:
+            raise MemoryError()
+        _buffer, _capacity = grown, size + 256
+    return _buffer
+
+
+cdef inline object _ascii(const char* text, Py_ssize_t size):
+    cdef object made = PyUnicode_New(size, 127)
+    memcpy(PyUnicode_DATA(made), text, size)
+    return made
+
+
+cdef inline char _lower(char c):
+    return c + 32 if 65 <= c <= 90 else c
+
+
+cdef inline bint _letter(char c):  # a lower-case ASCII letter
+    return 97 <= c <= 122
+
+
+cdef inline bint _digit(char c):
+    return 48 <= c <= 57
+
+
+cdef object _letters(object word):
+    """``keys.letters(word)``: case gone, only letters (the first 255
+    characters, as ``normalise.sort_key`` cuts)."""
+    if not word:
+        return None
+    if not PyUnicode_IS_ASCII(word):
+        return _keys.letters(word)
+    cdef Py_ssize_t size = min(PyUnicode_GET_LENGTH(word), _norm.SORT_KEY_MAX)
+    cdef const char* text = <const char*>PyUnicode_DATA(word)
+    cdef char* out = _room(size)
+    cdef Py_ssize_t at, made = 0
+    cdef char c
+    for at in range(size):
+        c = _lower(text[at])
+        if _letter(c):
+            out[made] = c
+            made += 1
+    return _ascii(out, made) if made else None
+
+
+cdef object _fold(object text):
+    """``score._fold(text)``: the letter words, lower case, one space apart."""
+    if not text:
+        return None
+    if not PyUnicode_IS_ASCII(text):
+        return _score._fold(text)
+    cdef Py_ssize_t size = PyUnicode_GET_LENGTH(text)
+    cdef const char* data = <const char*>PyUnicode_DATA(text)
+    cdef char* out = _room(size)
+    cdef Py_ssize_t at, made = 0
+    cdef bint in_word = False
+    cdef char c
+    for at in range(size):
+        c = _lower(data[at])
+        if _letter(c):
+            if not in_word and made:
+                out[made] = 32
+                made += 1
+            out[made] = c
+            made += 1
+            in_word = True
+        else:
+            in_word = False
+    return _ascii(out, made) if made else None
+
+
+cdef dict _STREET_WORDS = _score._STREET_WORDS
+cdef Py_ssize_t _LONGEST_SHORT = max(len(short) for short in _STREET_WORDS)
+cdef Py_ssize_t _LONGEST_LONG = max(len(long) for long in _STREET_WORDS.values())
+
+
+cdef tuple _street(object text):
+    """``score._street(text)``: (words with abbreviations spelled out, house
+    number: the first digits and a letter after them)."""
+    if not text:
+        return (None, None)
+    if not PyUnicode_IS_ASCII(text):
+        return _score._street(text)
+    cdef Py_ssize_t size = PyUnicode_GET_LENGTH(text)
+    cdef const char* data = <const char*>PyUnicode_DATA(text)
+    cdef Py_ssize_t at = 0, start, end, made = 0
+    cdef object house = None, word, spelled
+    while at < size and not _digit(data[at]):
+        at += 1
+    if at < size:
+        end = at
+        while end < size and _digit(data[end]):
+            end += 1
+        if end < size and _letter(_lower(data[end])):
+            end += 1
+        out = _room(end - at)
+        for start in range(at, end):
+            out[start - at] = _lower(data[start])
+        house = _ascii(out, end - at)
+    # Each word a run of letters; short ones spelled out.
+    cdef char* words = _room(size * (_LONGEST_LONG + 1) + 1)
+    at = 0
+    while at < size:
+        if not _letter(_lower(data[at])):
+            at += 1
+            continue
+        start = at
+        while at < size and _letter(_lower(data[at])):
+            at += 1
+        if made:
+            words[made] = 32
+            made += 1
+        for end in range(start, at):
+            words[made + end - start] = _lower(data[end])
+        if at - start <= _LONGEST_SHORT:
+            word = _ascii(words + made, at - start)
+            spelled = _STREET_WORDS.get(word)
+            if spelled is not None:
+                memcpy(words + made, PyUnicode_DATA(spelled), PyUnicode_GET_LENGTH(spelled))
+                made += PyUnicode_GET_LENGTH(spelled)
+                continue
+        made += at - start
+    return (_ascii(words, made) if made else None, house)
+
+
+cdef object _postcode(object text):
+    """``score._postcode(text)``: white space gone, upper case."""
+    if not text:
+        return None
+    if not PyUnicode_IS_ASCII(text):
+        return _score._postcode(text)
+    cdef Py_ssize_t size = PyUnicode_GET_LENGTH(text)
+    cdef const char* data = <const char*>PyUnicode_DATA(text)
+    cdef char* out = _room(size)
+    cdef Py_ssize_t at, made = 0
+    cdef char c
+    for at in range(size):
+        c = data[at]
+        if c == 32 or 9 <= c <= 13 or 28 <= c <= 31:  # str.split's white space
+            continue
+        out[made] = c - 32 if 97 <= c <= 122 else c
+        made += 1
+    return _ascii(out, made)
+
+
+cdef object _fold_name(object text):
+    """``scan._fold_name``: lower case for plain ASCII, ``sort_key`` else; "" for none."""
+    if not text:
+        return ""
+    if PyUnicode_IS_ASCII(text):
+        return text.lower()
+    return _norm.sort_key(text) or ""
+
+
+cdef object _first_number(object street):
+    """The first run of digits of a street (``scan._HOUSE``), or None."""
+    if not street:
+        return None
+    if not PyUnicode_IS_ASCII(street):
+        found = _FIRST_NUMBER.search(street)
+        return found.group(0) if found is not None else None
+    cdef Py_ssize_t size = PyUnicode_GET_LENGTH(street), at = 0, end
+    cdef const char* data = <const char*>PyUnicode_DATA(street)
+    while at < size and not _digit(data[at]):
+        at += 1
+    if at == size:
+        return None
+    end = at
+    while end < size and _digit(data[end]):
+        end += 1
+    return _ascii(data + at, end - at)
+
+
+import builtins as _builtins
+import re as _re
+
+_round = _builtins.round
+
+_FIRST_NUMBER = _re.compile(r"\d+")
+
+
+# --- features ----------------------------------------------------------------------
+
+FIELDS = _score.Features._fields
+cdef int F_EMAIL = 0, F_LINKEDIN = 1, F_RECORD = 2, F_FIRST = 3, F_LAST = 4, F_PHONE = 5
+cdef int F_COMPANY = 6, F_DOMAIN = 7, F_STREET = 8, F_HOUSE = 9, F_LINE2 = 10, F_CITY = 11
+cdef int F_POSTCODE = 12, F_STATE = 13, F_COUNTRY = 14
+if FIELDS[F_COUNTRY] != "country" or FIELDS[F_FIRST] != "first":  # pragma: no cover
+    raise ImportError("score.Features changed: _native needs the same order")
+
+
+cdef object _memo(dict seen, object value, object (*fold)(object)):
+    found = seen.get(value, seen)
+    if found is seen:
+        found = seen[value] = fold(value)
+    return found
+
+
+def features(list rows, tuple at):
+    """``score.features_of`` of each row's FEATURE_FIELDS (at positions
+    ``at``), a column at a time: ``Features._fields`` columns of values."""
+    cdef Py_ssize_t count = len(rows), n
+    cdef list columns = [[None] * count for _ in FIELDS]
+    cdef list email_c = columns[F_EMAIL], linkedin_c = columns[F_LINKEDIN]
+    cdef list record_c = columns[F_RECORD], first_c = columns[F_FIRST], last_c = columns[F_LAST]
+    cdef list phone_c = columns[F_PHONE], company_c = columns[F_COMPANY]
+    cdef list domain_c = columns[F_DOMAIN], street_c = columns[F_STREET]
+    cdef list house_c = columns[F_HOUSE], line2_c = columns[F_LINE2], city_c = columns[F_CITY]
+    cdef list postcode_c = columns[F_POSTCODE], state_c = columns[F_STATE]
+    cdef list country_c = columns[F_COUNTRY]
+    cdef dict names = {}, places = {}, postcodes = {}
+    cdef tuple row, street
+    cdef Py_ssize_t first_at, last_at, full_at, email_at, linkedin_at, provider_at
+    cdef Py_ssize_t external_at, phone_at, company_at, company_domain_at, street_at
+    cdef Py_ssize_t line2_at, city_at, state_at, postcode_at, country_at, key_email_at
+    cdef Py_ssize_t key_domain_at
+    (
+        first_at, last_at, full_at, email_at, linkedin_at, provider_at, external_at,
+        phone_at, company_at, company_domain_at, street_at, line2_at, city_at, state_at,
+        postcode_at, country_at, key_email_at, key_domain_at,
+    ) = at
+    canonical_email, company_name_key = _keys.canonical_email, _norm.company_name_key
+    company_domain_key, split_name = _keys.company_domain_key, _norm.split_name
+    for n in range(count):
+        row = rows[n]
+        first, last = row[first_at], row[last_at]
+        if not first and not last:
+            full = row[full_at]
+            if full:
+                first, last = split_name(full)
+        email = row[email_at]
+        key = row[key_email_at]
+        email_c[n] = key or (canonical_email(email) if email else None)
+        linkedin_c[n] = row[linkedin_at]
+        provider, external = row[provider_at], row[external_at]
+        if provider and external:
+            record_c[n] = (provider, external)
+        first_c[n] = _memo(names, first, _letters)
+        last_c[n] = _memo(names, last, _letters)
+        phone_c[n] = row[phone_at]
+        company = row[company_at]
+        if company:
+            company_c[n] = company_name_key(company)
+        domain = row[key_domain_at]
+        if not domain:
+            company_domain = row[company_domain_at]
+            domain = company_domain_key(company_domain, email) if company_domain or email else None
+        domain_c[n] = domain
+        street = _street(row[street_at])
+        street_c[n], house_c[n] = street
+        line2_c[n] = _fold(row[line2_at])
+        city_c[n] = _memo(places, row[city_at], _fold)
+        postcode_c[n] = _memo(postcodes, row[postcode_at], _postcode)
+        state_c[n] = _memo(places, row[state_at], _fold)
+        country_c[n] = _memo(places, row[country_at], _fold)
+    return columns
+
+
+# --- a set of pair codes -----------------------------------------------------------
+
+cdef class _Codes:
+    """A set of non-negative int64 codes (open addressing)."""
+
+    cdef int64_t* slots
+    cdef Py_ssize_t size, used
+
+    def __cinit__(self):
+        self.size, self.used = 1024, 0
+        self.slots = <int64_t*>malloc(self.size * sizeof(int64_t))
+        if self.slots == NULL:
+            raise MemoryError()
+        memset(self.slots, 0xff, self.size * sizeof(int64_t))  # -1: empty
+
+    def __dealloc__(self):
+        free(self.slots)
+
+    cdef inline Py_ssize_t _slot(self, int64_t code):
+        cdef uint64_t mixed = <uint64_t>code * 0x9E3779B97F4A7C15ULL
+        cdef Py_ssize_t at = <Py_ssize_t>(mixed >> 20) & (self.size - 1)
+        while self.slots[at] != -1 and self.slots[at] != code:
+            at = (at + 1) & (self.size - 1)
+        return at
+
+    cdef inline bint has(self, int64_t code):
+        return self.slots[self._slot(code)] == code
+
+    cdef int add(self, int64_t code) except -1:
+        """Add a code: 1 when new, 0 when there already."""
+        cdef Py_ssize_t at = self._slot(code)
+        if self.slots[at] == code:
+            return 0
+        self.slots[at] = code
+        self.used += 1
+        if self.used * 2 > self.size:
+            self._grow()
+        return 1
+
+    cdef int _grow(self) except -1:
+        cdef int64_t* old = self.slots
+        cdef Py_ssize_t old_size = self.size, at
+        self.size *= 2
+        self.slots = <int64_t*>malloc(self.size * sizeof(int64_t))
+        if self.slots == NULL:
+            self.slots, self.size = old, old_size
+            raise MemoryError()
+        memset(self.slots, 0xff, self.size * sizeof(int64_t))
+        for at in range(old_size):
+            if old[at] != -1:
+                self.slots[self._slot(old[at])] = old[at]
+        free(old)
+        return 0
+
+
+# --- the scan ----------------------------------------------------------------------
+
+cdef class _Scan:
+    """One in-memory scan: ``scan._Memory``'s passes and its batch scoring."""
+
+    cdef Py_ssize_t count
+    cdef list rows, ids, columns
+    cdef object layout, rules
+    cdef list email, linkedin, record, first, last, phone, company, domain
+    cdef list street, house, line2, city, postcode, state, country
+    cdef int* first_initial
+    cdef int* last_initial
+    cdef _Codes seen
+    cdef list pending  # codes i * count + j, in the order found
+    cdef double w_name, w_company, w_domain, w_street, w_line2
+    cdef double w_city, w_postcode, w_state, w_country, w_phone
+    cdef bint exact_email, exact_linkedin, exact_record, exact_phone
+    cdef double low, high, min_weight
+    cdef Py_ssize_t max_block, window
+    cdef dict reasons, verdicts, exact_verdicts, nicknames
+    cdef object verdict
+
+    def __cinit__(self):
+        self.first_initial = self.last_initial = NULL
+
+    def __init__(self, list rows, object layout, object rules, tuple feature_at):
+        self.rows, self.layout, self.rules = rows, layout, rules
+        self.count = len(rows)
+        self.ids = [row[0] for row in rows]
+        self.columns = features(rows, feature_at)
+        (
+            self.email, self.linkedin, self.record, self.first, self.last, self.phone,
+            self.company, self.domain, self.street, self.house, self.line2, self.city,
+            self.postcode, self.state, self.country,
+        ) = self.columns
+        self.seen = _Codes()
+        self.pending = []
+        self._initials()
+        weights = rules.weights
+        self.w_name, self.w_company, self.w_domain, self.w_street, self.w_line2 = (
+            float(weights.get(f, 0.0)) for f in ("name", "company", "domain", "street", "address_line2")
+        )
+        self.w_city, self.w_postcode, self.w_state, self.w_country, self.w_phone = (
+            float(weights.get(f, 0.0)) for f in ("city", "postal_code", "state", "country", "phone")
+        )
+        self.exact_email, self.exact_linkedin, self.exact_record, self.exact_phone = (
+            key in rules.exact for key in ("email", "linkedin_url", "provider_record", "phone")
+        )
+        self.low, self.high, self.min_weight = rules.low, rules.high, rules.min_weight
+        self.max_block, self.window = rules.max_block, rules.window
+        self.verdict = _score.Verdict
+        self.exact_verdicts = {
+            reason: _score.Verdict(1.0, (reason,), "merge") for reason in _score.EXACT_REASONS.values()
+        }
+        self.reasons, self.verdicts = {}, {}
+        self.nicknames = _keys.NICKNAMES
+
+    def __dealloc__(self):
+        free(self.first_initial)
+        free(self.last_initial)
+
+    cdef int _initials(self) except -1:
+        """Each lead's first and last name's first letter (its code point), -1 for none."""
+        self.first_initial = <int*>malloc((self.count + 1) * sizeof(int))
+        self.last_initial = <int*>malloc((self.count + 1) * sizeof(int))
+        if self.first_initial == NULL or self.last_initial == NULL:
+            raise MemoryError()
+        cdef Py_ssize_t n
+        for n in range(self.count):
+            first, last = self.first[n], self.last[n]
+            self.first_initial[n] = ord(first[0]) if first else -1
+            self.last_initial[n] = ord(last[0]) if last else -1
+        return 0
+
+    cdef inline bint initials_meet(self, Py_ssize_t a, Py_ssize_t b):
+        """``score.initials_meet`` of two leads."""
+        cdef int fa = self.first_initial[a], la = self.last_initial[a]
+        cdef int fb = self.first_initial[b], lb = self.last_initial[b]
+        if (fa < 0 and la < 0) or (fb < 0 and lb < 0):
+            return True
+        return (fb >= 0 and (fb == fa or fb == la)) or (lb >= 0 and (lb == fa or lb == la))
+
+    # --- key passes -----------------------------------------------------------------
+
+    def key_pass(self, tuple columns, bint names_alike):
+        """``_Memory.key_pass``: the leads sharing the key, block by block."""
+        layout = self.layout
+        if not layout.absent.isdisjoint(columns):
+            return
+        cdef Py_ssize_t count = self.count, n, i, j, a, b, size
+        cdef list rows = self.rows, block
+        cdef dict blocks = {}
+        cdef tuple row
+        cdef Py_ssize_t at = layout[columns[0]], other = -1
+        if len(columns) == 2:
+            other = layout[columns[1]]
+        elif len(columns) != 1:  # pragma: no cover - PASSES has keys of one or two columns
+            raise ValueError("a key of one or two columns")
+        for n in range(count):
+            row = rows[n]
+            key = row[at]
+            if key is None:
+                continue
+            if other >= 0:
+                second = row[other]
+                if second is None:
+                    continue
+                key = (key, second)
+            found = blocks.get(key)
+            if found is None:
+                blocks[key] = [n]
+            else:
+                (<list>found).append(n)
+        cdef _Codes seen = self.seen
+        cdef list fresh = []
+        cdef int64_t code
+        cdef list windowed = []
+        for block in blocks.values():
+            size = len(block)
+            if size == 1:
+                continue
+            if size > self.max_block:
+                windowed.append(block)
+                continue
+            for a in range(size):
+                i = block[a]
+                for b in range(a + 1, size):
+                    j = block[b]
+                    code = i * count + j
+                    if seen.add(code) and (names_alike or self.initials_meet(i, j)):
+                        fresh.append(code)
+        self.pending.extend(fresh)
+        for block in windowed:
+            self.key_window(block, names_alike)
+
+    cdef key_window(self, list block, bint names_alike):
+        """``_Memory.key_window``: each lead against the ``window`` after it in name order."""
+        first, last = self.first, self.last
+        names = {at: (last[at] or "", first[at] or "") for at in block}
+        cdef list order = sorted(block, key=names.__getitem__)
+        cdef Py_ssize_t size = len(order), n, m, i, j, count = self.count
+        cdef int64_t code
+        for n in range(size):
+            i = order[n]
+            for m in range(n + 1, min(size, n + 1 + self.window)):
+                j = order[m]
+                code = i * count + j if i < j else j * count + i
+                if self.seen.has(code):
+                    continue
+                if not names_alike and not self.initials_meet(i, j):
+                    continue
+                self.seen.add(code)
+                self.pending.append(i * count + j)
+
+    # --- the name neighbourhood -----------------------------------------------------
+
+    def neighbour_pairs(self, tuple orders, Py_ssize_t window, double alike):
+        """``_Memory.neighbour_pairs`` of each order; the pairs no key pass
+        settled, in code order, become pending."""
+        layout, rows = self.layout, self.rows
+        cdef Py_ssize_t count = self.count, n, back, k, at, other, kind
+        cdef tuple row
+        first_at, last_at, full_at = layout["first_name"], layout["last_name"], layout["full_name"]
+        cdef dict folds = {}
+        cdef list firsts = [None] * count, lasts = [None] * count
+        cdef dict nameless = {}
+        for n in range(count):
+            row = rows[n]
+            first, last = row[first_at], row[last_at]
+            firsts[n] = _memo(folds, first, _fold_name)
+            lasts[n] = _memo(folds, last, _fold_name)
+            if not first and not last:
+                full = row[full_at]
+                if full:
+                    nameless[n] = _fold_name(full)
+        places = self._places(folds)
+        cdef int64_t* codes = <int64_t*>malloc((5 * count + 1) * sizeof(int64_t))
+        if codes == NULL:
+            raise MemoryError()
+        cdef set wanted = set()
+        cdef list ranked, names
+        cdef bint near
+        cdef int64_t code
+        try:
+            for kind in range(5):
+                for n in range(count):
+                    codes[kind * count + n] = places[kind][n]
+            for order in orders:
+                last_first = order[0] == "last_name"
+                ranked = [
+                    n for n in self.ranked(order)
+                    if (len(nameless[n]) if n in nameless else len(firsts[n]) + len(lasts[n]) + 1) >= 3
+                ]
+                names = [None] * count
+                for back in range(1, window + 1):
+                    for k in range(back, len(ranked)):
+                        at, other = ranked[k], ranked[k - back]
+                        near = False
+                        for kind in range(5):
+                            if codes[kind * count + at] == codes[kind * count + other]:
+                                near = True
+                                break
+                        if not near:
+                            continue
+                        if jaro_winkler(
+                            self._name(names, at, firsts, lasts, nameless, last_first),
+                            self._name(names, other, firsts, lasts, nameless, last_first),
+                        ) < alike:
+                            continue
+                        code = at * count + other if at < other else other * count + at
+                        if not self.seen.has(code):
+                            wanted.add(code)
+        finally:
+            free(codes)
+        self.pending.extend(sorted(wanted))
+
+    cdef str _name(self, list names, Py_ssize_t at, list firsts, list lasts, dict nameless, bint last_first):
+        found = names[at]
+        if found is None:
+            if at in nameless:
+                found = nameless[at]
+            elif last_first:
+                found = f"{lasts[at]} {firsts[at]}"
+            else:
+                found = f"{firsts[at]} {lasts[at]}"
+            names[at] = found
+        return found
+
+    cdef list _places(self, dict folds):
+        """Each lead's place codes, one list a kind: city (folded),
+        postcode, house number, company key, domain; equal places, equal
+        codes (0 up), a place missing a code of its own (below 0)."""
+        layout, rows = self.layout, self.rows
+        cdef Py_ssize_t count = self.count, n, kind
+        cdef tuple row
+        cdef list found = []
+        cdef list ats = [layout[c] for c in ("city", "postal_code", "street", "key_company", "key_domain")]
+        cdef dict table
+        cdef list codes
+        for kind in range(5):
+            at = ats[kind]
+            table = {}
+            codes = [0] * count
+            for n in range(count):
+                row = rows[n]
+                value = row[at]
+                if value:
+                    if kind == 0:
+                        value = _memo(folds, value, _fold_name)
+                    elif kind == 2:
+                        value = _first_number(value)
+                if value:
+                    code = table.get(value)
+                    if code is None:
+                        code = table[value] = len(table)
+                    codes[n] = code
+                else:
+                    codes[n] = -1 - n
+            found.append(codes)
+        return found
+
+    cdef list ranked(self, tuple order):
+        """``_Memory.ranked``: the leads' positions in the database's order."""
+        layout, rows = self.layout, self.rows
+        if order[0] == "last_name":
+            major_at, minor_at = layout["last_name"], layout["first_name"]
+        else:
+            major_at, minor_at = layout["sort_name"], 0
+        major = [row[major_at] for row in rows]
+        minor = [row[minor_at] for row in rows]
+        text = "".join(filter(None, major)) + "".join(filter(None, minor))
+        if "\0" not in text and "" not in major and "" not in minor:
+            joined = [f"{a or ''}\0{b or ''}" for a, b in zip(major, minor)]
+            return sorted(range(self.count), key=joined.__getitem__)
+        ranked = list(range(self.count))
+        for values in (minor, major):  # the least significant first
+            if "" in values:
+                keys = [(v is not None, v or "") for v in values]
+            else:
+                keys = [v or "" for v in values]
+            ranked.sort(key=keys.__getitem__)
+        return ranked
+
+    # --- scoring --------------------------------------------------------------------
+
+    def score_pending(self, set dismissed, object link):
+        """Score the pending pairs: (links at or above ``rules.low``, pairs compared)."""
+        cdef list links = [], ids = self.ids
+        cdef Py_ssize_t count = self.count, i, j, compared = 0
+        cdef int64_t code
+        for code in self.pending:
+            i, j = code // count, code % count
+            a, b = ids[i], ids[j]
+            if dismissed and ((a, b) if a < b else (b, a)) in dismissed:
+                continue
+            compared += 1
+            verdict = self.compare(i, j)
+            if verdict is not None:
+                links.append(link(a, b, verdict) if a < b else link(b, a, verdict))
+        return links, compared
+
+    cdef object features_at(self, Py_ssize_t at):
+        return _score.Features(*(column[at] for column in self.columns))
+
+    cdef double first_sim(self, str a, str b) except -1.0:
+        """``score._first_sim``."""
+        nick = self.nicknames
+        if a == b or nick.get(a, a) == nick.get(b, b):
+            return 1.0
+        if len(a) == 1 or len(b) == 1:
+            return 0.8 if a[0] == b[0] else 0.0
+        cdef double sim = jaro_winkler(a, b)
+        return max(0.0, (sim - 0.7) / 0.3)
+
+    cdef double jw(self, str a, str b) except -1.0:
+        """``score._jw``: Jaro-Winkler, squared."""
+        if a == b:
+            return 1.0
+        cdef double sim = jaro_winkler(a, b)
+        return sim * sim
+
+    cdef double name_pair(self, str first_a, str last_a, str first_b, str last_b) except -1.0:
+        """``score._name_pair``."""
+        cdef double last
+        if last_a and last_b:
+            last = self.jw(last_a, last_b)
+            if first_a and first_b:
+                return (self.first_sim(first_a, first_b) + last) / 2
+            return 0.9 * last
+        if first_a and first_b:
+            return 0.8 * self.first_sim(first_a, first_b)
+        return 0.0
+
+    cdef double text_sim(self, str a, str b) except -1.0:
+        return 1.0 if a == b else sort_ratio(a, b) / 100
+
+    cdef double postcode_sim(self, str a, str b) except -1.0:
+        """``score._postcode_sim``."""
+        if a == b:
+            return 1.0
+        cdef Py_ssize_t size = len(a), at, first = -1
+        if size != len(b):
+            return 0.0
+        for at in range(size):
+            x, y = a[at], b[at]
+            if x == y:
+                continue
+            if first < 0:
+                first = at
+            elif at == first + 1 and a[first] == y and b[first] == x and a[at + 1 :] == b[at + 1 :]:
+                return 0.7
+            else:
+                return 0.0
+        return 0.5
+
+    cdef object reason(self, str field, double similarity):
+        key = (field, similarity)
+        found = self.reasons.get(key)
+        if found is None:
+            found = self.reasons[key] = _score._reason(field, similarity)
+        return found
+
+    cdef object compare(self, Py_ssize_t i, Py_ssize_t j):
+        """``score.scorer(rules)`` of leads i and j: the same verdict, the
+        same float operations in the same order."""
+        cdef str a_email = self.email[i], b_email = self.email[j]
+        cdef str a_linkedin = self.linkedin[i], b_linkedin = self.linkedin[j]
+        cdef str a_phone = self.phone[i], b_phone = self.phone[j]
+        if a_email and a_email == b_email and self.exact_email:
+            return self.exact_verdicts[_score.EXACT_REASONS["email"]]
+        if a_linkedin and a_linkedin == b_linkedin and self.exact_linkedin:
+            return self.exact_verdicts[_score.EXACT_REASONS["linkedin_url"]]
+        a_record = self.record[i]
+        if a_record and a_record == self.record[j] and self.exact_record:
+            return self.exact_verdicts[_score.EXACT_REASONS["provider_record"]]
+        if a_phone and a_phone == b_phone and self.exact_phone:
+            exact = _score._exact(self.features_at(i), self.features_at(j), ("phone",))
+            if exact:
+                return self.exact_verdicts[exact]
+        cdef str a_first = self.first[i], a_last = self.last[i]
+        cdef str b_first = self.first[j], b_last = self.last[j]
+        cdef str a_company = self.company[i], b_company = self.company[j]
+        cdef str a_domain = self.domain[i], b_domain = self.domain[j]
+        cdef double total = 0.0, weighed = 0.0, similarity = 0.0, weight, last, first
+        cdef double words = 0.0, house
+        cdef double street = -1.0, line2 = -1.0, swapped  # -1: not counted
+        cdef bint has_employer = False
+        cdef double employer_weight = 0.0, employer_sim = 0.0
+        cdef list counted = []
+        if self.w_name and (a_first or a_last) and (b_first or b_last):
+            if a_last and b_last:
+                if a_last == b_last:
+                    last = 1.0
+                else:
+                    last = jaro_winkler(a_last, b_last)
+                    last = last * last
+                if a_first and b_first:
+                    first = 1.0 if a_first == b_first else self.first_sim(a_first, b_first)
+                    similarity = (first + last) / 2
+                else:
+                    similarity = 0.9 * last
+            elif a_first and b_first:
+                similarity = 0.8 * (1.0 if a_first == b_first else self.first_sim(a_first, b_first))
+            else:
+                similarity = 0.0
+            if similarity < 0.9:
+                similarity = max(similarity, self.name_pair(a_first, a_last, b_last, b_first))
+            counted.append(("name", similarity))
+            total += self.w_name * similarity
+            weighed += self.w_name
+        if self.w_company and a_company and b_company:
+            similarity = self.text_sim(a_company, b_company)
+            counted.append(("company", similarity))
+            has_employer, employer_weight, employer_sim = True, self.w_company, similarity
+            total += self.w_company * similarity
+            weighed += self.w_company
+        if self.w_domain and a_domain and b_domain:
+            similarity = 1.0 if a_domain == b_domain else 0.0
+            counted.append(("domain", similarity))
+            weight = self.w_domain
+            if has_employer:
+                total -= employer_weight * employer_sim
+                weighed -= employer_weight
+                if employer_sim >= similarity:  # max(..., key=similarity): the first on a tie
+                    weight, similarity = employer_weight, employer_sim
+            has_employer, employer_weight, employer_sim = True, weight, similarity
+            total += weight * similarity
+            weighed += weight
+        cdef str a_street = self.street[i], b_street = self.street[j]
+        cdef str a_house = self.house[i], b_house = self.house[j]
+        cdef str a_line2 = self.line2[i], b_line2 = self.line2[j]
+        cdef bint has_words
+        if self.w_street and ((a_street and b_street) or (a_house and b_house)):
+            has_words = True if (a_street and b_street) else False
+            if has_words:
+                words = 1.0 if a_street == b_street else sort_ratio(a_street, b_street) / 100
+            if a_house and b_house:
+                house = 1.0 if a_house == b_house else 0.0
+                street = 0.4 * house + 0.6 * words if has_words else house
+            else:
+                street = words if has_words else 0.0
+        if self.w_line2 and a_line2 and b_line2:
+            line2 = 1.0 if a_line2 == b_line2 else sort_ratio(a_line2, b_line2) / 100
+        if (a_line2 or b_line2) and ((street != -1.0 and street < 1.0) or (line2 != -1.0 and line2 < 1.0)):
+            swapped = 0.0  # score._swapped_lines
+            if a_street and b_line2:
+                swapped = self.text_sim(a_street, b_line2)
+            if a_line2 and b_street:
+                swapped = max(swapped, self.text_sim(a_line2, b_street))
+            if street != -1.0 and swapped > street:
+                street = swapped
+            if line2 != -1.0 and swapped > line2:
+                line2 = swapped
+        if street != -1.0:
+            counted.append(("street", street))
+            total += self.w_street * street
+            weighed += self.w_street
+        if line2 != -1.0:
+            counted.append(("address_line2", line2))
+            total += self.w_line2 * line2
+            weighed += self.w_line2
+        cdef str a_value, b_value
+        if self.w_city:
+            a_value, b_value = self.city[i], self.city[j]
+            if a_value and b_value:
+                similarity = self.jw(a_value, b_value)
+                counted.append(("city", similarity))
+                total += self.w_city * similarity
+                weighed += self.w_city
+        if self.w_postcode:
+            a_value, b_value = self.postcode[i], self.postcode[j]
+            if a_value and b_value:
+                similarity = self.postcode_sim(a_value, b_value)
+                counted.append(("postal_code", similarity))
+                total += self.w_postcode * similarity
+                weighed += self.w_postcode
+        if self.w_state:
+            a_value, b_value = self.state[i], self.state[j]
+            if a_value and b_value:
+                similarity = 1.0 if a_value == b_value else 0.0
+                counted.append(("state", similarity))
+                total += self.w_state * similarity
+                weighed += self.w_state
+        if self.w_country:
+            a_value, b_value = self.country[i], self.country[j]
+            if a_value and b_value:
+                similarity = 1.0 if a_value == b_value else 0.0
+                counted.append(("country", similarity))
+                total += self.w_country * similarity
+                weighed += self.w_country
+        if self.w_phone and a_phone and b_phone:
+            similarity = 1.0 if a_phone == b_phone else 0.0
+            counted.append(("phone", similarity))
+            total += self.w_phone * similarity
+            weighed += self.w_phone
+        cdef double ratio = total / (weighed if weighed > self.min_weight else self.min_weight)
+        if ratio < self.low - 0.001:  # round(ratio, 4) < low: no need to round
+            return None
+        score = _round(ratio, 4)
+        if score < self.low:
+            return None
+        differ = None
+        if (a_email and b_email and a_email != b_email) or (
+            a_linkedin and b_linkedin and a_linkedin != b_linkedin
+        ):
+            differ = _score._identities_differ(self.features_at(i), self.features_at(j))
+            if _score._other_people(
+                counted, (employer_weight, employer_sim) if has_employer else None
+            ):
+                return None
+        reasons = [self.reason(field, sim) for field, sim in counted]
+        if differ is None and score >= self.high and has_employer:
+            if _score._first_names_differ(self.features_at(i), self.features_at(j)):
+                differ = "different first names"
+        if differ:
+            reasons.append(differ)
+        action = "merge" if score >= self.high and not differ else "review"
+        key = (score, tuple(reasons), action)
+        found = self.verdicts.get(key)
+        if found is None:
+            found = self.verdicts[key] = _frozen(self.verdict, _VERDICT_FIELDS, key)
+        return found
+
+
+def scan_links(
+    list rows,
+    object layout,
+    object rules,
+    set dismissed,
+    tuple feature_at,
+    tuple passes,
+    frozenset name_keys,
+    tuple orders,
+    Py_ssize_t window,
+    double alike,
+    object link,
+):
+    """The links of an in-memory scan (``scan._links_in_memory``'s) and
+    the number of pairs compared."""
+    cdef _Scan scan = _Scan(rows, layout, rules, feature_at)
+    for columns in passes:
+        scan.key_pass(columns, columns[0] in name_keys)
+    scan.neighbour_pairs(orders, window, alike)
+    return scan.score_pending(dismissed, link)
+
+
+# --- clusters ----------------------------------------------------------------------
+
+cdef class _Forest:
+    """``scan._Forest`` over lead numbers: union-find that refuses to join
+    across a dismissed pair; each group's members a linked list."""
+
+    cdef Py_ssize_t count
+    cdef Py_ssize_t* parent
+    cdef Py_ssize_t* size
+    cdef Py_ssize_t* next  # the next member of the group, -1 at its end
+    cdef Py_ssize_t* tail
+    cdef dict apart  # lead number -> the numbers it was dismissed with
+
+    def __cinit__(self, Py_ssize_t count, dict apart):
+        self.count, self.apart = count, apart
+        self.parent = <Py_ssize_t*>malloc((4 * count + 1) * sizeof(Py_ssize_t))
+        if self.parent == NULL:
+            raise MemoryError()
+        self.size, self.next, self.tail = (
+            self.parent + count, self.parent + 2 * count, self.parent + 3 * count
+        )
+        cdef Py_ssize_t n
+        for n in range(count):
+            self.parent[n], self.size[n], self.next[n], self.tail[n] = n, 1, -1, n
+
+    def __dealloc__(self):
+        free(self.parent)
+
+    cdef inline Py_ssize_t find(self, Py_ssize_t at):
+        cdef Py_ssize_t root = at, up
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while at != root:  # path compression
+            up = self.parent[at]
+            self.parent[at] = root
+            at = up
+        return root
+
+    cdef Py_ssize_t join_roots(self, Py_ssize_t ra, Py_ssize_t rb):
+        """Join two roots' groups: the new root, or -1 when kept apart."""
+        cdef Py_ssize_t small, big, member
+        if self.size[rb] < self.size[ra]:
+            small, big = rb, ra
+        else:
+            small, big = ra, rb
+        if self.apart:
+            member = small
+            while member >= 0:
+                for other in self.apart.get(member, ()):
+                    if self.find(other) == big:
+                        return -1
+                member = self.next[member]
+        self.parent[small] = big
+        self.size[big] += self.size[small]
+        self.next[self.tail[big]] = small
+        self.tail[big] = self.tail[small]
+        return big
+
+
+def build_clusters(list links, set dismissed, object cluster):
+    """``scan.build_clusters``: clusters from links, strongest first, never
+    joining two groups when a pair across them was dismissed."""
+    cdef dict number = {}
+    cdef list ids = [], scores = [], verdicts = []
+    cdef Py_ssize_t count, k, size = len(links), ra, rb, root, member
+    cdef Py_ssize_t* ends = <Py_ssize_t*>malloc((2 * size + 1) * sizeof(Py_ssize_t))
+    if ends == NULL:
+        raise MemoryError()
+    try:
+        for k in range(size):
+            a, b, verdict = links[k]
+            for side, lead in enumerate((a, b)):
+                found = number.get(lead)
+                if found is None:
+                    found = number[lead] = len(ids)
+                    ids.append(lead)
+                ends[2 * k + side] = found
+            scores.append(verdict.score)
+            verdicts.append(verdict)
+        count = len(ids)
+        apart = {}
+        for a, b in dismissed:
+            if a in number and b in number:
+                apart.setdefault(number[a], []).append(number[b])
+                apart.setdefault(number[b], []).append(number[a])
+        forest = _Forest(count, apart)
+        weakest = _weakest_links(forest, verdicts, scores, ends, size)
+        return _clusters(forest, weakest, verdicts, ids, cluster)
+    finally:
+        free(ends)
+
+
+cdef dict _weakest_links(
+    _Forest forest, list verdicts, list scores, Py_ssize_t* ends, Py_ssize_t size
+):
+    """Join the merge links' groups, then the review links' between leads in
+    no merge group, strongest first: each group's root -> its weakest link."""
+    # Strongest first, links of one score in the order found (a stable sort).
+    cdef list order = sorted(range(size), key=scores.__getitem__, reverse=True)
+    cdef dict weakest = {}
+    cdef Py_ssize_t k, ra, rb, root, member
+    cdef set certain = None
+    for phase in ("merge", "review"):
+        if phase == "review":
+            certain = set()
+            for root in weakest:
+                if forest.find(root) == root:
+                    member = root
+                    while member >= 0:
+                        certain.add(member)
+                        member = forest.next[member]
+        for k in order:
+            verdict = verdicts[k]
+            if (verdict.action == "merge") != (phase == "merge"):
+                continue
+            ra, rb = ends[2 * k], ends[2 * k + 1]
+            if certain is not None and (ra in certain or rb in certain):
+                continue
+            ra, rb = forest.find(ra), forest.find(rb)
+            if ra == rb:
+                continue
+            root = forest.join_roots(ra, rb)
+            if root < 0:
+                continue
+            held = verdict
+            for other in (weakest.get(ra), weakest.get(rb)):
+                if other is not None and other.score < held.score:
+                    held = other
+            weakest[root] = held
+    weakest["certain"] = certain
+    return weakest
+
+
+cdef list _clusters(_Forest forest, dict weakest, list verdicts, list ids, object cluster):
+    cdef set certain = weakest.pop("certain")
+    cdef list clusters = []
+    cdef Py_ssize_t root, member
+    for root, verdict in weakest.items():
+        if forest.find(root) != root:
+            continue
+        members = []
+        member = root
+        while member >= 0:
+            members.append(ids[member])
+            member = forest.next[member]
+        action = "merge" if root in certain else "review"
+        clusters.append(
+            _frozen(
+                cluster, _CLUSTER_FIELDS, (tuple(sorted(members)), verdict.score, verdict.reasons, action)
+            )
+        )
+    # By score, highest first, then by lead ids (no two clusters share one).
+    clusters.sort(key=_LEAD_IDS)
+    clusters.sort(key=_SCORE, reverse=True)
+    return clusters
+
+
+from operator import attrgetter as _attrgetter
+
+_LEAD_IDS, _SCORE = _attrgetter("lead_ids"), _attrgetter("score")
