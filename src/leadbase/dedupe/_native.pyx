@@ -32,7 +32,12 @@ cdef extern from "stdbool.h":
     ctypedef bint bool
 
 
+from cpython.ref cimport Py_INCREF
+from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
+
+
 cdef extern from "Python.h":
+    object PyUnicode_DecodeUTF8(const char* data, Py_ssize_t size, const char* errors)
     int PyObject_GenericSetAttr(object o, object name, object value) except -1
     object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
     void* PyUnicode_DATA(object o)
@@ -135,6 +140,164 @@ def similarity(str a, str b):
     """(Jaro-Winkler, token sort ratio) of two strings, as this module
     computes them (for the tests)."""
     return jaro_winkler(a, b), sort_ratio(a, b)
+
+
+# --- SQLite read directly ---------------------------------------------------------
+#
+# Python's sqlite3 reads a row a column at a time through three calls into
+# SQLite (type, text, length), each taking the connection's mutex, and lets
+# go of the interpreter lock for every row: a third of a 1,000-lead scan.
+# Here the same rows are read through the same connection (its handle, the
+# first field of the sqlite3.Connection object) into the same tuples, with
+# two calls a value, the lock let go every 256 rows. Used only when the
+# SQLite library Python's sqlite3 uses is the one loaded here (same version,
+# the handle names the same database file); else the caller reads as before.
+
+cdef extern from "dlfcn.h":
+    void* dlopen(const char* filename, int flags)
+    void* dlsym(void* handle, const char* symbol)
+    int RTLD_NOW
+    int RTLD_NOLOAD
+
+cdef extern from *:
+    """
+    typedef struct { PyObject_HEAD void* db; } leadbase_sqlite_connection;
+    """
+    ctypedef struct leadbase_sqlite_connection:
+        void* db
+
+ctypedef int (*_prepare_f)(void*, const char*, int, void**, const char**) noexcept nogil
+ctypedef int (*_stmt_f)(void*) noexcept nogil
+ctypedef void* (*_column_f)(void*, int) noexcept nogil
+ctypedef int (*_value_f)(void*) noexcept nogil
+ctypedef const char* (*_value_text_f)(void*) noexcept nogil
+ctypedef long long (*_value_int64_f)(void*) noexcept nogil
+ctypedef double (*_value_double_f)(void*) noexcept nogil
+ctypedef const char* (*_filename_f)(void*, const char*) noexcept nogil
+ctypedef const char* (*_errmsg_f)(void*) noexcept nogil
+ctypedef const char* (*_version_f)() noexcept nogil
+
+# A value is read through sqlite3_column_value (which takes the mutex once)
+# and the sqlite3_value_* functions (which take none).
+cdef _prepare_f _prepare = NULL
+cdef _stmt_f _step = NULL, _finalize = NULL, _column_count = NULL
+cdef _column_f _column_value = NULL
+cdef _value_f _value_type = NULL, _value_bytes = NULL
+cdef _value_text_f _value_text = NULL, _value_blob = NULL
+cdef _value_int64_f _value_int64 = NULL
+cdef _value_double_f _value_double = NULL
+cdef _filename_f _db_filename = NULL
+cdef _errmsg_f _errmsg = NULL
+
+
+cdef bint _load_sqlite():
+    """Whether Python's SQLite library was found loaded, and its functions."""
+    global _prepare, _step, _finalize, _column_count, _column_value, _value_type
+    global _value_bytes, _value_text, _value_blob, _value_int64, _value_double
+    global _db_filename, _errmsg
+    import sqlite3
+
+    cdef void* library = dlopen("libsqlite3.so.0", RTLD_NOW | RTLD_NOLOAD)
+    if library == NULL:
+        return False
+    cdef _version_f version = <_version_f>dlsym(library, "sqlite3_libversion")
+    if version == NULL or version().decode() != sqlite3.sqlite_version:
+        return False
+    _prepare = <_prepare_f>dlsym(library, "sqlite3_prepare_v2")
+    _step = <_stmt_f>dlsym(library, "sqlite3_step")
+    _finalize = <_stmt_f>dlsym(library, "sqlite3_finalize")
+    _column_count = <_stmt_f>dlsym(library, "sqlite3_column_count")
+    _column_value = <_column_f>dlsym(library, "sqlite3_column_value")
+    _value_type = <_value_f>dlsym(library, "sqlite3_value_type")
+    _value_bytes = <_value_f>dlsym(library, "sqlite3_value_bytes")
+    _value_text = <_value_text_f>dlsym(library, "sqlite3_value_text")
+    _value_blob = <_value_text_f>dlsym(library, "sqlite3_value_blob")
+    _value_int64 = <_value_int64_f>dlsym(library, "sqlite3_value_int64")
+    _value_double = <_value_double_f>dlsym(library, "sqlite3_value_double")
+    _db_filename = <_filename_f>dlsym(library, "sqlite3_db_filename")
+    _errmsg = <_errmsg_f>dlsym(library, "sqlite3_errmsg")
+    return not (
+        _prepare == NULL or _step == NULL or _finalize == NULL or _column_count == NULL
+        or _column_value == NULL or _value_type == NULL or _value_bytes == NULL
+        or _value_text == NULL or _value_blob == NULL or _value_int64 == NULL
+        or _value_double == NULL or _db_filename == NULL or _errmsg == NULL
+    )
+
+
+import sqlite3 as _sqlite3
+
+cdef bint _sqlite_found = _load_sqlite()
+
+
+cdef void* _handle(object connection) except? NULL:
+    """The connection's SQLite handle, or NULL when it can't be read here."""
+    if not _sqlite_found or type(connection) is not _sqlite3.Connection:
+        return NULL
+    if connection.text_factory is not str:
+        return NULL
+    cdef void* db = (<leadbase_sqlite_connection*><void*>connection).db
+    if db == NULL:
+        return NULL
+    cdef const char* name = _db_filename(db, "main")
+    listed = connection.execute("PRAGMA database_list").fetchall()
+    main = next((row[2] for row in listed if row[1] == "main"), None)
+    if name == NULL or main is None or name.decode() != main:
+        return NULL
+    return db
+
+
+def sqlite_rows(object connection, str sql):
+    """``connection.execute(sql).fetchall()`` of a query without
+    parameters: the same list of tuples. None when the connection can't be
+    read directly (the caller reads it the usual way)."""
+    cdef void* db = _handle(connection)
+    if db == NULL:
+        return None
+    encoded = sql.encode()
+    cdef void* statement = NULL
+    cdef int code = _prepare(db, encoded, len(encoded), &statement, NULL)
+    if code != 0:
+        raise _sqlite3.OperationalError(_errmsg(db).decode(errors="replace"))
+    cdef list rows = []
+    cdef int columns = _column_count(statement), at, kind
+    cdef Py_ssize_t read = 0
+    cdef tuple row
+    cdef const char* text
+    cdef void* cell
+    try:
+        while True:
+            if read & 255 == 0:
+                with nogil:
+                    code = _step(statement)
+            else:
+                code = _step(statement)
+            if code != 100:  # SQLITE_ROW
+                break
+            read += 1
+            row = PyTuple_New(columns)
+            for at in range(columns):
+                cell = _column_value(statement, at)
+                kind = _value_type(cell)
+                if kind == 3:  # SQLITE_TEXT
+                    text = _value_text(cell)
+                    value = PyUnicode_DecodeUTF8(text, _value_bytes(cell), NULL)
+                elif kind == 5:  # SQLITE_NULL
+                    value = None
+                elif kind == 1:  # SQLITE_INTEGER
+                    value = _value_int64(cell)
+                elif kind == 2:  # SQLITE_FLOAT
+                    value = _value_double(cell)
+                else:  # SQLITE_BLOB
+                    text = _value_blob(cell)
+                    value = text[:_value_bytes(cell)] if text != NULL else b""
+                Py_INCREF(value)
+                PyTuple_SET_ITEM(row, at, value)
+            rows.append(row)
+        if code != 101:  # SQLITE_DONE
+            raise _sqlite3.OperationalError(_errmsg(db).decode(errors="replace"))
+    finally:
+        _finalize(statement)
+    return rows
 
 
 # --- frozen dataclasses, made without their __init__'s cost -------------------------
@@ -341,6 +504,7 @@ import builtins as _builtins
 import re as _re
 
 _round = _builtins.round
+_tuple_new = tuple.__new__
 
 _FIRST_NUMBER = _re.compile(r"\d+")
 
@@ -496,7 +660,8 @@ cdef class _Scan:
     cdef bint exact_email, exact_linkedin, exact_record, exact_phone
     cdef double low, high, min_weight
     cdef Py_ssize_t max_block, window
-    cdef dict reasons, verdicts, exact_verdicts, nicknames
+    cdef dict exact_verdicts, nicknames
+    cdef tuple same, different, written
     cdef object verdict
 
     def __cinit__(self):
@@ -531,7 +696,9 @@ cdef class _Scan:
         self.exact_verdicts = {
             reason: _score.Verdict(1.0, (reason,), "merge") for reason in _score.EXACT_REASONS.values()
         }
-        self.reasons, self.verdicts = {}, {}
+        self.same = tuple(_score._reason(field, 1.0) for field in _COUNTED)
+        self.different = tuple(_score._reason(field, 0.0) for field in _COUNTED)
+        self.written = tuple({} for _ in _COUNTED)
         self.nicknames = _keys.NICKNAMES
 
     def __dealloc__(self):
@@ -775,7 +942,8 @@ cdef class _Scan:
             compared += 1
             verdict = self.compare(i, j)
             if verdict is not None:
-                links.append(link(a, b, verdict) if a < b else link(b, a, verdict))
+                # link(a, b, verdict): a NamedTuple's __new__, without its Python call
+                links.append(_tuple_new(link, (a, b, verdict) if a < b else (b, a, verdict)))
         return links, compared
 
     cdef object features_at(self, Py_ssize_t at):
@@ -832,11 +1000,17 @@ cdef class _Scan:
                 return 0.0
         return 0.5
 
-    cdef object reason(self, str field, double similarity):
-        key = (field, similarity)
-        found = self.reasons.get(key)
+    cdef object reason(self, int field, double similarity):
+        """``score._reason`` of a counted field: "same ..." and "different
+        ..." made once, other similarities once each."""
+        if similarity == 1.0:
+            return self.same[field]
+        if similarity == 0.0:
+            return self.different[field]
+        table = <dict>self.written[field]
+        found = table.get(similarity)
         if found is None:
-            found = self.reasons[key] = _score._reason(field, similarity)
+            found = table[similarity] = _score._reason(_COUNTED[field], similarity)
         return found
 
     cdef object compare(self, Py_ssize_t i, Py_ssize_t j):
@@ -865,7 +1039,10 @@ cdef class _Scan:
         cdef double street = -1.0, line2 = -1.0, swapped  # -1: not counted
         cdef bint has_employer = False
         cdef double employer_weight = 0.0, employer_sim = 0.0
-        cdef list counted = []
+        # The fields counted (C_* numbers) and their similarities, in order.
+        cdef int fields[10]  # one a field of _COUNTED
+        cdef double sims[10]
+        cdef int counted = 0, at
         if self.w_name and (a_first or a_last) and (b_first or b_last):
             if a_last and b_last:
                 if a_last == b_last:
@@ -884,18 +1061,21 @@ cdef class _Scan:
                 similarity = 0.0
             if similarity < 0.9:
                 similarity = max(similarity, self.name_pair(a_first, a_last, b_last, b_first))
-            counted.append(("name", similarity))
+            fields[counted], sims[counted] = C_NAME, similarity
+            counted += 1
             total += self.w_name * similarity
             weighed += self.w_name
         if self.w_company and a_company and b_company:
             similarity = self.text_sim(a_company, b_company)
-            counted.append(("company", similarity))
+            fields[counted], sims[counted] = C_COMPANY, similarity
+            counted += 1
             has_employer, employer_weight, employer_sim = True, self.w_company, similarity
             total += self.w_company * similarity
             weighed += self.w_company
         if self.w_domain and a_domain and b_domain:
             similarity = 1.0 if a_domain == b_domain else 0.0
-            counted.append(("domain", similarity))
+            fields[counted], sims[counted] = C_DOMAIN, similarity
+            counted += 1
             weight = self.w_domain
             if has_employer:
                 total -= employer_weight * employer_sim
@@ -931,11 +1111,13 @@ cdef class _Scan:
             if line2 != -1.0 and swapped > line2:
                 line2 = swapped
         if street != -1.0:
-            counted.append(("street", street))
+            fields[counted], sims[counted] = C_STREET, street
+            counted += 1
             total += self.w_street * street
             weighed += self.w_street
         if line2 != -1.0:
-            counted.append(("address_line2", line2))
+            fields[counted], sims[counted] = C_LINE2, line2
+            counted += 1
             total += self.w_line2 * line2
             weighed += self.w_line2
         cdef str a_value, b_value
@@ -943,33 +1125,38 @@ cdef class _Scan:
             a_value, b_value = self.city[i], self.city[j]
             if a_value and b_value:
                 similarity = self.jw(a_value, b_value)
-                counted.append(("city", similarity))
+                fields[counted], sims[counted] = C_CITY, similarity
+                counted += 1
                 total += self.w_city * similarity
                 weighed += self.w_city
         if self.w_postcode:
             a_value, b_value = self.postcode[i], self.postcode[j]
             if a_value and b_value:
                 similarity = self.postcode_sim(a_value, b_value)
-                counted.append(("postal_code", similarity))
+                fields[counted], sims[counted] = C_POSTCODE, similarity
+                counted += 1
                 total += self.w_postcode * similarity
                 weighed += self.w_postcode
         if self.w_state:
             a_value, b_value = self.state[i], self.state[j]
             if a_value and b_value:
                 similarity = 1.0 if a_value == b_value else 0.0
-                counted.append(("state", similarity))
+                fields[counted], sims[counted] = C_STATE, similarity
+                counted += 1
                 total += self.w_state * similarity
                 weighed += self.w_state
         if self.w_country:
             a_value, b_value = self.country[i], self.country[j]
             if a_value and b_value:
                 similarity = 1.0 if a_value == b_value else 0.0
-                counted.append(("country", similarity))
+                fields[counted], sims[counted] = C_COUNTRY, similarity
+                counted += 1
                 total += self.w_country * similarity
                 weighed += self.w_country
         if self.w_phone and a_phone and b_phone:
             similarity = 1.0 if a_phone == b_phone else 0.0
-            counted.append(("phone", similarity))
+            fields[counted], sims[counted] = C_PHONE, similarity
+            counted += 1
             total += self.w_phone * similarity
             weighed += self.w_phone
         cdef double ratio = total / (weighed if weighed > self.min_weight else self.min_weight)
@@ -983,22 +1170,34 @@ cdef class _Scan:
             a_linkedin and b_linkedin and a_linkedin != b_linkedin
         ):
             differ = _score._identities_differ(self.features_at(i), self.features_at(j))
+            pairs = [(_COUNTED[fields[at]], sims[at]) for at in range(counted)]
             if _score._other_people(
-                counted, (employer_weight, employer_sim) if has_employer else None
+                pairs, (employer_weight, employer_sim) if has_employer else None
             ):
                 return None
-        reasons = [self.reason(field, sim) for field, sim in counted]
         if differ is None and score >= self.high and has_employer:
             if _score._first_names_differ(self.features_at(i), self.features_at(j)):
                 differ = "different first names"
+        cdef tuple reasons = PyTuple_New(counted + (1 if differ else 0))
+        for at in range(counted):
+            reason = self.reason(fields[at], sims[at])
+            Py_INCREF(reason)
+            PyTuple_SET_ITEM(reasons, at, reason)
         if differ:
-            reasons.append(differ)
-        action = "merge" if score >= self.high and not differ else "review"
-        key = (score, tuple(reasons), action)
-        found = self.verdicts.get(key)
-        if found is None:
-            found = self.verdicts[key] = _frozen(self.verdict, _VERDICT_FIELDS, key)
-        return found
+            Py_INCREF(differ)
+            PyTuple_SET_ITEM(reasons, counted, differ)
+        action = _MERGE if score >= self.high and not differ else _REVIEW
+        return _frozen(self.verdict, _VERDICT_FIELDS, (score, reasons, action))
+
+
+# The fields a score counts, as compare numbers them.
+_COUNTED = (
+    *("name", "company", "domain", "street", "address_line2"),
+    *("city", "postal_code", "state", "country", "phone"),
+)
+cdef int C_NAME = 0, C_COMPANY = 1, C_DOMAIN = 2, C_STREET = 3, C_LINE2 = 4
+cdef int C_CITY = 5, C_POSTCODE = 6, C_STATE = 7, C_COUNTRY = 8, C_PHONE = 9
+_MERGE, _REVIEW = "merge", "review"
 
 
 def scan_links(

@@ -557,11 +557,12 @@ def _read_all(session: Session) -> tuple[list[Sequence[Any]], _Layout]:
             absent = [c for c, there in zip(_SPARSE, cursor.fetchone(), strict=True) if not there]
         read = [c for c in _ALL_COLUMNS[:-2] if c not in absent]
         columns = [_NAMELESS_FULL_NAME if c == "full_name" else quote(c) for c in read]
-        cursor.execute(
+        sql = (
             f"SELECT {', '.join(columns)}{', NULL' if absent else ''} FROM {table} "
             "WHERE NOT ifnull(is_deleted, 0) AND +merged_into_id IS NULL"
         )
-        rows = cursor.fetchall()
+        found = NATIVE.sqlite_rows(cursor.connection, sql) if NATIVE is not None else None
+        rows = found if found is not None else cursor.execute(sql).fetchall()
         return rows, _Layout(read, absent)
     finally:
         cursor.close()
