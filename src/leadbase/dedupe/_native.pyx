@@ -18,7 +18,8 @@ ratio), called through its C API, and the score is the float arithmetic of
 from cpython.pycapsule cimport PyCapsule_GetPointer
 from libc.stdint cimport int64_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
-from libc.string cimport memcpy, memset
+from libc.math cimport fabs, floor
+from libc.string cimport memcmp, memcpy, memset
 
 from leadbase.dedupe import keys as _keys
 from leadbase.dedupe import normalise as _norm
@@ -37,6 +38,8 @@ from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 
 
 cdef extern from "Python.h":
+    Py_UCS4 PyUnicode_READ_CHAR(object o, Py_ssize_t index)
+    int PyUnicode_Compare(object a, object b) except? -1
     object PyUnicode_DecodeUTF8(const char* data, Py_ssize_t size, const char* errors)
     int PyObject_GenericSetAttr(object o, object name, object value) except -1
     object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
@@ -369,7 +372,15 @@ cdef object _letters(object word):
         if _letter(c):
             out[made] = c
             made += 1
-    return _ascii(out, made) if made else None
+    return _same_or_new(word, out, made) if made else None
+
+
+cdef inline object _same_or_new(object text, const char* made, Py_ssize_t size):
+    """``text`` itself when it is already what was made (most names and
+    places are stored folded), else a new string of ``made``."""
+    if size == PyUnicode_GET_LENGTH(text) and memcmp(PyUnicode_DATA(text), made, size) == 0:
+        return text
+    return _ascii(made, size)
 
 
 cdef object _fold(object text):
@@ -395,7 +406,7 @@ cdef object _fold(object text):
             in_word = True
         else:
             in_word = False
-    return _ascii(out, made) if made else None
+    return _same_or_new(text, out, made) if made else None
 
 
 cdef dict _STREET_WORDS = _score._STREET_WORDS
@@ -449,7 +460,7 @@ cdef tuple _street(object text):
                 made += PyUnicode_GET_LENGTH(spelled)
                 continue
         made += at - start
-    return (_ascii(words, made) if made else None, house)
+    return (_same_or_new(text, words, made) if made else None, house)
 
 
 cdef object _postcode(object text):
@@ -469,7 +480,7 @@ cdef object _postcode(object text):
             continue
         out[made] = c - 32 if 97 <= c <= 122 else c
         made += 1
-    return _ascii(out, made)
+    return _same_or_new(text, out, made)
 
 
 cdef object _fold_name(object text):
@@ -641,6 +652,105 @@ cdef class _Codes:
         return 0
 
 
+_PLACE_COLUMNS = ("city", "postal_code", "street", "key_company", "key_domain")
+# House numbers of up to 17 digits are coded by their digits: number * 32 +
+# digit count (so "012" is not "12"), below this; other places from here up.
+cdef int64_t _TABLE_CODES = 1 << 62
+
+
+cdef int64_t _house_code(object street):
+    """A plain ASCII street's house number (its first digits) as a code, -2
+    when it has none; -1 when it can't be coded so (not ASCII, too long)."""
+    if not PyUnicode_IS_ASCII(street):
+        return -1
+    cdef Py_ssize_t size = PyUnicode_GET_LENGTH(street), at = 0, digits = 0
+    cdef const char* data = <const char*>PyUnicode_DATA(street)
+    cdef int64_t number = 0
+    while at < size and not _digit(data[at]):
+        at += 1
+    if at == size:
+        return -2
+    while at < size and _digit(data[at]):
+        if digits == 17:
+            return -1
+        number = number * 10 + (data[at] - 48)
+        digits += 1
+        at += 1
+    return number * 32 + digits
+
+
+# --- ordering leads as the database orders them ------------------------------------
+
+cdef int _compare_text(object a, object b) except? -2:
+    """None first, then text by code point (SQLite's BINARY collation)."""
+    if a is None:
+        return 0 if b is None else -1
+    if b is None:
+        return 1
+    cdef Py_ssize_t size_a, size_b
+    cdef int found
+    if PyUnicode_IS_ASCII(a) and PyUnicode_IS_ASCII(b):
+        size_a, size_b = PyUnicode_GET_LENGTH(a), PyUnicode_GET_LENGTH(b)
+        found = memcmp(PyUnicode_DATA(a), PyUnicode_DATA(b), min(size_a, size_b))
+        if found:
+            return found
+        return (size_a > size_b) - (size_a < size_b)
+    return PyUnicode_Compare(a, b)
+
+
+cdef inline int _before(Py_ssize_t x, Py_ssize_t y, list major, list minor) except? -2:
+    """Whether lead x comes before lead y: (major, minor), then as read."""
+    cdef int found = _compare_text(major[x], major[y])
+    if found == 0:
+        found = _compare_text(minor[x], minor[y])
+    return found < 0 or (found == 0 and x < y)
+
+
+cdef int _merge_sort(
+    Py_ssize_t* items, Py_ssize_t* spare, Py_ssize_t count, list major, list minor
+) except -1:
+    """Sort lead positions by (major, minor), stable: bottom-up merges."""
+    cdef Py_ssize_t width = 1, low, middle, high, left, right, out
+    cdef Py_ssize_t* swap
+    while width < count:
+        low = 0
+        while low < count:
+            middle, high = min(low + width, count), min(low + 2 * width, count)
+            left, right, out = low, middle, low
+            while left < middle and right < high:
+                if _before(items[right], items[left], major, minor):
+                    spare[out] = items[right]
+                    right += 1
+                else:
+                    spare[out] = items[left]
+                    left += 1
+                out += 1
+            while left < middle:
+                spare[out] = items[left]
+                left += 1
+                out += 1
+            while right < high:
+                spare[out] = items[right]
+                right += 1
+                out += 1
+            low = high
+        swap = items
+        items = spare
+        spare = swap
+        width *= 2
+    if width > 1 and (_passes(count) & 1):
+        memcpy(spare, items, count * sizeof(Py_ssize_t))  # back into the caller's array
+    return 0
+
+
+cdef inline Py_ssize_t _passes(Py_ssize_t count):
+    cdef Py_ssize_t width = 1, passes = 0
+    while width < count:
+        width *= 2
+        passes += 1
+    return passes
+
+
 # --- the scan ----------------------------------------------------------------------
 
 cdef class _Scan:
@@ -698,7 +808,7 @@ cdef class _Scan:
         }
         self.same = tuple(_score._reason(field, 1.0) for field in _COUNTED)
         self.different = tuple(_score._reason(field, 0.0) for field in _COUNTED)
-        self.written = tuple({} for _ in _COUNTED)
+        self.written = tuple([None] * 101 for _ in _COUNTED)
         self.nicknames = _keys.NICKNAMES
 
     def __dealloc__(self):
@@ -714,8 +824,8 @@ cdef class _Scan:
         cdef Py_ssize_t n
         for n in range(self.count):
             first, last = self.first[n], self.last[n]
-            self.first_initial[n] = ord(first[0]) if first else -1
-            self.last_initial[n] = ord(last[0]) if last else -1
+            self.first_initial[n] = PyUnicode_READ_CHAR(first, 0) if first else -1
+            self.last_initial[n] = PyUnicode_READ_CHAR(last, 0) if last else -1
         return 0
 
     cdef inline bint initials_meet(self, Py_ssize_t a, Py_ssize_t b):
@@ -804,42 +914,50 @@ cdef class _Scan:
         """``_Memory.neighbour_pairs`` of each order; the pairs no key pass
         settled, in code order, become pending."""
         layout, rows = self.layout, self.rows
-        cdef Py_ssize_t count = self.count, n, back, k, at, other, kind
+        cdef Py_ssize_t count = self.count, n, back, k, at, other, kind, size
         cdef tuple row
-        first_at, last_at, full_at = layout["first_name"], layout["last_name"], layout["full_name"]
+        cdef Py_ssize_t first_at = layout["first_name"], last_at = layout["last_name"]
+        cdef Py_ssize_t full_at = layout["full_name"]
         cdef dict folds = {}
         cdef list firsts = [None] * count, lasts = [None] * count
         cdef dict nameless = {}
-        for n in range(count):
-            row = rows[n]
-            first, last = row[first_at], row[last_at]
-            firsts[n] = _memo(folds, first, _fold_name)
-            lasts[n] = _memo(folds, last, _fold_name)
-            if not first and not last:
-                full = row[full_at]
-                if full:
-                    nameless[n] = _fold_name(full)
-        places = self._places(folds)
         cdef int64_t* codes = <int64_t*>malloc((5 * count + 1) * sizeof(int64_t))
-        if codes == NULL:
+        cdef Py_ssize_t* ranked = <Py_ssize_t*>malloc((3 * count + 1) * sizeof(Py_ssize_t))
+        cdef char* named = <char*>malloc(count + 1)
+        if codes == NULL or ranked == NULL or named == NULL:
+            free(codes)
+            free(ranked)
+            free(named)
             raise MemoryError()
         cdef set wanted = set()
-        cdef list ranked, names
+        cdef list names
         cdef bint near
         cdef int64_t code
         try:
-            for kind in range(5):
-                for n in range(count):
-                    codes[kind * count + n] = places[kind][n]
+            for n in range(count):
+                row = rows[n]
+                first, last = row[first_at], row[last_at]
+                firsts[n] = folded_first = _memo(folds, first, _fold_name)
+                lasts[n] = folded_last = _memo(folds, last, _fold_name)
+                # Long enough to compare: 3 characters, the space between included.
+                named[n] = len(folded_first) + len(folded_last) + 1 >= 3
+                if not first and not last:
+                    full = row[full_at]
+                    if full:
+                        nameless[n] = folded_full = _fold_name(full)
+                        named[n] = len(folded_full) >= 3
+            self._places(folds, codes)
             for order in orders:
                 last_first = order[0] == "last_name"
-                ranked = [
-                    n for n in self.ranked(order)
-                    if (len(nameless[n]) if n in nameless else len(firsts[n]) + len(lasts[n]) + 1) >= 3
-                ]
+                self.ranked(order, ranked)
+                size = 0
+                for k in range(count):
+                    if named[ranked[k]]:
+                        ranked[size] = ranked[k]
+                        size += 1
                 names = [None] * count
                 for back in range(1, window + 1):
-                    for k in range(back, len(ranked)):
+                    for k in range(back, size):
                         at, other = ranked[k], ranked[k - back]
                         near = False
                         for kind in range(5):
@@ -858,6 +976,8 @@ cdef class _Scan:
                             wanted.add(code)
         finally:
             free(codes)
+            free(ranked)
+            free(named)
         self.pending.extend(sorted(wanted))
 
     cdef str _name(self, list names, Py_ssize_t at, list firsts, list lasts, dict nameless, bint last_first):
@@ -872,60 +992,71 @@ cdef class _Scan:
             names[at] = found
         return found
 
-    cdef list _places(self, dict folds):
-        """Each lead's place codes, one list a kind: city (folded),
-        postcode, house number, company key, domain; equal places, equal
-        codes (0 up), a place missing a code of its own (below 0)."""
+    cdef int _places(self, dict folds, int64_t* codes) except -1:
+        """Each lead's place codes into ``codes``, ``count`` a kind: city
+        (folded), postcode, house number, company key, domain; equal places,
+        equal codes (0 up), a place missing a code of its own (below 0)."""
         layout, rows = self.layout, self.rows
-        cdef Py_ssize_t count = self.count, n, kind
+        cdef Py_ssize_t count = self.count, n, kind, at
+        cdef int64_t* kind_codes
+        cdef int64_t number
         cdef tuple row
-        cdef list found = []
-        cdef list ats = [layout[c] for c in ("city", "postal_code", "street", "key_company", "key_domain")]
-        cdef dict table
-        cdef list codes
+        cdef dict known, table
         for kind in range(5):
-            at = ats[kind]
-            table = {}
-            codes = [0] * count
+            kind_codes = codes + kind * count
+            name = _PLACE_COLUMNS[kind]
+            if name in layout.absent:  # no lead has it
+                for n in range(count):
+                    kind_codes[n] = -1 - n
+                continue
+            at = layout[name]
+            known, table = {}, {}  # the value read -> its code; the place -> its code
             for n in range(count):
                 row = rows[n]
                 value = row[at]
-                if value:
+                if not value:
+                    kind_codes[n] = -1 - n
+                    continue
+                if kind == 2:
+                    number = _house_code(value)
+                    if number != -1:  # -2: no number, a place missing
+                        kind_codes[n] = number if number != -2 else -1 - n
+                        continue
+                found = known.get(value)
+                if found is None:
+                    place = value
                     if kind == 0:
-                        value = _memo(folds, value, _fold_name)
+                        place = _memo(folds, value, _fold_name)
                     elif kind == 2:
-                        value = _first_number(value)
-                if value:
-                    code = table.get(value)
-                    if code is None:
-                        code = table[value] = len(table)
-                    codes[n] = code
-                else:
-                    codes[n] = -1 - n
-            found.append(codes)
-        return found
+                        place = _first_number(value)
+                    if place:
+                        found = table.get(place)
+                        if found is None:
+                            # above every house number's code (_house_code)
+                            found = table[place] = _TABLE_CODES + len(table)
+                    else:
+                        found = -1
+                    known[value] = found
+                kind_codes[n] = found if found != -1 else -1 - n
+        return 0
 
-    cdef list ranked(self, tuple order):
-        """``_Memory.ranked``: the leads' positions in the database's order."""
+    cdef void ranked(self, tuple order, Py_ssize_t* ranked):
+        """``_Memory.ranked`` into ``ranked`` (``count`` positions, with as
+        many again of room to sort in): the leads' positions in the
+        database's order (NULL first, then by code point; ties in the order
+        read), a merge sort on the two columns without a key per lead."""
         layout, rows = self.layout, self.rows
+        cdef Py_ssize_t major_at, minor_at
         if order[0] == "last_name":
             major_at, minor_at = layout["last_name"], layout["first_name"]
         else:
             major_at, minor_at = layout["sort_name"], 0
-        major = [row[major_at] for row in rows]
-        minor = [row[minor_at] for row in rows]
-        text = "".join(filter(None, major)) + "".join(filter(None, minor))
-        if "\0" not in text and "" not in major and "" not in minor:
-            joined = [f"{a or ''}\0{b or ''}" for a, b in zip(major, minor)]
-            return sorted(range(self.count), key=joined.__getitem__)
-        ranked = list(range(self.count))
-        for values in (minor, major):  # the least significant first
-            if "" in values:
-                keys = [(v is not None, v or "") for v in values]
-            else:
-                keys = [v or "" for v in values]
-            ranked.sort(key=keys.__getitem__)
-        return ranked
+        cdef list major = [row[major_at] for row in rows]
+        cdef list minor = [row[minor_at] for row in rows]
+        cdef Py_ssize_t n
+        for n in range(self.count):
+            ranked[n] = n
+        _merge_sort(ranked, ranked + self.count, self.count, major, minor)
 
     # --- scoring --------------------------------------------------------------------
 
@@ -1001,16 +1132,20 @@ cdef class _Scan:
         return 0.5
 
     cdef object reason(self, int field, double similarity):
-        """``score._reason`` of a counted field: "same ..." and "different
-        ..." made once, other similarities once each."""
-        if similarity == 1.0:
+        """``score._reason`` of a counted field: "same ...", "different ..."
+        and each "label 0.NN" made once (the text depends on the two
+        decimals alone, worked out here without formatting)."""
+        if similarity >= 1.0:
             return self.same[field]
-        if similarity == 0.0:
+        if similarity <= 0.0 or _EXACT_FIELD[field]:
             return self.different[field]
-        table = <dict>self.written[field]
-        found = table.get(similarity)
+        cdef long hundredths = _rounded(similarity, 100.0)
+        if hundredths < 0:  # too near a tie to tell here: format it
+            return _score._reason(_COUNTED[field], similarity)
+        table = <list>self.written[field]
+        found = table[hundredths]
         if found is None:
-            found = table[similarity] = _score._reason(_COUNTED[field], similarity)
+            found = table[hundredths] = _score._reason(_COUNTED[field], similarity)
         return found
 
     cdef object compare(self, Py_ssize_t i, Py_ssize_t j):
@@ -1162,7 +1297,10 @@ cdef class _Scan:
         cdef double ratio = total / (weighed if weighed > self.min_weight else self.min_weight)
         if ratio < self.low - 0.001:  # round(ratio, 4) < low: no need to round
             return None
-        score = _round(ratio, 4)
+        cdef long units = _rounded(ratio, 10000.0)
+        # round(ratio, 4): the nearest double to units / 10^4, as Python's
+        # round gives it (a division of two exact integers, rounded once)
+        score = units / 10000.0 if units >= 0 else _round(ratio, 4)
         if score < self.low:
             return None
         differ = None
@@ -1198,6 +1336,23 @@ _COUNTED = (
 cdef int C_NAME = 0, C_COMPANY = 1, C_DOMAIN = 2, C_STREET = 3, C_LINE2 = 4
 cdef int C_CITY = 5, C_POSTCODE = 6, C_STATE = 7, C_COUNTRY = 8, C_PHONE = 9
 _MERGE, _REVIEW = "merge", "review"
+# The counted fields only ever the same or different (no "0.NN").
+cdef bint _EXACT_FIELD[10]
+for _at, _field in enumerate(_COUNTED):
+    _EXACT_FIELD[_at] = _field in _score._EXACT_FIELDS
+
+
+cdef long _rounded(double value, double scale):
+    """``value`` (0 to 1) in units of 1 / scale, rounded as Python rounds
+    and formats (the exact binary value to the nearest, a tie to even): -1
+    when the product is too near a half to tell from a double (the caller
+    asks Python then). value * scale is within 1e-11 of the exact product."""
+    cdef double product = value * scale
+    cdef double below = floor(product)
+    cdef double fraction = product - below
+    if fabs(fraction - 0.5) < 1e-9:
+        return -1
+    return <long>(below + 1.0) if fraction > 0.5 else <long>below
 
 
 def scan_links(
