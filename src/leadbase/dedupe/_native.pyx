@@ -17,7 +17,7 @@ ratio), called through its C API, and the score is the float arithmetic of
 
 from cpython.pycapsule cimport PyCapsule_GetPointer
 from libc.stdint cimport int64_t, uint32_t, uint64_t
-from libc.stdlib cimport free, malloc, realloc
+from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.math cimport fabs, floor
 from libc.string cimport memcmp, memcpy, memset
 
@@ -1440,81 +1440,133 @@ def build_clusters(list links, set dismissed, object cluster):
     """``scan.build_clusters``: clusters from links, strongest first, never
     joining two groups when a pair across them was dismissed."""
     cdef dict number = {}
-    cdef list ids = [], scores = [], verdicts = []
-    cdef Py_ssize_t count, k, size = len(links), ra, rb, root, member
-    cdef Py_ssize_t* ends = <Py_ssize_t*>malloc((2 * size + 1) * sizeof(Py_ssize_t))
-    if ends == NULL:
+    cdef list ids = []
+    cdef Py_ssize_t k, size = len(links), side
+    # Per link: its two leads' numbers, its score, whether it is a merge.
+    cdef Py_ssize_t* ends = <Py_ssize_t*>malloc((4 * size + 1) * sizeof(Py_ssize_t))
+    cdef double* scores = <double*>malloc((size + 1) * sizeof(double))
+    cdef char* merges = <char*>malloc(size + 1)
+    if ends == NULL or scores == NULL or merges == NULL:
+        free(ends)
+        free(scores)
+        free(merges)
         raise MemoryError()
+    cdef tuple link
     try:
         for k in range(size):
-            a, b, verdict = links[k]
-            for side, lead in enumerate((a, b)):
+            link = <tuple>links[k]
+            verdict = link[2]
+            for side in range(2):
+                lead = link[side]
                 found = number.get(lead)
                 if found is None:
                     found = number[lead] = len(ids)
                     ids.append(lead)
                 ends[2 * k + side] = found
-            scores.append(verdict.score)
-            verdicts.append(verdict)
-        count = len(ids)
+            scores[k] = verdict.score
+            merges[k] = verdict.action == "merge"
         apart = {}
         for a, b in dismissed:
             if a in number and b in number:
                 apart.setdefault(number[a], []).append(number[b])
                 apart.setdefault(number[b], []).append(number[a])
-        forest = _Forest(count, apart)
-        weakest = _weakest_links(forest, verdicts, scores, ends, size)
-        return _clusters(forest, weakest, verdicts, ids, cluster)
+        forest = _Forest(len(ids), apart)
+        weakest = _weakest_links(forest, scores, merges, ends, size)
+        return _clusters(forest, weakest, links, ids, cluster)
     finally:
         free(ends)
+        free(scores)
+        free(merges)
 
 
 cdef dict _weakest_links(
-    _Forest forest, list verdicts, list scores, Py_ssize_t* ends, Py_ssize_t size
+    _Forest forest, double* scores, char* merges, Py_ssize_t* ends, Py_ssize_t size
 ):
     """Join the merge links' groups, then the review links' between leads in
-    no merge group, strongest first: each group's root -> its weakest link."""
-    # Strongest first, links of one score in the order found (a stable sort).
-    cdef list order = sorted(range(size), key=scores.__getitem__, reverse=True)
+    no merge group, strongest first: each group's root -> its weakest link
+    (the link's number); "certain": the leads in merge groups."""
+    cdef Py_ssize_t* order = ends + 2 * size
+    cdef Py_ssize_t k, ra, rb, root, member, held, at
     cdef dict weakest = {}
-    cdef Py_ssize_t k, ra, rb, root, member
-    cdef set certain = None
-    for phase in ("merge", "review"):
-        if phase == "review":
-            certain = set()
-            for root in weakest:
-                if forest.find(root) == root:
-                    member = root
-                    while member >= 0:
-                        certain.add(member)
-                        member = forest.next[member]
-        for k in order:
-            verdict = verdicts[k]
-            if (verdict.action == "merge") != (phase == "merge"):
-                continue
-            ra, rb = ends[2 * k], ends[2 * k + 1]
-            if certain is not None and (ra in certain or rb in certain):
-                continue
-            ra, rb = forest.find(ra), forest.find(rb)
-            if ra == rb:
-                continue
-            root = forest.join_roots(ra, rb)
-            if root < 0:
-                continue
-            held = verdict
-            for other in (weakest.get(ra), weakest.get(rb)):
-                if other is not None and other.score < held.score:
-                    held = other
-            weakest[root] = held
-    weakest["certain"] = certain
-    return weakest
+    cdef char* certain = <char*>calloc(forest.count + 1, 1)
+    if certain == NULL:
+        raise MemoryError()
+    try:
+        for k in range(size):
+            order[k] = k
+        # Strongest first, links of one score in the order found (stable).
+        _sort_by_score(order, order + size, size, scores)
+        for phase in range(2):  # merge links, then review links
+            if phase == 1:
+                for root in weakest:
+                    if forest.find(root) == root:
+                        member = root
+                        while member >= 0:
+                            certain[member] = 1
+                            member = forest.next[member]
+            for at in range(size):
+                k = order[at]
+                if merges[k] != (phase == 0):
+                    continue
+                ra, rb = ends[2 * k], ends[2 * k + 1]
+                if phase == 1 and (certain[ra] or certain[rb]):
+                    continue
+                ra, rb = forest.find(ra), forest.find(rb)
+                if ra == rb:
+                    continue
+                root = forest.join_roots(ra, rb)
+                if root < 0:
+                    continue
+                held = k
+                for other in (weakest.get(ra), weakest.get(rb)):
+                    if other is not None and scores[<Py_ssize_t>other] < scores[held]:
+                        held = other
+                weakest[root] = held
+        return {root: (held, certain[root] == 1) for root, held in weakest.items()}
+    finally:
+        free(certain)
 
 
-cdef list _clusters(_Forest forest, dict weakest, list verdicts, list ids, object cluster):
-    cdef set certain = weakest.pop("certain")
+cdef int _sort_by_score(Py_ssize_t* items, Py_ssize_t* spare, Py_ssize_t count, double* scores) except -1:
+    """Link numbers by score, highest first, stable: bottom-up merges."""
+    cdef Py_ssize_t width = 1, low, middle, high, left, right, out, passes = 0
+    cdef Py_ssize_t* swap
+    cdef Py_ssize_t* start = items
+    while width < count:
+        low = 0
+        while low < count:
+            middle, high = min(low + width, count), min(low + 2 * width, count)
+            left, right, out = low, middle, low
+            while left < middle and right < high:
+                if scores[items[right]] > scores[items[left]]:
+                    spare[out] = items[right]
+                    right += 1
+                else:
+                    spare[out] = items[left]
+                    left += 1
+                out += 1
+            while left < middle:
+                spare[out] = items[left]
+                left += 1
+                out += 1
+            while right < high:
+                spare[out] = items[right]
+                right += 1
+                out += 1
+            low = high
+        swap = items
+        items = spare
+        spare = swap
+        width *= 2
+    if items != start:
+        memcpy(start, items, count * sizeof(Py_ssize_t))
+    return 0
+
+
+cdef list _clusters(_Forest forest, dict weakest, list links, list ids, object cluster):
     cdef list clusters = []
     cdef Py_ssize_t root, member
-    for root, verdict in weakest.items():
+    for root, (held, certain) in weakest.items():
         if forest.find(root) != root:
             continue
         members = []
@@ -1522,10 +1574,12 @@ cdef list _clusters(_Forest forest, dict weakest, list verdicts, list ids, objec
         while member >= 0:
             members.append(ids[member])
             member = forest.next[member]
-        action = "merge" if root in certain else "review"
+        members.sort()
+        verdict = (<tuple>links[held])[2]
+        action = _MERGE if certain else _REVIEW
         clusters.append(
             _frozen(
-                cluster, _CLUSTER_FIELDS, (tuple(sorted(members)), verdict.score, verdict.reasons, action)
+                cluster, _CLUSTER_FIELDS, (tuple(members), verdict.score, verdict.reasons, action)
             )
         )
     # By score, highest first, then by lead ids (no two clusters share one).
