@@ -33,7 +33,8 @@ cdef extern from "stdbool.h":
     ctypedef bint bool
 
 
-from cpython.ref cimport Py_INCREF
+from cpython.object cimport Py_EQ, PyObject_RichCompareBool
+from cpython.ref cimport PyObject, Py_INCREF
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 
 
@@ -751,6 +752,71 @@ cdef inline Py_ssize_t _passes(Py_ssize_t count):
     return passes
 
 
+# --- blocks of leads sharing a key --------------------------------------------------
+
+cdef class _Blocks:
+    """Leads grouped by an equal key: a hash table of keys (Python objects,
+    held by the caller) to their block's first lead, and each lead linked
+    to the next of its block; a block's size at its first lead."""
+
+    cdef Py_ssize_t count, slots, used
+    cdef Py_ssize_t* next
+    cdef Py_ssize_t* last
+    cdef Py_ssize_t* size
+    cdef PyObject** keys
+    cdef Py_hash_t* hashes
+    cdef Py_ssize_t* heads
+
+    def __cinit__(self, Py_ssize_t count):
+        self.count, self.used, self.slots = count, 0, 16
+        while self.slots < 2 * count + 2:
+            self.slots *= 2
+        self.next = <Py_ssize_t*>malloc((3 * count + 1) * sizeof(Py_ssize_t))
+        self.keys = <PyObject**>calloc(self.slots, sizeof(PyObject*))
+        self.hashes = <Py_hash_t*>malloc(self.slots * sizeof(Py_hash_t))
+        self.heads = <Py_ssize_t*>malloc(self.slots * sizeof(Py_ssize_t))
+        if self.next == NULL or self.keys == NULL or self.hashes == NULL or self.heads == NULL:
+            raise MemoryError()
+        self.last, self.size = self.next + count, self.next + 2 * count
+        cdef Py_ssize_t n
+        for n in range(count):
+            self.next[n], self.last[n], self.size[n] = -1, n, 0
+
+    def __dealloc__(self):
+        free(self.next)
+        free(self.keys)
+        free(self.hashes)
+        free(self.heads)
+
+    cdef int add(self, object key, Py_ssize_t lead) except -1:
+        cdef Py_hash_t hashed = hash(key)
+        cdef Py_ssize_t slot = <Py_ssize_t>(<uint64_t>hashed * 0x9E3779B97F4A7C15ULL >> 17) & (self.slots - 1)
+        cdef PyObject* there
+        cdef Py_ssize_t head
+        while True:
+            there = self.keys[slot]
+            if there == NULL:
+                self.keys[slot], self.hashes[slot], self.heads[slot] = <PyObject*>key, hashed, lead
+                self.size[lead] = 1
+                return 0
+            if self.hashes[slot] == hashed and (
+                there == <PyObject*>key or PyObject_RichCompareBool(<object>there, key, Py_EQ)
+            ):
+                head = self.heads[slot]
+                self.next[self.last[head]] = lead
+                self.last[head] = lead
+                self.size[head] += 1
+                return 0
+            slot = (slot + 1) & (self.slots - 1)
+
+    cdef list members(self, Py_ssize_t head):
+        cdef list found = []
+        while head >= 0:
+            found.append(head)
+            head = self.next[head]
+        return found
+
+
 # --- the scan ----------------------------------------------------------------------
 
 cdef class _Scan:
@@ -839,19 +905,22 @@ cdef class _Scan:
     # --- key passes -----------------------------------------------------------------
 
     def key_pass(self, tuple columns, bint names_alike):
-        """``_Memory.key_pass``: the leads sharing the key, block by block."""
+        """``_Memory.key_pass``: the leads sharing the key, block by block
+        (blocks in the order their keys first appear, a block's leads in
+        the order read), each lead linked to the next of its block."""
         layout = self.layout
         if not layout.absent.isdisjoint(columns):
             return
-        cdef Py_ssize_t count = self.count, n, i, j, a, b, size
-        cdef list rows = self.rows, block
-        cdef dict blocks = {}
+        cdef Py_ssize_t count = self.count, n, i, j, size, head, member, other_member
+        cdef list rows = self.rows
         cdef tuple row
         cdef Py_ssize_t at = layout[columns[0]], other = -1
         if len(columns) == 2:
             other = layout[columns[1]]
         elif len(columns) != 1:  # pragma: no cover - PASSES has keys of one or two columns
             raise ValueError("a key of one or two columns")
+        cdef _Blocks blocks = _Blocks(count)
+        cdef list held = []  # the two-column keys made, kept alive while hashed
         for n in range(count):
             row = rows[n]
             key = row[at]
@@ -862,29 +931,30 @@ cdef class _Scan:
                 if second is None:
                     continue
                 key = (key, second)
-            found = blocks.get(key)
-            if found is None:
-                blocks[key] = [n]
-            else:
-                (<list>found).append(n)
+                held.append(key)
+            blocks.add(key, n)
         cdef _Codes seen = self.seen
         cdef list fresh = []
         cdef int64_t code
         cdef list windowed = []
-        for block in blocks.values():
-            size = len(block)
-            if size == 1:
+        for head in range(count):
+            size = blocks.size[head]
+            if size < 2:  # not a block's first lead, or a block of one
                 continue
             if size > self.max_block:
-                windowed.append(block)
+                windowed.append(blocks.members(head))
                 continue
-            for a in range(size):
-                i = block[a]
-                for b in range(a + 1, size):
-                    j = block[b]
+            member = head
+            while member >= 0:
+                i = member
+                other_member = blocks.next[member]
+                while other_member >= 0:
+                    j = other_member
                     code = i * count + j
                     if seen.add(code) and (names_alike or self.initials_meet(i, j)):
                         fresh.append(code)
+                    other_member = blocks.next[other_member]
+                member = blocks.next[member]
         self.pending.extend(fresh)
         for block in windowed:
             self.key_window(block, names_alike)
