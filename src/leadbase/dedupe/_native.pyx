@@ -538,9 +538,11 @@ cdef object _memo(dict seen, object value, object (*fold)(object)):
     return found
 
 
-def features(list rows, tuple at):
+def features(list rows, tuple at, Py_ssize_t none_at=-1):
     """``score.features_of`` of each row's FEATURE_FIELDS (at positions
-    ``at``), a column at a time: ``Features._fields`` columns of values."""
+    ``at``), a column at a time: ``Features._fields`` columns of values.
+    ``none_at``: a position where every row holds None (the columns no
+    lead has point there), or -1."""
     cdef Py_ssize_t count = len(rows), n
     cdef list columns = [[None] * count for _ in FIELDS]
     cdef list email_c = columns[F_EMAIL], linkedin_c = columns[F_LINKEDIN]
@@ -562,6 +564,15 @@ def features(list rows, tuple at):
         postcode_at, country_at, key_email_at, key_domain_at,
     ) = at
     canonical_email, company_name_key = _keys.canonical_email, _norm.company_name_key
+    # Whether any lead may have an email, a LinkedIn URL, a source's record,
+    # a phone or an employer (names and addresses only: none of them).
+    cdef bint identities = none_at < 0 or any(
+        position != none_at
+        for position in (
+            email_at, linkedin_at, provider_at, external_at, phone_at, company_at,
+            company_domain_at, key_email_at, key_domain_at,
+        )
+    )
     company_domain_key, split_name = _keys.company_domain_key, _norm.split_name
     for n in range(count):
         row = rows[n]
@@ -570,24 +581,25 @@ def features(list rows, tuple at):
             full = row[full_at]
             if full:
                 first, last = split_name(full)
-        email = row[email_at]
-        key = row[key_email_at]
-        email_c[n] = key or (canonical_email(email) if email else None)
-        linkedin_c[n] = row[linkedin_at]
-        provider, external = row[provider_at], row[external_at]
-        if provider and external:
-            record_c[n] = (provider, external)
         first_c[n] = _memo(names, first, _letters)
         last_c[n] = _memo(names, last, _letters)
-        phone_c[n] = row[phone_at]
-        company = row[company_at]
-        if company:
-            company_c[n] = company_name_key(company)
-        domain = row[key_domain_at]
-        if not domain:
-            company_domain = row[company_domain_at]
-            domain = company_domain_key(company_domain, email) if company_domain or email else None
-        domain_c[n] = domain
+        if identities:
+            email = row[email_at]
+            key = row[key_email_at]
+            email_c[n] = key or (canonical_email(email) if email else None)
+            linkedin_c[n] = row[linkedin_at]
+            provider, external = row[provider_at], row[external_at]
+            if provider and external:
+                record_c[n] = (provider, external)
+            phone_c[n] = row[phone_at]
+            company = row[company_at]
+            if company:
+                company_c[n] = company_name_key(company)
+            domain = row[key_domain_at]
+            if not domain:
+                company_domain = row[company_domain_at]
+                domain = company_domain_key(company_domain, email) if company_domain or email else None
+            domain_c[n] = domain
         street = _street(row[street_at])
         street_c[n], house_c[n] = street
         line2_c[n] = _fold(row[line2_at])
@@ -847,7 +859,8 @@ cdef class _Scan:
         self.rows, self.layout, self.rules = rows, layout, rules
         self.count = len(rows)
         self.ids = [row[0] for row in rows]
-        self.columns = features(rows, feature_at)
+        none_at = layout[next(iter(layout.absent))] if layout.absent else -1
+        self.columns = features(rows, feature_at, none_at)
         (
             self.email, self.linkedin, self.record, self.first, self.last, self.phone,
             self.company, self.domain, self.street, self.house, self.line2, self.city,
