@@ -39,6 +39,7 @@ from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 
 
 cdef extern from "Python.h":
+    const char* PyUnicode_AsUTF8AndSize(object o, Py_ssize_t* size) except NULL
     Py_UCS4 PyUnicode_READ_CHAR(object o, Py_ssize_t index)
     int PyUnicode_Compare(object a, object b) except? -1
     object PyUnicode_DecodeUTF8(const char* data, Py_ssize_t size, const char* errors)
@@ -665,6 +666,15 @@ cdef class _Codes:
         return 0
 
 
+cdef Py_ssize_t _folded_length(object name, dict folds) except -1:
+    """len(_fold_name(name)): plain ASCII keeps its length when folded."""
+    if not name:
+        return 0
+    if PyUnicode_IS_ASCII(name):
+        return PyUnicode_GET_LENGTH(name)
+    return len(_memo(folds, name, _fold_name))
+
+
 _PLACE_COLUMNS = ("city", "postal_code", "street", "key_company", "key_domain")
 # House numbers of up to 17 digits are coded by their digits: number * 32 +
 # digit count (so "012" is not "12"), below this; other places from here up.
@@ -711,11 +721,48 @@ cdef int _compare_text(object a, object b) except? -2:
     return PyUnicode_Compare(a, b)
 
 
-cdef inline int _before(Py_ssize_t x, Py_ssize_t y, list major, list minor) except? -2:
-    """Whether lead x comes before lead y: (major, minor), then as read."""
-    cdef int found = _compare_text(major[x], major[y])
+cdef uint64_t _prefix(object text) except? 0:
+    """A number of a text that keeps the database's order: 0 for None; else
+    2 + its first 7 bytes of UTF-8 (big-endian, 0-padded; UTF-8's byte
+    order is the code points' order) * 2 + 1 when the text may go on past
+    them or pads with its own zero bytes (then equal numbers need the full
+    comparison), + 0 when they are the whole text."""
+    if text is None:
+        return 0
+    cdef Py_ssize_t size, at
+    cdef const unsigned char* data
+    cdef bint partial = not PyUnicode_IS_ASCII(text)
+    if partial:
+        data = <const unsigned char*>PyUnicode_AsUTF8AndSize(text, &size)
+    else:
+        data, size = <const unsigned char*>PyUnicode_DATA(text), PyUnicode_GET_LENGTH(text)
+    cdef uint64_t found = 0
+    for at in range(7):
+        if at < size:
+            found = found * 256 + data[at]
+            partial |= data[at] == 0
+        else:
+            found = found * 256
+    return 2 + found * 2 + (1 if partial or size >= 7 else 0)
+
+
+cdef inline int _before(
+    Py_ssize_t x, Py_ssize_t y, list major, list minor, uint64_t* keys
+) except? -2:
+    """Whether lead x comes before lead y: (major, minor), then as read.
+    ``keys``: each lead's _prefix of its major and of its minor value."""
+    cdef uint64_t kx = keys[2 * x], ky = keys[2 * y]
+    cdef int found = 0
+    if kx != ky:
+        found = -1 if kx < ky else 1
+    elif kx & 1:
+        found = _compare_text(major[x], major[y])
     if found == 0:
-        found = _compare_text(minor[x], minor[y])
+        kx, ky = keys[2 * x + 1], keys[2 * y + 1]
+        if kx != ky:
+            found = -1 if kx < ky else 1
+        elif kx & 1:
+            found = _compare_text(minor[x], minor[y])
     return found < 0 or (found == 0 and x < y)
 
 
@@ -723,45 +770,46 @@ cdef int _merge_sort(
     Py_ssize_t* items, Py_ssize_t* spare, Py_ssize_t count, list major, list minor
 ) except -1:
     """Sort lead positions by (major, minor), stable: bottom-up merges."""
-    cdef Py_ssize_t width = 1, low, middle, high, left, right, out
+    cdef Py_ssize_t width = 1, low, middle, high, left, right, out, n
     cdef Py_ssize_t* swap
-    while width < count:
-        low = 0
-        while low < count:
-            middle, high = min(low + width, count), min(low + 2 * width, count)
-            left, right, out = low, middle, low
-            while left < middle and right < high:
-                if _before(items[right], items[left], major, minor):
-                    spare[out] = items[right]
-                    right += 1
-                else:
+    cdef Py_ssize_t* start = items
+    cdef uint64_t* keys = <uint64_t*>malloc((2 * count + 1) * sizeof(uint64_t))
+    if keys == NULL:
+        raise MemoryError()
+    try:
+        for n in range(count):
+            keys[2 * n], keys[2 * n + 1] = _prefix(major[n]), _prefix(minor[n])
+        while width < count:
+            low = 0
+            while low < count:
+                middle, high = min(low + width, count), min(low + 2 * width, count)
+                left, right, out = low, middle, low
+                while left < middle and right < high:
+                    if _before(items[right], items[left], major, minor, keys):
+                        spare[out] = items[right]
+                        right += 1
+                    else:
+                        spare[out] = items[left]
+                        left += 1
+                    out += 1
+                while left < middle:
                     spare[out] = items[left]
                     left += 1
-                out += 1
-            while left < middle:
-                spare[out] = items[left]
-                left += 1
-                out += 1
-            while right < high:
-                spare[out] = items[right]
-                right += 1
-                out += 1
-            low = high
-        swap = items
-        items = spare
-        spare = swap
-        width *= 2
-    if width > 1 and (_passes(count) & 1):
-        memcpy(spare, items, count * sizeof(Py_ssize_t))  # back into the caller's array
+                    out += 1
+                while right < high:
+                    spare[out] = items[right]
+                    right += 1
+                    out += 1
+                low = high
+            swap = items
+            items = spare
+            spare = swap
+            width *= 2
+        if items != start:
+            memcpy(start, items, count * sizeof(Py_ssize_t))
+    finally:
+        free(keys)
     return 0
-
-
-cdef inline Py_ssize_t _passes(Py_ssize_t count):
-    cdef Py_ssize_t width = 1, passes = 0
-    while width < count:
-        width *= 2
-        passes += 1
-    return passes
 
 
 # --- blocks of leads sharing a key --------------------------------------------------
@@ -1020,10 +1068,9 @@ cdef class _Scan:
             for n in range(count):
                 row = rows[n]
                 first, last = row[first_at], row[last_at]
-                firsts[n] = folded_first = _memo(folds, first, _fold_name)
-                lasts[n] = folded_last = _memo(folds, last, _fold_name)
+                firsts[n], lasts[n] = first, last  # folded when a name is compared
                 # Long enough to compare: 3 characters, the space between included.
-                named[n] = len(folded_first) + len(folded_last) + 1 >= 3
+                named[n] = _folded_length(first, folds) + _folded_length(last, folds) + 1 >= 3
                 if not first and not last:
                     full = row[full_at]
                     if full:
@@ -1050,8 +1097,8 @@ cdef class _Scan:
                         if not near:
                             continue
                         if jaro_winkler(
-                            self._name(names, at, firsts, lasts, nameless, last_first),
-                            self._name(names, other, firsts, lasts, nameless, last_first),
+                            self._name(names, at, firsts, lasts, nameless, last_first, folds),
+                            self._name(names, other, firsts, lasts, nameless, last_first, folds),
                         ) < alike:
                             continue
                         code = at * count + other if at < other else other * count + at
@@ -1063,15 +1110,19 @@ cdef class _Scan:
             free(named)
         self.pending.extend(sorted(wanted))
 
-    cdef str _name(self, list names, Py_ssize_t at, list firsts, list lasts, dict nameless, bint last_first):
+    cdef str _name(
+        self, list names, Py_ssize_t at, list firsts, list lasts, dict nameless, bint last_first,
+        dict folds,
+    ):
+        """A lead's name as the neighbourhood compares it (``scan._neighbour_name``)."""
         found = names[at]
         if found is None:
             if at in nameless:
                 found = nameless[at]
-            elif last_first:
-                found = f"{lasts[at]} {firsts[at]}"
             else:
-                found = f"{firsts[at]} {lasts[at]}"
+                first = _memo(folds, firsts[at], _fold_name)
+                last = _memo(folds, lasts[at], _fold_name)
+                found = f"{last} {first}" if last_first else f"{first} {last}"
             names[at] = found
         return found
 
@@ -1674,3 +1725,19 @@ cdef list _clusters(_Forest forest, dict weakest, list links, list ids, object c
 from operator import attrgetter as _attrgetter
 
 _LEAD_IDS, _SCORE = _attrgetter("lead_ids"), _attrgetter("score")
+
+
+def order(list major, list minor):
+    """Positions 0..n-1 in (major, minor) order, NULL first then by code
+    point, ties as given: the scan's merge sort (for the tests)."""
+    cdef Py_ssize_t count = len(major), n
+    cdef Py_ssize_t* ranked = <Py_ssize_t*>malloc((2 * count + 1) * sizeof(Py_ssize_t))
+    if ranked == NULL:
+        raise MemoryError()
+    try:
+        for n in range(count):
+            ranked[n] = n
+        _merge_sort(ranked, ranked + count, count, major, minor)
+        return [ranked[n] for n in range(count)]
+    finally:
+        free(ranked)
