@@ -18,7 +18,6 @@ if not os.environ.get("LEADBASE_NO_NATIVE"):
             Extension(
                 "leadbase.dedupe._native",
                 ["src/leadbase/dedupe/_native.pyx"],
-                include_dirs=["src/leadbase/dedupe"],
                 # No fused multiply-add: the scores must be the Python path's
                 # float operations, rounded as they are, to the last bit.
                 extra_compile_args=["-O2", "-ffp-contract=off"],

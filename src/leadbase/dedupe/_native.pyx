@@ -8,14 +8,14 @@ small scan's time (1,000 leads: ~15 ms in Python and numpy).
 Strings stay Python strings; plain ASCII is folded here byte by byte, any
 other text goes through the Python function it stands for (``keys.letters``,
 ``score._fold``, ...), so every value is what ``score.features_of`` makes of
-it. String similarities are rapidfuzz's own (Jaro-Winkler, token sort
-ratio), called through its C API, and the score is the float arithmetic of
-``score.scorer`` in the same order: the verdicts are equal to the last bit
-(tests hold the two paths equal). Built when a C compiler is there
+it. String similarities are rapidfuzz's algorithms (Jaro-Winkler, token
+sort ratio) step for step, to the last bit, without the cost of a call into
+it per pair; the score is the float arithmetic of ``score.scorer`` in the
+same order: the verdicts are equal to the last bit (tests hold the two
+paths equal). Built when a C compiler is there
 (``setup.py``); ``scan`` falls back to the Python path when it is not.
 """
 
-from cpython.pycapsule cimport PyCapsule_GetPointer
 from libc.stdint cimport int64_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.math cimport fabs, floor
@@ -25,8 +25,6 @@ from leadbase.dedupe import keys as _keys
 from leadbase.dedupe import normalise as _norm
 from leadbase.dedupe import score as _score
 
-from rapidfuzz import fuzz as _fuzz
-from rapidfuzz.distance import JaroWinkler as _JaroWinkler
 
 
 cdef extern from "stdbool.h":
@@ -39,6 +37,7 @@ from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 
 
 cdef extern from "Python.h":
+    Py_UCS4 PyUnicode_READ(int kind, const void* data, Py_ssize_t index)
     const char* PyUnicode_AsUTF8AndSize(object o, Py_ssize_t* size) except NULL
     Py_UCS4 PyUnicode_READ_CHAR(object o, Py_ssize_t index)
     int PyUnicode_Compare(object a, object b) except? -1
@@ -51,94 +50,255 @@ cdef extern from "Python.h":
     bint PyUnicode_IS_ASCII(object o)
 
 
-cdef extern from "rapidfuzz_capi.h":
-    ctypedef enum RF_StringType:
-        RF_UINT8
-        RF_UINT16
-        RF_UINT32
-        RF_UINT64
-
-    ctypedef struct RF_String:
-        void (*dtor) (RF_String*) nogil
-        RF_StringType kind
-        void* data
-        int64_t length
-        void* context
-
-    ctypedef struct RF_Kwargs:
-        void (*dtor) (RF_Kwargs*)
-        void* context
-
-    ctypedef bool (*RF_KwargsInit) (RF_Kwargs*, object) except False
-
-    ctypedef union _RF_UncachedScorerFunc_union:
-        bool (*f64) (const RF_String*, const RF_String*, const RF_Kwargs*, double, double, double*) except False
-
-    ctypedef struct RF_UncachedScorerFunc:
-        _RF_UncachedScorerFunc_union call
-
-    ctypedef struct RF_Scorer:
-        uint32_t version
-        RF_KwargsInit kwargs_init
-        void* get_scorer_flags
-        void* scorer_func_init
-        RF_UncachedScorerFunc uncached_scorer_func
-
-    uint32_t SCORER_STRUCT_VERSION
-
-
-# --- rapidfuzz's scorers, called directly ------------------------------------------
-
-cdef RF_Kwargs _jw_kwargs, _sort_kwargs
-cdef RF_UncachedScorerFunc _jw_call, _sort_call
-
-
-cdef RF_Scorer* _scorer_of(object function) except NULL:
-    cdef RF_Scorer* found = <RF_Scorer*>PyCapsule_GetPointer(function._RF_Scorer, NULL)
-    if found.version != SCORER_STRUCT_VERSION or found.uncached_scorer_func.call.f64 == NULL:
-        raise ImportError("this rapidfuzz has another C API")
-    return found
-
-
-cdef _load_scorers():
-    global _jw_call, _sort_call
-    cdef RF_Scorer* jw = _scorer_of(_JaroWinkler.similarity)
-    cdef RF_Scorer* ratio = _scorer_of(_fuzz.token_sort_ratio)
-    jw.kwargs_init(&_jw_kwargs, {})
-    ratio.kwargs_init(&_sort_kwargs, {})
-    _jw_call, _sort_call = jw.uncached_scorer_func, ratio.uncached_scorer_func
-
-
-_load_scorers()
-
-
-cdef inline void _rf_string(object text, RF_String* out):
-    cdef int kind = PyUnicode_KIND(text)
-    out.dtor = NULL
-    out.kind = RF_UINT8 if kind == 1 else (RF_UINT16 if kind == 2 else RF_UINT32)
-    out.data = PyUnicode_DATA(text)
-    out.length = PyUnicode_GET_LENGTH(text)
-    out.context = NULL
-
+# --- string similarities: rapidfuzz's, step for step --------------------------------
 
 cdef double jaro_winkler(str a, str b) except -1.0:
-    """``JaroWinkler.similarity(a, b)``."""
-    cdef RF_String sa, sb
-    cdef double result = 0.0
-    _rf_string(a, &sa)
-    _rf_string(b, &sb)
-    _jw_call.call.f64(&sa, &sb, &_jw_kwargs, 0.0, 0.0, &result)
-    return result
+    """``JaroWinkler.similarity(a, b)``: rapidfuzz's algorithm and float
+    operations, step for step (the tests hold the two equal), without its
+    call's cost: each character of b, in order, matches the first
+    unmatched equal character of a within the window; a common prefix of
+    up to 4 characters adds 0.1 each of what is left above 0.7."""
+    cdef Py_ssize_t size_a = PyUnicode_GET_LENGTH(a), size_b = PyUnicode_GET_LENGTH(b)
+    cdef int kind_a = PyUnicode_KIND(a), kind_b = PyUnicode_KIND(b)
+    cdef const void* data_a = PyUnicode_DATA(a)
+    cdef const void* data_b = PyUnicode_DATA(b)
+    cdef Py_ssize_t prefix = 0, most = min(min(size_a, size_b), 4)
+    while prefix < most and PyUnicode_READ(kind_a, data_a, prefix) == PyUnicode_READ(kind_b, data_b, prefix):
+        prefix += 1
+    cdef double sim = _jaro(kind_a, data_a, size_a, kind_b, data_b, size_b)
+    if sim > 0.7:
+        sim += <double>prefix * _PREFIX_WEIGHT * (1.0 - sim)
+        sim = min(sim, 1.0)
+    return sim
+
+
+cdef double _PREFIX_WEIGHT = 0.1  # rapidfuzz's default
+
+
+cdef double _jaro(
+    int kind_p, const void* p, Py_ssize_t p_size, int kind_t, const void* t, Py_ssize_t t_size
+) except -1.0:
+    """rapidfuzz's jaro_similarity (score_cutoff 0) of p and t."""
+    if not p_size and not t_size:
+        return 1.0
+    if not p_size or not t_size:
+        return 0.0
+    if p_size == 1 and t_size == 1:
+        return 1.0 if PyUnicode_READ(kind_p, p, 0) == PyUnicode_READ(kind_t, t, 0) else 0.0
+    # The window; the part of the longer one no character can reach is left out.
+    cdef Py_ssize_t bound, p_end = p_size, t_end = t_size
+    if t_size > p_size:
+        bound = t_size // 2 - 1
+        t_end = min(t_size, p_size + bound)
+    else:
+        bound = p_size // 2 - 1
+        p_end = min(p_size, t_size + bound)
+    cdef Py_ssize_t common = 0, i, j, low, high, transpositions = 0, p_at
+    while common < p_end and common < t_end and (
+        PyUnicode_READ(kind_p, p, common) == PyUnicode_READ(kind_t, t, common)
+    ):
+        common += 1
+    cdef char p_stack[256]
+    cdef char t_stack[256]
+    cdef char* p_flag = p_stack
+    cdef char* t_flag = t_stack
+    if p_end > 256 or t_end > 256:
+        p_flag, t_flag = <char*>malloc(p_end + 1), <char*>malloc(t_end + 1)
+        if p_flag == NULL or t_flag == NULL:
+            free(p_flag)
+            free(t_flag)
+            raise MemoryError()
+    cdef Py_UCS4 c
+    cdef Py_ssize_t matched = 0
+    try:
+        memset(p_flag, 0, p_end)
+        memset(t_flag, 0, t_end)
+        if common < p_end and common < t_end:
+            for j in range(common, t_end):
+                c = PyUnicode_READ(kind_t, t, j)
+                low = max(common, j - bound)
+                high = min(p_end, j + bound + 1)
+                for i in range(low, high):
+                    if not p_flag[i] and PyUnicode_READ(kind_p, p, i) == c:
+                        p_flag[i] = t_flag[j] = 1
+                        matched += 1
+                        break
+            if common + matched == 0:
+                return 0.0
+            p_at = common
+            for j in range(common, t_end):
+                if t_flag[j]:
+                    while not p_flag[p_at]:
+                        p_at += 1
+                    if PyUnicode_READ(kind_t, t, j) != PyUnicode_READ(kind_p, p, p_at):
+                        transpositions += 1
+                    p_at += 1
+    finally:
+        if p_flag != p_stack:
+            free(p_flag)
+            free(t_flag)
+    common += matched
+    transpositions //= 2
+    cdef double sim = 0.0
+    sim += <double>common / <double>p_size
+    sim += <double>common / <double>t_size
+    sim += (<double>common - <double>transpositions) / <double>common
+    return sim / 3.0
 
 
 cdef double sort_ratio(str a, str b) except -1.0:
-    """``fuzz.token_sort_ratio(a, b)``."""
-    cdef RF_String sa, sb
-    cdef double result = 0.0
-    _rf_string(a, &sa)
-    _rf_string(b, &sb)
-    _sort_call.call.f64(&sa, &sb, &_sort_kwargs, 0.0, 0.0, &result)
-    return result
+    """``fuzz.token_sort_ratio(a, b)``: rapidfuzz's algorithm and float
+    operations (the tests hold the two equal): each text's words sorted
+    and joined by one space, then 100 * (1 - Indel distance / total length),
+    the distance from the longest common subsequence."""
+    cdef Py_UCS4 stack_a[256]
+    cdef Py_UCS4 stack_b[256]
+    cdef Py_UCS4* joined_a = stack_a
+    cdef Py_UCS4* joined_b = stack_b
+    cdef Py_ssize_t size_a = PyUnicode_GET_LENGTH(a), size_b = PyUnicode_GET_LENGTH(b)
+    if size_a > 256:
+        joined_a = <Py_UCS4*>malloc(size_a * sizeof(Py_UCS4))
+    if size_b > 256:
+        joined_b = <Py_UCS4*>malloc(size_b * sizeof(Py_UCS4))
+    cdef Py_ssize_t length_a, length_b, common, maximum
+    cdef double norm_dist
+    try:
+        if joined_a == NULL or joined_b == NULL:
+            raise MemoryError()
+        length_a = _sorted_words(a, joined_a)
+        length_b = _sorted_words(b, joined_b)
+        common = _common_subsequence(joined_a, length_a, joined_b, length_b)
+    finally:
+        if joined_a != stack_a:
+            free(joined_a)
+        if joined_b != stack_b:
+            free(joined_b)
+    maximum = length_a + length_b
+    norm_dist = <double>(maximum - 2 * common) / <double>maximum if maximum else 0.0
+    return (1.0 - norm_dist) * 100
+
+
+cdef inline bint _space(Py_UCS4 c, int kind):
+    """rapidfuzz's is_space: for 1-byte text only the ASCII white space."""
+    if c == 0x20 or 0x09 <= c <= 0x0D or 0x1C <= c <= 0x1F:
+        return True
+    if kind == 1:
+        return False
+    return (
+        c == 0x85 or c == 0xA0 or c == 0x1680 or 0x2000 <= c <= 0x200A or c == 0x2028
+        or c == 0x2029 or c == 0x202F or c == 0x205F or c == 0x3000
+    )
+
+
+cdef Py_ssize_t _sorted_words(str text, Py_UCS4* out) except -1:
+    """The text's words (split on white space) sorted by code points and
+    joined by one space, into ``out`` (room for the text's length): its length."""
+    cdef int kind = PyUnicode_KIND(text)
+    cdef const void* data = PyUnicode_DATA(text)
+    cdef Py_ssize_t size = PyUnicode_GET_LENGTH(text), at = 0, start, words = 0, n, m, k, made = 0
+    cdef Py_ssize_t stack_bounds[256]
+    cdef Py_ssize_t* bounds = stack_bounds  # start, end of each word
+    if size + 2 > 256:
+        bounds = <Py_ssize_t*>malloc((size + 2) * sizeof(Py_ssize_t))
+        if bounds == NULL:
+            raise MemoryError()
+    cdef Py_ssize_t word_start, word_end
+    try:
+        while at < size:
+            while at < size and _space(PyUnicode_READ(kind, data, at), kind):
+                at += 1
+            if at == size:
+                break
+            start = at
+            while at < size and not _space(PyUnicode_READ(kind, data, at), kind):
+                at += 1
+            # insertion sort: move the larger words after this one
+            n = words
+            while n > 0 and _word_less(kind, data, start, at, bounds[2 * n - 2], bounds[2 * n - 1]):
+                bounds[2 * n], bounds[2 * n + 1] = bounds[2 * n - 2], bounds[2 * n - 1]
+                n -= 1
+            bounds[2 * n], bounds[2 * n + 1] = start, at
+            words += 1
+        for n in range(words):
+            if n:
+                out[made] = 0x20
+                made += 1
+            for k in range(bounds[2 * n], bounds[2 * n + 1]):
+                out[made] = PyUnicode_READ(kind, data, k)
+                made += 1
+    finally:
+        if bounds != stack_bounds:
+            free(bounds)
+    return made
+
+
+cdef inline bint _word_less(
+    int kind, const void* data, Py_ssize_t a, Py_ssize_t a_end, Py_ssize_t b, Py_ssize_t b_end
+):
+    """std::lexicographical_compare of two words of one text."""
+    cdef Py_UCS4 x, y
+    while a < a_end and b < b_end:
+        x, y = PyUnicode_READ(kind, data, a), PyUnicode_READ(kind, data, b)
+        if x != y:
+            return x < y
+        a += 1
+        b += 1
+    return a == a_end and b < b_end
+
+
+cdef Py_ssize_t _common_subsequence(
+    const Py_UCS4* a, Py_ssize_t size_a, const Py_UCS4* b, Py_ssize_t size_b
+) except -1:
+    """The length of the longest common subsequence: bit-parallel when
+    ``a`` is at most 64 characters below U+0100, else by rows."""
+    cdef uint64_t masks[256]
+    cdef uint64_t rest, matched, low
+    cdef Py_ssize_t at, n
+    if not size_a or not size_b:
+        return 0
+    cdef bint small = size_a <= 64
+    if small:
+        for at in range(size_a):
+            if a[at] > 0xFF:
+                small = False
+                break
+    if small:
+        memset(masks, 0, sizeof(masks))
+        for at in range(size_a):
+            masks[a[at]] |= (<uint64_t>1) << at
+        rest = ~(<uint64_t>0)
+        for at in range(size_b):
+            if b[at] > 0xFF:
+                continue
+            matched = rest & masks[b[at]]
+            rest = (rest + matched) | (rest - matched)
+        low = ~(<uint64_t>0) if size_a == 64 else (((<uint64_t>1) << size_a) - 1)
+        return _popcount(~rest & low)
+    cdef Py_ssize_t* row = <Py_ssize_t*>calloc(size_b + 1, sizeof(Py_ssize_t))
+    if row == NULL:
+        raise MemoryError()
+    cdef Py_ssize_t diagonal, above
+    try:
+        for at in range(size_a):
+            diagonal = 0
+            for n in range(1, size_b + 1):
+                above = row[n]
+                if a[at] == b[n - 1]:
+                    row[n] = diagonal + 1
+                elif row[n - 1] > above:
+                    row[n] = row[n - 1]
+                diagonal = above
+        return row[size_b]
+    finally:
+        free(row)
+
+
+cdef inline Py_ssize_t _popcount(uint64_t bits):
+    cdef Py_ssize_t found = 0
+    while bits:
+        bits &= bits - 1
+        found += 1
+    return found
 
 
 def similarity(str a, str b):
