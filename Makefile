@@ -22,7 +22,8 @@ $(STAMP): pyproject.toml $(NATIVE_SOURCES)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@$(BIN)/python -c 'from leadbase.dedupe import scan; raise SystemExit(scan.NATIVE is None)' || \
-		echo "leadbase.dedupe._native was not built (no C compiler? apt-get install gcc):" \
+		echo "leadbase.dedupe._native was not built (LEADBASE_NO_NATIVE, or no C compiler:" \
+			"apt-get install gcc, then rm $(STAMP) && make install):" \
 			"the duplicate scan runs its Python path (same results, slower)"
 	touch $(STAMP)
 
