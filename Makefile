@@ -11,12 +11,20 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: install chromium run migrate test lint typecheck pytest bench clean
 
-$(STAMP): pyproject.toml
+# The compiled scan (setup.py builds leadbase.dedupe._native in place, into
+# src/, when a C compiler is there): a change to its source rebuilds it.
+NATIVE_SOURCES := setup.py src/leadbase/dedupe/_native.pyx src/leadbase/dedupe/rapidfuzz_capi.h
+
+$(STAMP): pyproject.toml $(NATIVE_SOURCES)
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "leadbase needs Python >= 3.11 (found $$($(PYTHON) --version))"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@$(BIN)/python -c 'from leadbase.dedupe import scan; raise SystemExit(scan.NATIVE is None)' || \
+		echo "leadbase.dedupe._native was not built (LEADBASE_NO_NATIVE, or no C compiler:" \
+			"apt-get install gcc, then rm $(STAMP) && make install):" \
+			"the duplicate scan runs its Python path (same results, slower)"
 	touch $(STAMP)
 
 install: $(STAMP) chromium
