@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed-stamp
 
 # The compiled scan (setup.py builds leadbase.dedupe._native in place, into
 # src/, when a C compiler is there): a change to its source rebuilds it.
-NATIVE_SOURCES := setup.py src/leadbase/dedupe/_native.pyx src/leadbase/dedupe/rapidfuzz_capi.h
+NATIVE_SOURCES := setup.py src/leadbase/dedupe/_native.pyx
 
 $(STAMP): pyproject.toml $(NATIVE_SOURCES)
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \

@@ -26,5 +26,7 @@ if not os.environ.get("LEADBASE_NO_NATIVE"):
         ],
         compiler_directives={"language_level": 3},
     )
+    for extension in extensions:  # cythonize's Extensions drop optional=True
+        extension.optional = True
 
 setup(ext_modules=extensions)

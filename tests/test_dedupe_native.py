@@ -223,13 +223,17 @@ def test_features_of_typical_leads(native: Any) -> None:
     assert (columns[street_at][6], columns[house_at][6]) == ("b wattle crescent", "3b")
 
 
-# --- string similarities: rapidfuzz's C API is rapidfuzz's Python API ---------------
+# --- string similarities: rapidfuzz's algorithms, computed in _native -------------
 
 _TEXT = st.one_of(
     st.text(alphabet=_ALPHABET, max_size=20),
     st.text(max_size=20),
     st.text(alphabet="ab ", min_size=60, max_size=140),  # beyond one 64-bit word
     st.text(alphabet="abé日😀 ", min_size=60, max_size=140),
+    # repeated letters (Jaro's matching order), white space rapidfuzz splits
+    # on only beyond Latin-1 (\x85, \xa0) and the separators it always does
+    st.text(alphabet="aab\x85\xa0\u2000\x1c\t ", max_size=70),
+    st.text(alphabet="abcd", min_size=250, max_size=300),  # beyond the stack buffers
     st.sampled_from(["", " ", "jane", "jayne", "smith", "smyth", "12 main street"]),
 )
 
@@ -237,8 +241,8 @@ _TEXT = st.one_of(
 @settings(max_examples=500, deadline=None)
 @given(_TEXT, _TEXT)
 def test_similarity_is_rapidfuzzs(a: str, b: str) -> None:
-    """_native.similarity (rapidfuzz's C API, as the compiled scan scores)
-    is JaroWinkler.similarity and fuzz.token_sort_ratio, to the last bit."""
+    """_native.similarity (as the compiled scan scores) is
+    JaroWinkler.similarity and fuzz.token_sort_ratio, to the last bit."""
     if scan.NATIVE is None:
         pytest.skip(NOT_BUILT)
     jw, ratio = scan.NATIVE.similarity(a, b)

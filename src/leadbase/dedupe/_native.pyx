@@ -1323,6 +1323,12 @@ cdef class _Scan:
                         place = _memo(folds, value, _fold_name)
                     elif kind == 2:
                         place = _first_number(value)
+                        if place and PyUnicode_IS_ASCII(place):  # ASCII digits: coded as above
+                            number = _house_code(place)
+                            if number >= 0:
+                                known[value] = number
+                                kind_codes[n] = number
+                                continue
                     if place:
                         found = table.get(place)
                         if found is None:
