@@ -58,10 +58,17 @@ cdef double jaro_winkler(str a, str b) except -1.0:
     call's cost: each character of b, in order, matches the first
     unmatched equal character of a within the window; a common prefix of
     up to 4 characters adds 0.1 each of what is left above 0.7."""
-    cdef Py_ssize_t size_a = PyUnicode_GET_LENGTH(a), size_b = PyUnicode_GET_LENGTH(b)
-    cdef int kind_a = PyUnicode_KIND(a), kind_b = PyUnicode_KIND(b)
-    cdef const void* data_a = PyUnicode_DATA(a)
-    cdef const void* data_b = PyUnicode_DATA(b)
+    return _jaro_winkler(
+        PyUnicode_KIND(a), PyUnicode_DATA(a), PyUnicode_GET_LENGTH(a),
+        PyUnicode_KIND(b), PyUnicode_DATA(b), PyUnicode_GET_LENGTH(b),
+    )
+
+
+cdef double _jaro_winkler(
+    int kind_a, const void* data_a, Py_ssize_t size_a, int kind_b, const void* data_b, Py_ssize_t size_b
+) except -1.0:
+    """jaro_winkler of two texts given as (kind, data, length), as a Python
+    string holds them (kind 4: an array of code points)."""
     cdef Py_ssize_t prefix = 0, most = min(min(size_a, size_b), 4)
     while prefix < most and PyUnicode_READ(kind_a, data_a, prefix) == PyUnicode_READ(kind_b, data_b, prefix):
         prefix += 1
@@ -826,6 +833,49 @@ cdef class _Codes:
         return 0
 
 
+cdef struct _Text:
+    Py_UCS4* text  # code points, grown as needed
+    Py_ssize_t room
+
+
+cdef Py_ssize_t _put(_Text* out, object name, Py_ssize_t at, dict folds, bint fold) except -1:
+    """Write ``name`` (None: nothing), folded as _fold_name folds it when
+    ``fold``, into ``out`` from ``at``, with room for one more code point
+    after it: where it ends."""
+    cdef Py_ssize_t size, n
+    if not name:
+        _grow(out, at + 1)
+        return at
+    cdef Py_UCS4 c
+    if fold and PyUnicode_IS_ASCII(name):  # lower case: one code point for one
+        size = PyUnicode_GET_LENGTH(name)
+        _grow(out, at + size + 1)
+        data = <const char*>PyUnicode_DATA(name)
+        for n in range(size):
+            out.text[at + n] = <Py_UCS4>_lower(data[n])
+        return at + size
+    if fold:
+        name = _memo(folds, name, _fold_name)
+    size = PyUnicode_GET_LENGTH(name)
+    _grow(out, at + size + 1)
+    cdef int kind = PyUnicode_KIND(name)
+    cdef const void* points = PyUnicode_DATA(name)
+    for n in range(size):
+        out.text[at + n] = PyUnicode_READ(kind, points, n)
+    return at + size
+
+
+cdef Py_ssize_t _grow(_Text* out, Py_ssize_t size) except -1:
+    """Room for ``size`` code points in ``out``: ``size`` back."""
+    cdef Py_UCS4* grown
+    if size > out.room:
+        grown = <Py_UCS4*>realloc(out.text, (size + 64) * sizeof(Py_UCS4))
+        if grown == NULL:
+            raise MemoryError()
+        out.text, out.room = grown, size + 64
+    return size
+
+
 cdef Py_ssize_t _folded_length(object name, dict folds) except -1:
     """len(_fold_name(name)): plain ASCII keeps its length when folded."""
     if not name:
@@ -1221,9 +1271,12 @@ cdef class _Scan:
             free(named)
             raise MemoryError()
         cdef set wanted = set()
-        cdef list names
         cdef bint near
         cdef int64_t code
+        cdef _Text name_a, name_b
+        name_a.text = name_b.text = NULL
+        name_a.room = name_b.room = 0
+        cdef Py_ssize_t size_a, size_b
         try:
             for n in range(count):
                 row = rows[n]
@@ -1245,7 +1298,6 @@ cdef class _Scan:
                     if named[ranked[k]]:
                         ranked[size] = ranked[k]
                         size += 1
-                names = [None] * count
                 for back in range(1, window + 1):
                     for k in range(back, size):
                         at, other = ranked[k], ranked[k - back]
@@ -1256,10 +1308,9 @@ cdef class _Scan:
                                 break
                         if not near:
                             continue
-                        if jaro_winkler(
-                            self._name(names, at, firsts, lasts, nameless, last_first, folds),
-                            self._name(names, other, firsts, lasts, nameless, last_first, folds),
-                        ) < alike:
+                        size_a = self._name(at, firsts, lasts, nameless, last_first, folds, &name_a)
+                        size_b = self._name(other, firsts, lasts, nameless, last_first, folds, &name_b)
+                        if _jaro_winkler(4, name_a.text, size_a, 4, name_b.text, size_b) < alike:
                             continue
                         code = at * count + other if at < other else other * count + at
                         if not self.seen.has(code):
@@ -1268,23 +1319,25 @@ cdef class _Scan:
             free(codes)
             free(ranked)
             free(named)
+            free(name_a.text)
+            free(name_b.text)
         self.pending.extend(sorted(wanted))
 
-    cdef str _name(
-        self, list names, Py_ssize_t at, list firsts, list lasts, dict nameless, bint last_first,
-        dict folds,
-    ):
-        """A lead's name as the neighbourhood compares it (``scan._neighbour_name``)."""
-        found = names[at]
-        if found is None:
-            if at in nameless:
-                found = nameless[at]
-            else:
-                first = _memo(folds, firsts[at], _fold_name)
-                last = _memo(folds, lasts[at], _fold_name)
-                found = f"{last} {first}" if last_first else f"{first} {last}"
-            names[at] = found
-        return found
+    cdef Py_ssize_t _name(
+        self, Py_ssize_t at, list firsts, list lasts, dict nameless, bint last_first,
+        dict folds, _Text* out,
+    ) except -1:
+        """A lead's name as the neighbourhood compares it
+        (``scan._neighbour_name``: its first and last name folded, one
+        space between, or its full name folded) into ``out``: its length."""
+        if at in nameless:
+            return _put(out, nameless[at], 0, folds, False)
+        first, last = firsts[at], lasts[at]
+        if last_first:
+            first, last = last, first
+        cdef Py_ssize_t made = _put(out, first, 0, folds, True)
+        out.text[made] = 0x20
+        return _put(out, last, made + 1, folds, True)
 
     cdef int _places(self, dict folds, int64_t* codes) except -1:
         """Each lead's place codes into ``codes``, ``count`` a kind: city
@@ -1864,8 +1917,10 @@ cdef int _sort_by_score(Py_ssize_t* items, Py_ssize_t* spare, Py_ssize_t count, 
 
 
 cdef list _clusters(_Forest forest, dict weakest, list links, list ids, object cluster):
-    cdef list clusters = []
-    cdef Py_ssize_t root, member
+    """The clusters, by score, highest first, then by lead ids (no two
+    clusters share a lead: their first lead ids tell them apart)."""
+    cdef list groups = [], firsts = [], verdicts = [], actions = []
+    cdef Py_ssize_t root, member, count, n
     for root, (held, certain) in weakest.items():
         if forest.find(root) != root:
             continue
@@ -1875,22 +1930,80 @@ cdef list _clusters(_Forest forest, dict weakest, list links, list ids, object c
             members.append(ids[member])
             member = forest.next[member]
         members.sort()
-        verdict = (<tuple>links[held])[2]
-        action = _MERGE if certain else _REVIEW
-        clusters.append(
-            _frozen(
-                cluster, _CLUSTER_FIELDS, (tuple(members), verdict.score, verdict.reasons, action)
+        groups.append(tuple(members))
+        firsts.append(members[0])
+        verdicts.append((<tuple>links[held])[2])
+        actions.append(_MERGE if certain else _REVIEW)
+    count = len(groups)
+    cdef double* scores = <double*>malloc((count + 1) * sizeof(double))
+    cdef Py_ssize_t* order = <Py_ssize_t*>malloc((2 * count + 1) * sizeof(Py_ssize_t))
+    if scores == NULL or order == NULL:
+        free(scores)
+        free(order)
+        raise MemoryError()
+    cdef list clusters = []
+    try:
+        for n in range(count):
+            scores[n] = verdicts[n].score
+            order[n] = n
+        _sort_clusters(order, order + count, count, scores, firsts)
+        for n in range(count):
+            member = order[n]
+            verdict = verdicts[member]
+            clusters.append(
+                _frozen(
+                    cluster,
+                    _CLUSTER_FIELDS,
+                    (groups[member], verdict.score, verdict.reasons, actions[member]),
+                )
             )
-        )
-    # By score, highest first, then by lead ids (no two clusters share one).
-    clusters.sort(key=_LEAD_IDS)
-    clusters.sort(key=_SCORE, reverse=True)
+    finally:
+        free(scores)
+        free(order)
     return clusters
 
 
-from operator import attrgetter as _attrgetter
-
-_LEAD_IDS, _SCORE = _attrgetter("lead_ids"), _attrgetter("score")
+cdef int _sort_clusters(
+    Py_ssize_t* items, Py_ssize_t* spare, Py_ssize_t count, double* scores, list firsts
+) except -1:
+    """Cluster numbers by score, highest first, then by first lead id: bottom-up merges."""
+    cdef Py_ssize_t width = 1, low, middle, high, left, right, out, x, y
+    cdef Py_ssize_t* swap
+    cdef Py_ssize_t* start = items
+    cdef bint right_first
+    while width < count:
+        low = 0
+        while low < count:
+            middle, high = min(low + width, count), min(low + 2 * width, count)
+            left, right, out = low, middle, low
+            while left < middle and right < high:
+                x, y = items[right], items[left]
+                right_first = scores[x] > scores[y] or (
+                    scores[x] == scores[y] and _compare_text(firsts[x], firsts[y]) < 0
+                )
+                if right_first:
+                    spare[out] = x
+                    right += 1
+                else:
+                    spare[out] = y
+                    left += 1
+                out += 1
+            while left < middle:
+                spare[out] = items[left]
+                left += 1
+                out += 1
+            while right < high:
+                spare[out] = items[right]
+                right += 1
+                out += 1
+            low = high
+        swap = items
+        items = spare
+        spare = swap
+        width *= 2
+    if items != start:
+        memcpy(start, items, count * sizeof(Py_ssize_t))
+    return 0
 
 
 def order(list major, list minor):
