@@ -37,6 +37,7 @@ from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 
 
 cdef extern from "Python.h":
+    bint PyUnicode_CheckExact(object o)
     Py_UCS4 PyUnicode_READ(int kind, const void* data, Py_ssize_t index)
     const char* PyUnicode_AsUTF8AndSize(object o, Py_ssize_t* size) except NULL
     Py_UCS4 PyUnicode_READ_CHAR(object o, Py_ssize_t index)
@@ -48,6 +49,13 @@ cdef extern from "Python.h":
     int PyUnicode_KIND(object o)
     Py_ssize_t PyUnicode_GET_LENGTH(object o)
     bint PyUnicode_IS_ASCII(object o)
+
+
+cdef inline bint _ascii_text(object value):
+    """A str of plain ASCII (its bytes can be read directly). Anything else
+    (another type, which a text column should not hold) goes the Python
+    way, which raises what the Python path raises."""
+    return PyUnicode_CheckExact(value) and PyUnicode_IS_ASCII(value)
 
 
 # --- string similarities: rapidfuzz's, step for step --------------------------------
@@ -529,7 +537,7 @@ cdef object _letters(object word):
     characters, as ``normalise.sort_key`` cuts)."""
     if not word:
         return None
-    if not PyUnicode_IS_ASCII(word):
+    if not _ascii_text(word):
         return _keys.letters(word)
     cdef Py_ssize_t size = min(PyUnicode_GET_LENGTH(word), _norm.SORT_KEY_MAX)
     cdef const char* text = <const char*>PyUnicode_DATA(word)
@@ -556,7 +564,7 @@ cdef object _fold(object text):
     """``score._fold(text)``: the letter words, lower case, one space apart."""
     if not text:
         return None
-    if not PyUnicode_IS_ASCII(text):
+    if not _ascii_text(text):
         return _score._fold(text)
     cdef Py_ssize_t size = PyUnicode_GET_LENGTH(text)
     cdef const char* data = <const char*>PyUnicode_DATA(text)
@@ -588,7 +596,7 @@ cdef tuple _street(object text):
     number: the first digits and a letter after them)."""
     if not text:
         return (None, None)
-    if not PyUnicode_IS_ASCII(text):
+    if not _ascii_text(text):
         return _score._street(text)
     cdef Py_ssize_t size = PyUnicode_GET_LENGTH(text)
     cdef const char* data = <const char*>PyUnicode_DATA(text)
@@ -636,7 +644,7 @@ cdef object _postcode(object text):
     """``score._postcode(text)``: white space gone, upper case."""
     if not text:
         return None
-    if not PyUnicode_IS_ASCII(text):
+    if not _ascii_text(text):
         return _score._postcode(text)
     cdef Py_ssize_t size = PyUnicode_GET_LENGTH(text)
     cdef const char* data = <const char*>PyUnicode_DATA(text)
@@ -656,7 +664,7 @@ cdef object _fold_name(object text):
     """``scan._fold_name``: lower case for plain ASCII, ``sort_key`` else; "" for none."""
     if not text:
         return ""
-    if PyUnicode_IS_ASCII(text):
+    if _ascii_text(text):
         return text.lower()
     return _norm.sort_key(text) or ""
 
@@ -665,7 +673,7 @@ cdef object _first_number(object street):
     """The first run of digits of a street (``scan._HOUSE``), or None."""
     if not street:
         return None
-    if not PyUnicode_IS_ASCII(street):
+    if not _ascii_text(street):
         found = _FIRST_NUMBER.search(street)
         return found.group(0) if found is not None else None
     cdef Py_ssize_t size = PyUnicode_GET_LENGTH(street), at = 0, end
@@ -697,6 +705,11 @@ cdef int F_COMPANY = 6, F_DOMAIN = 7, F_STREET = 8, F_HOUSE = 9, F_LINE2 = 10, F
 cdef int F_POSTCODE = 12, F_STATE = 13, F_COUNTRY = 14
 if FIELDS[F_COUNTRY] != "country" or FIELDS[F_FIRST] != "first":  # pragma: no cover
     raise ImportError("score.Features changed: _native needs the same order")
+
+
+cdef inline bint _plain(object value):
+    """A string of plain ASCII."""
+    return _ascii_text(value)
 
 
 cdef object _memo(dict seen, object value, object (*fold)(object)):
@@ -749,8 +762,10 @@ def features(list rows, tuple at, Py_ssize_t none_at=-1):
             full = row[full_at]
             if full:
                 first, last = split_name(full)
-        first_c[n] = _memo(names, first, _letters)
-        last_c[n] = _memo(names, last, _letters)
+        # Plain ASCII is folded here faster than a memo finds it (a value
+        # already folded is kept, not copied); other text goes through one.
+        first_c[n] = _letters(first) if _plain(first) else _memo(names, first, _letters)
+        last_c[n] = _letters(last) if _plain(last) else _memo(names, last, _letters)
         if identities:
             email = row[email_at]
             key = row[key_email_at]
@@ -771,8 +786,10 @@ def features(list rows, tuple at, Py_ssize_t none_at=-1):
         street = _street(row[street_at])
         street_c[n], house_c[n] = street
         line2_c[n] = _fold(row[line2_at])
-        city_c[n] = _memo(places, row[city_at], _fold)
-        postcode_c[n] = _memo(postcodes, row[postcode_at], _postcode)
+        city = row[city_at]
+        city_c[n] = _fold(city) if _plain(city) else _memo(places, city, _fold)
+        postcode = row[postcode_at]
+        postcode_c[n] = _postcode(postcode) if _plain(postcode) else _memo(postcodes, postcode, _postcode)
         state_c[n] = _memo(places, row[state_at], _fold)
         country_c[n] = _memo(places, row[country_at], _fold)
     return columns
@@ -847,7 +864,7 @@ cdef Py_ssize_t _put(_Text* out, object name, Py_ssize_t at, dict folds, bint fo
         _grow(out, at + 1)
         return at
     cdef Py_UCS4 c
-    if fold and PyUnicode_IS_ASCII(name):  # lower case: one code point for one
+    if fold and _ascii_text(name):  # lower case: one code point for one
         size = PyUnicode_GET_LENGTH(name)
         _grow(out, at + size + 1)
         data = <const char*>PyUnicode_DATA(name)
@@ -880,7 +897,7 @@ cdef Py_ssize_t _folded_length(object name, dict folds) except -1:
     """len(_fold_name(name)): plain ASCII keeps its length when folded."""
     if not name:
         return 0
-    if PyUnicode_IS_ASCII(name):
+    if _ascii_text(name):
         return PyUnicode_GET_LENGTH(name)
     return len(_memo(folds, name, _fold_name))
 
@@ -894,7 +911,7 @@ cdef int64_t _TABLE_CODES = 1 << 62
 cdef int64_t _house_code(object street):
     """A plain ASCII street's house number (its first digits) as a code, -2
     when it has none; -1 when it can't be coded so (not ASCII, too long)."""
-    if not PyUnicode_IS_ASCII(street):
+    if not _ascii_text(street):
         return -1
     cdef Py_ssize_t size = PyUnicode_GET_LENGTH(street), at = 0, digits = 0
     cdef const char* data = <const char*>PyUnicode_DATA(street)
@@ -922,7 +939,7 @@ cdef int _compare_text(object a, object b) except? -2:
         return 1
     cdef Py_ssize_t size_a, size_b
     cdef int found
-    if PyUnicode_IS_ASCII(a) and PyUnicode_IS_ASCII(b):
+    if _ascii_text(a) and _ascii_text(b):
         size_a, size_b = PyUnicode_GET_LENGTH(a), PyUnicode_GET_LENGTH(b)
         found = memcmp(PyUnicode_DATA(a), PyUnicode_DATA(b), min(size_a, size_b))
         if found:
@@ -941,7 +958,7 @@ cdef uint64_t _prefix(object text) except? 0:
         return 0
     cdef Py_ssize_t size, at
     cdef const unsigned char* data
-    cdef bint partial = not PyUnicode_IS_ASCII(text)
+    cdef bint partial = not _ascii_text(text)
     if partial:
         data = <const unsigned char*>PyUnicode_AsUTF8AndSize(text, &size)
     else:
@@ -1376,7 +1393,7 @@ cdef class _Scan:
                         place = _memo(folds, value, _fold_name)
                     elif kind == 2:
                         place = _first_number(value)
-                        if place and PyUnicode_IS_ASCII(place):  # ASCII digits: coded as above
+                        if place and _ascii_text(place):  # ASCII digits: coded as above
                             number = _house_code(place)
                             if number >= 0:
                                 known[value] = number
