@@ -444,6 +444,7 @@ def sqlite_rows(object connection, str sql):
     cdef tuple row
     cdef const char* text
     cdef void* cell
+    cdef _ShortTexts short = _ShortTexts()
     try:
         while True:
             if read & 255 == 0:
@@ -460,7 +461,7 @@ def sqlite_rows(object connection, str sql):
                 kind = _value_type(cell)
                 if kind == 3:  # SQLITE_TEXT
                     text = _value_text(cell)
-                    value = PyUnicode_DecodeUTF8(text, _value_bytes(cell), NULL)
+                    value = short.text(text, _value_bytes(cell))
                 elif kind == 5:  # SQLITE_NULL
                     value = None
                 elif kind == 1:  # SQLITE_INTEGER
@@ -478,6 +479,40 @@ def sqlite_rows(object connection, str sql):
     finally:
         _finalize(statement)
     return rows
+
+
+cdef class _ShortTexts:
+    """The short texts of one read, one string each: a column's few values
+    (states, countries, postcodes, first names) are read again and again;
+    one string for them saves making one per row, and its hash, worked out
+    once, serves every memo and key lookup after. A text of up to 8 bytes
+    of plain ASCII is kept by its bytes (a cache: a slot taken is replaced)."""
+
+    cdef uint64_t keys[1024]
+    cdef Py_ssize_t sizes[1024]
+    cdef list strings
+
+    def __cinit__(self):
+        self.strings = [None] * 1024
+        memset(self.sizes, 0xff, sizeof(self.sizes))  # -1: an empty slot
+
+    cdef object text(self, const char* data, Py_ssize_t size):
+        """The str of ``size`` bytes of UTF-8 at ``data``."""
+        if size > 8:
+            return PyUnicode_DecodeUTF8(data, size, NULL)
+        cdef uint64_t key = 0
+        cdef Py_ssize_t at
+        for at in range(size):
+            if <unsigned char>data[at] >= 128:
+                return PyUnicode_DecodeUTF8(data, size, NULL)
+            key = key << 8 | <unsigned char>data[at]
+        cdef Py_ssize_t slot = <Py_ssize_t>((key * 0x9E3779B97F4A7C15ULL + <uint64_t>size) >> 54)
+        if self.sizes[slot] == size and self.keys[slot] == key:
+            return self.strings[slot]
+        found = _ascii(data, size)
+        self.keys[slot], self.sizes[slot] = key, size
+        self.strings[slot] = found
+        return found
 
 
 # --- frozen dataclasses, made without their __init__'s cost -------------------------
