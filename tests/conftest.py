@@ -100,6 +100,19 @@ def _apps_come_back() -> Iterator[None]:
     api_clients.return_apps()
 
 
+NATIVE_NOT_BUILT = "leadbase.dedupe._native is not built (no C compiler, or LEADBASE_NO_NATIVE)"
+
+
+@pytest.fixture
+def native() -> object:
+    """The compiled scan (dedupe._native); the test skips where it was not built."""
+    from leadbase.dedupe import scan
+
+    if scan.NATIVE is None:
+        pytest.skip(NATIVE_NOT_BUILT)
+    return scan.NATIVE
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return dbs.migrated_sqlite_template(tmp_path_factory.mktemp("template"))

@@ -36,17 +36,10 @@ from leadbase.dedupe.scan import Cluster, Link, ScanStats
 from leadbase.dedupe.score import FEATURE_FIELDS, Features, Verdict, features_of
 from leadbase.models import SalesLead
 from tests import dbs
+from tests.conftest import NATIVE_NOT_BUILT
 
 RULES = Rules()
-NOT_BUILT = "leadbase.dedupe._native is not built (no C compiler, or LEADBASE_NO_NATIVE)"
-
-
-@pytest.fixture
-def native() -> Any:
-    """The compiled module; the test skips where it was not built."""
-    if scan.NATIVE is None:
-        pytest.skip(NOT_BUILT)
-    return scan.NATIVE
+NOT_BUILT = NATIVE_NOT_BUILT  # the ``native`` fixture (conftest) skips with it too
 
 
 def test_the_compiled_scan_is_built_under_ci() -> None:

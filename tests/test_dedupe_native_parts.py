@@ -21,15 +21,7 @@ from leadbase.client import LeadDatabase
 from leadbase.db import Database
 from leadbase.dedupe import scan
 from leadbase.dedupe.rules import Rules
-
-NOT_BUILT = "leadbase.dedupe._native is not built (no C compiler, or LEADBASE_NO_NATIVE)"
-
-
-@pytest.fixture
-def native() -> Any:
-    if scan.NATIVE is None:
-        pytest.skip(NOT_BUILT)
-    return scan.NATIVE
+from tests.conftest import NATIVE_NOT_BUILT as NOT_BUILT
 
 
 @pytest.fixture

@@ -1008,67 +1008,89 @@ cdef uint64_t _prefix(object text) except? 0:
     return 2 + found * 2 + (1 if partial or size >= 7 else 0)
 
 
-cdef inline int _before(
-    Py_ssize_t x, Py_ssize_t y, list major, list minor, uint64_t* keys
-) except? -2:
-    """Whether lead x comes before lead y: (major, minor), then as read.
-    ``keys``: each lead's _prefix of its major and of its minor value."""
-    cdef uint64_t kx = keys[2 * x], ky = keys[2 * y]
+# A sort's test: whether item x goes before item y (what it compares is in
+# ``context``). -1 with an exception set.
+ctypedef int (*_Before)(Py_ssize_t x, Py_ssize_t y, void* context) except -1
+
+
+cdef int _stable_sort(
+    Py_ssize_t* items, Py_ssize_t* spare, Py_ssize_t count, _Before before, void* context
+) except -1:
+    """Sort ``count`` items, stable (equal items keep their order), by
+    bottom-up merges through ``spare`` (as many again)."""
+    cdef Py_ssize_t width = 1, low, middle, high, left, right, out
+    cdef Py_ssize_t* swap
+    cdef Py_ssize_t* start = items
+    while width < count:
+        low = 0
+        while low < count:
+            middle, high = min(low + width, count), min(low + 2 * width, count)
+            left, right, out = low, middle, low
+            while left < middle and right < high:
+                if before(items[right], items[left], context):
+                    spare[out] = items[right]
+                    right += 1
+                else:
+                    spare[out] = items[left]
+                    left += 1
+                out += 1
+            while left < middle:
+                spare[out] = items[left]
+                left += 1
+                out += 1
+            while right < high:
+                spare[out] = items[right]
+                right += 1
+                out += 1
+            low = high
+        swap = items
+        items = spare
+        spare = swap
+        width *= 2
+    if items != start:
+        memcpy(start, items, count * sizeof(Py_ssize_t))
+    return 0
+
+
+cdef struct _NameOrder:
+    PyObject* major  # lists of the leads' values (borrowed)
+    PyObject* minor
+    uint64_t* keys  # each lead's _prefix of its major and of its minor value
+
+
+cdef int _name_before(Py_ssize_t x, Py_ssize_t y, void* context) except -1:
+    """Whether lead x comes before lead y by (major, minor)."""
+    cdef _NameOrder* order = <_NameOrder*>context
+    cdef uint64_t kx = order.keys[2 * x], ky = order.keys[2 * y]
     cdef int found = 0
     if kx != ky:
         found = -1 if kx < ky else 1
     elif kx & 1:
-        found = _compare_text(major[x], major[y])
+        found = _compare_text((<list>order.major)[x], (<list>order.major)[y])
     if found == 0:
-        kx, ky = keys[2 * x + 1], keys[2 * y + 1]
+        kx, ky = order.keys[2 * x + 1], order.keys[2 * y + 1]
         if kx != ky:
             found = -1 if kx < ky else 1
         elif kx & 1:
-            found = _compare_text(minor[x], minor[y])
-    return found < 0 or (found == 0 and x < y)
+            found = _compare_text((<list>order.minor)[x], (<list>order.minor)[y])
+    return found < 0
 
 
-cdef int _merge_sort(
+cdef int _sort_by_name(
     Py_ssize_t* items, Py_ssize_t* spare, Py_ssize_t count, list major, list minor
 ) except -1:
-    """Sort lead positions by (major, minor), stable: bottom-up merges."""
-    cdef Py_ssize_t width = 1, low, middle, high, left, right, out, n
-    cdef Py_ssize_t* swap
-    cdef Py_ssize_t* start = items
+    """Sort lead positions by (major, minor), NULL first then by code
+    point, stable: 7-byte prefixes compared first, the text on a tie."""
     cdef uint64_t* keys = <uint64_t*>malloc((2 * count + 1) * sizeof(uint64_t))
     if keys == NULL:
         raise MemoryError()
+    cdef _NameOrder order
+    order.major, order.minor, order.keys = <PyObject*>major, <PyObject*>minor, keys
+    cdef Py_ssize_t n
     try:
         for n in range(count):
             keys[2 * n], keys[2 * n + 1] = _prefix(major[n]), _prefix(minor[n])
-        while width < count:
-            low = 0
-            while low < count:
-                middle, high = min(low + width, count), min(low + 2 * width, count)
-                left, right, out = low, middle, low
-                while left < middle and right < high:
-                    if _before(items[right], items[left], major, minor, keys):
-                        spare[out] = items[right]
-                        right += 1
-                    else:
-                        spare[out] = items[left]
-                        left += 1
-                    out += 1
-                while left < middle:
-                    spare[out] = items[left]
-                    left += 1
-                    out += 1
-                while right < high:
-                    spare[out] = items[right]
-                    right += 1
-                    out += 1
-                low = high
-            swap = items
-            items = spare
-            spare = swap
-            width *= 2
-        if items != start:
-            memcpy(start, items, count * sizeof(Py_ssize_t))
+        _stable_sort(items, spare, count, _name_before, &order)
     finally:
         free(keys)
     return 0
@@ -1461,7 +1483,7 @@ cdef class _Scan:
         cdef Py_ssize_t n
         for n in range(self.count):
             ranked[n] = n
-        _merge_sort(ranked, ranked + self.count, self.count, major, minor)
+        _sort_by_name(ranked, ranked + self.count, self.count, major, minor)
 
     # --- scoring --------------------------------------------------------------------
 
@@ -1900,7 +1922,7 @@ cdef dict _weakest_links(
         for k in range(size):
             order[k] = k
         # Strongest first, links of one score in the order found (stable).
-        _sort_by_score(order, order + size, size, scores)
+        _stable_sort(order, order + size, size, _higher_score, scores)
         for phase in range(2):  # merge links, then review links
             if phase == 1:
                 for root in weakest:
@@ -1932,40 +1954,9 @@ cdef dict _weakest_links(
         free(certain)
 
 
-cdef int _sort_by_score(Py_ssize_t* items, Py_ssize_t* spare, Py_ssize_t count, double* scores) except -1:
-    """Link numbers by score, highest first, stable: bottom-up merges."""
-    cdef Py_ssize_t width = 1, low, middle, high, left, right, out, passes = 0
-    cdef Py_ssize_t* swap
-    cdef Py_ssize_t* start = items
-    while width < count:
-        low = 0
-        while low < count:
-            middle, high = min(low + width, count), min(low + 2 * width, count)
-            left, right, out = low, middle, low
-            while left < middle and right < high:
-                if scores[items[right]] > scores[items[left]]:
-                    spare[out] = items[right]
-                    right += 1
-                else:
-                    spare[out] = items[left]
-                    left += 1
-                out += 1
-            while left < middle:
-                spare[out] = items[left]
-                left += 1
-                out += 1
-            while right < high:
-                spare[out] = items[right]
-                right += 1
-                out += 1
-            low = high
-        swap = items
-        items = spare
-        spare = swap
-        width *= 2
-    if items != start:
-        memcpy(start, items, count * sizeof(Py_ssize_t))
-    return 0
+cdef int _higher_score(Py_ssize_t x, Py_ssize_t y, void* context) except -1:
+    cdef double* scores = <double*>context
+    return scores[x] > scores[y]
 
 
 cdef list _clusters(_Forest forest, dict weakest, list links, list ids, object cluster):
@@ -1994,11 +1985,13 @@ cdef list _clusters(_Forest forest, dict weakest, list links, list ids, object c
         free(order)
         raise MemoryError()
     cdef list clusters = []
+    cdef _ClusterOrder by_score
     try:
         for n in range(count):
             scores[n] = verdicts[n].score
             order[n] = n
-        _sort_clusters(order, order + count, count, scores, firsts)
+        by_score.scores, by_score.firsts = scores, <PyObject*>firsts
+        _stable_sort(order, order + count, count, _cluster_before, &by_score)
         for n in range(count):
             member = order[n]
             verdict = verdicts[member]
@@ -2015,47 +2008,17 @@ cdef list _clusters(_Forest forest, dict weakest, list links, list ids, object c
     return clusters
 
 
-cdef int _sort_clusters(
-    Py_ssize_t* items, Py_ssize_t* spare, Py_ssize_t count, double* scores, list firsts
-) except -1:
-    """Cluster numbers by score, highest first, then by first lead id: bottom-up merges."""
-    cdef Py_ssize_t width = 1, low, middle, high, left, right, out, x, y
-    cdef Py_ssize_t* swap
-    cdef Py_ssize_t* start = items
-    cdef bint right_first
-    while width < count:
-        low = 0
-        while low < count:
-            middle, high = min(low + width, count), min(low + 2 * width, count)
-            left, right, out = low, middle, low
-            while left < middle and right < high:
-                x, y = items[right], items[left]
-                right_first = scores[x] > scores[y] or (
-                    scores[x] == scores[y] and _compare_text(firsts[x], firsts[y]) < 0
-                )
-                if right_first:
-                    spare[out] = x
-                    right += 1
-                else:
-                    spare[out] = y
-                    left += 1
-                out += 1
-            while left < middle:
-                spare[out] = items[left]
-                left += 1
-                out += 1
-            while right < high:
-                spare[out] = items[right]
-                right += 1
-                out += 1
-            low = high
-        swap = items
-        items = spare
-        spare = swap
-        width *= 2
-    if items != start:
-        memcpy(start, items, count * sizeof(Py_ssize_t))
-    return 0
+cdef struct _ClusterOrder:
+    double* scores
+    PyObject* firsts  # each cluster's first lead id (borrowed list)
+
+
+cdef int _cluster_before(Py_ssize_t x, Py_ssize_t y, void* context) except -1:
+    """Higher score first, then the lower first lead id."""
+    cdef _ClusterOrder* order = <_ClusterOrder*>context
+    if order.scores[x] != order.scores[y]:
+        return order.scores[x] > order.scores[y]
+    return _compare_text((<list>order.firsts)[x], (<list>order.firsts)[y]) < 0
 
 
 def order(list major, list minor):
@@ -2068,7 +2031,7 @@ def order(list major, list minor):
     try:
         for n in range(count):
             ranked[n] = n
-        _merge_sort(ranked, ranked + count, count, major, minor)
+        _sort_by_name(ranked, ranked + count, count, major, minor)
         return [ranked[n] for n in range(count)]
     finally:
         free(ranked)
