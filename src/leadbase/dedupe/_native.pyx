@@ -501,11 +501,9 @@ cdef class _ShortTexts:
         if size > 8:
             return PyUnicode_DecodeUTF8(data, size, NULL)
         cdef uint64_t key = 0
-        cdef Py_ssize_t at
-        for at in range(size):
-            if <unsigned char>data[at] >= 128:
-                return PyUnicode_DecodeUTF8(data, size, NULL)
-            key = key << 8 | <unsigned char>data[at]
+        memcpy(&key, data, size)  # the bytes, zero-padded: with the size, the text
+        if key & 0x8080808080808080ULL:  # not plain ASCII
+            return PyUnicode_DecodeUTF8(data, size, NULL)
         cdef Py_ssize_t slot = <Py_ssize_t>((key * 0x9E3779B97F4A7C15ULL + <uint64_t>size) >> 54)
         if self.sizes[slot] == size and self.keys[slot] == key:
             return self.strings[slot]
@@ -1572,7 +1570,10 @@ cdef class _Scan:
         table = <list>self.written[field]
         found = table[hundredths]
         if found is None:
-            found = table[hundredths] = _score._reason(_COUNTED[field], similarity)
+            # f"{label} {similarity:.2f}": the two decimals are the hundredths
+            found = table[hundredths] = (
+                f"{_LABELS[field]} {hundredths // 100}.{_TWO_DIGITS[hundredths % 100]}"
+            )
         return found
 
     cdef object compare(self, Py_ssize_t i, Py_ssize_t j):
@@ -1763,6 +1764,9 @@ _COUNTED = (
 cdef int C_NAME = 0, C_COMPANY = 1, C_DOMAIN = 2, C_STREET = 3, C_LINE2 = 4
 cdef int C_CITY = 5, C_POSTCODE = 6, C_STATE = 7, C_COUNTRY = 8, C_PHONE = 9
 _MERGE, _REVIEW = "merge", "review"
+# What score._reason calls each counted field; "00" to "99".
+_LABELS = tuple(_score._LABELS.get(field, field) for field in _COUNTED)
+_TWO_DIGITS = tuple(f"{n:02d}" for n in range(100))
 # The counted fields only ever the same or different (no "0.NN").
 cdef bint _EXACT_FIELD[10]
 for _at, _field in enumerate(_COUNTED):
