@@ -939,6 +939,7 @@ _PLACE_COLUMNS = ("city", "postal_code", "street", "key_company", "key_domain")
 # House numbers of up to 17 digits are coded by their digits: number * 32 +
 # digit count (so "012" is not "12"), below this; other places from here up.
 cdef int64_t _TABLE_CODES = 1 << 62
+cdef int64_t _ASCII_CODES = 3 << 61  # plain ASCII places (_PlaceCodes), above the others
 
 
 cdef int64_t _house_code(object street):
@@ -960,6 +961,84 @@ cdef int64_t _house_code(object street):
         digits += 1
         at += 1
     return number * 32 + digits
+
+
+cdef class _PlaceCodes:
+    """Codes of plain ASCII places by their bytes (in lower case when
+    ``fold``): equal places, equal codes, from _ASCII_CODES up."""
+
+    cdef bint fold
+    cdef Py_ssize_t slots, used
+    cdef uint64_t* hashes
+    cdef PyObject** texts  # a place of each code, held by ``held``
+    cdef int64_t* codes
+    cdef list held
+
+    def __cinit__(self, bint fold):
+        self.fold, self.slots, self.used, self.held = fold, 1024, 0, []
+        self.hashes = <uint64_t*>malloc(self.slots * sizeof(uint64_t))
+        self.texts = <PyObject**>calloc(self.slots, sizeof(PyObject*))
+        self.codes = <int64_t*>malloc(self.slots * sizeof(int64_t))
+        if self.hashes == NULL or self.texts == NULL or self.codes == NULL:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        free(self.hashes)
+        free(self.texts)
+        free(self.codes)
+
+    cdef int64_t code(self, object text) except -1:
+        cdef Py_ssize_t size = PyUnicode_GET_LENGTH(text), at, slot
+        cdef const char* data = <const char*>PyUnicode_DATA(text)
+        cdef uint64_t hashed = 14695981039346656037ULL ^ <uint64_t>size
+        for at in range(size):
+            hashed = (hashed ^ <unsigned char>(_lower(data[at]) if self.fold else data[at])) * 1099511628211ULL
+        slot = <Py_ssize_t>(hashed >> 20) & (self.slots - 1)
+        while self.texts[slot] != NULL:
+            if self.hashes[slot] == hashed and self._same(<object>self.texts[slot], data, size):
+                return self.codes[slot]
+            slot = (slot + 1) & (self.slots - 1)
+        self.held.append(text)
+        self.texts[slot], self.hashes[slot], self.codes[slot] = <PyObject*>text, hashed, _ASCII_CODES + self.used
+        self.used += 1
+        if self.used * 2 > self.slots:
+            self._grow()
+        return _ASCII_CODES + self.used - 1
+
+    cdef bint _same(self, object text, const char* data, Py_ssize_t size):
+        if PyUnicode_GET_LENGTH(text) != size:
+            return False
+        cdef const char* other = <const char*>PyUnicode_DATA(text)
+        cdef Py_ssize_t at
+        if not self.fold:
+            return memcmp(other, data, size) == 0
+        for at in range(size):
+            if _lower(other[at]) != _lower(data[at]):
+                return False
+        return True
+
+    cdef int _grow(self) except -1:
+        cdef Py_ssize_t old_slots = self.slots, at, slot
+        cdef uint64_t* old_hashes = self.hashes
+        cdef PyObject** old_texts = self.texts
+        cdef int64_t* old_codes = self.codes
+        self.slots *= 2
+        self.hashes = <uint64_t*>malloc(self.slots * sizeof(uint64_t))
+        self.texts = <PyObject**>calloc(self.slots, sizeof(PyObject*))
+        self.codes = <int64_t*>malloc(self.slots * sizeof(int64_t))
+        if self.hashes == NULL or self.texts == NULL or self.codes == NULL:
+            raise MemoryError()
+        for at in range(old_slots):
+            if old_texts[at] != NULL:
+                slot = <Py_ssize_t>(old_hashes[at] >> 20) & (self.slots - 1)
+                while self.texts[slot] != NULL:
+                    slot = (slot + 1) & (self.slots - 1)
+                self.texts[slot], self.hashes[slot] = old_texts[at], old_hashes[at]
+                self.codes[slot] = old_codes[at]
+        free(old_hashes)
+        free(old_texts)
+        free(old_codes)
+        return 0
 
 
 # --- ordering leads as the database orders them ------------------------------------
@@ -1333,7 +1412,7 @@ cdef class _Scan:
         cdef Py_ssize_t full_at = layout["full_name"]
         cdef dict folds = {}
         cdef list firsts = [None] * count, lasts = [None] * count
-        cdef dict nameless = {}
+        cdef list nameless = [None] * count  # the folded full name of a lead without a first or last
         cdef int64_t* codes = <int64_t*>malloc((5 * count + 1) * sizeof(int64_t))
         cdef Py_ssize_t* ranked = <Py_ssize_t*>malloc((3 * count + 1) * sizeof(Py_ssize_t))
         cdef char* named = <char*>malloc(count + 1)
@@ -1396,14 +1475,15 @@ cdef class _Scan:
         self.pending.extend(sorted(wanted))
 
     cdef Py_ssize_t _name(
-        self, Py_ssize_t at, list firsts, list lasts, dict nameless, bint last_first,
+        self, Py_ssize_t at, list firsts, list lasts, list nameless, bint last_first,
         dict folds, _Text* out,
     ) except -1:
         """A lead's name as the neighbourhood compares it
         (``scan._neighbour_name``: its first and last name folded, one
         space between, or its full name folded) into ``out``: its length."""
-        if at in nameless:
-            return _put(out, nameless[at], 0, folds, False)
+        full = nameless[at]
+        if full is not None:
+            return _put(out, full, 0, folds, False)
         first, last = firsts[at], lasts[at]
         if last_first:
             first, last = last, first
@@ -1414,13 +1494,16 @@ cdef class _Scan:
     cdef int _places(self, dict folds, int64_t* codes) except -1:
         """Each lead's place codes into ``codes``, ``count`` a kind: city
         (folded), postcode, house number, company key, domain; equal places,
-        equal codes (0 up), a place missing a code of its own (below 0)."""
+        equal codes (0 up), a place missing a code of its own (below 0).
+        Plain ASCII places are coded by their bytes (a city by its letters
+        in lower case, as _fold_name folds it); other text once folded."""
         layout, rows = self.layout, self.rows
         cdef Py_ssize_t count = self.count, n, kind, at
         cdef int64_t* kind_codes
         cdef int64_t number
         cdef tuple row
-        cdef dict known, table
+        cdef dict table  # a place that is not plain ASCII -> its code
+        cdef _PlaceCodes ascii
         for kind in range(5):
             kind_codes = codes + kind * count
             name = _PLACE_COLUMNS[kind]
@@ -1429,7 +1512,7 @@ cdef class _Scan:
                     kind_codes[n] = -1 - n
                 continue
             at = layout[name]
-            known, table = {}, {}  # the value read -> its code; the place -> its code
+            table, ascii = {}, _PlaceCodes(kind == 0)
             for n in range(count):
                 row = rows[n]
                 value = row[at]
@@ -1441,28 +1524,30 @@ cdef class _Scan:
                     if number != -1:  # -2: no number, a place missing
                         kind_codes[n] = number if number != -2 else -1 - n
                         continue
-                found = known.get(value)
+                    value = _first_number(value)
+                    if not value:
+                        kind_codes[n] = -1 - n
+                        continue
+                    number = _house_code(value) if _ascii_text(value) else -1
+                    if number >= 0:  # ASCII digits: coded as a plain street's are
+                        kind_codes[n] = number
+                        continue
+                elif _ascii_text(value):
+                    kind_codes[n] = ascii.code(value)
+                    continue
+                elif kind == 0:
+                    value = _memo(folds, value, _fold_name)
+                    if not value:
+                        kind_codes[n] = -1 - n
+                        continue
+                if _ascii_text(value):  # folded to plain ASCII
+                    kind_codes[n] = ascii.code(value)
+                    continue
+                found = table.get(value)
                 if found is None:
-                    place = value
-                    if kind == 0:
-                        place = _memo(folds, value, _fold_name)
-                    elif kind == 2:
-                        place = _first_number(value)
-                        if place and _ascii_text(place):  # ASCII digits: coded as above
-                            number = _house_code(place)
-                            if number >= 0:
-                                known[value] = number
-                                kind_codes[n] = number
-                                continue
-                    if place:
-                        found = table.get(place)
-                        if found is None:
-                            # above every house number's code (_house_code)
-                            found = table[place] = _TABLE_CODES + len(table)
-                    else:
-                        found = -1
-                    known[value] = found
-                kind_codes[n] = found if found != -1 else -1 - n
+                    # below the plain places' codes, above every house number's
+                    found = table[value] = _TABLE_CODES + len(table)
+                kind_codes[n] = found
         return 0
 
     cdef void ranked(self, tuple order, Py_ssize_t* ranked):
