@@ -519,13 +519,14 @@ cdef object _frozen(object cls, tuple fields, tuple values):
     """``cls(*values)`` of a frozen dataclass without a __post_init__: its
     fields set as its own __init__ sets them (object.__setattr__), without
     a Python call per field (Verdict and Cluster: one per pair, per cluster)."""
-    cdef object made = cls.__new__(cls)
+    cdef object made = _object_new(cls)
     cdef Py_ssize_t at
     for at in range(len(fields)):
         PyObject_GenericSetAttr(made, fields[at], values[at])
     return made
 
 
+_object_new = object.__new__
 cdef tuple _VERDICT_FIELDS = ("score", "reasons", "action")
 cdef tuple _CLUSTER_FIELDS = ("lead_ids", "score", "reasons", "action")
 
@@ -565,6 +566,9 @@ cdef inline bint _digit(char c):
     return 48 <= c <= 57
 
 
+cdef Py_ssize_t _SORT_KEY_MAX = _norm.SORT_KEY_MAX
+
+
 cdef object _letters(object word):
     """``keys.letters(word)``: case gone, only letters (the first 255
     characters, as ``normalise.sort_key`` cuts)."""
@@ -572,7 +576,7 @@ cdef object _letters(object word):
         return None
     if not _ascii_text(word):
         return _keys.letters(word)
-    cdef Py_ssize_t size = min(PyUnicode_GET_LENGTH(word), _norm.SORT_KEY_MAX)
+    cdef Py_ssize_t size = min(PyUnicode_GET_LENGTH(word), _SORT_KEY_MAX)
     cdef const char* text = <const char*>PyUnicode_DATA(word)
     cdef char* out = _room(size)
     cdef Py_ssize_t at, made = 0
@@ -1968,6 +1972,8 @@ def build_clusters(list links, set dismissed, object cluster):
         free(merges)
         raise MemoryError()
     cdef tuple link
+    cdef Py_ssize_t* weakest = NULL
+    cdef char* certain = NULL
     try:
         for k in range(size):
             link = <tuple>links[k]
@@ -1987,60 +1993,63 @@ def build_clusters(list links, set dismissed, object cluster):
                 apart.setdefault(number[a], []).append(number[b])
                 apart.setdefault(number[b], []).append(number[a])
         forest = _Forest(len(ids), apart)
-        weakest = _weakest_links(forest, scores, merges, ends, size)
-        return _clusters(forest, weakest, links, ids, cluster)
+        weakest = <Py_ssize_t*>malloc((len(ids) + 1) * sizeof(Py_ssize_t))
+        certain = <char*>calloc(len(ids) + 1, 1)
+        if weakest == NULL or certain == NULL:
+            raise MemoryError()
+        _weakest_links(forest, scores, merges, ends, size, weakest, certain)
+        return _clusters(forest, weakest, certain, links, ids, cluster)
     finally:
         free(ends)
         free(scores)
         free(merges)
-
-
-cdef dict _weakest_links(
-    _Forest forest, double* scores, char* merges, Py_ssize_t* ends, Py_ssize_t size
-):
-    """Join the merge links' groups, then the review links' between leads in
-    no merge group, strongest first: each group's root -> its weakest link
-    (the link's number); "certain": the leads in merge groups."""
-    cdef Py_ssize_t* order = ends + 2 * size
-    cdef Py_ssize_t k, ra, rb, root, member, held, at
-    cdef dict weakest = {}
-    cdef char* certain = <char*>calloc(forest.count + 1, 1)
-    if certain == NULL:
-        raise MemoryError()
-    try:
-        for k in range(size):
-            order[k] = k
-        # Strongest first, links of one score in the order found (stable).
-        _stable_sort(order, order + size, size, _higher_score, scores)
-        for phase in range(2):  # merge links, then review links
-            if phase == 1:
-                for root in weakest:
-                    if forest.find(root) == root:
-                        member = root
-                        while member >= 0:
-                            certain[member] = 1
-                            member = forest.next[member]
-            for at in range(size):
-                k = order[at]
-                if merges[k] != (phase == 0):
-                    continue
-                ra, rb = ends[2 * k], ends[2 * k + 1]
-                if phase == 1 and (certain[ra] or certain[rb]):
-                    continue
-                ra, rb = forest.find(ra), forest.find(rb)
-                if ra == rb:
-                    continue
-                root = forest.join_roots(ra, rb)
-                if root < 0:
-                    continue
-                held = k
-                for other in (weakest.get(ra), weakest.get(rb)):
-                    if other is not None and scores[<Py_ssize_t>other] < scores[held]:
-                        held = other
-                weakest[root] = held
-        return {root: (held, certain[root] == 1) for root, held in weakest.items()}
-    finally:
+        free(weakest)
         free(certain)
+
+
+cdef int _weakest_links(
+    _Forest forest, double* scores, char* merges, Py_ssize_t* ends, Py_ssize_t size,
+    Py_ssize_t* weakest, char* certain,
+) except -1:
+    """Join the merge links' groups, then the review links' between leads in
+    no merge group, strongest first: ``weakest`` gets each group's weakest
+    link at its root (-1 elsewhere), ``certain`` the leads in merge groups."""
+    cdef Py_ssize_t* order = ends + 2 * size
+    cdef Py_ssize_t k, ra, rb, root, member, held, at, other, side
+    for k in range(forest.count):
+        weakest[k] = -1
+    for k in range(size):
+        order[k] = k
+    # Strongest first, links of one score in the order found (stable).
+    _stable_sort(order, order + size, size, _higher_score, scores)
+    for phase in range(2):  # merge links, then review links
+        if phase == 1:
+            for root in range(forest.count):
+                if weakest[root] >= 0 and forest.find(root) == root:
+                    member = root
+                    while member >= 0:
+                        certain[member] = 1
+                        member = forest.next[member]
+        for at in range(size):
+            k = order[at]
+            if merges[k] != (phase == 0):
+                continue
+            ra, rb = ends[2 * k], ends[2 * k + 1]
+            if phase == 1 and (certain[ra] or certain[rb]):
+                continue
+            ra, rb = forest.find(ra), forest.find(rb)
+            if ra == rb:
+                continue
+            root = forest.join_roots(ra, rb)
+            if root < 0:
+                continue
+            held = k
+            for side in range(2):
+                other = weakest[ra] if side == 0 else weakest[rb]
+                if other >= 0 and scores[other] < scores[held]:
+                    held = other
+            weakest[root] = held
+    return 0
 
 
 cdef int _higher_score(Py_ssize_t x, Py_ssize_t y, void* context) except -1:
@@ -2048,13 +2057,16 @@ cdef int _higher_score(Py_ssize_t x, Py_ssize_t y, void* context) except -1:
     return scores[x] > scores[y]
 
 
-cdef list _clusters(_Forest forest, dict weakest, list links, list ids, object cluster):
+cdef list _clusters(
+    _Forest forest, Py_ssize_t* weakest, char* certain, list links, list ids, object cluster
+):
     """The clusters, by score, highest first, then by lead ids (no two
     clusters share a lead: their first lead ids tell them apart)."""
     cdef list groups = [], firsts = [], verdicts = [], actions = []
-    cdef Py_ssize_t root, member, count, n
-    for root, (held, certain) in weakest.items():
-        if forest.find(root) != root:
+    cdef Py_ssize_t root, member, count, n, held
+    for root in range(forest.count):
+        held = weakest[root]
+        if held < 0 or forest.find(root) != root:
             continue
         members = []
         member = root
@@ -2065,7 +2077,7 @@ cdef list _clusters(_Forest forest, dict weakest, list links, list ids, object c
         groups.append(tuple(members))
         firsts.append(members[0])
         verdicts.append((<tuple>links[held])[2])
-        actions.append(_MERGE if certain else _REVIEW)
+        actions.append(_MERGE if certain[root] else _REVIEW)
     count = len(groups)
     cdef double* scores = <double*>malloc((count + 1) * sizeof(double))
     cdef Py_ssize_t* order = <Py_ssize_t*>malloc((2 * count + 1) * sizeof(Py_ssize_t))
