@@ -32,7 +32,7 @@ cdef extern from "stdbool.h":
 
 
 from cpython.object cimport Py_EQ, PyObject_RichCompareBool
-from cpython.ref cimport PyObject, Py_INCREF
+from cpython.ref cimport PyObject, Py_INCREF, Py_XDECREF
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 
 
@@ -490,11 +490,16 @@ cdef class _ShortTexts:
 
     cdef uint64_t keys[1024]
     cdef Py_ssize_t sizes[1024]
-    cdef list strings
+    cdef PyObject* strings[1024]  # a reference held by each slot taken
 
     def __cinit__(self):
-        self.strings = [None] * 1024
         memset(self.sizes, 0xff, sizeof(self.sizes))  # -1: an empty slot
+        memset(self.strings, 0, sizeof(self.strings))
+
+    def __dealloc__(self):
+        cdef Py_ssize_t slot
+        for slot in range(1024):
+            Py_XDECREF(self.strings[slot])
 
     cdef object text(self, const char* data, Py_ssize_t size):
         """The str of ``size`` bytes of UTF-8 at ``data``."""
@@ -506,10 +511,12 @@ cdef class _ShortTexts:
             return PyUnicode_DecodeUTF8(data, size, NULL)
         cdef Py_ssize_t slot = <Py_ssize_t>((key * 0x9E3779B97F4A7C15ULL + <uint64_t>size) >> 54)
         if self.sizes[slot] == size and self.keys[slot] == key:
-            return self.strings[slot]
+            return <object>self.strings[slot]
         found = _ascii(data, size)
+        Py_XDECREF(self.strings[slot])
+        Py_INCREF(found)
+        self.strings[slot] = <PyObject*>found
         self.keys[slot], self.sizes[slot] = key, size
-        self.strings[slot] = found
         return found
 
 
