@@ -21,7 +21,10 @@ every pass's blocks and the neighbourhood orders are made in memory: the
 same pairs compared, the same links, without a query (a GROUP BY and a
 sort) per pass; every lead's features are worked out a column at a time
 and every pair the passes bring up is scored in one batch at the end
-(``dedupe.batch``: the verdicts of ``score``, in C and numpy).
+(``dedupe.batch``: the verdicts of ``score``, in C and numpy). Where the
+build had a C compiler, all of that runs compiled (``dedupe._native``, its
+read on SQLite through the connection's own handle) with the same links,
+scores and counts; and so does the clustering.
 
 Pairs at or above ``rules.low`` become links; clusters are built from them
 the way Kruskal builds a spanning forest, strongest link first, never
