@@ -1693,15 +1693,14 @@ cdef class _Scan:
         cdef str b_first = self.first[j], b_last = self.last[j]
         cdef str a_company = self.company[i], b_company = self.company[j]
         cdef str a_domain = self.domain[i], b_domain = self.domain[j]
-        cdef double total = 0.0, weighed = 0.0, similarity = 0.0, weight, last, first
+        cdef double similarity = 0.0, weight, last, first
         cdef double words = 0.0, house
         cdef double street = -1.0, line2 = -1.0, swapped  # -1: not counted
         cdef bint has_employer = False
         cdef double employer_weight = 0.0, employer_sim = 0.0
-        # The fields counted (C_* numbers) and their similarities, in order.
-        cdef int fields[10]  # one a field of _COUNTED
-        cdef double sims[10]
-        cdef int counted = 0, at
+        cdef _Tally tally  # the fields counted and their similarities, the sums
+        tally.counted, tally.total, tally.weighed = 0, 0.0, 0.0
+        cdef int at
         if self.w_name and (a_first or a_last) and (b_first or b_last):
             if a_last and b_last:
                 if a_last == b_last:
@@ -1720,30 +1719,24 @@ cdef class _Scan:
                 similarity = 0.0
             if similarity < 0.9:
                 similarity = max(similarity, self.name_pair(a_first, a_last, b_last, b_first))
-            fields[counted], sims[counted] = C_NAME, similarity
-            counted += 1
-            total += self.w_name * similarity
-            weighed += self.w_name
+            _tally(&tally, C_NAME, similarity, self.w_name)
         if self.w_company and a_company and b_company:
             similarity = self.text_sim(a_company, b_company)
-            fields[counted], sims[counted] = C_COMPANY, similarity
-            counted += 1
+            _tally(&tally, C_COMPANY, similarity, self.w_company)
             has_employer, employer_weight, employer_sim = True, self.w_company, similarity
-            total += self.w_company * similarity
-            weighed += self.w_company
         if self.w_domain and a_domain and b_domain:
             similarity = 1.0 if a_domain == b_domain else 0.0
-            fields[counted], sims[counted] = C_DOMAIN, similarity
-            counted += 1
+            _note(&tally, C_DOMAIN, similarity)
             weight = self.w_domain
             if has_employer:
-                total -= employer_weight * employer_sim
-                weighed -= employer_weight
+                # Company name and domain both say who employs the lead: the
+                # better of the two counts, once.
+                tally.total -= employer_weight * employer_sim
+                tally.weighed -= employer_weight
                 if employer_sim >= similarity:  # max(..., key=similarity): the first on a tie
                     weight, similarity = employer_weight, employer_sim
             has_employer, employer_weight, employer_sim = True, weight, similarity
-            total += weight * similarity
-            weighed += weight
+            _weigh(&tally, weight, similarity)
         cdef str a_street = self.street[i], b_street = self.street[j]
         cdef str a_house = self.house[i], b_house = self.house[j]
         cdef str a_line2 = self.line2[i], b_line2 = self.line2[j]
@@ -1770,55 +1763,35 @@ cdef class _Scan:
             if line2 != -1.0 and swapped > line2:
                 line2 = swapped
         if street != -1.0:
-            fields[counted], sims[counted] = C_STREET, street
-            counted += 1
-            total += self.w_street * street
-            weighed += self.w_street
+            _tally(&tally, C_STREET, street, self.w_street)
         if line2 != -1.0:
-            fields[counted], sims[counted] = C_LINE2, line2
-            counted += 1
-            total += self.w_line2 * line2
-            weighed += self.w_line2
+            _tally(&tally, C_LINE2, line2, self.w_line2)
         cdef str a_value, b_value
         if self.w_city:
             a_value, b_value = self.city[i], self.city[j]
             if a_value and b_value:
                 similarity = self.jw(a_value, b_value)
-                fields[counted], sims[counted] = C_CITY, similarity
-                counted += 1
-                total += self.w_city * similarity
-                weighed += self.w_city
+                _tally(&tally, C_CITY, similarity, self.w_city)
         if self.w_postcode:
             a_value, b_value = self.postcode[i], self.postcode[j]
             if a_value and b_value:
                 similarity = self.postcode_sim(a_value, b_value)
-                fields[counted], sims[counted] = C_POSTCODE, similarity
-                counted += 1
-                total += self.w_postcode * similarity
-                weighed += self.w_postcode
+                _tally(&tally, C_POSTCODE, similarity, self.w_postcode)
         if self.w_state:
             a_value, b_value = self.state[i], self.state[j]
             if a_value and b_value:
                 similarity = 1.0 if a_value == b_value else 0.0
-                fields[counted], sims[counted] = C_STATE, similarity
-                counted += 1
-                total += self.w_state * similarity
-                weighed += self.w_state
+                _tally(&tally, C_STATE, similarity, self.w_state)
         if self.w_country:
             a_value, b_value = self.country[i], self.country[j]
             if a_value and b_value:
                 similarity = 1.0 if a_value == b_value else 0.0
-                fields[counted], sims[counted] = C_COUNTRY, similarity
-                counted += 1
-                total += self.w_country * similarity
-                weighed += self.w_country
+                _tally(&tally, C_COUNTRY, similarity, self.w_country)
         if self.w_phone and a_phone and b_phone:
             similarity = 1.0 if a_phone == b_phone else 0.0
-            fields[counted], sims[counted] = C_PHONE, similarity
-            counted += 1
-            total += self.w_phone * similarity
-            weighed += self.w_phone
-        cdef double ratio = total / (weighed if weighed > self.min_weight else self.min_weight)
+            _tally(&tally, C_PHONE, similarity, self.w_phone)
+        cdef double weighed = tally.weighed
+        cdef double ratio = tally.total / (weighed if weighed > self.min_weight else self.min_weight)
         if ratio < self.low - 0.001:  # round(ratio, 4) < low: no need to round
             return None
         cdef long units = _rounded(ratio, 10000.0)
@@ -1832,7 +1805,7 @@ cdef class _Scan:
             a_linkedin and b_linkedin and a_linkedin != b_linkedin
         ):
             differ = _score._identities_differ(self.features_at(i), self.features_at(j))
-            pairs = [(_COUNTED[fields[at]], sims[at]) for at in range(counted)]
+            pairs = [(_COUNTED[tally.fields[at]], tally.sims[at]) for at in range(tally.counted)]
             if _score._other_people(
                 pairs, (employer_weight, employer_sim) if has_employer else None
             ):
@@ -1840,16 +1813,42 @@ cdef class _Scan:
         if differ is None and score >= self.high and has_employer:
             if _score._first_names_differ(self.features_at(i), self.features_at(j)):
                 differ = "different first names"
-        cdef tuple reasons = PyTuple_New(counted + (1 if differ else 0))
-        for at in range(counted):
-            reason = self.reason(fields[at], sims[at])
+        cdef tuple reasons = PyTuple_New(tally.counted + (1 if differ else 0))
+        for at in range(tally.counted):
+            reason = self.reason(tally.fields[at], tally.sims[at])
             Py_INCREF(reason)
             PyTuple_SET_ITEM(reasons, at, reason)
         if differ:
             Py_INCREF(differ)
-            PyTuple_SET_ITEM(reasons, counted, differ)
+            PyTuple_SET_ITEM(reasons, tally.counted, differ)
         action = _MERGE if score >= self.high and not differ else _REVIEW
         return _frozen(self.verdict, _VERDICT_FIELDS, (score, reasons, action))
+
+
+cdef struct _Tally:
+    int fields[10]  # the fields counted (C_* numbers), in order
+    double sims[10]  # and their similarities
+    int counted
+    double total  # the weighed similarities' sum
+    double weighed  # the weights' sum
+
+
+cdef inline void _note(_Tally* tally, int field, double similarity) noexcept:
+    """A field counted, with its similarity (for the reasons)."""
+    tally.fields[tally.counted] = field
+    tally.sims[tally.counted] = similarity
+    tally.counted += 1
+
+
+cdef inline void _weigh(_Tally* tally, double weight, double similarity) noexcept:
+    tally.total += weight * similarity
+    tally.weighed += weight
+
+
+cdef inline void _tally(_Tally* tally, int field, double similarity, double weight) noexcept:
+    """A field counted and weighed into the score."""
+    _note(tally, field, similarity)
+    _weigh(tally, weight, similarity)
 
 
 # The fields a score counts, as compare numbers them.
